@@ -1,0 +1,52 @@
+"""The `evalkit` command: a thin shell over the Python API.
+
+Each subcommand lives in `evalkit.commands.NAME` with `register(subparsers)` (argparse only,
+so start-up stays fast) and `run(args) -> int`. Exceptions become exit codes: EvalkitError
+subclasses carry theirs (2 bad input, 3 incomplete); no traceback unless --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from evalkit import __version__
+from evalkit.errors import EvalkitError
+
+COMMANDS = ["run", "score", "schema"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evalkit", description="Eval-first harness: base, prompted, RAG and fine-tuned routes on one case suite.")
+    parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"evalkit.commands.{name}").register(sub)
+    return parser
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except EvalkitError as error:
+        if args.debug:
+            raise
+        print(f"evalkit: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("evalkit: interrupted", file=sys.stderr)
+        return 3
+    except Exception as error:  # noqa: BLE001 - the last line of defence
+        if args.debug:
+            raise
+        print(f"evalkit: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

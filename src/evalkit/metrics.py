@@ -1,0 +1,246 @@
+"""Aggregate metrics over result rows (DESIGN section 6): pure functions of rows.
+
+Accuracy, kappa and macro-F1 count unparsed and errored rows as wrong: they enter as
+the predicted values `__unparsed__` and `__error__`. Parse rate is parsed rows over
+rows that returned an output; error rows are counted apart.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Iterable
+
+UNPARSED, ERROR = "__unparsed__", "__error__"
+N_BOOT = 2000
+
+
+def predicted_value(row: dict[str, Any]) -> str:
+    if row.get("error"):
+        return ERROR
+    return row["predicted_label"] if row.get("parsed_ok") else UNPARSED
+
+
+def rate(successes: int, n: int) -> dict[str, Any]:
+    from evalkit.stats import wilson_interval
+
+    ci = wilson_interval(successes, n) if n else None
+    return {"value": successes / n if n else None, "ci95": list(ci) if ci else None, "n": n}
+
+
+def confusion_counts(rows: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
+    columns = [*labels, UNPARSED, ERROR]
+    index = {label: i for i, label in enumerate(columns)}
+    matrix = [[0] * len(columns) for _ in labels]
+    for row in rows:
+        matrix[index[row["expected_label"]]][index[predicted_value(row)]] += 1
+    return {"labels": list(labels), "columns": columns, "matrix": matrix}
+
+
+# -- vectorised kappa and macro-F1 over many confusion matrices (for the bootstrap) --
+
+def kappa_from_confusions(conf):
+    """Cohen's kappa of each (K, K) matrix in a (B, K, K) stack; nan where undefined."""
+    import numpy as np
+
+    n = conf.sum(axis=(1, 2)).astype(float)
+    observed = np.trace(conf, axis1=1, axis2=2) / n
+    expected = (conf.sum(axis=2) * conf.sum(axis=1)).sum(axis=1) / (n * n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = (observed - expected) / (1 - expected)
+    return np.where(np.isclose(expected, 1.0), np.nan, kappa)
+
+
+def macro_f1_from_confusions(conf, n_labels: int):
+    """Macro-F1 over the first `n_labels` classes of each matrix (zero when undefined, as sklearn's zero_division=0)."""
+    import numpy as np
+
+    tp = np.diagonal(conf, axis1=1, axis2=2)[:, :n_labels].astype(float)
+    fp = conf.sum(axis=1)[:, :n_labels] - tp
+    fn = conf.sum(axis=2)[:, :n_labels] - tp
+    denom = 2 * tp + fp + fn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
+    return f1.mean(axis=1)
+
+
+def cluster_confusions(rows: list[dict[str, Any]], labels: list[str]):
+    """Per-case confusion counts, flattened: (n_cases, K*K), K = labels + 2 specials. Repeats of a case share a row."""
+    import numpy as np
+    from scipy import sparse
+
+    classes = [*labels, UNPARSED, ERROR]
+    index = {c: i for i, c in enumerate(classes)}
+    k = len(classes)
+    case_index: dict[str, int] = {}
+    clusters = [case_index.setdefault(r["case_id"], len(case_index)) for r in rows]
+    cells = [index[r["expected_label"]] * k + index[predicted_value(r)] for r in rows]
+    data = np.ones(len(rows))
+    return sparse.csr_matrix((data, (clusters, cells)), shape=(len(case_index), k * k)), k
+
+
+def bootstrap_confusions(per_case, k: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: int = 250):
+    """Yield (b, K, K) stacks of confusion matrices of cases resampled with replacement."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n_cases = per_case.shape[0]
+    for start in range(0, n_boot, batch):
+        size = min(batch, n_boot - start)
+        draws = rng.integers(0, n_cases, size=(size, n_cases))
+        offsets = (np.arange(size)[:, None] * n_cases + draws).ravel()
+        multiplicity = np.bincount(offsets, minlength=size * n_cases).reshape(size, n_cases)
+        yield np.asarray((per_case.T @ multiplicity.T).T).reshape(size, k, k)
+
+
+def interval(values, confidence: float = 0.95) -> list[float] | None:
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return None
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return [float(lo), float(hi)]
+
+
+def kappa_and_f1_intervals(rows, labels, *, seed: int = 0, n_boot: int = N_BOOT):
+    import numpy as np
+
+    per_case, k = cluster_confusions(rows, labels)
+    kappas, f1s = [], []
+    for conf in bootstrap_confusions(per_case, k, n_boot=n_boot, seed=seed):
+        kappas.append(kappa_from_confusions(conf))
+        f1s.append(macro_f1_from_confusions(conf, len(labels)))
+    kappas, f1s = np.concatenate(kappas), np.concatenate(f1s)
+    kappa_ci = interval(kappas) if np.isnan(kappas).mean() <= 0.5 else None
+    return kappa_ci, interval(f1s)
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    from evalkit.stats import percentile
+
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95),
+            "mean": sum(values) / len(values) if values else None, "n": len(values)}
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def by_tag(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    import pandas as pd
+
+    if not any(r.get("tags") for r in rows):
+        return {}
+    frame = pd.DataFrame({
+        "tag": [r.get("tags") or [] for r in rows],
+        "correct": [bool(r.get("correct")) for r in rows],
+        "parsed": [bool(r.get("parsed_ok")) for r in rows],
+        "has_output": [not r.get("error") for r in rows],
+    }).explode("tag").dropna(subset=["tag"])
+    grouped = frame.groupby("tag", sort=True).agg(
+        n=("correct", "size"), correct=("correct", "sum"), parsed=("parsed", "sum"), with_output=("has_output", "sum"))
+    result = {}
+    for tag, g in grouped.iterrows():
+        n, with_output = int(g["n"]), int(g["with_output"])
+        accuracy = rate(int(g["correct"]), n)
+        result[str(tag)] = {
+            "n": n,
+            "accuracy": accuracy["value"],
+            "accuracy_ci95": accuracy["ci95"],
+            "parse_rate": int(g["parsed"]) / with_output if with_output else None,
+            "correct": int(g["correct"]),
+        }
+    return result
+
+
+def retrieval_quality(rows: list[dict[str, Any]], gold_sources: dict[str, list[str]]) -> dict[str, Any] | None:
+    from evalkit.retrieval import recall_at_k, reciprocal_rank
+
+    scored = [r for r in rows if r.get("retrieved") is not None and gold_sources.get(r["case_id"])]
+    if not scored:
+        return None
+    recalls = [recall_at_k(gold_sources[r["case_id"]], r["retrieved"]) for r in scored]
+    ranks = [reciprocal_rank(gold_sources[r["case_id"]], r["retrieved"]) for r in scored]
+    return {"recall_at_k": sum(recalls) / len(recalls), "mrr": sum(ranks) / len(ranks),
+            "k": max(len(r["retrieved"]) for r in scored), "n": len(scored)}
+
+
+def cost(rows: list[dict[str, Any]]) -> dict[str, float] | None:
+    answered = [r for r in rows if not r.get("error")]
+    if not answered or any(r.get("cost_usd") is None for r in answered):
+        return None
+    total = sum(r["cost_usd"] for r in answered)
+    return {"total": total, "per_1k": total / len(answered) * 1000}
+
+
+def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sources: dict[str, list[str]] | None = None,
+                    seed: int = 0, n_boot: int = N_BOOT) -> dict[str, Any]:
+    """Every metric of one route's rows (DESIGN section 6)."""
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    from evalkit.stats import cohen_kappa
+
+    n = len(rows)
+    errors = [r for r in rows if r.get("error")]
+    with_output = n - len(errors)
+    parsed = sum(1 for r in rows if r.get("parsed_ok"))
+    correct = sum(1 for r in rows if r.get("correct"))
+    y_true = [r["expected_label"] for r in rows]
+    y_pred = [predicted_value(r) for r in rows]
+    classes = [*labels, UNPARSED, ERROR]
+
+    kappa_value, kappa_reason = cohen_kappa(y_true, y_pred, classes) if n else (None, "no rows")
+    macro = float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)) if n else None
+    kappa_ci = f1_ci = None
+    if n:
+        kappa_ci, f1_ci = kappa_and_f1_intervals(rows, labels, seed=seed, n_boot=n_boot)
+    n_cases = len({r["case_id"] for r in rows})
+    kappa = {"value": kappa_value, "ci95": kappa_ci if kappa_value is not None else None, "n": n_cases}
+    if kappa_reason:
+        kappa["reason"] = kappa_reason
+
+    per_class = {}
+    if n:
+        precision, recall, f1, support = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, zero_division=0)
+        per_class = {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                     for label, p, r, f, s in zip(labels, precision, recall, f1, support)}
+
+    latencies = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None and not r.get("error")]
+    summary = {
+        "n": n,
+        "n_cases": n_cases,
+        "parse_rate": rate(parsed, with_output),
+        "accuracy": rate(correct, n),
+        "kappa": kappa,
+        "macro_f1": {"value": macro, "ci95": f1_ci, "n": n_cases},
+        "per_class": per_class,
+        "confusion": confusion_counts(rows, labels),
+        "by_tag": by_tag(rows),
+        "latency_ms": _percentiles(latencies),
+        "tokens": {"input_mean": _mean(r.get("input_tokens") for r in rows if not r.get("error")),
+                   "output_mean": _mean(r.get("output_tokens") for r in rows if not r.get("error"))},
+        "cost_usd": cost(rows),
+        "errors": len(errors),
+        "errors_by_type": dict(Counter(r["error"]["type"] for r in errors)),
+        "unparsed": with_output - parsed,
+        "cached": sum(1 for r in rows if r.get("cached")),
+        "attempts": sum(r.get("attempts") or 1 for r in rows),
+    }
+    retrieval = retrieval_quality(rows, gold_sources or {})
+    if retrieval is not None:
+        summary["retrieval"] = retrieval
+    return summary
+
+
+def summarize(rows: list[dict[str, Any]], labels: list[str], *, routes: list[str] | None = None,
+              gold_sources: dict[str, list[str]] | None = None, seed: int = 0) -> dict[str, Any]:
+    """`summary.json`: per-route metrics of a run's rows."""
+    grouped: dict[str, list[dict[str, Any]]] = {route: [] for route in routes or []}
+    for row in rows:
+        grouped.setdefault(row["route"], []).append(row)
+    return {"routes": {route: summarize_route(route_rows, labels, gold_sources=gold_sources, seed=seed)
+                       for route, route_rows in grouped.items()}}

@@ -1,0 +1,47 @@
+"""Prices per million tokens: the shipped table (`pricing.yaml`) and a suite's overrides."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from evalkit.suite import Price
+
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$")
+
+
+@lru_cache(maxsize=1)
+def shipped_prices() -> dict[str, Price]:
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).parent / "pricing.yaml").read_text(encoding="utf-8")) or {}
+    return {model: Price.model_validate(price) for model, price in data.items()}
+
+
+def _candidates(model: str) -> list[str]:
+    """The keys to try for a model string, most specific first."""
+    prefix, _, name = model.partition(":")
+    keys = [model]
+    if prefix == "openai" and name.startswith("ft:"):
+        base = name.split(":")[1]
+        keys += [f"openai:ft:{base}", f"openai:ft:{_SNAPSHOT.sub('', base)}"]
+    elif _SNAPSHOT.search(name):
+        keys.append(f"{prefix}:{_SNAPSHOT.sub('', name)}")
+    return keys
+
+
+def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price | None:
+    table = {**shipped_prices(), **(overrides or {})}
+    return next((table[key] for key in _candidates(model) if key in table), None)
+
+
+def call_cost(price: Price | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
+    if price is None or input_tokens is None or output_tokens is None:
+        return None
+    return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+
+
+def describe(price: Price | None) -> dict[str, Any] | None:
+    return price.model_dump(exclude_none=True) if price else None

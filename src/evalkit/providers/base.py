@@ -1,0 +1,114 @@
+"""The provider contract, request and response records, and the registry.
+
+A model string is `PROVIDER:MODEL`. Built-in providers are registered under the
+`evalkit.providers` entry-point group exactly as third-party ones are; the table
+below is only a fallback for running from a source tree that was never installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from evalkit.errors import BadInput
+
+_BUILTIN = {
+    "mock": "evalkit.providers.mock:MockProvider",
+    "replay": "evalkit.providers.replay:ReplayProvider",
+    "local": "evalkit.providers.local:LocalProvider",
+    "openai": "evalkit.providers.openai:OpenAIProvider",
+    "anthropic": "evalkit.providers.anthropic:AnthropicProvider",
+}
+
+
+@dataclass(slots=True)
+class ProviderRequest:
+    """One call: a rendered case for one route and repeat."""
+
+    case_id: str
+    route: str
+    repeat: int
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+    case: Any = None  # the Case; offline stand-ins and mocks read it, real providers never do
+    examples: list = field(default_factory=list)
+    context: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ProviderResponse:
+    """What came back: the raw text and what the server reported about it."""
+
+    text: str
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    finish_reason: str | None = None
+    request_id: str | None = None
+    attempts: int = 1
+    cached: bool = False
+
+
+class ProviderError(Exception):
+    """A call that returned no output. `retryable` errors are retried by the runner."""
+
+    def __init__(self, type: str, message: str, *, retryable: bool = False, status: int | None = None,
+                 retry_after_s: float | None = None):
+        super().__init__(message)
+        self.type, self.message = type, message
+        self.retryable, self.status, self.retry_after_s = retryable, status, retry_after_s
+
+
+class Provider:
+    """Base class. Subclasses implement `complete`; `prepare` runs once before any call."""
+
+    #: environment variable that holds the key, or None when the provider needs none
+    api_key_env: ClassVar[str | None] = None
+    #: True for providers that reach the network (the `--offline` flag replaces them)
+    remote: ClassVar[bool] = False
+
+    def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
+        self.model, self.route_name, self.route, self.suite = model, route_name, route, suite
+        self.ref = model  # the full PROVIDER:MODEL string; the runner sets it
+
+    def key_variable(self) -> str | None:
+        """The variable this route's key must be in (a route's api_key_env wins)."""
+        return getattr(self.route, "api_key_env", None) or self.api_key_env
+
+    def prepare(self) -> None:
+        """Load or train what the provider needs; raise BadInput for bad configuration."""
+
+    async def complete(self, request: ProviderRequest) -> ProviderResponse:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release clients and connections."""
+
+    def model_info(self) -> dict[str, Any]:
+        """What the manifest records about the model (resolved id, shutdown date, ...)."""
+        return {}
+
+
+def split_model(model: str) -> tuple[str, str]:
+    prefix, _, name = model.partition(":")
+    return prefix, name
+
+
+def get_provider_class(prefix: str) -> type[Provider]:
+    """Find the provider registered under `prefix` (entry points first, then built-ins)."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    target = None
+    for entry in entry_points(group="evalkit.providers"):
+        if entry.name == prefix:
+            target = entry.value
+            break
+    target = target or _BUILTIN.get(prefix)
+    if target is None:
+        known = sorted({e.name for e in entry_points(group="evalkit.providers")} | set(_BUILTIN))
+        raise BadInput(f"unknown provider {prefix!r}: expected one of {', '.join(known)} (or a plugin in the evalkit.providers entry-point group)")
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)

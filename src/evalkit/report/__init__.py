@@ -1,0 +1,1 @@
+"""Renderers: they format what metrics, compare and gate return, and compute nothing."""

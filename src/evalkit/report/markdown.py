@@ -1,0 +1,45 @@
+"""report.md: a run's summary for people."""
+
+from __future__ import annotations
+
+from evalkit.report.format import ROUTE_HEADERS, num, route_rows
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_report(run) -> str:
+    manifest, summary = run.manifest, run.summary
+    out = [f"# {manifest['suite']['name']}: run {manifest['run_id']}", ""]
+    out.append(f"Status: **{manifest['status']}**. evalkit {manifest['evalkit_version']}, started {manifest['started_at']}"
+               + (", offline stand-ins" if manifest.get("offline") else "") + ".")
+    out += ["", "Rates carry a 95% interval (Wilson for parse rate and accuracy, a bootstrap over cases for kappa and macro-F1) and their n.",
+            "Accuracy, kappa and macro-F1 count unparsed and errored rows as wrong; parse rate is over rows that returned an output.", ""]
+    out += [table(ROUTE_HEADERS, route_rows(summary)), ""]
+    routes = manifest["routes"]
+    out += ["## Routes", "", table(["route", "kind", "model", "ran as"],
+                                   [[r, i["kind"], i["model"], i.get("ran_as", i["model"])] for r, i in routes.items()]), ""]
+    for route, s in summary["routes"].items():
+        out += [f"## {route}", ""]
+        if s.get("retrieval"):
+            r = s["retrieval"]
+            out += [f"Retrieval: recall@{r['k']} {num(r['recall_at_k'])}, MRR {num(r['mrr'])} over {r['n']} cases with gold sources.", ""]
+        if s["errors"]:
+            kinds = ", ".join(f"{k}: {v}" for k, v in s["errors_by_type"].items())
+            out += [f"Error rows: {s['errors']} ({kinds}).", ""]
+        conf = s["confusion"]
+        out += ["Confusion (rows: expected, columns: predicted):", "",
+                table(["expected \\ predicted", *conf["columns"]], [[label, *row] for label, row in zip(conf["labels"], conf["matrix"])]), ""]
+        out += ["Per class:", "", table(["label", "precision", "recall", "F1", "support"],
+                                       [[label, num(c["precision"]), num(c["recall"]), num(c["f1"]), c["support"]]
+                                        for label, c in s["per_class"].items()]), ""]
+        if s["by_tag"]:
+            out += ["By tag:", "", table(["tag", "n", "accuracy", "parse rate"],
+                                         [[tag, t["n"], num(t["accuracy"]), num(t["parse_rate"])] for tag, t in s["by_tag"].items()]), ""]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,95 @@
+"""The RAG route's corpus: documents, chunks, and a TF-IDF retriever (scikit-learn)."""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from evalkit.errors import BadInput
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    id: str  # "DOC#N"
+    doc_id: str
+    text: str
+
+
+def load_documents(path: Path) -> dict[str, str]:
+    """A folder of .md/.txt files, a glob, or a JSONL file of {id, text}: doc id -> text."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".md", ".txt") and p.is_file())
+    elif path.suffix == ".jsonl" and path.is_file():
+        docs = {}
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                    docs[str(record["id"])] = str(record["text"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise BadInput("a corpus line must be a JSON object with id and text", where=f"{path}:{number}") from None
+        return docs
+    else:
+        files = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+    if not files:
+        raise BadInput("corpus not found or empty: expected a folder of .md/.txt files, a glob or a .jsonl file", where=str(path))
+    return {p.stem: p.read_text(encoding="utf-8") for p in files}
+
+
+def chunk_text(text: str, size: int, overlap: int) -> list[str]:
+    """Split on paragraph boundaries into pieces of about `size` characters, overlapping by `overlap`."""
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    chunks: list[str] = []
+    current = ""
+    for paragraph in paragraphs:
+        while len(paragraph) > size:  # a paragraph longer than a chunk is cut by characters
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(paragraph[:size])
+            paragraph = paragraph[max(size - overlap, 1):]
+        if current and len(current) + len(paragraph) + 2 > size:
+            chunks.append(current)
+            tail = current[-overlap:] if overlap else ""
+            current = f"{tail}\n\n{paragraph}" if tail else paragraph
+        else:
+            current = f"{current}\n\n{paragraph}" if current else paragraph
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class Retriever:
+    """Top-k chunks by TF-IDF cosine similarity."""
+
+    def __init__(self, documents: dict[str, str], chunk_chars: int = 800, overlap: int = 100):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.chunks = [
+            Chunk(f"{doc_id}#{i}", doc_id, piece)
+            for doc_id, text in documents.items()
+            for i, piece in enumerate(chunk_text(text, chunk_chars, overlap))
+        ]
+        self._vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english")
+        self._matrix = self._vectorizer.fit_transform([c.text for c in self.chunks])
+
+    def search(self, query: str, k: int) -> list[Chunk]:
+        import numpy as np
+
+        scores = (self._matrix @ self._vectorizer.transform([query]).T).toarray().ravel()
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [self.chunks[i] for i in order]
+
+
+def recall_at_k(gold: list[str], retrieved_chunk_ids: list[str]) -> float:
+    docs = {chunk_id.split("#", 1)[0] for chunk_id in retrieved_chunk_ids}
+    return sum(1 for g in gold if g in docs) / len(gold)
+
+
+def reciprocal_rank(gold: list[str], retrieved_chunk_ids: list[str]) -> float:
+    for rank, chunk_id in enumerate(retrieved_chunk_ids, start=1):
+        if chunk_id.split("#", 1)[0] in gold:
+            return 1.0 / rank
+    return 0.0

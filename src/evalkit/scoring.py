@@ -1,0 +1,97 @@
+"""Parse and grade one output (DESIGN section 6).
+
+JSON mode: the whole output, else the first fenced ```json (or bare ```) block; then
+the output schema; then the label at `label_field`, which must be in the label set.
+Text mode: the trimmed output, or group 1 of the first `extract` match.
+Nothing else is repaired.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.cases import get_path
+
+_FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\r?\n(.*?)```", re.DOTALL)
+
+
+@dataclass(slots=True, frozen=True)
+class Score:
+    parsed_ok: bool
+    parse_error: str | None
+    predicted_label: str | None
+
+
+def parse_json(output: str) -> Any:
+    """The output as JSON, or the first fenced block; raises ValueError when neither parses."""
+    text = output.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as whole:
+        match = _FENCE.search(output)
+        if match is None:
+            raise ValueError(f"invalid JSON: {whole.msg} at line {whole.lineno} column {whole.colno}") from None
+        try:
+            return json.loads(match.group(1))
+        except json.JSONDecodeError as fenced:
+            raise ValueError(f"invalid JSON in fenced block: {fenced.msg}") from None
+
+
+class Scorer:
+    """Scores outputs for one task; built once per run (the schema validator is compiled once)."""
+
+    def __init__(self, task, output_schema: dict[str, Any] | None):
+        self.task = task
+        self.labels = set(task.labels)
+        self._by_folded = {label.casefold(): label for label in task.labels} if task.ignore_case else None
+        self._extract = re.compile(task.extract, re.DOTALL) if task.extract else None
+        self._validator = None
+        if task.output_format == "json" and output_schema is not None:
+            from jsonschema import validators
+
+            cls = validators.validator_for(output_schema)
+            self._validator = cls(output_schema)
+
+    def _canonical(self, label: str) -> str | None:
+        if self._by_folded is not None:
+            return self._by_folded.get(label.casefold())
+        return label if label in self.labels else None
+
+    def score(self, output: str) -> Score:
+        if self.task.output_format == "text":
+            return self._score_text(output)
+        try:
+            parsed = parse_json(output)
+        except ValueError as exc:
+            return Score(False, str(exc), None)
+        if self._validator is not None:
+            error = next(iter(self._validator.iter_errors(parsed)), None)
+            if error is not None:
+                where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+                return Score(False, f"schema: {error.message} at {where}", None)
+        label = get_path(parsed, self.task.label_field)
+        if label is None:
+            return Score(False, f"no label at {self.task.label_field!r}", None)
+        if not isinstance(label, str):
+            return Score(False, f"label at {self.task.label_field!r} is not a string", None)
+        canonical = self._canonical(label.strip())
+        if canonical is None:
+            return Score(False, f"label {label!r} is not in task.labels", None)
+        return Score(True, None, canonical)
+
+    def _score_text(self, output: str) -> Score:
+        if self._extract is not None:
+            match = self._extract.search(output)
+            if match is None:
+                return Score(False, "extract pattern did not match", None)
+            candidate = (match.group(1) or "").strip()
+        else:
+            candidate = output.strip()
+        canonical = self._canonical(candidate)
+        if canonical is None:
+            shown = candidate if len(candidate) <= 60 else candidate[:57] + "..."
+            return Score(False, f"label {shown!r} is not in task.labels", None)
+        return Score(True, None, canonical)

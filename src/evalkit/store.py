@@ -1,0 +1,156 @@
+"""The run directory (DESIGN section 6): manifest.json, results.jsonl, summary.json, report.md.
+
+Rows are appended and flushed the moment they finish, so a killed run loses only the
+calls that were in flight. Every later stage (score, compare, gate, packet) reads a run
+from here alone; `cases.jsonl` keeps the evaluated cases so reports can show inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import BadInput
+
+MANIFEST, RESULTS, SUMMARY, REPORT, CASES = "manifest.json", "results.jsonl", "summary.json", "report.md", "cases.jsonl"
+
+#: the fields of a result row, in order (DESIGN section 6, then evalkit's additions)
+ROW_FIELDS = (
+    "case_id", "route", "repeat", "tags", "expected_label", "output", "parsed_ok", "parse_error",
+    "predicted_label", "correct", "error", "latency_ms", "input_tokens", "output_tokens", "cost_usd",
+    "cached", "retrieved", "model", "finish_reason", "request_id", "attempts",
+)
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, str, int]:
+    return row["case_id"], row["route"], row.get("repeat", 0)
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunWriter:
+    """Appends rows to results.jsonl as they finish."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        results = run_dir / RESULTS
+        _drop_torn_tail(results)
+        self._file = results.open("a", encoding="utf-8")
+
+    def append(self, row: dict[str, Any]) -> None:
+        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_cases(run_dir: Path, cases) -> None:
+    with (run_dir / CASES).open("w", encoding="utf-8") as handle:
+        for case in cases:
+            handle.write(case.model_dump_json(exclude_none=True) + "\n")
+
+
+def rewrite_rows(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = run_dir / (RESULTS + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, run_dir / RESULTS)
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """A process killed mid-write can leave half a line; cut it so appends stay valid."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return
+        data = path.read_bytes()
+        handle.truncate(data.rfind(b"\n") + 1)
+
+
+def load_rows(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / RESULTS
+    if not path.exists():
+        return []
+    rows = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):  # torn last line of a killed run: that call is redone on resume
+                break
+            raise BadInput("a results row is not valid JSON", where=f"{path}:{number}") from None
+    return rows
+
+
+@dataclass
+class Run:
+    """A stored run: its manifest, rows, the cases it evaluated, and its summary if written."""
+
+    dir: Path
+    manifest: dict[str, Any]
+    rows: list[dict[str, Any]]
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None
+
+    @property
+    def routes(self) -> list[str]:
+        return list(self.manifest.get("routes", {}))
+
+    @property
+    def labels(self) -> list[str]:
+        return self.manifest["suite"]["spec"]["task"]["labels"]
+
+    def route_rows(self, route: str) -> list[dict[str, Any]]:
+        if route not in self.manifest.get("routes", {}):
+            raise BadInput(f"route {route!r} is not in this run (routes: {', '.join(self.routes)})", where=str(self.dir))
+        return [r for r in self.rows if r["route"] == route]
+
+
+def load_run(run_dir: str | Path) -> Run:
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / MANIFEST
+    if not manifest_path.exists():
+        raise BadInput("not a run directory: manifest.json is missing", where=str(run_dir))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"manifest.json is not valid JSON: {exc.msg}", where=str(manifest_path)) from None
+    cases = {}
+    if (run_dir / CASES).exists():
+        for line in (run_dir / CASES).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                case = json.loads(line)
+                cases[case["id"]] = case
+    summary = None
+    if (run_dir / SUMMARY).exists():
+        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    return Run(run_dir, manifest, load_rows(run_dir), cases, summary)
+
+
+def parse_run_ref(ref: str, default_dir: Path | None = None) -> tuple[Path, str]:
+    """`RUN_DIR:ROUTE` (or `ROUTE` alone when a default run is given) -> (dir, route)."""
+    directory, sep, route = ref.rpartition(":")
+    if not sep or not route:
+        if default_dir is not None and ref:
+            return default_dir, ref
+        raise BadInput(f"expected RUN_DIR:ROUTE, got {ref!r}")
+    if not directory:
+        if default_dir is None:
+            raise BadInput(f"expected RUN_DIR:ROUTE, got {ref!r}")
+        return default_dir, route
+    return Path(directory), route

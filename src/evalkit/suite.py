@@ -1,0 +1,271 @@
+"""The suite file (DESIGN section 4) as pydantic models, and its loader."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evalkit.errors import BadInput
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Task(_Strict):
+    """What the model must answer: a label from a closed set."""
+
+    labels: list[str] = Field(min_length=2, description="The closed label set, declared up front.")
+    label_descriptions: dict[str, str] = Field(default_factory=dict, description="Label -> text; goes into prompts and the packet.")
+    output_format: Literal["json", "text"] = Field("json", description="json: parse, validate, take label_field; text: the label is the output.")
+    ignore_case: bool = Field(False, description="Text mode: compare labels case-insensitively.")
+    output_schema: Union[dict[str, Any], str, None] = Field(None, description="JSON Schema of the output, or a path to one (json mode).")
+    label_field: str | None = Field(None, description="Dot path of the label in the parsed output (json mode).")
+    extract: str | None = Field(None, description="Text mode: the label is group 1 of this regex's first match.")
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: list[str]) -> list[str]:
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"labels appear twice: {', '.join(dupes)}")
+        return labels
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> "Task":
+        if self.output_format == "json" and not self.label_field:
+            raise ValueError("json output needs task.label_field (where the label sits in the output)")
+        if self.extract is not None:
+            import re
+
+            try:
+                pattern = re.compile(self.extract)
+            except re.error as exc:
+                raise ValueError(f"extract is not a valid regex: {exc}") from None
+            if pattern.groups < 1:
+                raise ValueError("extract needs a capture group: the label is group 1")
+        unknown = sorted(set(self.label_descriptions) - set(self.labels))
+        if unknown:
+            raise ValueError(f"label_descriptions names labels outside task.labels: {', '.join(unknown)}")
+        return self
+
+
+class Examples(_Strict):
+    """Few-shot examples drawn from the train split (prompted routes)."""
+
+    k: int = Field(4, ge=0)
+    strategy: Literal["fixed", "stratified", "similar"] = "stratified"
+    ids: list[str] = Field(default_factory=list, description="Case ids for strategy fixed.")
+
+
+class Retrieval(_Strict):
+    """How a RAG route chunks the corpus and how many chunks it retrieves."""
+
+    k: int = Field(3, ge=1)
+    chunk_chars: int = Field(800, ge=50)
+    overlap: int = Field(100, ge=0)
+
+
+class Route(_Strict):
+    """One way of answering the task: base, prompted, rag or finetuned."""
+
+    kind: Literal["base", "prompted", "rag", "finetuned"]
+    model: str = Field(description="PROVIDER:MODEL, e.g. openai:gpt-4.1-mini or replay:outputs.jsonl")
+    system: str | None = None
+    prompt: str | None = None
+    examples: Examples | None = None
+    retrieval: Retrieval | None = None
+    base_model: str | None = Field(None, description="Fine-tuned routes: the model that was tuned.")
+    job_id: str | None = None
+    training_file_sha256: str | None = None
+    provider: str | None = Field(None, description="Fine-tuned routes: who trained it (openai, together, ...).")
+    base_url: str | None = Field(None, description="Any compatible endpoint for this route.")
+    api_key_env: str | None = Field(None, description="Name of the variable holding this route's key.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Overrides the suite defaults.")
+
+    @field_validator("model")
+    @classmethod
+    def _provider_prefix(cls, model: str) -> str:
+        if ":" not in model or not model.split(":", 1)[0] or not model.split(":", 1)[1]:
+            raise ValueError(f"model must be PROVIDER:MODEL (for example openai:gpt-4.1-mini), got {model!r}")
+        return model
+
+
+class Defaults(_Strict):
+    temperature: float = 0.0
+    max_tokens: int = 512
+    seed: int | None = None
+    timeout_s: float = 60.0
+
+
+class Price(_Strict):
+    input: float = Field(description="USD per million input tokens")
+    output: float = Field(description="USD per million output tokens")
+    batch_input: float | None = None
+    batch_output: float | None = None
+    training: float | None = Field(None, description="USD per million training tokens (fine-tuning)")
+
+
+class CaseSource(_Strict):
+    path: str
+    format: str = "evalkit"
+    label_field: str | None = None
+
+
+class Suite(_Strict):
+    """An eval suite: a task, its cases, and the routes that answer it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    owner: str | None = Field(None, description="Who retrains and answers for the model.")
+    task: Task
+    cases: Union[str, CaseSource, list[Union[str, CaseSource]]]
+    corpus: str | None = None
+    defaults: Defaults = Field(default_factory=Defaults)
+    routes: dict[str, Route] = Field(min_length=1)
+    pricing: dict[str, Price] = Field(default_factory=dict, description="Overrides of the shipped price table, by PROVIDER:MODEL.")
+    gate: dict[str, Any] | None = Field(None, description="The gate policy (DESIGN section 8).")
+
+    @model_validator(mode="after")
+    def _routes_need_what_they_use(self) -> "Suite":
+        for name, route in self.routes.items():
+            if route.kind == "rag" and not self.corpus:
+                raise ValueError(f"route {name!r} is a rag route but the suite has no corpus")
+        return self
+
+
+def suite_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the suite file, for editors and `evalkit schema`."""
+    schema = Suite.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "evalkit suite"
+    return schema
+
+
+@dataclass
+class LoadedSuite:
+    """A validated suite with its cases, schema and paths resolved."""
+
+    path: Path
+    spec: Suite
+    cases: list  # list[Case]
+    output_schema: dict[str, Any] | None
+    sha256: str
+    cases_sha256: str
+    corpus_path: Path | None = None
+    _validator: Any = field(default=None, repr=False)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def labels(self) -> list[str]:
+        return self.spec.task.labels
+
+    @property
+    def holdout(self) -> list:
+        return [c for c in self.cases if c.split == "holdout"]
+
+    @property
+    def train(self) -> list:
+        return [c for c in self.cases if c.split == "train"]
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self.folder / path
+
+
+def _known_keys() -> set[str]:
+    keys: set[str] = set()
+    for model in (Suite, Task, Examples, Retrieval, Route, Defaults, Price, CaseSource):
+        keys.update(model.model_fields)
+    return keys
+
+
+def _explain(error: dict[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-", "union[")))
+    if error["type"] == "extra_forbidden":
+        key = str(error["loc"][-1])
+        near = difflib.get_close_matches(key, _known_keys(), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        return f"unknown key {loc!r}{hint}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{loc or 'suite'}: {message}"
+
+
+def _loc_for_line(loc: tuple) -> tuple:
+    return tuple(p for p in loc if not str(p).startswith(("function-", "union[")) and p not in ("str", "CaseSource", "list[union[str,CaseSource]]"))
+
+
+def parse_suite(data: Any, path: Path, line_of=lambda loc: None) -> Suite:
+    if not isinstance(data, dict):
+        raise BadInput("a suite file must be a mapping of keys (name, task, cases, routes, ...)", where=str(path))
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        line = line_of(_loc_for_line(first["loc"]))
+        where = f"{path}:{line}" if line else str(path)
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise BadInput(_explain(first) + suffix, where=where) from None
+
+
+def load_suite(path: str | Path) -> LoadedSuite:
+    """Read and validate a suite file, its output schema and its cases."""
+    from evalkit.cases import load_cases, validate_cases
+    from evalkit.yamlfile import load_with_lines, read_text
+
+    path = Path(path)
+    data, line_of = load_with_lines(path, "suite file")
+    spec = parse_suite(data, path, line_of)
+    suite = LoadedSuite(path=path, spec=spec, cases=[], output_schema=None,
+                        sha256=hashlib.sha256(read_text(path).encode()).hexdigest(), cases_sha256="")
+    suite.output_schema = _load_output_schema(suite)
+    sources = spec.cases if isinstance(spec.cases, list) else [spec.cases]
+    digest = hashlib.sha256()
+    for source in sources:
+        if isinstance(source, str):
+            source = CaseSource(path=source)
+        case_path = suite.resolve(source.path)
+        loaded = load_cases(case_path, fmt=source.format, label_field=source.label_field)
+        suite.cases.extend(loaded)
+        digest.update(case_path.read_bytes())
+    suite.cases_sha256 = digest.hexdigest()
+    validate_cases(suite)
+    if spec.corpus:
+        suite.corpus_path = suite.resolve(spec.corpus)
+    return suite
+
+
+def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
+    schema = suite.spec.task.output_schema
+    if isinstance(schema, str):
+        from evalkit.yamlfile import load_with_lines
+
+        schema, _ = load_with_lines(suite.resolve(schema), "output schema")
+        if not isinstance(schema, dict):
+            raise BadInput("an output schema must be a JSON object", where=str(suite.resolve(suite.spec.task.output_schema)))
+    if schema is not None:
+        from jsonschema import SchemaError, validators
+
+        try:
+            validators.validator_for(schema).check_schema(schema)
+        except SchemaError as exc:
+            raise BadInput(f"output_schema is not a valid JSON Schema: {exc.message}", where=f"{suite.path}: task.output_schema") from None
+    return schema
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,64 @@
+"""Read YAML and JSON files with errors that name the file and line.
+
+`load_with_lines` returns the data and a function that maps a key path
+(as pydantic reports it) to the line where that key sits in the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from evalkit.errors import BadInput
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{what} not found", where=str(path)) from None
+    except IsADirectoryError:
+        raise BadInput(f"expected a {what}, found a folder", where=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"not UTF-8 text ({exc.reason})", where=str(path)) from None
+
+
+def load_with_lines(path: Path, what: str = "file") -> tuple[Any, Callable[[tuple], int | None]]:
+    """Parse a YAML (or JSON, which is YAML) file; return (data, line_of)."""
+    import yaml
+
+    text = read_text(path, what)
+    if path.suffix == ".json":
+        try:
+            return json.loads(text), lambda loc: None
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"invalid JSON: {exc.msg}", where=f"{path}:{exc.lineno}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise BadInput(f"invalid YAML: {problem}", where=f"{path}{line}") from None
+
+    def line_of(loc: tuple) -> int | None:
+        current, line = node, None
+        for key in loc:
+            if isinstance(current, yaml.MappingNode):
+                match = next((v for k, v in current.value if k.value == str(key)), None)
+                key_node = next((k for k, v in current.value if k.value == str(key)), None)
+                if match is None:
+                    break
+                line, current = key_node.start_mark.line + 1, match
+            elif isinstance(current, yaml.SequenceNode) and isinstance(key, int) and key < len(current.value):
+                current = current.value[key]
+                line = current.start_mark.line + 1
+            else:
+                break
+        if line is None and current is not None:
+            line = current.start_mark.line + 1
+        return line
+
+    return data, line_of

@@ -1,0 +1,43 @@
+"""The command line: version, schema, help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import jsonschema
+import yaml
+
+from evalkit.cli import main
+
+
+def test_version_does_not_import_heavy_libraries():
+    code = ("import sys\nfrom evalkit.cli import main\n"
+            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('pandas', 'sklearn', 'openai', 'anthropic', 'matplotlib', 'scipy', 'pydantic') if m in sys.modules]\n"
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]")
+
+
+def test_schema_prints_a_json_schema_that_accepts_the_example_suite(capsys):
+    from conftest import REPO
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    suite = yaml.safe_load((REPO / "evals" / "support_triage.yaml").read_text())
+    jsonschema.validate(suite, schema)
+
+
+def test_schema_rejects_unknown_keys(capsys):
+    main(["schema"])
+    schema = json.loads(capsys.readouterr().out)
+    validator = jsonschema.Draft202012Validator(schema)
+    assert not validator.is_valid({"name": "x", "task": {"labels": ["a", "b"]}, "cases": "c.jsonl",
+                                   "routes": {}, "bogus": 1})
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "run" in capsys.readouterr().out

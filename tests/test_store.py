@@ -1,0 +1,31 @@
+"""The run store keeps every finished row, even after a process died mid-write."""
+
+from __future__ import annotations
+
+import json
+
+from evalkit.store import RunWriter, load_rows, parse_run_ref
+
+
+def test_rows_are_on_disk_as_soon_as_they_are_appended(tmp_path):
+    writer = RunWriter(tmp_path)
+    writer.append({"case_id": "a", "route": "r", "repeat": 0})
+    assert load_rows(tmp_path) == [{"case_id": "a", "route": "r", "repeat": 0}]
+    writer.close()
+
+
+def test_a_torn_last_line_is_ignored_on_load_and_cut_before_appending(tmp_path):
+    (tmp_path / "results.jsonl").write_text(json.dumps({"case_id": "a", "route": "r"}) + '\n{"case_id": "b", "ro')
+    assert [r["case_id"] for r in load_rows(tmp_path)] == ["a"]
+    writer = RunWriter(tmp_path)
+    writer.append({"case_id": "c", "route": "r"})
+    writer.close()
+    assert [r["case_id"] for r in load_rows(tmp_path)] == ["a", "c"]
+
+
+def test_run_ref_splits_on_the_last_colon(tmp_path):
+    assert parse_run_ref(f"{tmp_path}:tuned") == (tmp_path, "tuned")
+
+
+def test_a_bare_route_uses_the_default_run(tmp_path):
+    assert parse_run_ref("base", default_dir=tmp_path) == (tmp_path, "base")

@@ -337,10 +337,11 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     """Summarise the stored rows, write summary.json and report.md, close the manifest."""
     from evalkit import store
 
-    run = store.load_run(run_dir)
-    summary = write_summary(run)
     manifest["status"] = "complete" if complete else "incomplete"
     manifest["ended_at"] = _now()
+    run = store.load_run(run_dir)
+    run.manifest = manifest
+    summary = write_summary(run)
     manifest["errors"] = {route: s["errors"] for route, s in summary["routes"].items()}
     manifest["cache_hits"] = sum(s["cached"] for s in summary["routes"].values())
     manifest["retries"] = manifest.get("retries", 0) + retries

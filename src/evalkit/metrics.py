@@ -78,18 +78,31 @@ def cluster_confusions(rows: list[dict[str, Any]], labels: list[str]):
     return sparse.csr_matrix((data, (clusters, cells)), shape=(len(case_index), k * k)), k
 
 
-def bootstrap_confusions(per_case, k: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: int = 250):
-    """Yield (b, K, K) stacks of confusion matrices of cases resampled with replacement."""
+def case_resamples(n_cases: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: int = 250):
+    """Yield (b, n_cases) matrices: how often each case is drawn in each bootstrap resample.
+
+    Seeded and batched; two routes given the same matrices stay paired case by case."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    n_cases = per_case.shape[0]
     for start in range(0, n_boot, batch):
         size = min(batch, n_boot - start)
         draws = rng.integers(0, n_cases, size=(size, n_cases))
         offsets = (np.arange(size)[:, None] * n_cases + draws).ravel()
-        multiplicity = np.bincount(offsets, minlength=size * n_cases).reshape(size, n_cases)
-        yield np.asarray((per_case.T @ multiplicity.T).T).reshape(size, k, k)
+        yield np.bincount(offsets, minlength=size * n_cases).reshape(size, n_cases)
+
+
+def resampled_confusions(per_case, k: int, multiplicity):
+    """(b, K, K) confusion matrices of the resamples in a (b, n_cases) multiplicity matrix."""
+    import numpy as np
+
+    return np.asarray((per_case.T @ multiplicity.T).T).reshape(multiplicity.shape[0], k, k)
+
+
+def bootstrap_confusions(per_case, k: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: int = 250):
+    """Yield (b, K, K) stacks of confusion matrices of cases resampled with replacement."""
+    for multiplicity in case_resamples(per_case.shape[0], n_boot=n_boot, seed=seed, batch=batch):
+        yield resampled_confusions(per_case, k, multiplicity)
 
 
 def interval(values, confidence: float = 0.95) -> list[float] | None:
@@ -233,6 +246,10 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
     retrieval = retrieval_quality(rows, gold_sources or {})
     if retrieval is not None:
         summary["retrieval"] = retrieval
+    if any(r.get("repeat") for r in rows):
+        from evalkit.repeats import repeat_stability
+
+        summary["repeats"] = repeat_stability(rows)
     return summary
 
 

@@ -12,6 +12,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evalkit.errors import BadInput
+from evalkit.policy import POLICY_MODELS, GatePolicy
 
 
 class _Strict(BaseModel):
@@ -130,7 +131,7 @@ class Suite(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     routes: dict[str, Route] = Field(min_length=1)
     pricing: dict[str, Price] = Field(default_factory=dict, description="Overrides of the shipped price table, by PROVIDER:MODEL.")
-    gate: dict[str, Any] | None = Field(None, description="The gate policy (DESIGN section 8).")
+    gate: GatePolicy | None = Field(None, description="The gate policy (DESIGN section 8).")
 
     @model_validator(mode="after")
     def _routes_need_what_they_use(self) -> "Suite":
@@ -188,7 +189,7 @@ class LoadedSuite:
 
 def _known_keys() -> set[str]:
     keys: set[str] = set()
-    for model in (Suite, Task, Examples, Retrieval, Route, Defaults, Price, CaseSource):
+    for model in (Suite, Task, Examples, Retrieval, Route, Defaults, Price, CaseSource, *POLICY_MODELS):
         keys.update(model.model_fields)
     return keys
 

@@ -1,0 +1,122 @@
+"""The gate policy (DESIGN section 8): a YAML file, or the `gate:` section of a suite.
+
+Unknown keys are errors naming the key's path and the nearest known key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evalkit.errors import BadInput
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MinMetrics(_Strict):
+    """Floors on a route's headline metrics (any subset)."""
+
+    parse_rate: float | None = Field(None, ge=0.0, le=1.0, description="Parsed rows over rows that returned an output.")
+    accuracy: float | None = Field(None, ge=0.0, le=1.0, description="Correct rows over all rows (unparsed and error rows are wrong).")
+    kappa: float | None = Field(None, ge=-1.0, le=1.0, description="Cohen's kappa; an undefined kappa fails the check.")
+    macro_f1: float | None = Field(None, ge=0.0, le=1.0, description="Macro-F1 over the labels (per tag: over the labels the tag's cases expect).")
+
+
+class MinLabel(_Strict):
+    """Floors on one label's precision, recall and F1."""
+
+    precision: float | None = Field(None, ge=0.0, le=1.0)
+    recall: float | None = Field(None, ge=0.0, le=1.0)
+    f1: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class MaxDrop(_Strict):
+    """Non-inferiority: the largest drop from the baseline allowed, per metric (baseline minus candidate)."""
+
+    parse_rate: float | None = Field(None, ge=0.0, le=1.0)
+    accuracy: float | None = Field(None, ge=0.0, le=1.0)
+    kappa: float | None = Field(None, ge=0.0, le=2.0)
+    macro_f1: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class GatePolicy(_Strict):
+    """When a candidate route is approved (DESIGN section 8)."""
+
+    candidate: str | None = Field(None, description="The route under approval (--route overrides).")
+    baseline: str | None = Field(None, description="A route of the same run to compare against (--baseline overrides).")
+    min: MinMetrics | None = Field(None, description="Floors on the candidate's overall metrics.")
+    min_by_tag: dict[str, MinMetrics] = Field(default_factory=dict, description="Floors on the metrics of the cases with a tag.")
+    min_by_label: dict[str, MinLabel] = Field(default_factory=dict, description="Floors on one label's precision, recall, F1.")
+    max_drop: MaxDrop | None = Field(None, description="Largest drop against the baseline allowed, per metric.")
+    drop_on: Literal["point", "ci95"] = Field(
+        "point", description="point: the observed delta; ci95: the lower bound of the paired 95% interval (Newcombe for accuracy, bootstrap otherwise).")
+    require_significant_improvement: bool = Field(
+        False, description="The candidate must beat the baseline with McNemar's exact p below alpha.")
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="Significance level of require_significant_improvement.")
+    error_budget: float | None = Field(
+        None, ge=0.0, le=1.0, description="Largest share of error rows allowed (candidate, and baseline when set); beyond it the gate exits 3.")
+    max_cost_per_1k_usd: float | None = Field(None, ge=0.0, description="Ceiling on USD per 1,000 cases; an unknown cost fails.")
+    max_latency_p95_ms: float | None = Field(None, gt=0.0, description="Ceiling on the 95th percentile latency in milliseconds.")
+
+    def sets_checks(self) -> bool:
+        """True when the policy asks for at least one check."""
+        return any([
+            self.min and self.min.model_dump(exclude_none=True), self.min_by_tag, self.min_by_label,
+            self.max_drop and self.max_drop.model_dump(exclude_none=True), self.require_significant_improvement,
+            self.error_budget is not None, self.max_cost_per_1k_usd is not None, self.max_latency_p95_ms is not None,
+        ])
+
+
+POLICY_MODELS = (GatePolicy, MinMetrics, MinLabel, MaxDrop)
+
+
+def _known_keys() -> list[str]:
+    return sorted({key for model in POLICY_MODELS for key in model.model_fields})
+
+
+def explain(error: dict[str, Any], prefix: str = "") -> tuple[tuple, str]:
+    """(key path, message) for one pydantic error of a policy."""
+    loc = tuple(error["loc"])
+    path = prefix + ".".join(str(part) for part in loc)
+    if error["type"] == "extra_forbidden":
+        near = difflib.get_close_matches(str(loc[-1]), _known_keys(), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        return loc, f"unknown key {path!r}{hint}"
+    return loc, f"{path or 'gate'}: {error['msg'].removeprefix('Value error, ')}"
+
+
+def parse_policy(data: Any, *, where: str, prefix: str = "", line_of=lambda loc: None) -> GatePolicy:
+    """Validate a policy mapping; bad input names the file, line and key path."""
+    if isinstance(data, GatePolicy):
+        return data
+    if not isinstance(data, dict):
+        raise BadInput("a gate policy must be a mapping (min, max_drop, error_budget, ...)", where=where)
+    try:
+        return GatePolicy.model_validate(data)
+    except ValidationError as exc:
+        loc, message = explain(exc.errors()[0], prefix)
+        line = line_of(loc)
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise BadInput(message + suffix, where=f"{where}:{line}" if line else where) from None
+
+
+def load_policy(path: str | Path) -> GatePolicy:
+    """Read a policy file (YAML or JSON)."""
+    from evalkit.yamlfile import load_with_lines
+
+    path = Path(path)
+    data, line_of = load_with_lines(path, "gate policy file")
+    return parse_policy(data, where=str(path), line_of=line_of)
+
+
+def policy_of_run(manifest: dict[str, Any], where: str) -> GatePolicy | None:
+    """The `gate:` section of the suite a run was made with, or None."""
+    data = (manifest.get("suite") or {}).get("spec", {}).get("gate")
+    if data is None:
+        return None
+    return parse_policy(data, where=where, prefix="gate.")

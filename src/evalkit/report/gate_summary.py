@@ -1,0 +1,80 @@
+"""Render a gate verdict: one terminal line per check, and Markdown for a pull request.
+
+The Markdown suits `$GITHUB_STEP_SUMMARY` and a PR comment. Formatting only: every
+number comes from the verdict (evalkit.gate).
+"""
+
+from __future__ import annotations
+
+from evalkit.gate import Check, Verdict
+
+HEADLINES = {"approve": "APPROVE", "reject": "REJECT", "incomplete": "INCOMPLETE"}
+BADGES = {"approve": "✅ approve", "reject": "❌ reject", "incomplete": "⚠️ incomplete run"}
+
+
+def value_text(check: Check, value: float | None) -> str:
+    if value is None:
+        return "n/a" if check.threshold is not None else "-"
+    if check.name.startswith("max_cost"):
+        return f"${value:.4f}"
+    if check.name.startswith("max_latency"):
+        return f"{value:.0f} ms"
+    if check.name.startswith("error_budget"):
+        return f"{value:.1%}"
+    if check.name == "require_significant_improvement":
+        return f"{value:.4f}"
+    return f"{value:.3f}"
+
+
+def threshold_text(check: Check) -> str:
+    return "" if check.threshold is None else f"{check.op} {value_text(check, check.threshold)}"
+
+
+def result_text(check: Check) -> str:
+    return "PASS" if check.passed else "FAIL"
+
+
+def check_rows(verdict: Verdict) -> list[list[str]]:
+    return [[c.name, value_text(c, c.value), threshold_text(c), result_text(c), c.reason] for c in verdict.checks]
+
+
+CHECK_HEADERS = ["check", "value", "threshold", "result", "reason"]
+
+
+def verdict_line(verdict: Verdict) -> str:
+    failed = verdict.failed
+    total = len(verdict.checks)
+    if not failed:
+        detail = f"all {total} checks passed"
+    else:
+        detail = f"{len(failed)} of {total} checks failed: {', '.join(c.name for c in failed)}"
+    return f"verdict: {HEADLINES[verdict.decision]}: {detail} (exit {verdict.exit_code})"
+
+
+def render_text(verdict: Verdict) -> str:
+    """The terminal view of `evalkit gate`: one line per check, then the verdict."""
+    from tabulate import tabulate
+
+    head = [f"candidate: {verdict.candidate}"]
+    if verdict.baseline:
+        head.append(f"baseline:  {verdict.baseline}")
+    body = tabulate(check_rows(verdict), headers=CHECK_HEADERS, tablefmt="plain", disable_numparse=True)
+    warnings = (verdict.comparison or {}).get("warnings") or []
+    tail = ["", "warnings:", *(f"  - {w}" for w in warnings)] if warnings else []
+    return "\n".join([*head, "", body, *tail, "", verdict_line(verdict)]) + "\n"
+
+
+def render_markdown(verdict: Verdict) -> str:
+    """The Markdown summary: the verdict, a table of checks, and the comparison folded away."""
+    from evalkit.report.comparison import render_markdown as comparison_markdown
+    from evalkit.report.markdown import table
+
+    out = [f"## evalkit gate: {BADGES[verdict.decision]}", ""]
+    against = f" against baseline `{verdict.baseline}`" if verdict.baseline else ""
+    out += [f"Candidate `{verdict.candidate}`{against}. {verdict_line(verdict)[len('verdict: '):]}.", ""]
+    out += [table(CHECK_HEADERS, [[*row[:3], ("✅ " if row[3] == "PASS" else "❌ ") + row[3], row[4]]
+                                  for row in check_rows(verdict)]), ""]
+    if verdict.comparison is not None:
+        out += ["<details><summary>Comparison with the baseline</summary>", "", comparison_markdown(verdict.comparison),
+                "</details>", ""]
+    return "\n".join(out) + "\n"

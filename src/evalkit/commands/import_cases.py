@@ -8,13 +8,15 @@ from pathlib import Path
 _SHOWN_WARNINGS = 30
 
 
-def register(sub) -> None:
-    from evalkit.importers import FORMATS  # light: the importers themselves load only when used
+# the keys of evalkit.importers.FORMATS, spelled out so that start-up imports no importer code
+FORMAT_NAMES = ("promptfoo", "openai-evals", "inspect", "openai-hosted-evals", "csv")
 
+
+def register(sub) -> None:
     p = sub.add_parser("import", help="convert cases from promptfoo, openai/evals, Inspect, OpenAI hosted Evals or CSV",
                        description="Convert another tool's test cases into evalkit cases JSONL, print the label set "
                                    "found and every part of the source that could not be mapped (docs/importers.md).")
-    p.add_argument("format", choices=list(FORMATS), help="the source format")
+    p.add_argument("format", choices=FORMAT_NAMES, help="the source format")
     p.add_argument("path", type=Path, help="the source file")
     p.add_argument("--out", type=Path, required=True, help="the cases file to write, e.g. datasets/NAME/cases.jsonl")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")

@@ -303,6 +303,17 @@ def first_of(value: Any, where: str, builder: CaseBuilder, what: str, metadata: 
     return value
 
 
+def fields_input(fields: dict[str, Any], where: str, builder: CaseBuilder) -> Any:
+    """Named fields as a case input. A lone `input` field becomes a plain string input, so
+    `{{ input }}` means the same as in the source tool; beside other fields it is ambiguous."""
+    if set(fields) == {"input"} and isinstance(fields["input"], str):
+        return fields["input"]
+    if "input" in fields:
+        builder.warn(where, "a field named `input` sits beside other fields: in a route template {{ input }} is the "
+                            "whole case input (every field); rename the field to use it alone")
+    return fields
+
+
 def pop_path(obj: dict[str, Any], dotted: str) -> Any:
     """Remove and return the value at a dot path in nested dicts; None when absent."""
     parts = dotted.split(".")

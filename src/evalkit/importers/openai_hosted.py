@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, iter_records, message_text,
-                                      pop_path)
+from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, fields_input, iter_records,
+                                      message_text, pop_path)
 
 _ITEM_REF = re.compile(r"\{\{\s*item\.([A-Za-z0-9_.]+)\s*\}\}")
 _ONLY_ITEM_REF = re.compile(r"^\s*\{\{\s*item\.([A-Za-z0-9_.]+)\s*\}\}\s*$")
@@ -91,8 +91,10 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
         if spec.labels and label not in spec.labels:
             builder.warn(where, f"label {label!r} is not among the label_model's labels")
         fields += [k for k in item if k not in fields]
-        builder.add(where, input=item, expected=label, id=item.get("id"))
-    return builder.result(labels=spec.labels, suite=suggested_suite(spec, fields))
+        builder.add(where, input=fields_input(item, where, builder), expected=label, id=item.get("id"))
+    result = builder.result(labels=spec.labels)
+    result.suite = suggested_suite(spec, fields, result.labels)
+    return result
 
 
 def _item(record: Any, where: str, builder: CaseBuilder) -> dict[str, Any]:
@@ -237,9 +239,9 @@ def _set_prompt(messages: list, where: str, spec: HostedEval, builder: CaseBuild
     spec.prompt = "\n\n".join(prompt) or None
 
 
-def suggested_suite(spec: HostedEval, fields: list[str]) -> dict[str, Any]:
+def suggested_suite(spec: HostedEval, fields: list[str], labels: list[str]) -> dict[str, Any]:
     """A suite fragment to paste: task labels and output mode, and one route with the eval's prompt."""
-    task: dict[str, Any] = {"labels": list(spec.labels)}
+    task: dict[str, Any] = {"labels": list(labels)}
     if spec.output_label_field:
         task.update(output_format="json", label_field=spec.output_label_field)
     else:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, delimiter_for,
+from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, delimiter_for, fields_input,
                                       iter_dict_rows, read_source, record_place)
 
 # promptfoo's assertion types (src/types), so `type:value` strings split as promptfoo splits them
@@ -85,7 +85,7 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
             builder.warn(test.where, "metadata.tags is not a list of strings: kept in metadata")
         if not vars_:
             raise BadInput("the test has no vars left to use as input", where=test.where)
-        builder.add(test.where, input=vars_, expected=label, id=test.id, tags=tags, metadata=metadata)
+        builder.add(test.where, input=fields_input(vars_, test.where, builder), expected=label, id=test.id, tags=tags, metadata=metadata)
     return builder.result()
 
 

@@ -60,7 +60,7 @@ def render_text(verdict: Verdict) -> str:
         head.append(f"baseline:  {verdict.baseline}")
     body = tabulate(check_rows(verdict), headers=CHECK_HEADERS, tablefmt="plain", disable_numparse=True)
     warnings = (verdict.comparison or {}).get("warnings") or []
-    tail = ["", "warnings:", *(f"  - {w}" for w in warnings)] if warnings else []
+    tail = ["", "warnings (A = baseline, B = candidate):", *(f"  - {w}" for w in warnings)] if warnings else []
     return "\n".join([*head, "", body, *tail, "", verdict_line(verdict)]) + "\n"
 
 

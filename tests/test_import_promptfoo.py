@@ -136,3 +136,9 @@ def test_repeated_inputs_get_suffixed_ids_and_a_warning(tmp_path):
     result = import_file("promptfoo", path)
     assert result.cases[1].id == result.cases[0].id + "-2"
     assert any("same input" in w.message and w.where.endswith(":3") for w in result.warnings)
+
+
+def test_a_row_whose_vars_are_all_empty_is_an_error(tmp_path):
+    path = _csv(tmp_path, "q,__expected\nhello,greeting\n,farewell\n")
+    with pytest.raises(BadInput, match=r"tests.csv:3: the row has no input"):
+        import_file("promptfoo", path)

@@ -101,7 +101,8 @@ class CaseBuilder:
 
         from evalkit.cases import Case
 
-        if input is None or input == "" or input == [] or input == {}:
+        empty_fields = isinstance(input, dict) and all(v is None or v == "" for v in input.values())
+        if input is None or input == "" or input == [] or empty_fields:
             raise BadInput("the row has no input", where=where)
         if expected is None or expected == "":
             raise BadInput("the row has no expected label", where=where)

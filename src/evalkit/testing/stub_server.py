@@ -21,6 +21,28 @@ Endpoints
 ``GET  /v1/models``            OpenAI model list.
 ``GET  /v1/models/{id}``       OpenAI model object, with ``shutdown_date`` when known.
 
+Fine-tuning (``evalkit ft launch`` / ``status``), in each provider's wire format:
+
+``POST /v1/files``                       OpenAI file upload (multipart: ``purpose``, ``file``).
+``POST /v1/fine_tuning/jobs``            OpenAI ``fine_tuning.job`` creation.
+``GET  /v1/fine_tuning/jobs/{id}``       the job; each retrieval moves it one status on
+                                         (validating_files, queued, running, succeeded).
+``GET  /v1/fine_tuning/jobs/{id}/events`` its events, newest first.
+``POST /v1/files/upload``                Together file upload (multipart: ``purpose``,
+                                         ``file_name``, ``file_type``, ``file``).
+``POST /v1/fine-tunes``                  Together job creation (``training_file``, ``model``,
+                                         ``n_epochs``, ``training_method``, ``training_type``).
+``GET  /v1/fine-tunes/{id}``             the job; each retrieval moves it on (pending, queued,
+                                         running, completed).
+``GET  /v1/fine-tunes/{id}/events``      ``{"data": [events]}``, oldest first.
+
+``fine_tuning_refusal=(status, message)`` refuses every job creation with that error (an
+organisation no longer allowed to tune); ``fine_tunable_models`` limits the base models
+(others get 400 "not available for fine-tuning"); ``fine_tuning_outcome="failed"`` makes jobs
+end failed.  Uploaded files are kept in ``files`` (id -> record with the ``content``) and jobs
+in ``fine_tuning_jobs``.  Multipart bodies are parsed into a dict of fields; a file field
+becomes ``{"filename", "content_type", "bytes", "content"}``.
+
 Anything else is answered 404 in the OpenAI error shape; a body that is not
 JSON (or not a JSON object on a POST) is answered 400 in the route's shape.
 ``stream: true`` is refused with 400: the stub does not speak SSE.
@@ -254,6 +276,14 @@ class StubServer:
         ("POST", "/v1/messages"): ("anthropic", "_handle_messages"),
         ("GET", "/v1/models"): ("openai", "_handle_list_models"),
         ("GET", "/v1/models/"): ("openai", "_handle_retrieve_model"),
+        # fine-tuning: OpenAI
+        ("POST", "/v1/files"): ("openai", "_handle_openai_file_upload"),
+        ("POST", "/v1/fine_tuning/jobs"): ("openai", "_handle_openai_ft_create"),
+        ("GET", "/v1/fine_tuning/jobs/"): ("openai", "_handle_openai_ft_job"),
+        # fine-tuning: Together (errors in the OpenAI shape, as Together answers them)
+        ("POST", "/v1/files/upload"): ("together", "_handle_together_file_upload"),
+        ("POST", "/v1/fine-tunes"): ("together", "_handle_together_ft_create"),
+        ("GET", "/v1/fine-tunes/"): ("together", "_handle_together_ft_job"),
     }
 
     def __init__(
@@ -272,6 +302,9 @@ class StubServer:
         model_shutdown_dates: Optional[Mapping[str, str]] = None,
         models: Sequence[str] = (),
         record_requests: bool = True,
+        fine_tuning_refusal: Optional[Tuple[int, str]] = None,
+        fine_tunable_models: Optional[Sequence[str]] = None,
+        fine_tuning_outcome: str = "succeeded",
     ) -> None:
         if latency_ms < 0 or jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
@@ -292,6 +325,11 @@ class StubServer:
         self.model_shutdown_dates: Dict[str, str] = dict(model_shutdown_dates or {})
         self.models: List[str] = list(models)
         self.record_requests = record_requests
+        self.fine_tuning_refusal = fine_tuning_refusal
+        self.fine_tunable_models = None if fine_tunable_models is None else set(fine_tunable_models)
+        self.fine_tuning_outcome = fine_tuning_outcome
+        self.files: Dict[str, Dict[str, Any]] = {}
+        self.fine_tuning_jobs: Dict[str, Dict[str, Any]] = {}
 
         self.requests: List[Dict[str, Any]] = []
         self.port: Optional[int] = None
@@ -590,7 +628,11 @@ class StubServer:
         if route is None:
             return self._error(kind, 404, f"Invalid URL ({method} {path})", request_id)
         body: Any = None
-        if raw.strip():
+        if raw.strip() and headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            body = _parse_multipart(headers["content-type"], raw)
+            if body is None:
+                return self._error(kind, 400, "We could not parse the multipart/form-data body of your request.", request_id)
+        elif raw.strip():
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -636,6 +678,8 @@ class StubServer:
             status, payload, extra_headers = await getattr(self, route[1])(req)
         except _BadRequest as exc:
             return self._error(kind, 400, str(exc), request_id)
+        except _NotFound as exc:
+            return self._error(kind, 404, str(exc), request_id)
         except Exception as exc:
             log.exception("stub server handler failed for %s %s", method, path)
             return self._error(kind, 500, f"Stub server error: {type(exc).__name__}: {exc}", request_id)
@@ -767,6 +811,196 @@ class StubServer:
 
     async def _handle_retrieve_model(self, req: StubRequest) -> Handled:
         return 200, self._model_object(req.rest), None
+
+    # ------------------------------------------------------------------ fine-tuning
+
+    _OPENAI_FT_STEPS = ("validating_files", "queued", "running", "succeeded")
+    _TOGETHER_FT_STEPS = ("pending", "queued", "running", "completed")
+
+    def _store_file(self, provider: str, upload: Any, purpose: Any, filename: Optional[str] = None) -> Dict[str, Any]:
+        if not isinstance(upload, dict) or "content" not in upload:
+            raise _BadRequest("file: a file part is required.")
+        if not purpose:
+            raise _BadRequest("purpose: Field required.")
+        with self._lock:
+            file_id = f"file-stub{len(self.files) + 1}"
+            self.files[file_id] = {"id": file_id, "provider": provider, "purpose": purpose,
+                                   "filename": filename or upload.get("filename") or "upload.jsonl",
+                                   "bytes": upload["bytes"], "content": upload["content"]}
+        return self.files[file_id]
+
+    def _check_fine_tuning(self, provider: str, body: Dict[str, Any]) -> Optional[Handled]:
+        """The refusals a provider gives before a job exists; None when the job may start."""
+        for field in ("model", "training_file"):
+            if not body.get(field):
+                raise _BadRequest(f"Missing required parameter: '{field}'.")
+        if self.fine_tuning_refusal is not None:
+            status, message = self.fine_tuning_refusal
+            return int(status), openai_error_body(int(status), message, "fine_tuning_not_allowed"), None
+        model = body["model"]
+        if self.fine_tunable_models is not None and model not in self.fine_tunable_models:
+            message = f"Model {model} is not available for fine-tuning or does not exist."
+            return 400, openai_error_body(400, message, "model_not_available"), None
+        for field in ("training_file", "validation_file"):
+            file_id = body.get(field)
+            if file_id and (file_id not in self.files or self.files[file_id]["provider"] != provider):
+                return 400, openai_error_body(400, f"invalid {field}: {file_id}", "invalid_file"), None
+        return None
+
+    def _new_job(self, provider: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        with self._lock:
+            number = len(self.fine_tuning_jobs) + 1
+            job_id = f"ftjob-stub{number}" if provider == "openai" else f"ft-stub{number}"
+            job = {"id": job_id, "provider": provider, "step": 0, "request": body, "created_at": int(time.time()),
+                   "events": []}
+            self.fine_tuning_jobs[job_id] = job
+        self._job_event(job, "Created fine-tuning job")
+        return job
+
+    def _job_event(self, job: Dict[str, Any], message: str, level: str = "info", kind: str = "job_pending") -> None:
+        job["events"].append({"n": len(job["events"]) + 1, "created_at": int(time.time()), "level": level,
+                              "message": message, "type": kind})
+
+    def _advance_job(self, job: Dict[str, Any], steps: Sequence[str]) -> str:
+        """Move the job one status on (a retrieval is one tick) and log the change."""
+        if job["step"] < len(steps) - 1:
+            job["step"] += 1
+            status = steps[job["step"]]
+            failed = job["step"] == len(steps) - 1 and self.fine_tuning_outcome == "failed"
+            if failed:
+                self._job_event(job, "Training file has invalid examples: the job failed", "error", "job_error")
+            else:
+                self._job_event(job, f"Job is {status}", "info", "job_complete" if job["step"] == len(steps) - 1 else "job_start")
+        return steps[job["step"]]
+
+    def _job_and_tail(self, req: StubRequest) -> Tuple[Dict[str, Any], str]:
+        job_id, _, tail = req.rest.partition("/")
+        job = self.fine_tuning_jobs.get(job_id)
+        if job is None or tail not in ("", "events"):
+            raise _NotFound(f"No fine-tuning job found with id {job_id!r}.")
+        return job, tail
+
+    # OpenAI
+
+    async def _handle_openai_file_upload(self, req: StubRequest) -> Handled:
+        stored = self._store_file("openai", req.body.get("file"), req.body.get("purpose"))
+        return 200, {"id": stored["id"], "object": "file", "bytes": stored["bytes"], "created_at": int(time.time()),
+                     "filename": stored["filename"], "purpose": stored["purpose"], "status": "processed",
+                     "expires_at": None, "status_details": None}, None
+
+    def _openai_job_object(self, job: Dict[str, Any]) -> Dict[str, Any]:
+        body = job["request"]
+        status = self._OPENAI_FT_STEPS[job["step"]]
+        failed = status == "succeeded" and self.fine_tuning_outcome == "failed"
+        done = status == "succeeded" and not failed
+        method = body.get("method") or {"type": "supervised", "supervised": {"hyperparameters": body.get("hyperparameters") or {}}}
+        suffix = body.get("suffix")
+        return {
+            "id": job["id"], "object": "fine_tuning.job", "created_at": job["created_at"],
+            "error": {"code": "invalid_training_file", "message": "The job failed on invalid examples.", "param": "training_file"}
+            if failed else None,
+            "fine_tuned_model": f"ft:{body['model']}:stub-org:{suffix or ''}:{job['id'][6:]}" if done else None,
+            "finished_at": int(time.time()) if status == "succeeded" else None,
+            "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto",
+                                **(body.get("hyperparameters") or {})},
+            "model": body["model"], "organization_id": "org-stub", "result_files": [], "seed": body.get("seed") or 42,
+            "status": "failed" if failed else status, "trained_tokens": 1000 if done else None,
+            "training_file": body["training_file"], "validation_file": body.get("validation_file"),
+            "estimated_finish": None, "integrations": [], "metadata": body.get("metadata"), "method": method,
+            "suffix": suffix,
+        }
+
+    async def _handle_openai_ft_create(self, req: StubRequest) -> Handled:
+        refused = self._check_fine_tuning("openai", req.body)
+        if refused is not None:
+            return refused
+        job = self._new_job("openai", req.body)
+        return 200, self._openai_job_object(job), None
+
+    async def _handle_openai_ft_job(self, req: StubRequest) -> Handled:
+        job, tail = self._job_and_tail(req)
+        if tail == "events":
+            data = [{"id": f"ftevent-{job['id']}-{e['n']}", "object": "fine_tuning.job.event", "created_at": e["created_at"],
+                     "level": "error" if e["level"] == "error" else "info", "message": e["message"], "type": "message",
+                     "data": {}} for e in reversed(job["events"])]
+            return 200, {"object": "list", "data": data, "has_more": False}, None
+        self._advance_job(job, self._OPENAI_FT_STEPS)
+        return 200, self._openai_job_object(job), None
+
+    # Together
+
+    async def _handle_together_file_upload(self, req: StubRequest) -> Handled:
+        stored = self._store_file("together", req.body.get("file"), req.body.get("purpose"), req.body.get("file_name"))
+        return 200, {"id": stored["id"], "object": "file", "created_at": int(time.time()), "filename": stored["filename"],
+                     "bytes": stored["bytes"], "purpose": stored["purpose"], "Processed": True,
+                     "FileType": req.body.get("file_type") or "jsonl",
+                     "LineCount": stored["content"].count("\n")}, None
+
+    def _together_job_object(self, job: Dict[str, Any]) -> Dict[str, Any]:
+        body = job["request"]
+        status = self._TOGETHER_FT_STEPS[job["step"]]
+        if status == "completed" and self.fine_tuning_outcome == "failed":
+            status = "error"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(job["created_at"]))
+        suffix = body.get("suffix")
+        return {
+            "id": job["id"], "status": status, "created_at": stamp, "updated_at": stamp,
+            "model": body["model"], "training_file": body["training_file"], "validation_file": body.get("validation_file"),
+            "model_output_name": f"stub-user/{body['model'].split('/')[-1]}{'-' + suffix if suffix else ''}-{job['id'][3:]}",
+            "suffix": suffix, "n_epochs": body.get("n_epochs", 1), "training_method": body.get("training_method"),
+            "training_type": body.get("training_type"), "token_count": 1000 if status == "completed" else 0,
+            "events": self._together_events(job),
+        }
+
+    def _together_events(self, job: Dict[str, Any]) -> List[Dict[str, Any]]:
+        return [{"object": "fine-tune-event", "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["created_at"])),
+                 "level": e["level"], "message": e["message"], "type": e["type"], "param_count": 0, "token_count": 0,
+                 "total_steps": 0, "wandb_url": "", "step": 0, "checkpoint_path": "", "model_path": "",
+                 "training_offset": 0, "hash": ""} for e in job["events"]]
+
+    async def _handle_together_ft_create(self, req: StubRequest) -> Handled:
+        refused = self._check_fine_tuning("together", req.body)
+        if refused is not None:
+            return refused
+        job = self._new_job("together", req.body)
+        return 200, self._together_job_object(job), None
+
+    async def _handle_together_ft_job(self, req: StubRequest) -> Handled:
+        job, tail = self._job_and_tail(req)
+        if tail == "events":
+            return 200, {"data": self._together_events(job)}, None
+        self._advance_job(job, self._TOGETHER_FT_STEPS)
+        return 200, self._together_job_object(job), None
+
+
+class _NotFound(Exception):
+    """Raised by handlers to answer 404 in the route's error shape."""
+
+
+def _parse_multipart(content_type: str, raw: bytes) -> Optional[Dict[str, Any]]:
+    """A multipart/form-data body as {field: text} with file fields as {filename, content_type, bytes, content}."""
+    from email import policy
+    from email.parser import BytesParser
+
+    try:
+        message = BytesParser(policy=policy.HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw)
+    except Exception:  # noqa: BLE001 - any parse failure is a 400
+        return None
+    if not message.is_multipart():
+        return None
+    form: Dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            form[name] = {"filename": filename, "content_type": part.get_content_type(), "bytes": len(payload),
+                          "content": payload.decode("utf-8", errors="replace")}
+        else:
+            form[name] = payload.decode("utf-8", errors="replace")
+    return form
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

@@ -1,0 +1,99 @@
+"""Training-file formats: how an example is written, checked and read back as chat messages.
+
+A format is a small class (subclass `Format`) registered under the `evalkit.ft_formats`
+entry-point group; the built-ins are registered there the same way a plugin is, and the
+table below only serves a source tree that was never installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from evalkit.errors import BadInput
+
+ENTRY_POINT_GROUP = "evalkit.ft_formats"
+
+_BUILTIN = {
+    "openai-chat": "evalkit.finetune.formats.chat:OpenAIChat",
+    "openai-dpo": "evalkit.finetune.formats.dpo:OpenAIPreference",
+    "hf-chat": "evalkit.finetune.formats.chat:HuggingFaceChat",
+    "vertex-gemini": "evalkit.finetune.formats.vertex:VertexGemini",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingExample:
+    """One case as a route renders it: the prompt messages and the answers to learn."""
+
+    case_id: str
+    prompt: list[dict[str, str]]  # system and user messages (and earlier turns), as inference sends them
+    completion: str  # the expected output, serialised as the output schema wants
+    rejected: str | None = None  # a worse answer, for preference formats
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something wrong with one example of a training file."""
+
+    kind: str  # e.g. missing_content, the cookbook notebook's names where it has one
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+
+class Format:
+    """Base class of a training-file format."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: True when an example needs a rejected answer (preference tuning)
+    needs_rejected: ClassVar[bool] = False
+    #: the training method a launcher should ask for: "supervised" or "dpo"
+    method: ClassVar[str] = "supervised"
+
+    def render(self, example: TrainingExample) -> dict[str, Any]:
+        """The JSON object of one line of the training file."""
+        raise NotImplementedError
+
+    def check(self, record: Any) -> list[Problem]:
+        """Format errors (and format-specific warnings) of one line's parsed JSON."""
+        raise NotImplementedError
+
+    def messages(self, record: Any) -> list[dict[str, Any]]:
+        """The example as chat messages (role, content), for token counts; called only when check found no error."""
+        raise NotImplementedError
+
+    def matches(self, record: Any) -> bool:
+        """Whether a record looks like this format (to guess a file's format)."""
+        return False
+
+
+def _entry_points():
+    from importlib.metadata import entry_points
+
+    return entry_points(group=ENTRY_POINT_GROUP)
+
+
+def format_names() -> list[str]:
+    return sorted({e.name for e in _entry_points()} | set(_BUILTIN))
+
+
+def get_format(name: str) -> Format:
+    """An instance of the format registered under `name`."""
+    import importlib
+
+    target = next((e.value for e in _entry_points() if e.name == name), None) or _BUILTIN.get(name)
+    if target is None:
+        raise BadInput(f"unknown fine-tune format {name!r}: expected one of {', '.join(format_names())} "
+                       f"(or a plugin in the {ENTRY_POINT_GROUP} entry-point group)")
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)()
+
+
+def detect_format(record: Any) -> Format | None:
+    """The first built-in (then plugin) format whose shape the record has."""
+    for name in [*_BUILTIN, *(n for n in format_names() if n not in _BUILTIN)]:
+        fmt = get_format(name)
+        if fmt.matches(record):
+            return fmt
+    return None

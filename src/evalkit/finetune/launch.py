@@ -1,0 +1,147 @@
+"""Start a fine-tuning job and follow it to the end.
+
+`launch_job` validates the file (no upload of a file with format errors), uploads it, creates the
+job, and keeps a small record of what was launched (provider, job id, base model, file and its
+SHA-256, the suite and route to update) in `$EVALKIT_HOME/ft_jobs/` (default `.evalkit/`), so
+that `status` can write the finished model into the suite. The record holds no key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from evalkit.errors import BadInput
+from evalkit.finetune.launchers import JobEvent, JobRequest, JobState, Launcher, get_launcher_class
+
+
+@dataclass
+class JobRecord:
+    """What was launched, for `status` to finish the job's paperwork."""
+
+    provider: str
+    job_id: str
+    base_model: str
+    training_file: str
+    training_file_sha256: str
+    format: str
+    validation_file: str | None = None
+    suite: str | None = None
+    route: str | None = None
+    base_url: str | None = None
+
+
+def jobs_dir() -> Path:
+    return Path(os.environ.get("EVALKIT_HOME") or ".evalkit") / "ft_jobs"
+
+
+def record_path(provider: str, job_id: str) -> Path:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in job_id)
+    return jobs_dir() / f"{provider}-{safe}.json"
+
+
+def save_record(record: JobRecord) -> Path:
+    path = record_path(record.provider, record.job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_record(provider: str, job_id: str) -> JobRecord | None:
+    path = record_path(provider, job_id)
+    if not path.is_file():
+        return None
+    return JobRecord(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _checked(path: Path, fmt: str | None, launcher: type[Launcher], what: str) -> str:
+    """Validate a file before it is uploaded; return its format's name."""
+    from evalkit.finetune.validate import validate_file
+
+    report = validate_file(path, fmt)
+    if not report.ok:
+        first = report.errors[0]
+        raise BadInput(f"the {what} has {len(report.errors)} format error(s), first at line {first.line}: {first.message}; "
+                       f"see `evalkit ft validate {path}`", where=str(path))
+    if report.format not in launcher.accepts:
+        raise BadInput(f"{launcher.name} does not take {report.format} files (it takes {', '.join(launcher.accepts)})", where=str(path))
+    return report.format
+
+
+def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | None = None, epochs: int | None = None,
+               validation: str | Path | None = None, fmt: str | None = None, lora: bool = True, base_url: str | None = None,
+               suite: str | Path | None = None, route: str | None = None) -> tuple[JobState, JobRecord]:
+    """Upload the training (and validation) file and create the job; keep a record of it."""
+    from evalkit.finetune.formats import get_format
+
+    path = Path(path)
+    if epochs is not None and epochs < 1:
+        raise BadInput(f"--epochs must be at least 1, got {epochs}")
+    launcher_class = get_launcher_class(provider)
+    format_name = _checked(path, fmt, launcher_class, "training file")
+    if validation is not None:
+        _checked(Path(validation), format_name, launcher_class, "validation file")
+    if suite is not None:
+        from evalkit.finetune.export import pick_route
+        from evalkit.suite import load_suite
+
+        route = pick_route(load_suite(suite), route)
+    launcher = launcher_class(base_url)
+    try:
+        training_id = launcher.upload(path)
+        validation_id = launcher.upload(Path(validation)) if validation is not None else None
+        state = launcher.create(JobRequest(model=model, training_file_id=training_id, validation_file_id=validation_id,
+                                           suffix=suffix, epochs=epochs, method=get_format(format_name).method, lora=lora))
+    finally:
+        launcher.close()
+    record = JobRecord(provider=provider, job_id=state.id, base_model=model, training_file=str(path),
+                       training_file_sha256=file_sha256(path), format=format_name,
+                       validation_file=str(validation) if validation else None,
+                       suite=str(suite) if suite else None, route=route, base_url=base_url)
+    save_record(record)
+    return state, record
+
+
+def follow_job(provider: str, job_id: str, *, wait: bool = False, interval: float = 30.0, timeout: float | None = None,
+               base_url: str | None = None, on_event: Callable[[JobEvent], None] = lambda e: None,
+               sleep: Callable[[float], None] = time.sleep) -> JobState:
+    """Report the job (and its new events); with `wait`, poll until it ends or `timeout` seconds pass."""
+    launcher = get_launcher_class(provider)(base_url)
+    seen: set[str] = set()
+    started = time.monotonic()
+    try:
+        while True:
+            state = launcher.retrieve(job_id)
+            for event in launcher.events(job_id):
+                if event.id not in seen:
+                    seen.add(event.id)
+                    on_event(event)
+            if state.done or not wait or (timeout is not None and time.monotonic() - started >= timeout):
+                return state
+            sleep(interval)
+    finally:
+        launcher.close()
+
+
+def route_fields(provider: str, state: JobState, record: JobRecord | None, base_url: str | None = None,
+                 training_file: str | Path | None = None) -> dict[str, str]:
+    """The fields of the suite's fine-tuned route for a finished job."""
+    launcher_class = get_launcher_class(provider)
+    base_url = base_url or (record.base_url if record else None) or os.environ.get(launcher_class.base_url_env) \
+        or launcher_class.default_base_url
+    fields = dict(launcher_class.route_fields(state, base_url))
+    fields.update({"base_model": (record.base_model if record else None) or state.base_model, "job_id": state.id,
+                   "provider": provider})
+    sha = file_sha256(training_file) if training_file else (record.training_file_sha256 if record else None)
+    if sha:
+        fields["training_file_sha256"] = sha
+    return {k: v for k, v in fields.items() if v is not None}

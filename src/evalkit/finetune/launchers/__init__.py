@@ -1,0 +1,135 @@
+"""Launchers: providers that run fine-tuning jobs (upload, create, follow).
+
+A launcher is a small class (subclass `Launcher`) registered under the `evalkit.ft_launchers`
+entry-point group; the built-ins are registered there the same way a plugin is, and the table
+below only serves a source tree that was never installed. Keys come from environment variables
+only and are never written anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from evalkit.errors import BadInput, EvalkitError
+
+ENTRY_POINT_GROUP = "evalkit.ft_launchers"
+
+_BUILTIN = {
+    "openai": "evalkit.finetune.launchers.openai:OpenAILauncher",
+    "together": "evalkit.finetune.launchers.together:TogetherLauncher",
+}
+
+#: statuses every launcher reports, whatever its provider calls them
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+
+
+class LaunchRefused(EvalkitError):
+    """The provider refused the request (not allowed, model not offered, bad file). Exit 2."""
+
+    exit_code = 2
+
+
+class ProviderUnreachable(EvalkitError):
+    """No answer, or a server error, from the provider. Exit 3."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What to train: the uploaded file ids and the job's settings."""
+
+    model: str
+    training_file_id: str
+    validation_file_id: str | None = None
+    suffix: str | None = None
+    epochs: int | None = None
+    method: str = "supervised"  # or "dpo"
+    lora: bool = True  # providers that offer both (Together) train an adapter unless told otherwise
+
+
+@dataclass
+class JobState:
+    """A job as the provider reports it, with its status in evalkit's words."""
+
+    id: str
+    status: str  # queued | running | succeeded | failed | cancelled
+    provider_status: str
+    base_model: str
+    fine_tuned_model: str | None = None
+    training_file_id: str | None = None
+    error: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    id: str
+    created_at: str
+    level: str
+    message: str
+
+
+class Launcher:
+    """Base class: one provider's fine-tuning API."""
+
+    name: ClassVar[str] = ""
+    api_key_env: ClassVar[str] = ""
+    base_url_env: ClassVar[str] = ""
+    default_base_url: ClassVar[str | None] = None
+    #: the training-file formats this provider takes
+    accepts: ClassVar[tuple[str, ...]] = ("openai-chat", "openai-dpo", "hf-chat")
+
+    def __init__(self, base_url: str | None = None):
+        self.base_url = base_url or os.environ.get(self.base_url_env) or self.default_base_url
+        self.api_key = os.environ.get(self.api_key_env, "")
+        if not self.api_key:
+            raise BadInput(f"{self.name} needs an API key: set {self.api_key_env} (keys are read from the environment only)")
+
+    def upload(self, path: Path) -> str:
+        """Upload a training file; return its file id."""
+        raise NotImplementedError
+
+    def create(self, request: JobRequest) -> JobState:
+        raise NotImplementedError
+
+    def retrieve(self, job_id: str) -> JobState:
+        raise NotImplementedError
+
+    def events(self, job_id: str) -> list[JobEvent]:
+        """The job's events, oldest first."""
+        raise NotImplementedError
+
+    @classmethod
+    def route_fields(cls, state: JobState, base_url: str | None) -> dict[str, str]:
+        """What the suite's fine-tuned route needs to call the model (model, and base_url, api_key_env if not OpenAI's)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the HTTP client."""
+
+
+def launcher_names() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted({e.name for e in entry_points(group=ENTRY_POINT_GROUP)} | set(_BUILTIN))
+
+
+def get_launcher_class(name: str) -> type[Launcher]:
+    import importlib
+    from importlib.metadata import entry_points
+
+    target = next((e.value for e in entry_points(group=ENTRY_POINT_GROUP) if e.name == name), None) or _BUILTIN.get(name)
+    if target is None:
+        raise BadInput(f"unknown fine-tuning provider {name!r}: expected one of {', '.join(launcher_names())} "
+                       f"(or a plugin in the {ENTRY_POINT_GROUP} entry-point group)")
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)

@@ -49,7 +49,7 @@ def import_cases(fmt: str, path: str | Path, label_field: str | None = None):
     """The cases of one file in another tool's format (warnings go to the `evalkit.importers` log)."""
     result = import_file(fmt, path, label_field=label_field)
     for warning in result.warnings:
-        log.warning("%s", warning)
+        log.warning("import warning: %s", warning)
     return result.cases
 
 

@@ -1,0 +1,136 @@
+"""packet.html: the packet dict rendered through a Jinja2 template with autoescape on.
+
+Every string that reaches the page (model outputs, case inputs, labels, suite text) is
+escaped by Jinja2; only the SVG charts that `charts` draws are marked safe. The page
+carries its styles and charts inline, refers to nothing outside itself, and forbids
+scripts and remote loads with a Content-Security-Policy. Formatting filters are shared
+with the Markdown renderer; none of them computes a figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FOLD_CHARS = 360  # longer texts show a preview and fold the rest into <details>
+
+
+# -- formatting filters (shared with packet_markdown) --
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def dec(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def signed(value: float | None, unit: str = "", digits: int = 3) -> str:
+    """A delta with its sign; `unit="pts"` shows a proportion's change in percentage points."""
+    if value is None:
+        return "n/a"
+    if unit == "pts":
+        return f"{value * 100:+.1f} pts"
+    if unit == "ms":
+        return f"{value:+,.0f} ms"
+    if unit == "tokens":
+        return f"{value:+,.0f}"
+    if unit == "usd":
+        return ("+" if value >= 0 else "−") + usd(abs(value))
+    return f"{value:+.{digits}f}"
+
+
+def pts(value: float | None) -> str:
+    """A difference of proportions in percentage points, unsigned."""
+    return "n/a" if value is None else f"{value * 100:.1f} pts"
+
+
+def interval(ci: list[float] | None, unit: str = "", digits: int = 2) -> str:
+    if not ci:
+        return ""
+    if unit == "pct":
+        return f"{ci[0] * 100:.0f}–{ci[1] * 100:.0f}%"
+    if unit == "pts":
+        return f"{ci[0] * 100:+.1f} to {ci[1] * 100:+.1f} pts"
+    return f"{ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
+
+
+def pvalue(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def usd(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    if value == 0:
+        return "$0.00"
+    return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
+
+
+def ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} ms"
+
+
+def count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def column(name: str) -> str:
+    return {"__unparsed__": "unparsed", "__error__": "error"}.get(name, name)
+
+
+def as_text(value: Any) -> str:
+    """An expected answer or an output object as readable text (JSON for objects)."""
+    import json
+
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+FILTERS = {"pct": pct, "dec": dec, "signed": signed, "pts": pts, "interval": interval, "pvalue": pvalue, "usd": usd,
+           "ms": ms, "count": count, "column": column, "as_text": as_text}
+
+
+def environment(autoescape: bool):
+    """A Jinja2 environment over the packet templates; autoescape must be on for HTML."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(loader=PackageLoader("evalkit.report", "templates"), autoescape=autoescape,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(FILTERS)
+    return env
+
+
+def charts_for(packet: dict[str, Any]) -> dict[str, str]:
+    """The packet's charts as inline SVG strings, drawn from figures already in the packet."""
+    from evalkit.report import charts
+
+    routes = packet["routes"]
+    names = [r["name"] for r in routes]
+    colours = charts.route_colours(names, packet["baseline"], packet["candidate"])
+    by_name = {r["name"]: r for r in routes}
+    pair = [by_name[packet["baseline"]]["summary"]["confusion"], by_name[packet["candidate"]]["summary"]["confusion"]]
+    peak = max((max(row) for conf in pair for row in conf["matrix"] if row), default=0) or None
+    result = {
+        "headline": charts.headline_chart(routes, colours),
+        "confusion_baseline": charts.confusion_chart(pair[0], f"baseline: {packet['baseline']}", peak=peak),
+        "confusion_candidate": charts.confusion_chart(pair[1], f"candidate: {packet['candidate']}", peak=peak),
+    }
+    tags = packet["failures"]["by_tag"]
+    if tags:
+        result["tags"] = charts.tag_chart(tags, names, colours)
+    result["colours"] = colours
+    return result
+
+
+def render_html(packet: dict[str, Any]) -> str:
+    from markupsafe import Markup
+
+    drawn = charts_for(packet)
+    colours = drawn.pop("colours")
+    svg = {name: Markup(text) for name, text in drawn.items()}  # drawn by matplotlib from numbers and suite labels
+    by_name = {r["name"]: r for r in packet["routes"]}
+    return environment(autoescape=True).get_template("packet.html.j2").render(
+        p=packet, charts=svg, colours=colours, by_name=by_name, fold_chars=FOLD_CHARS)

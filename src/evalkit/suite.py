@@ -235,14 +235,14 @@ def load_suite(path: str | Path) -> LoadedSuite:
                         sha256=hashlib.sha256(read_text(path).encode()).hexdigest(), cases_sha256="")
     suite.output_schema = _load_output_schema(suite)
     sources = spec.cases if isinstance(spec.cases, list) else [spec.cases]
-    digest = hashlib.sha256()
     for source in sources:
         if isinstance(source, str):
             source = CaseSource(path=source)
-        case_path = suite.resolve(source.path)
-        loaded = load_cases(case_path, fmt=source.format, label_field=source.label_field)
-        suite.cases.extend(loaded)
-        digest.update(case_path.read_bytes())
+        suite.cases.extend(load_cases(suite.resolve(source.path), fmt=source.format, label_field=source.label_field))
+    # the hash covers the loaded cases, so a file that an imported config pulls in counts too
+    digest = hashlib.sha256()
+    for case in suite.cases:
+        digest.update(case.model_dump_json().encode())
     suite.cases_sha256 = digest.hexdigest()
     validate_cases(suite)
     if spec.corpus:

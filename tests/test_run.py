@@ -44,8 +44,8 @@ def test_manifest_records_suite_hashes_version_and_routes(make_suite, tmp_path):
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete" and len(manifest["suite"]["sha256"]) == 64
     assert len(manifest["cases_sha256"]) == 64 and manifest["evalkit_version"]
-    assert manifest["routes"]["base"] == {"kind": "base", "model": "mock:expected", "ran_as": "mock:expected",
-                                          "resolved_model": "mock:expected", "provider": "mock"}
+    route = manifest["routes"]["base"]
+    assert (route["kind"], route["model"], route["ran_as"], route["provider"]) == ("base", "mock:expected", "mock:expected", "mock")
     assert manifest["started_at"] and manifest["ended_at"] and "commit" in manifest["git"]
 
 

@@ -231,3 +231,11 @@ def test_an_unknown_route_is_bad_input(mixed):
     run, _ = mixed
     with pytest.raises(BadInput, match="route 'nope' is not in this run"):
         compare(run, "a", run, "nope")
+
+
+def test_too_few_cases_warn_that_no_difference_is_detectable(tmp_path):
+    cases, answers = paired_outcomes(both=8, only_a=1, only_b=1, neither=2)
+    run = load_run(build_run(tmp_path, cases, answers))
+    result = compare(run, "a", run, "b")
+    assert result["mde"]["value"] is None
+    assert any("no accuracy difference is detectable" in w for w in result["warnings"])

@@ -130,8 +130,8 @@ def _mde(n: int, b: int, c: int, warnings: list[str]) -> dict[str, Any]:
     mde = min_detectable_difference(n, p_discordant or None, alpha=ALPHA, power=POWER)
     observed = (c - b) / n
     if mde is None:
-        warnings.append(f"{n} paired cases are too few for any accuracy difference to be detectable "
-                        f"at {POWER:.0%} power (alpha {ALPHA})")
+        warnings.append(f"with {n} paired cases and {p_discordant:.0%} discordant pairs, no accuracy difference is "
+                        f"detectable at {POWER:.0%} power (alpha {ALPHA}): the suite is too small to tell these routes apart")
     elif abs(observed) < mde:
         warnings.append(f"with {n} paired cases the smallest accuracy difference detectable at {POWER:.0%} power "
                         f"(alpha {ALPHA}, {p_discordant:.0%} discordant pairs) is {mde:.3f}; the observed "

@@ -12,6 +12,9 @@ _API = {
     "score_run": "evalkit.runner",
     "load_run": "evalkit.store",
     "summarize": "evalkit.metrics",
+    "compare": "evalkit.compare",
+    "evaluate_gate": "evalkit.gate",
+    "load_policy": "evalkit.policy",
 }
 
 __all__ = ["__version__", *_API]

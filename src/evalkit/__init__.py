@@ -12,7 +12,6 @@ _API = {
     "score_run": "evalkit.runner",
     "load_run": "evalkit.store",
     "summarize": "evalkit.metrics",
-    "compare": "evalkit.compare",
     "evaluate_gate": "evalkit.gate",
     "load_policy": "evalkit.policy",
 }

@@ -9,7 +9,8 @@ from typing import Any
 
 from evalkit.suite import Price
 
-_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$")
+#: a dated snapshot or a moving alias of a family: gpt-4.1-2025-04-14, claude-haiku-4-5-20251001, claude-3-5-haiku-latest
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$|-latest$")
 
 
 @lru_cache(maxsize=1)

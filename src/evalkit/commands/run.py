@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+CACHE_HELP = ("response cache: auto (default: readwrite for routes at temperature 0, off otherwise), off, "
+              "read (answer only from the cache, no key or network needed; a miss is an error row), write, readwrite")
+
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run a suite through its routes", description="Run every holdout case through the suite's routes and write the run directory.")
@@ -12,22 +15,35 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, help="run directory (default reports/SUITE/RUN-ID)")
     p.add_argument("--offline", action="store_true", help="replace every route by its local stand-in: no key, no network")
     p.add_argument("--route", action="append", dest="routes", metavar="ROUTE", help="run only this route (repeatable)")
-    p.add_argument("--concurrency", type=int, default=8, help="calls in flight at once (default 8)")
+    p.add_argument("--concurrency", type=int, default=8, help="calls in flight at once, over all routes (default 8)")
+    p.add_argument("--rpm", action="append", metavar="[PROVIDER=]N",
+                   help="at most N requests per minute to each remote provider, or to PROVIDER (repeatable; retries count)")
     p.add_argument("--repeats", type=int, default=1, help="answers per case and route (default 1)")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish a stopped run: only missing calls are made")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish a stopped run: only missing calls are made "
+                   "(its routes, repeats and --offline come from the run)")
     p.add_argument("--max-error-rate", type=float, default=0.5, help="exit 3 when a route's share of error rows exceeds this (default 0.5)")
-    p.add_argument("--attempts", type=int, default=4, help="tries per call for retryable errors (default 4)")
+    p.add_argument("--attempts", type=int, default=4, help="tries per call for 429, 5xx, timeouts and connection errors (default 4)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="per-call timeout (default: the suite's defaults.timeout_s)")
+    p.add_argument("--cache", choices=["auto", "off", "read", "write", "readwrite"], default="auto", help=CACHE_HELP)
+    p.add_argument("--cache-dir", type=Path, metavar="DIR", help="where the response cache lives (default: EVALKIT_CACHE_DIR or the user cache directory)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=handle)
 
 
+def warn(message: str) -> None:
+    print(f"evalkit: warning: {message}", file=sys.stderr, flush=True)
+
+
 def handle(args) -> int:
+    from evalkit.limits import parse_rpm
     from evalkit.runner import RunOptions, run_suite
 
     options = RunOptions(out=args.out, offline=args.offline, concurrency=args.concurrency, repeats=args.repeats,
                          routes=args.routes, resume=args.resume, max_error_rate=args.max_error_rate,
-                         attempts=args.attempts, progress=False if args.no_progress else None)
+                         attempts=args.attempts, timeout_s=args.timeout, rpm=parse_rpm(args.rpm),
+                         cache=args.cache, cache_dir=args.cache_dir,
+                         progress=False if args.no_progress else None, notify=warn)
     result = run_suite(args.suite, options)
     if args.json:
         import json
@@ -55,8 +71,16 @@ def print_result(result) -> None:
             print(f"{route}: retrieval recall@{r['k']} {r['recall_at_k']:.3f}, MRR {r['mrr']:.3f} (n={r['n']})")
     print()
     manifest = result.manifest
-    if manifest.get("retries"):
-        print(f"retries: {manifest['retries']}")
+    print(f"calls made: {result.calls_made}; answered from the cache: {result.cache_hits}")
+    if result.retries:
+        by_route = ", ".join(f"{route} {n}" for route, n in sorted((manifest.get("retries_by_route") or {}).items()))
+        print(f"retries: {result.retries} ({by_route})" if by_route else f"retries: {result.retries}")
+    costs = [(route, s.get("cost_usd")) for route, s in result.summary["routes"].items()]
+    if any(cost is not None for _, cost in costs):
+        print("cost: " + ", ".join(f"{route} " + ("unknown" if c is None else f"${c['total']:.4f}") for route, c in costs))
+    for route, info in manifest.get("routes", {}).items():
+        if info.get("shutdown_date"):
+            print(f"{route}: {info.get('ran_as', info['model'])}: shutdown date {info['shutdown_date']} ({info.get('shutdown_source')})")
     print(f"run directory: {result.run_dir}")
     for name in ("manifest.json", "results.jsonl", "summary.json", "report.md"):
         print(f"  {result.run_dir / name}")

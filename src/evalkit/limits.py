@@ -1,0 +1,66 @@
+"""Per-provider request-rate limits (`--rpm`): requests per minute, evenly spaced.
+
+The global concurrency limit lives in the runner (a semaphore); this caps the rate of
+calls to one provider, counting every attempt (retries included), which is what a
+provider's own limit counts. Spacing the calls evenly, rather than allowing a burst and
+then waiting, keeps a run under the limit from its first second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from evalkit.errors import BadInput
+
+
+class RateLimiter:
+    """At most `rpm` acquisitions per minute, one every 60/rpm seconds."""
+
+    def __init__(self, rpm: float):
+        if rpm <= 0:
+            raise BadInput(f"--rpm must be positive, got {rpm:g}")
+        self.rpm = rpm
+        self.interval = 60.0 / rpm
+        self._next = 0.0
+
+    def reserve(self, now: float) -> float:
+        """Take the next slot at or after `now`; return how long to wait for it (pure bookkeeping)."""
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        return slot - now
+
+    async def acquire(self) -> None:
+        wait = self.reserve(asyncio.get_running_loop().time())
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+def parse_rpm(values: list[str] | None) -> dict[str, float]:
+    """`--rpm 500` (every remote provider) and `--rpm anthropic=50` -> {"*": 500, "anthropic": 50}."""
+    limits: dict[str, float] = {}
+    for value in values or []:
+        provider, sep, number = value.rpartition("=")
+        key = provider.strip() if sep else "*"
+        try:
+            rate = float(number)
+        except ValueError:
+            raise BadInput(f"--rpm expects N or PROVIDER=N (requests per minute), got {value!r}") from None
+        if rate <= 0 or (sep and not key):
+            raise BadInput(f"--rpm expects N or PROVIDER=N with N > 0, got {value!r}")
+        limits[key] = rate
+    return limits
+
+
+def limiters_for(providers: dict[str, bool], limits: dict[str, float]) -> dict[str, RateLimiter]:
+    """One limiter per provider prefix (`providers` maps prefix -> remote) that has a limit:
+    its own, else the `*` one, which applies to remote providers only."""
+    unknown = sorted(set(limits) - set(providers) - {"*"})
+    if unknown:
+        raise BadInput(f"--rpm names {', '.join(unknown)}, which no route of this run uses "
+                       f"(providers here: {', '.join(sorted(providers)) or 'none'})")
+    chosen = {}
+    for prefix, remote in providers.items():
+        rate = limits.get(prefix, limits.get("*") if remote else None)
+        if rate is not None:
+            chosen[prefix] = RateLimiter(rate)
+    return chosen

@@ -1,0 +1,194 @@
+"""`anthropic:MODEL`: Anthropic Messages through the `anthropic` SDK's async client.
+
+* Structured output: a forced tool call. The request carries one tool whose `input_schema`
+  is the suite's output schema and `tool_choice={"type": "tool", "name": ...}`; the tool's
+  input, serialised as JSON, is the row's output. Text mode, a suite without a schema, or a
+  route with `params: {structured: false}` asks for plain text instead (the prompt then
+  says what JSON to write).
+* System messages go into `system`; `ANTHROPIC_BASE_URL` or a route's `base_url` reaches
+  any compatible server, with the key in the route's `api_key_env`.
+* Sampling parameters: recent SDKs no longer take `temperature`/`top_p`/`top_k` as keyword
+  arguments and models from Opus 4.7 on refuse them, so they travel in `extra_body`, and the
+  suite-wide default temperature is sent only to models known to accept it. A temperature
+  set on the route itself is always sent. `seed` does not exist in this API and is not sent.
+
+The SDK is imported on the first call, so a run answered from the cache never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from typing import Any
+
+from evalkit.errors import BadInput
+from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
+from evalkit.providers.sdk import convert_error, public_url, resolve_base_url, split_params
+
+TOOL_NAME = "record_answer"
+TOOL_DESCRIPTION = "Record the answer. The tool's input is the answer itself, in the required format."
+
+_SAMPLING = ("temperature", "top_p", "top_k")
+#: models that accept sampling parameters (Claude 3.x and the 4.x models up to Opus 4.6)
+_ACCEPTS_SAMPLING = re.compile(
+    r"^claude-(?:3(?:-[57])?-[a-z]+|(?:opus|sonnet)-4(?:-[0156])?|haiku-4-5)(?:-\d{8}|-latest)?$")
+_NEVER_SENT = frozenset({"seed"})
+
+
+def accepts_sampling(model: str) -> bool:
+    return bool(_ACCEPTS_SAMPLING.match(model))
+
+
+class AnthropicProvider(Provider):
+    api_key_env = "ANTHROPIC_API_KEY"
+    base_url_env = "ANTHROPIC_BASE_URL"
+    remote = True
+
+    def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
+        super().__init__(model, route_name=route_name, route=route, suite=suite)
+        self.base_url = resolve_base_url(getattr(route, "base_url", None), self.base_url_env)
+        self._client = None
+        self._create = None
+        self._configured_for: tuple[int, int] | None = None
+        self._kwargs: dict[str, Any] = {}
+        self._timeout_s: float | None = None
+
+    # -- configuration (once per route)
+
+    def _route_params(self) -> dict[str, Any]:
+        return getattr(self.route, "params", None) or {}
+
+    def _structured(self, params: dict[str, Any]) -> bool:
+        task = getattr(getattr(self.suite, "spec", None), "task", None)
+        json_mode = task is None or task.output_format == "json"
+        return json_mode and params.get("structured", True) is not False and self._schema() is not None
+
+    def _schema(self) -> dict[str, Any] | None:
+        return getattr(self.suite, "output_schema", None)
+
+    def prepare(self) -> None:
+        schema = self._schema()
+        if self._structured(self._route_params()) and (not isinstance(schema, dict) or schema.get("type") != "object"):
+            raise BadInput(f"route {self.route_name!r}: Anthropic structured output is a tool call, whose input schema "
+                           f"must be an object (\"type\": \"object\"); give the output schema an object root, or set "
+                           f"params: {{structured: false}} on the route to ask for JSON in text")
+
+    def not_sent(self, params: dict[str, Any]) -> list[str]:
+        """Parameters of the merged request params that this route will not send."""
+        explicit = set(self._route_params())
+        dropped = [name for name in _NEVER_SENT if params.get(name) is not None]
+        if not accepts_sampling(self.model):
+            dropped += [name for name in _SAMPLING if params.get(name) is not None and name not in explicit]
+        return sorted(dropped)
+
+    def _configure(self, request: ProviderRequest) -> None:
+        params = dict(request.params)
+        for name in self.not_sent(params):
+            params.pop(name, None)
+        self._timeout_s = params.get("timeout_s")
+        known, extra = split_params(params, self._sdk_create_signature())
+        kwargs: dict[str, Any] = {"model": self.model, **known}
+        kwargs.setdefault("max_tokens", 1024)
+        if extra:
+            kwargs["extra_body"] = extra
+        if request.output_schema is not None and self._structured(params):
+            kwargs["tools"] = [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": request.output_schema}]
+            kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        if self._timeout_s:
+            kwargs["timeout"] = float(self._timeout_s)
+        self._kwargs = kwargs
+        self._configured_for = (id(request.params), id(request.output_schema))
+
+    @staticmethod
+    def _sdk_create_signature():
+        from anthropic.resources.messages import AsyncMessages
+
+        return AsyncMessages.create
+
+    # -- the client
+
+    def _secret(self) -> str | None:
+        variable = self.key_variable()
+        return os.environ.get(variable) if variable else None
+
+    def _connect(self):
+        import anthropic
+
+        key = self._secret()
+        if not key:
+            raise ProviderError("missing_key", f"set {self.key_variable()} to call {self.ref}")
+        self._client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, max_retries=0,
+                                                timeout=float(self._timeout_s) if self._timeout_s else 60.0)
+        self._create = self._client.messages.create
+        return self._create
+
+    def open(self) -> None:
+        """Import the SDK and build the client before the first call, so that work does not
+        stall the event loop (and inflate the latency of other calls) in the middle of a run."""
+        if self._create is None:
+            try:
+                self._connect()
+            except ProviderError:  # no key: every call becomes an error row that says so
+                pass
+
+    def _error(self, error: BaseException) -> ProviderError:
+        import anthropic
+
+        return convert_error(error, anthropic, secret=self._secret(), timeout_s=self._timeout_s)
+
+    # -- calls
+
+    async def complete(self, request: ProviderRequest) -> ProviderResponse:
+        if self._configured_for != (id(request.params), id(request.output_schema)):
+            self._configure(request)
+        create = self._create or self._connect()
+        system = [m["content"] for m in request.messages if m["role"] == "system"]
+        messages = [m for m in request.messages if m["role"] != "system"] if system else request.messages
+        kwargs = self._kwargs
+        if system:
+            kwargs = {**kwargs, "system": "\n\n".join(system)}
+        started = time.perf_counter()
+        try:
+            response = await create(messages=messages, **kwargs)
+        except Exception as error:  # noqa: BLE001 - every SDK failure becomes an error row or a retry
+            raise self._error(error) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        text = None
+        parts = []
+        for block in response.content:
+            kind = block.type
+            if kind == "tool_use" and block.name == TOOL_NAME:
+                text = json.dumps(block.input, ensure_ascii=False)
+                break
+            if kind == "text":
+                parts.append(block.text)
+        if text is None:
+            text = "".join(parts)
+        usage = response.usage
+        input_tokens = None
+        if usage is not None:
+            input_tokens = (usage.input_tokens or 0) + (getattr(usage, "cache_creation_input_tokens", None) or 0) \
+                + (getattr(usage, "cache_read_input_tokens", None) or 0)
+        return ProviderResponse(
+            text=text, model=response.model, input_tokens=input_tokens,
+            output_tokens=usage.output_tokens if usage is not None else None,
+            latency_ms=latency_ms, finish_reason=response.stop_reason,
+            request_id=getattr(response, "_request_id", None))
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client, self._create = self._client, None, None
+            await client.close()
+
+    def model_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"base_url": public_url(self.base_url) or "https://api.anthropic.com",
+                                "api_key_env": self.key_variable(),
+                                "structured_output": "forced tool call" if self._structured(self._route_params()) else None}
+        spec = getattr(self.suite, "spec", None)
+        if spec is not None:
+            dropped = self.not_sent({**spec.defaults.model_dump(), **self._route_params()})
+            if dropped:
+                info["not_sent"] = dropped
+        return info

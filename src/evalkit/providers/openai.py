@@ -1,0 +1,233 @@
+"""`openai:MODEL`: OpenAI Chat Completions through the `openai` SDK's async client.
+
+* Structured output: `response_format={"type": "json_schema", "json_schema": {name, schema,
+  strict}}` built from the suite's output schema; `strict` is true only when the schema
+  allows it (every object closes `additionalProperties` and requires all its properties).
+  Text mode, a suite without a schema, or a route with `params: {structured: false}` sends
+  no response_format.
+* `openai:ft:BASE:org::id` fine-tuned ids work like any model.
+* A route's `base_url` (or `OPENAI_BASE_URL`) reaches any compatible server (vLLM, Ollama,
+  LM Studio, Azure's v1 endpoint, a local stub), with the key in the route's `api_key_env`.
+* Route params go to `create` when the SDK knows them, the rest through `extra_body`.
+  Reasoning models (o-series, gpt-5 family) get `max_completion_tokens` instead of
+  `max_tokens`, and the suite-wide default `temperature` is not sent to them (they refuse
+  it); a temperature set on the route itself is always sent.
+
+The SDK is imported on the first call, so a run answered from the cache never loads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+from evalkit.errors import BadInput
+from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
+from evalkit.providers.sdk import convert_error, public_url, resolve_base_url, split_params
+
+#: how long the model lookup (shutdown date) may take before it counts as unknown
+LOOKUP_TIMEOUT_S = 5.0
+
+_REASONING = re.compile(r"^(?:o\d|gpt-5)")
+
+
+def strict_compatible(schema: Any) -> bool:
+    """True when OpenAI's strict mode can take the schema as it is: the root is an object and
+    every object sets `additionalProperties: false` and lists all its properties as required."""
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return False
+    return _closed(schema)
+
+
+def _closed(node: Any) -> bool:
+    if isinstance(node, list):
+        return all(_closed(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    kind = node.get("type")
+    is_object = kind == "object" or (isinstance(kind, list) and "object" in kind) or "properties" in node
+    if is_object:
+        properties = node.get("properties") or {}
+        if node.get("additionalProperties") is not False or set(node.get("required") or []) != set(properties):
+            return False
+    for key, value in node.items():
+        if key in ("properties", "$defs", "definitions", "patternProperties"):
+            if isinstance(value, dict) and not all(_closed(v) for v in value.values()):
+                return False
+        elif key in ("items", "anyOf", "allOf", "oneOf", "prefixItems", "not", "additionalProperties"):
+            if not _closed(value):
+                return False
+    return True
+
+
+def schema_name(suite_name: str | None) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", suite_name or "")[:64]
+    return name or "output"
+
+
+def is_reasoning_model(model: str) -> bool:
+    from evalkit.retirement import base_model
+
+    return bool(_REASONING.match(base_model(model)))
+
+
+class OpenAIProvider(Provider):
+    api_key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
+    remote = True
+
+    def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
+        super().__init__(model, route_name=route_name, route=route, suite=suite)
+        self.base_url = resolve_base_url(getattr(route, "base_url", None), self.base_url_env)
+        self._client = None
+        self._create = None
+        self._configured_for: tuple[int, int] | None = None
+        self._kwargs: dict[str, Any] = {}
+        self._timeout_s: float | None = None
+        self._not_sent: list[str] = []
+
+    # -- configuration (once per route: the request parameters and schema do not change)
+
+    def prepare(self) -> None:
+        schema = self._schema()
+        if schema is not None and not isinstance(schema, dict):
+            raise BadInput(f"route {self.route_name!r}: the output schema must be a JSON object")
+
+    def _structured(self, params: dict[str, Any]) -> bool:
+        task = getattr(getattr(self.suite, "spec", None), "task", None)
+        json_mode = task is None or task.output_format == "json"
+        return json_mode and params.get("structured", True) is not False
+
+    def _schema(self) -> dict[str, Any] | None:
+        return getattr(self.suite, "output_schema", None)
+
+    def _configure(self, request: ProviderRequest) -> None:
+        params = dict(request.params)
+        explicit = set(getattr(self.route, "params", None) or {}) if self.route is not None else set(params)
+        self._not_sent = []
+        if is_reasoning_model(self.model):
+            if "max_tokens" in params and params.get("max_completion_tokens") is None:
+                params["max_completion_tokens"] = params.pop("max_tokens")
+            else:
+                params.pop("max_tokens", None)
+            if "temperature" in params and "temperature" not in explicit and params["temperature"] is not None:
+                params.pop("temperature")
+                self._not_sent.append("temperature")
+        self._timeout_s = params.get("timeout_s")
+        known, extra = split_params(params, self._sdk_create_signature())
+        kwargs: dict[str, Any] = {"model": self.model, **known}
+        if extra:
+            kwargs["extra_body"] = extra
+        schema = request.output_schema
+        if schema is not None and self._structured(params):
+            kwargs["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": schema_name(getattr(self.suite, "name", None)),
+                "schema": schema, "strict": strict_compatible(schema)}}
+        if self._timeout_s:
+            kwargs["timeout"] = float(self._timeout_s)
+        self._kwargs = kwargs
+        self._configured_for = (id(request.params), id(request.output_schema))
+
+    @staticmethod
+    def _sdk_create_signature():
+        from openai.resources.chat.completions import AsyncCompletions
+
+        return AsyncCompletions.create
+
+    # -- the client
+
+    def _secret(self) -> str | None:
+        variable = self.key_variable()
+        return os.environ.get(variable) if variable else None
+
+    def _connect(self):
+        import openai
+
+        key = self._secret()
+        if not key:
+            raise ProviderError("missing_key", f"set {self.key_variable()} to call {self.ref}")
+        self._client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0,
+                                          timeout=float(self._timeout_s) if self._timeout_s else 60.0)
+        self._create = self._client.chat.completions.create
+        return self._create
+
+    def open(self) -> None:
+        """Import the SDK and build the client before the first call, so that work does not
+        stall the event loop (and inflate the latency of other calls) in the middle of a run."""
+        if self._create is None:
+            try:
+                self._connect()
+            except ProviderError:  # no key: every call becomes an error row that says so
+                pass
+
+    def _error(self, error: BaseException) -> ProviderError:
+        import openai
+
+        return convert_error(error, openai, secret=self._secret(), timeout_s=self._timeout_s)
+
+    # -- calls
+
+    async def complete(self, request: ProviderRequest) -> ProviderResponse:
+        if self._configured_for != (id(request.params), id(request.output_schema)):
+            self._configure(request)
+        create = self._create or self._connect()
+        started = time.perf_counter()
+        try:
+            response = await create(messages=request.messages, **self._kwargs)
+        except Exception as error:  # noqa: BLE001 - every SDK failure becomes an error row or a retry
+            raise self._error(error) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        choices = response.choices
+        if not choices:
+            raise ProviderError("bad_response", "the server returned no choices")
+        choice = choices[0]
+        message = choice.message
+        text = message.content if message.content is not None else (getattr(message, "refusal", None) or "")
+        usage = response.usage
+        return ProviderResponse(
+            text=text, model=response.model,
+            input_tokens=usage.prompt_tokens if usage is not None else None,
+            output_tokens=usage.completion_tokens if usage is not None else None,
+            latency_ms=latency_ms, finish_reason=choice.finish_reason,
+            request_id=getattr(response, "_request_id", None))
+
+    async def lookup_shutdown_date(self) -> str | None:
+        """The shutdown date the models endpoint reports for this model (a fine-tune: for its
+        base model when it has none of its own). Any failure is None: it never fails the run."""
+        from evalkit.retirement import base_model
+
+        if self._create is None:
+            try:
+                self._connect()
+            except ProviderError:
+                return None
+        names = list(dict.fromkeys([self.model, base_model(self.model)]))
+        for name in names:
+            try:
+                info = await self._client.models.retrieve(name, timeout=LOOKUP_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - unknown, not fatal
+                continue
+            day = getattr(info, "shutdown_date", None) or (getattr(info, "model_extra", None) or {}).get("shutdown_date")
+            if day:
+                return str(day)
+        return None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client, self._create = self._client, None, None
+            await client.close()
+
+    def model_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"base_url": public_url(self.base_url) or "https://api.openai.com/v1",
+                                "api_key_env": self.key_variable()}
+        schema = self._schema()
+        if schema is not None and self._structured(getattr(self.route, "params", None) or {}):
+            info["structured_output"] = "json_schema (strict)" if strict_compatible(schema) else "json_schema (not strict)"
+        else:
+            info["structured_output"] = None
+        if is_reasoning_model(self.model) and "temperature" not in (getattr(self.route, "params", None) or {}):
+            info["not_sent"] = ["temperature"]
+        return info
+

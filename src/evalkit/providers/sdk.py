@@ -1,0 +1,140 @@
+"""What the OpenAI and Anthropic providers share: both SDKs are generated from the same
+template, so their errors, headers and keyword arguments look alike.
+
+Clients are built with `max_retries=0`: the runner retries by itself, so every attempt is
+counted and `retry-after-ms` / `retry-after` are honoured. Errors become ProviderError:
+429, 408, 409, 5xx, timeouts and connection errors are retryable, other 4xx are not and
+carry the server's message. The key is scrubbed from every message before it can reach
+a row, the manifest or a log.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from evalkit.providers.base import ProviderError
+
+#: request parameters that evalkit reads itself and never sends
+EVALKIT_PARAMS = frozenset({"timeout_s", "structured"})
+
+_ERROR_TYPES = {400: "bad_request", 401: "authentication", 403: "permission_denied", 404: "not_found",
+                408: "timeout", 409: "conflict", 413: "request_too_large", 422: "unprocessable", 429: "rate_limit"}
+
+
+def retryable_status(status: int) -> bool:
+    return status in (408, 409, 429) or status >= 500
+
+
+def error_type(status: int) -> str:
+    if status in _ERROR_TYPES:
+        return _ERROR_TYPES[status]
+    return "server_error" if status >= 500 else f"http_{status}"
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The wait a response asks for: `retry-after-ms`, else `retry-after` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        from datetime import datetime, timezone
+
+        return max((parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def server_message(error: Any) -> str:
+    """The human message inside an error body ({"error": {"message"}} or {"message"}), else the SDK's."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+    return str(getattr(error, "message", None) or error)
+
+
+def convert_error(error: BaseException, sdk: Any, *, secret: str | None, timeout_s: float | None) -> ProviderError:
+    """An SDK exception as a ProviderError (`sdk` is the `openai` or `anthropic` module)."""
+
+    def scrub(text: str) -> str:
+        return text.replace(secret, "***") if secret and secret in text else text
+
+    if isinstance(error, sdk.APITimeoutError):
+        limit = f" within {timeout_s:g} s" if timeout_s else ""
+        return ProviderError("timeout", f"no answer{limit} (per-call timeout)", retryable=True)
+    if isinstance(error, sdk.APIConnectionError):
+        cause = error.__cause__ or error.__context__
+        detail = f": {type(cause).__name__}: {cause}" if cause else ""
+        return ProviderError("connection", scrub(f"{error}{detail}"), retryable=True)
+    if isinstance(error, sdk.APIStatusError):
+        status, headers = error.status_code, error.response.headers
+        retryable = retryable_status(status)
+        hint = (headers.get("x-should-retry") or "").lower()
+        if hint in ("true", "false"):
+            retryable = hint == "true"
+        return ProviderError(error_type(status), scrub(f"HTTP {status}: {server_message(error)}"), retryable=retryable,
+                             status=status, retry_after_s=retry_after_seconds(headers))
+    if isinstance(error, sdk.APIError):  # e.g. a response that does not match the API's schema
+        return ProviderError("bad_response", scrub(server_message(error)))
+    return ProviderError(type(error).__name__, scrub(str(error)))
+
+
+def resolve_base_url(route_base_url: str | None, variable: str) -> str | None:
+    """The route's base_url, else the provider's environment variable, else None (the SDK's default)."""
+    return route_base_url or os.environ.get(variable) or None
+
+
+def public_url(url: str | None) -> str | None:
+    """A URL without user:password, for the manifest and the cache key."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def split_params(params: dict[str, Any], create: Callable[..., Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Route params -> (keyword arguments `create` accepts, the rest for `extra_body`).
+    None values are left out, so a route can drop a default (`seed: null`)."""
+    accepted = _parameters(create)
+    known, extra = {}, {}
+    for name, value in params.items():
+        if value is None or name in EVALKIT_PARAMS:
+            continue
+        (known if name in accepted else extra)[name] = value
+    return known, extra
+
+
+_SIGNATURES: dict[Any, frozenset[str]] = {}
+
+
+def _parameters(function: Callable[..., Any]) -> frozenset[str]:
+    key = getattr(function, "__func__", function)
+    if key not in _SIGNATURES:
+        _SIGNATURES[key] = frozenset(
+            name for name, p in inspect.signature(function).parameters.items()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and not name.startswith("extra_"))
+    return _SIGNATURES[key]

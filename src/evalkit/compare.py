@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.metrics import ERROR, N_BOOT, UNPARSED, summarize_route
+from evalkit.metrics import N_BOOT, summarize_route
 from evalkit.repeats import majority_correct
 from evalkit.store import Run
 

@@ -73,10 +73,6 @@ class Verdict:
                 "policy": self.policy, "comparison": self.comparison}
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def _at_least(name: str, what: str, value: float | None, floor: float, n: int, missing: str | None = None) -> Check:
     if value is None:
         return Check(name, None, floor, False, f"{what} is undefined{': ' + missing if missing else ''}")

@@ -34,8 +34,10 @@ def handle(args) -> int:
                          policy=args.policy, monthly_volume=args.monthly_volume, seed=args.seed)
     paths = write_packet(packet, args.out or args.run_dir / "packet")
     verdict = packet["verdict"]
-    word = verdict["status"].replace("_", " ")
-    print(f"{packet['title']}: {word}" + ("" if verdict["status"] == "no_policy" else f" ({verdict['headline']})"))
+    if verdict["status"] == "no_policy":
+        print(f"{packet['title']}: {verdict['headline']}")
+    else:
+        print(f"{packet['title']}: {verdict['status']} ({verdict['headline']})")
     for check in verdict["checks"]:
         if not check["passed"]:
             print(f"  FAIL {check['name']}: {check['reason']}")

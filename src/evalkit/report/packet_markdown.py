@@ -1,9 +1,9 @@
 """packet.md: the packet dict as Markdown for a wiki or a pull request.
 
 Markdown passes raw HTML through, so every text that did not come from evalkit (model
-outputs, case inputs, labels, suite text) goes through `md_text`: `&`, `<` and `>` become
-entities, Markdown's punctuation (backticks, pipes, brackets, emphasis, braces) is
-backslash-escaped, and line breaks become `<br>`. A model's `<script>` shows as text,
+outputs, case inputs, labels, suite text) goes through `md_text`: `&`, `<`, `>` and the
+braces become entities, Markdown's punctuation (backticks, pipes, brackets, emphasis,
+dollar signs) is backslash-escaped, and line breaks become `<br>`. A model's `<script>` shows as text,
 its `{{ }}` shows as written and no template engine downstream (Jinja, Liquid) sees a tag.
 The template is rendered with autoescape off because it escapes for Markdown, not HTML.
 """
@@ -20,8 +20,9 @@ def md_text(value: Any) -> str:
     """Any text as inert inline Markdown (safe in a paragraph or a table cell)."""
     if value is None:
         return ""
-    text = str(value).strip().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = re.sub(r"([\\`*_\[\]{}|#~!$])", r"\\\1", text)
+    text = re.sub(r"([\\`*_\[\]|#~!$])", r"\\\1", str(value).strip())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("{", "&#123;").replace("}", "&#125;")  # no {{ or {% left for Jinja or Liquid
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 
 

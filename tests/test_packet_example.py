@@ -1,0 +1,40 @@
+"""The example suite's offline run produces a packet, gated by the suite's own gate: section."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalkit.cli import main
+from conftest import REPO
+
+EXAMPLE = REPO / "evals" / "support_triage.yaml"
+
+
+@pytest.fixture(scope="module")
+def example_packet(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("example-packet")
+    assert main(["run", str(EXAMPLE), "--offline", "--out", str(folder / "run"), "--no-progress"]) == 0
+    assert main(["packet", str(folder / "run"), "--monthly-volume", "20000", "--out", str(folder / "packet")]) == 0
+    return folder
+
+
+def test_the_example_packet_compares_tuned_with_base_under_the_suites_gate(example_packet):
+    packet = json.loads((example_packet / "packet" / "packet.json").read_text())
+    assert (packet["baseline"], packet["candidate"]) == ("base", "tuned")
+    assert packet["verdict"]["status"] in ("approve", "reject") and packet["verdict"]["checks"]
+    assert [r["name"] for r in packet["routes"]] == ["base", "prompted", "rag", "tuned"]
+    assert packet["ownership"]["owner"].startswith("support-ml@northwind.example")
+
+
+def test_the_example_packet_lists_the_changed_cases_with_their_inputs(example_packet):
+    packet = json.loads((example_packet / "packet" / "packet.json").read_text())
+    assert len(packet["cases"]) == len(packet["comparison"]["flips"]["fixed"]) + len(packet["comparison"]["flips"]["broken"]) > 0
+    assert all(case["input_text"] for case in packet["cases"])
+
+
+def test_the_example_packet_html_and_markdown_are_written(example_packet):
+    html = (example_packet / "packet" / "packet.html").read_text()
+    md = (example_packet / "packet" / "packet.md").read_text()
+    assert "support_triage" in html and "tuned vs base" in html and "## 7. Cost and ownership" in md

@@ -237,3 +237,18 @@ def test_together_success_points_the_route_at_togethers_openai_compatible_endpoi
     route = load_suite(suite).spec.routes["tuned"]
     assert route.model == "openai:stub-user/Meta-Llama-3.1-8B-Instruct-Reference-stub1"
     assert (route.base_url, route.api_key_env, route.provider) == (stub.url + "/v1", "TOGETHER_API_KEY", "together")
+
+
+def test_waiting_past_the_timeout_exits_3_with_the_job_still_running(stub, env, train, suite):
+    openai_launch(stub, train, "--suite", str(suite))
+    assert status(stub, "openai", "ftjob-stub1", "--wait", "--timeout", "0") == 3
+    assert suite.read_text(encoding="utf-8") == SUITE
+
+
+def test_a_route_that_cannot_be_edited_gets_the_yaml_printed_and_exit_2(stub, env, train, suite, capsys):
+    suite.write_text(SUITE.replace("  tuned:  # the candidate\n    kind: finetuned\n    model: openai:ft:placeholder  # replaced when the job succeeds\n    system: Triage.\n",
+                                   "  tuned: {kind: finetuned, model: 'openai:ft:placeholder'}\n"), encoding="utf-8")
+    openai_launch(stub, train, "--suite", str(suite))
+    assert status(stub, "openai", "ftjob-stub1", "--wait", "--interval", "0") == 2
+    captured = capsys.readouterr()
+    assert "model: openai:ft:gpt-4o-mini-2024-07-18:stub-org::stub1" in captured.out and "--print" in captured.err

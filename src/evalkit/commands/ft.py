@@ -325,6 +325,9 @@ def handle_status(args) -> int:
         _finish(args, record, fields, result)
     elif state.status in ("failed", "cancelled"):
         code = 1
+    elif args.wait:
+        result.setdefault("notes", []).append(f"still {state.status} after --timeout {args.timeout:g} s")
+        code = 3
     if args.json:
         _dump(result)
     else:
@@ -338,6 +341,7 @@ def handle_status(args) -> int:
 
 def _finish(args, record, fields: dict, result: dict) -> None:
     """Write the tuned model into the suite's route, or print the YAML to paste."""
+    from evalkit.errors import BadInput
     from evalkit.finetune.export import pick_route
     from evalkit.finetune.suite_edit import route_yaml, write_route
 
@@ -354,6 +358,10 @@ def _finish(args, record, fields: dict, result: dict) -> None:
         from evalkit.suite import load_suite
 
         route = pick_route(load_suite(suite_path), None)
-    write_route(suite_path, route, fields)
+    try:
+        write_route(suite_path, route, fields)
+    except BadInput:
+        print(f"the job succeeded; set route {route!r} of {suite_path} by hand:\n{route_yaml(route, fields)}")
+        raise
     result["suite"], result["route"] = str(suite_path), route
     notes.append(f"wrote {', '.join(fields)} into route {route!r} of {suite_path}")

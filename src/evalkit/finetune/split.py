@@ -108,6 +108,8 @@ def split_case_file(path: str | Path, *, holdout: float = 0.2, seed: int = 0, st
             new_text = _write_jsonl(text, assigned)
         elif suffix in (".csv", ".tsv"):
             new_text = _write_csv(text, suffix, assigned)
+        elif suffix == ".json":
+            new_text = _write_json(text, assigned)
         else:
             new_text = _write_yaml(path, text, assigned)
         target = Path(out) if out else path
@@ -167,6 +169,18 @@ def _write_csv(text: str, suffix: str, assigned: dict[str, str]) -> str:
             row["split"] = assigned.get(row["id"], "")
         writer.writerow(row)
     return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- JSON (a list, or {"cases": [...]})
+
+
+def _write_json(text: str, assigned: dict[str, str]) -> str:
+    document = json.loads(text)
+    cases = document["cases"] if isinstance(document, dict) else document
+    for record in cases:
+        if isinstance(record, dict) and not record.get("split") and str(record.get("id")) in assigned:
+            record["split"] = assigned[str(record["id"])]
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 # ---------------------------------------------------------------- YAML

@@ -138,15 +138,15 @@ def confusion_chart(confusion: dict[str, Any], title: str, *, peak: float | None
 def tag_chart(tags: list[dict[str, Any]], names: list[str], colours: dict[str, str]) -> str:
     """Accuracy per tag for every route: one row per tag, one dot per route, worst tags first."""
     plt = _pyplot("tags")
-    fig, ax = plt.subplots(figsize=(11, 0.26 * len(tags) + 0.9))
+    fig, ax = plt.subplots(figsize=(11, 0.3 * len(tags) + 0.9))
     for y, tag in enumerate(tags):
         values = [(tag["routes"].get(name) or {}).get("accuracy") for name in names]
         present = [v for v in values if v is not None]
         if present:
             ax.plot([min(present), max(present)], [y, y], color=GRID, lw=3, solid_capstyle="round", zorder=1)
-        for name, value in zip(names, values):
-            if value is not None:
-                ax.plot([value], [y], "o", color=colours[name], ms=6.5, zorder=2, label=name if y == 0 else None,
+        for k, (name, value) in enumerate(zip(names, values)):
+            if value is not None:  # routes sit slightly apart so equal values stay visible
+                ax.plot([value], [y + (k - (len(names) - 1) / 2) * 0.14], "o", color=colours[name], ms=6.5, zorder=2, label=name if y == 0 else None,
                         markeredgecolor="white", markeredgewidth=0.8)
     ax.set_yticks(range(len(tags)), [f"{t['tag']} (n={t['n']})" for t in tags])
     ax.set_ylim(len(tags) - 0.5, -0.7)

@@ -17,7 +17,7 @@ from typing import Any
 #: warn when a route's model shuts down within this many days of the run
 WARN_DAYS = 90
 
-_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$")
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$|-latest$")
 
 
 def base_model(name: str) -> str:

@@ -37,6 +37,18 @@ _ACCEPTS_SAMPLING = re.compile(
 _NEVER_SENT = frozenset({"seed"})
 
 
+def parse_long_date(text: str | None) -> str | None:
+    """`November 30th, 2026` -> `2026-11-30`; None when it does not parse."""
+    if not text:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(re.sub(r"(\d+)(?:st|nd|rd|th)", r"\1", text.strip()), "%B %d, %Y").date().isoformat()
+    except ValueError:
+        return None
+
+
 def accepts_sampling(model: str) -> bool:
     return bool(_ACCEPTS_SAMPLING.match(model))
 
@@ -176,6 +188,15 @@ class AnthropicProvider(Provider):
             output_tokens=usage.output_tokens if usage is not None else None,
             latency_ms=latency_ms, finish_reason=response.stop_reason,
             request_id=getattr(response, "_request_id", None))
+
+    async def lookup_shutdown_date(self) -> str | None:
+        """The model's end-of-life date from the deprecation table Anthropic ships in its SDK
+        (no request is made). None when the model is not listed or the table is absent."""
+        try:
+            from anthropic.resources.messages.messages import DEPRECATED_MODELS
+        except Exception:  # noqa: BLE001 - an SDK without the table: unknown
+            return None
+        return parse_long_date(DEPRECATED_MODELS.get(self.model))
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from evalkit.cli import main
-from packet_runs import GATE, TUNED, build_run
+from packet_runs import BASE, GATE, TUNED, build_run
 
 PRICES = {f"replay:{route}.jsonl": {"input": 2.0, "output": 8.0} for route in ("base", "prompted", "tuned")}
 
@@ -185,3 +185,17 @@ def test_without_roles_or_policy_the_packet_asks_for_them(tmp_path, capsys):
     run_dir = build_run(tmp_path / "bare")
     assert main(["packet", str(run_dir), "--out", str(tmp_path / "p")]) == 2
     assert "--baseline and --candidate" in capsys.readouterr().err
+
+
+def test_error_rows_beyond_the_budget_make_an_incomplete_verdict_and_still_a_packet(tmp_path):
+    flaky = {**TUNED, "c07": None, "c08": None}  # the recorded calls returned nothing: error rows
+    gate = {**GATE, "error_budget": 0.05}
+    run_dir = build_run(tmp_path / "flaky", {"base": BASE, "tuned": flaky}, gate=gate)
+    assert main(["packet", str(run_dir), "--out", str(tmp_path / "p")]) == 0
+    packet = json.loads((tmp_path / "p" / "packet.json").read_text())
+    assert packet["verdict"]["status"] == "incomplete" and packet["verdict"]["exit_code"] == 3
+    c07 = next(c for c in packet["cases"] if c["id"] == "c07")
+    tuned = next(o for o in c07["outputs"] if o["route"] == "tuned")
+    assert c07["change"] == "broken" and tuned["error"]["type"] == "replay_error"
+    html = (tmp_path / "p" / "packet.html").read_text()
+    assert 'data-verdict="incomplete"' in html and "error: replay_error" in html

@@ -3,7 +3,7 @@
 `build_packet` is a pure function of loaded runs, `compare` results and the gate verdict:
 it copies figures from summary.json, compare and gate and never recomputes a metric. The
 only arithmetic of its own is the monthly cost projection (cost per 1,000 cases x the
-volume the user gives) and counting the fixed and broken cases per tag.
+volume the user gives); the rest is choosing, ordering and grouping what they returned.
 `make_packet` is the edge: it loads the runs, calls compare and the gate, and then builds.
 """
 
@@ -94,7 +94,8 @@ def _route_entry(ref: RouteRef, baseline: str, candidate: str) -> dict[str, Any]
 
 def _tag_failures(routes, baseline, candidate, comparison, layers) -> list[dict[str, Any]]:
     """Per tag: each route's figures from its summary, and the cases each route fixed or broke
-    against the baseline (from compare). Worst tags of the baseline first."""
+    against the baseline (compare's `by_tag`). Worst tags of the baseline first; `n` is the
+    largest row count any route has for the tag."""
     tags: dict[str, int] = {}
     for ref in routes:
         for tag, entry in _summary(ref)["by_tag"].items():

@@ -160,11 +160,13 @@ def test_shutdown_date_and_training_cost_recorded_in_the_manifest_are_shown(run_
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["routes"]["tuned"].update(shutdown_date="2027-01-14", training_cost_usd=12.5, base_model="gpt-4.1-mini-2025-04-14")
+    manifest["routes"]["tuned"].update(shutdown_date="2027-01-14", shutdown_source="provider", training_cost_usd=12.5,
+                                       base_model="gpt-4.1-mini-2025-04-14")
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert main(["packet", str(copy), "--out", str(tmp_path / "p")]) == 0
     packet = json.loads((tmp_path / "p" / "packet.json").read_text())
-    assert packet["ownership"]["shutdowns"] == [{"name": "tuned", "model": "replay:tuned.jsonl", "shutdown_date": "2027-01-14"}]
+    assert packet["ownership"]["shutdowns"] == [{"name": "tuned", "model": "replay:tuned.jsonl", "shutdown_date": "2027-01-14",
+                                                 "shutdown_source": "provider"}]
     assert packet["cost"]["training"][0]["cost_usd"] == 12.5
     html, md = (tmp_path / "p" / "packet.html").read_text(), (tmp_path / "p" / "packet.md").read_text()
     assert "2027-01-14" in html and "$12.50" in html and "2027-01-14" in md

@@ -185,8 +185,15 @@ def _cost(routes, names, baseline, candidate, comparison, layers, versus_candida
 
 
 def _shutdowns(routes) -> list[dict[str, Any]]:
-    return [{"name": ref.name, "model": _route_info(ref).get("model"), "shutdown_date": _route_info(ref)["shutdown_date"]}
-            for ref in routes if _route_info(ref).get("shutdown_date")]
+    """Announced shutdown dates recorded in the manifest's routes (with where the date came from)."""
+    result = []
+    for ref in routes:
+        info = _route_info(ref)
+        if info.get("shutdown_date"):
+            entry = {"name": ref.name, "model": info.get("model"), "shutdown_date": info["shutdown_date"]}
+            entry.update({k: info[k] for k in ("shutdown_source", "retirement_warning") if info.get(k)})
+            result.append(entry)
+    return result
 
 
 def _provenance(routes) -> dict[str, Any]:

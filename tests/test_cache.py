@@ -144,3 +144,11 @@ def test_cache_holds_no_key(stub, tmp_path):
     run(suite, tmp_path / "run")
     for path in (tmp_path / "cache").iterdir():
         assert OPENAI_KEY.encode() not in path.read_bytes()
+
+
+def test_a_cache_folder_that_cannot_be_created_is_bad_input(tmp_path):
+    from evalkit.errors import BadInput
+
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(BadInput, match="--cache-dir"):
+        ResponseCache(tmp_path / "file" / "cache")

@@ -87,6 +87,7 @@ def test_a_failing_models_endpoint_never_fails_the_run(tmp_path):
     assert len(model_calls(stub)) == 2
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK warns on every call to a retired model
 def test_anthropic_routes_read_the_deprecation_table_of_the_sdk(tmp_path):
     with StubServer(lambda kind, body: gold(body)) as stub:
         suite = write_suite(tmp_path, {"old": anthropic_route(stub, model="claude-3-opus-20240229")}, n=1)

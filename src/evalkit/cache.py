@@ -97,15 +97,21 @@ class ResponseCache:
 
     def __init__(self, folder: Path | None = None):
         self.folder = Path(folder) if folder is not None else default_dir()
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / FILENAME
-        self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL, "
-                         "created REAL NOT NULL) WITHOUT ROWID")
-        self._db.execute("CREATE TABLE IF NOT EXISTS models (key TEXT PRIMARY KEY, info TEXT NOT NULL, "
-                         "fetched REAL NOT NULL) WITHOUT ROWID")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, response TEXT NOT NULL, "
+                             "created REAL NOT NULL) WITHOUT ROWID")
+            self._db.execute("CREATE TABLE IF NOT EXISTS models (key TEXT PRIMARY KEY, info TEXT NOT NULL, "
+                             "fetched REAL NOT NULL) WITHOUT ROWID")
+        except (OSError, sqlite3.Error) as error:
+            from evalkit.errors import BadInput
+
+            raise BadInput(f"cannot open the response cache: {error}; choose another folder with --cache-dir "
+                           f"(or EVALKIT_CACHE_DIR), or run with --cache off", where=str(self.path)) from None
         self._pending: list[tuple[str, str, float]] = []
         self._last_flush = time.monotonic()
         self.hits = 0

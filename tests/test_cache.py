@@ -152,3 +152,13 @@ def test_a_cache_folder_that_cannot_be_created_is_bad_input(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(BadInput, match="--cache-dir"):
         ResponseCache(tmp_path / "file" / "cache")
+
+
+def test_write_mode_always_calls_and_stores_for_a_later_read(stub, tmp_path):
+    suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=2)
+    run(suite, tmp_path / "one", cache="write")
+    run(suite, tmp_path / "two", cache="write")
+    assert len(model_calls(stub)) == 4
+    stub.reset_counts()
+    replay = run(suite, tmp_path / "three", cache="read")
+    assert stub.request_count == 0 and replay.cache_hits == 2

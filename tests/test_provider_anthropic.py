@@ -126,3 +126,11 @@ def test_base_url_comes_from_anthropic_base_url_when_the_route_has_none(stub, tm
     suite = write_suite(tmp_path, {"base": {"kind": "base", "model": "anthropic:claude-haiku-4-5"}}, n=1)
     run(suite, tmp_path / "run", cache="off")
     assert len(model_calls(stub)) == 1
+
+
+def test_route_can_ask_for_json_in_text_instead_of_a_tool_call(stub, tmp_path):
+    suite = write_suite(tmp_path, {"base": anthropic_route(stub, params={"structured": False})}, n=1)
+    result = run(suite, tmp_path / "run", cache="off")
+    body = model_calls(stub)[0]["json"]
+    assert "tools" not in body and "tool_choice" not in body and "structured" not in body
+    assert rows(result.run_dir)[0]["correct"] is True  # the stub answers in text; the output still parses

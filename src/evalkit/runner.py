@@ -44,6 +44,7 @@ LOOKUP_BUDGET_S = 12.0
 class RunOptions:
     out: Path | None = None
     offline: bool = False
+    replay: Path | None = None  # every route answers from this recording (a results.jsonl or replay file)
     concurrency: int = 8
     repeats: int = 1
     routes: list[str] | None = None
@@ -97,13 +98,16 @@ def offline_model(kind: str) -> str:
 
 
 def build_providers(suite: LoadedSuite, route_names: list[str], offline: bool, *,
-                    keyless_remote: bool = False) -> dict[str, Provider]:
+                    keyless_remote: bool = False, replay: Path | None = None) -> dict[str, Provider]:
     """One provider per route; a missing key stops here, before any call. With
     `keyless_remote` (the cache answers everything: `--cache read`) remote providers need none."""
     providers = {}
     for name in route_names:
         route = suite.spec.routes[name]
-        model = offline_model(route.kind) if offline else route.model
+        if replay is not None:
+            model = f"replay:{Path(replay).resolve()}"
+        else:
+            model = offline_model(route.kind) if offline else route.model
         prefix, model_name = split_model(model)
         cls = get_provider_class(prefix)
         provider = cls(model_name, route_name=name, route=route, suite=suite)
@@ -248,6 +252,7 @@ def new_manifest(suite: LoadedSuite, providers: dict[str, Provider], options: Ru
         "started_at": _now(),
         "ended_at": None,
         "offline": options.offline,
+        "replay": str(Path(options.replay).resolve()) if options.replay else None,
         "repeats": options.repeats,
         "concurrency": options.concurrency,
         "attempts": options.attempts,
@@ -535,6 +540,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         suite = load_suite(suite)
     if options.repeats < 1 or options.concurrency < 1 or options.attempts < 1:
         raise BadInput("--repeats, --concurrency and --attempts must be at least 1")
+    if options.offline and options.replay is not None:
+        raise BadInput("--offline and --replay both replace every route: choose one")
     if options.timeout_s is not None and options.timeout_s <= 0:
         raise BadInput(f"--timeout must be positive, got {options.timeout_s:g}")
 
@@ -546,14 +553,16 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         # a resumed run keeps its own plan: its routes, repeats and offline stand-ins
         options = replace(options, routes=list(previous.manifest["routes"]),
                           repeats=int(previous.manifest.get("repeats", 1)),
-                          offline=bool(previous.manifest.get("offline", False)))
+                          offline=bool(previous.manifest.get("offline", False)),
+                          replay=Path(previous.manifest["replay"]) if previous.manifest.get("replay") else None)
 
     route_names = options.routes or list(suite.spec.routes)
     unknown = [r for r in route_names if r not in suite.spec.routes]
     if unknown:
         raise BadInput(f"unknown route {unknown[0]!r}: the suite has {', '.join(suite.spec.routes)}")
 
-    providers = build_providers(suite, route_names, options.offline, keyless_remote=options.cache == "read")
+    providers = build_providers(suite, route_names, options.offline, keyless_remote=options.cache == "read",
+                                replay=options.replay)
     modes = cache_modes(suite, providers, options.cache)
     limiters = limiters_for({split_model(p.ref)[0]: p.remote for p in providers.values()}, options.rpm)
     calls = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s)

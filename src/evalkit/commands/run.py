@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("suite", type=Path, help="suite YAML file")
     p.add_argument("--out", type=Path, help="run directory (default reports/SUITE/RUN-ID)")
     p.add_argument("--offline", action="store_true", help="replace every route by its local stand-in: no key, no network")
+    p.add_argument("--replay", type=Path, metavar="FILE",
+                   help="answer every route from a recording (a run's results.jsonl, lines matched by route): no key, no network")
     p.add_argument("--route", action="append", dest="routes", metavar="ROUTE", help="run only this route (repeatable)")
     p.add_argument("--concurrency", type=int, default=8, help="calls in flight at once, over all routes (default 8)")
     p.add_argument("--rpm", action="append", metavar="[PROVIDER=]N",
@@ -39,7 +41,7 @@ def handle(args) -> int:
     from evalkit.limits import parse_rpm
     from evalkit.runner import RunOptions, run_suite
 
-    options = RunOptions(out=args.out, offline=args.offline, concurrency=args.concurrency, repeats=args.repeats,
+    options = RunOptions(out=args.out, offline=args.offline, replay=args.replay, concurrency=args.concurrency, repeats=args.repeats,
                          routes=args.routes, resume=args.resume, max_error_rate=args.max_error_rate,
                          attempts=args.attempts, timeout_s=args.timeout, rpm=parse_rpm(args.rpm),
                          cache=args.cache, cache_dir=args.cache_dir,

@@ -60,6 +60,7 @@ class RunOptions:
     cache_dir: Path | None = None
     progress: bool | None = None  # None: a bar only when stderr is a terminal
     notify: Callable[[str], None] | None = None  # called with each warning as it arises
+    batch: Any = None  # evalkit.batch.BatchOptions (or True): routes with a batch API go through it (--batch)
 
 
 @dataclass
@@ -371,6 +372,15 @@ class _Executor:
     async def run(self) -> None:
         """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
         pending = self.answer_from_cache()
+        if pending and (self.options.batch or (self.writer.dir / "batches.json").exists()):
+            from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it
+
+            await run_lane(self, pending)  # batch-capable routes through the batch APIs, the rest via run_live
+            return
+        await self.run_live(pending)
+
+    async def run_live(self, pending: list[Call]) -> None:
+        """Make these calls now, concurrently, with rate limits and retries."""
         if not pending:
             return
         for provider in {id(c.provider): c.provider for c in pending}.values():

@@ -113,6 +113,18 @@ class AnthropicProvider(Provider):
         self._kwargs = kwargs
         self._configured_for = (id(request.params), id(request.output_schema))
 
+    def request_body(self, request: ProviderRequest) -> dict[str, Any]:
+        """The JSON body `complete` sends for this request (the batch lane writes the same)."""
+        if self._configured_for != (id(request.params), id(request.output_schema)):
+            self._configure(request)
+        body = {k: v for k, v in self._kwargs.items() if k not in ("timeout", "extra_body")}
+        system = [m["content"] for m in request.messages if m["role"] == "system"]
+        body["messages"] = [m for m in request.messages if m["role"] != "system"] if system else request.messages
+        if system:
+            body["system"] = "\n\n".join(system)
+        body.update(self._kwargs.get("extra_body") or {})
+        return body
+
     @staticmethod
     def _sdk_create_signature():
         from anthropic.resources.messages import AsyncMessages

@@ -130,6 +130,13 @@ class OpenAIProvider(Provider):
         self._kwargs = kwargs
         self._configured_for = (id(request.params), id(request.output_schema))
 
+    def request_body(self, request: ProviderRequest) -> dict[str, Any]:
+        """The JSON body `complete` sends for this request (the batch lane writes the same)."""
+        if self._configured_for != (id(request.params), id(request.output_schema)):
+            self._configure(request)
+        kwargs = {k: v for k, v in self._kwargs.items() if k not in ("timeout", "extra_body")}
+        return {**kwargs, "messages": request.messages, **(self._kwargs.get("extra_body") or {})}
+
     @staticmethod
     def _sdk_create_signature():
         from openai.resources.chat.completions import AsyncCompletions

@@ -14,7 +14,7 @@ import sys
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 
-COMMANDS = ["run", "score", "schema", "compare", "gate", "import_cases", "ft", "packet"]
+COMMANDS = ["run", "score", "schema", "compare", "gate", "import_cases", "ft", "packet", "batch"]
 
 
 def build_parser() -> argparse.ArgumentParser:

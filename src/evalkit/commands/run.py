@@ -28,6 +28,11 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="per-call timeout (default: the suite's defaults.timeout_s)")
     p.add_argument("--cache", choices=["auto", "off", "read", "write", "readwrite"], default="auto", help=CACHE_HELP)
     p.add_argument("--cache-dir", type=Path, metavar="DIR", help="where the response cache lives (default: EVALKIT_CACHE_DIR or the user cache directory)")
+    p.add_argument("--batch", action="store_true", help="send routes whose provider has a batch API (OpenAI, Anthropic) through it: "
+                   "half price, results within 24 h; other routes run live. Ctrl-C leaves the batches running; --resume collects them")
+    p.add_argument("--batch-poll", type=float, metavar="SECONDS", help="with --batch: seconds between looks at the open batches (default 30)")
+    p.add_argument("--batch-resubmit", type=int, metavar="N", help="with --batch: times an expired or errored request is sent again "
+                   "before it becomes an error row (default 1)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=handle)
@@ -41,7 +46,7 @@ def handle(args) -> int:
     from evalkit.limits import parse_rpm
     from evalkit.runner import RunOptions, run_suite
 
-    options = RunOptions(out=args.out, offline=args.offline, replay=args.replay, concurrency=args.concurrency, repeats=args.repeats,
+    options = RunOptions(batch=batch_options(args), out=args.out, offline=args.offline, replay=args.replay, concurrency=args.concurrency, repeats=args.repeats,
                          routes=args.routes, resume=args.resume, max_error_rate=args.max_error_rate,
                          attempts=args.attempts, timeout_s=args.timeout, rpm=parse_rpm(args.rpm),
                          cache=args.cache, cache_dir=args.cache_dir,
@@ -59,6 +64,23 @@ def handle(args) -> int:
         routes = ", ".join(result.manifest["error_rate_exceeded"])
         print(f"evalkit: more than {args.max_error_rate:.0%} of the rows of {routes} are errors: the run does not count as finished", file=sys.stderr)
     return result.exit_code
+
+
+def batch_options(args):
+    """BatchOptions for --batch (settings not given: as the run started, else the defaults), else None."""
+    from evalkit.errors import BadInput
+
+    if not args.batch and (args.batch_poll is not None or args.batch_resubmit is not None) and args.resume is None:
+        raise BadInput("--batch-poll and --batch-resubmit go with --batch (or with --resume of a batch run)")
+    if args.batch_poll is not None and args.batch_poll <= 0:
+        raise BadInput(f"--batch-poll must be positive, got {args.batch_poll:g}")
+    if args.batch_resubmit is not None and args.batch_resubmit < 0:
+        raise BadInput(f"--batch-resubmit must be 0 or more, got {args.batch_resubmit}")
+    if not (args.batch or args.batch_poll is not None or args.batch_resubmit is not None):
+        return None
+    from evalkit.batch import BatchOptions
+
+    return BatchOptions(poll_s=args.batch_poll, resubmit=args.batch_resubmit)
 
 
 def print_result(result) -> None:

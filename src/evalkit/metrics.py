@@ -36,6 +36,22 @@ def confusion_counts(rows: list[dict[str, Any]], labels: list[str]) -> dict[str,
     return {"labels": list(labels), "columns": columns, "matrix": matrix}
 
 
+def per_class_scores(confusion: dict[str, Any], labels: list[str]) -> dict[str, dict[str, float | int]]:
+    """Precision, recall, F1 and support of each label from the confusion counts; a ratio with
+    nothing to divide by is 0 (scikit-learn's zero_division=0). Unparsed and error rows count
+    against recall and F1, never for a label's predictions."""
+    matrix = confusion["matrix"]
+    predicted = [sum(row[j] for row in matrix) for j in range(len(labels))]
+    scores = {}
+    for i, label in enumerate(labels):
+        tp, support = matrix[i][i], sum(matrix[i])
+        scores[label] = {"precision": tp / predicted[i] if predicted[i] else 0.0,
+                         "recall": tp / support if support else 0.0,
+                         "f1": 2 * tp / (support + predicted[i]) if support + predicted[i] else 0.0,
+                         "support": support}
+    return scores
+
+
 # -- vectorised kappa and macro-F1 over many confusion matrices (for the bootstrap) --
 
 def kappa_from_confusions(conf):
@@ -63,27 +79,45 @@ def macro_f1_from_confusions(conf, n_labels: int):
     return f1.mean(axis=1)
 
 
-def cluster_confusions(rows: list[dict[str, Any]], labels: list[str]):
-    """Per-case confusion counts, flattened: (n_cases, K*K), K = labels + 2 specials. Repeats of a case share a row."""
+class CaseCells:
+    """Per-case confusion counts, (n_cases, K*K) in effect, K = labels + 2 specials: each row
+    is kept as its case's index and its confusion cell (expected * K + predicted), so memory
+    grows with the rows, not with K*K. Repeats of a case share its index."""
+
+    def __init__(self, cases, cells, n_cases: int, k: int):
+        self.cases, self.cells, self.n_cases, self.k = cases, cells, n_cases, k
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.n_cases, self.k * self.k
+
+
+def cluster_confusions(rows: list[dict[str, Any]], labels: list[str]) -> tuple[CaseCells, int]:
+    """The rows' per-case confusion counts (a CaseCells) and K."""
     import numpy as np
-    from scipy import sparse
 
     classes = [*labels, UNPARSED, ERROR]
     index = {c: i for i, c in enumerate(classes)}
     k = len(classes)
     case_index: dict[str, int] = {}
-    clusters = [case_index.setdefault(r["case_id"], len(case_index)) for r in rows]
-    cells = [index[r["expected_label"]] * k + index[predicted_value(r)] for r in rows]
-    data = np.ones(len(rows))
-    return sparse.csr_matrix((data, (clusters, cells)), shape=(len(case_index), k * k)), k
+    clusters = np.fromiter((case_index.setdefault(r["case_id"], len(case_index)) for r in rows), dtype=np.int64, count=len(rows))
+    cells = np.fromiter((index[r["expected_label"]] * k + index[predicted_value(r)] for r in rows), dtype=np.int64, count=len(rows))
+    return CaseCells(clusters, cells, len(case_index), k), k
+
+
+#: at most this many cells in one batch of resamples (batch x n_cases), to bound memory on large suites
+_BATCH_CELLS = 1 << 21
 
 
 def case_resamples(n_cases: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: int = 250):
     """Yield (b, n_cases) matrices: how often each case is drawn in each bootstrap resample.
 
-    Seeded and batched; two routes given the same matrices stay paired case by case."""
+    Seeded and batched; two routes given the same matrices stay paired case by case. Every
+    one of the `n_boot` resamples is drawn whatever the size; on large suites the batches
+    are smaller (the draws, and so the results, do not depend on the batch size)."""
     import numpy as np
 
+    batch = max(1, min(batch, _BATCH_CELLS // max(n_cases, 1)))
     rng = np.random.default_rng(seed)
     for start in range(0, n_boot, batch):
         size = min(batch, n_boot - start)
@@ -92,11 +126,23 @@ def case_resamples(n_cases: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: 
         yield np.bincount(offsets, minlength=size * n_cases).reshape(size, n_cases)
 
 
-def resampled_confusions(per_case, k: int, multiplicity):
-    """(b, K, K) confusion matrices of the resamples in a (b, n_cases) multiplicity matrix."""
+def resampled_confusions(per_case: CaseCells, k: int, multiplicity):
+    """(b, K, K) confusion matrices of the resamples in a (b, n_cases) multiplicity matrix:
+    each row counts as often as its case was drawn."""
     import numpy as np
 
-    return np.asarray((per_case.T @ multiplicity.T).T).reshape(multiplicity.shape[0], k, k)
+    b = multiplicity.shape[0]
+    weights = multiplicity if per_case.cases.size == per_case.n_cases and _is_range(per_case.cases) \
+        else multiplicity[:, per_case.cases]
+    offsets = np.arange(0, b * k * k, k * k)[:, None] + per_case.cells[None, :]
+    counts = np.bincount(offsets.ravel(), weights=weights.ravel(), minlength=b * k * k)
+    return counts.reshape(b, k, k)
+
+
+def _is_range(values) -> bool:
+    import numpy as np
+
+    return bool(np.array_equal(values, np.arange(values.size)))
 
 
 def bootstrap_confusions(per_case, k: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: int = 250):
@@ -143,28 +189,33 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def by_tag(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    import pandas as pd
-
-    if not any(r.get("tags") for r in rows):
-        return {}
-    frame = pd.DataFrame({
-        "tag": [r.get("tags") or [] for r in rows],
-        "correct": [bool(r.get("correct")) for r in rows],
-        "parsed": [bool(r.get("parsed_ok")) for r in rows],
-        "has_output": [not r.get("error") for r in rows],
-    }).explode("tag").dropna(subset=["tag"])
-    grouped = frame.groupby("tag", sort=True).agg(
-        n=("correct", "size"), correct=("correct", "sum"), parsed=("parsed", "sum"), with_output=("has_output", "sum"))
+    """Per tag, in tag order: n, accuracy (with its Wilson interval), parse rate, correct."""
+    counts: dict[str, list[int]] = {}  # tag -> [n, correct, parsed, with output]
+    for row in rows:
+        tags = row.get("tags")
+        if not tags:
+            continue
+        correct, parsed, with_output = bool(row.get("correct")), bool(row.get("parsed_ok")), not row.get("error")
+        for tag in tags:
+            if tag is None:
+                continue
+            tally = counts.get(tag)
+            if tally is None:
+                tally = counts[tag] = [0, 0, 0, 0]
+            tally[0] += 1
+            tally[1] += correct
+            tally[2] += parsed
+            tally[3] += with_output
     result = {}
-    for tag, g in grouped.iterrows():
-        n, with_output = int(g["n"]), int(g["with_output"])
-        accuracy = rate(int(g["correct"]), n)
+    for tag in sorted(counts):
+        n, correct, parsed, with_output = counts[tag]
+        accuracy = rate(correct, n)
         result[str(tag)] = {
             "n": n,
             "accuracy": accuracy["value"],
             "accuracy_ci95": accuracy["ci95"],
-            "parse_rate": int(g["parsed"]) / with_output if with_output else None,
-            "correct": int(g["correct"]),
+            "parse_rate": parsed / with_output if with_output else None,
+            "correct": correct,
         }
     return result
 
@@ -192,8 +243,6 @@ def cost(rows: list[dict[str, Any]]) -> dict[str, float] | None:
 def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sources: dict[str, list[str]] | None = None,
                     seed: int = 0, n_boot: int = N_BOOT) -> dict[str, Any]:
     """Every metric of one route's rows (DESIGN section 6)."""
-    from sklearn.metrics import f1_score, precision_recall_fscore_support
-
     from evalkit.stats import cohen_kappa
 
     n = len(rows)
@@ -206,7 +255,9 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
     classes = [*labels, UNPARSED, ERROR]
 
     kappa_value, kappa_reason = cohen_kappa(y_true, y_pred, classes) if n else (None, "no rows")
-    macro = float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)) if n else None
+    confusion = confusion_counts(rows, labels)
+    per_class = per_class_scores(confusion, labels) if n else {}
+    macro = sum(c["f1"] for c in per_class.values()) / len(labels) if n and labels else None
     kappa_ci = f1_ci = None
     if n:
         kappa_ci, f1_ci = kappa_and_f1_intervals(rows, labels, seed=seed, n_boot=n_boot)
@@ -215,12 +266,6 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
     if kappa_reason:
         kappa["reason"] = kappa_reason
 
-    per_class = {}
-    if n:
-        precision, recall, f1, support = precision_recall_fscore_support(
-            y_true, y_pred, labels=labels, zero_division=0)
-        per_class = {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                     for label, p, r, f, s in zip(labels, precision, recall, f1, support)}
 
     latencies = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None and not r.get("error")]
     summary = {
@@ -231,7 +276,7 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
         "kappa": kappa,
         "macro_f1": {"value": macro, "ci95": f1_ci, "n": n_cases},
         "per_class": per_class,
-        "confusion": confusion_counts(rows, labels),
+        "confusion": confusion,
         "by_tag": by_tag(rows),
         "latency_ms": _percentiles(latencies),
         "tokens": {"input_mean": _mean(r.get("input_tokens") for r in rows if not r.get("error")),

@@ -1,4 +1,4 @@
-"""The RAG route's corpus: documents, chunks, and a TF-IDF retriever (scikit-learn)."""
+"""The RAG route's corpus: documents, chunks, and a TF-IDF retriever (see evalkit.tfidf)."""
 
 from __future__ import annotations
 
@@ -62,25 +62,20 @@ def chunk_text(text: str, size: int, overlap: int) -> list[str]:
 
 
 class Retriever:
-    """Top-k chunks by TF-IDF cosine similarity."""
+    """Top-k chunks by TF-IDF cosine similarity (words and word pairs, English stop words removed)."""
 
     def __init__(self, documents: dict[str, str], chunk_chars: int = 800, overlap: int = 100):
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        from evalkit.tfidf import TfidfIndex
 
         self.chunks = [
             Chunk(f"{doc_id}#{i}", doc_id, piece)
             for doc_id, text in documents.items()
             for i, piece in enumerate(chunk_text(text, chunk_chars, overlap))
         ]
-        self._vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), stop_words="english")
-        self._matrix = self._vectorizer.fit_transform([c.text for c in self.chunks])
+        self._index = TfidfIndex([c.text for c in self.chunks], bigrams=True, english_stop_words=True)
 
     def search(self, query: str, k: int) -> list[Chunk]:
-        import numpy as np
-
-        scores = (self._matrix @ self._vectorizer.transform([query]).T).toarray().ravel()
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [self.chunks[i] for i in order]
+        return [self.chunks[i] for i in self._index.top(query, k)]
 
 
 def recall_at_k(gold: list[str], retrieved_chunk_ids: list[str]) -> float:

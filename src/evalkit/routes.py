@@ -149,11 +149,10 @@ class ExamplePicker:
         elif self.config.strategy == "stratified":
             self._fixed = self._stratified(label_field)
         else:
-            from sklearn.feature_extraction.text import TfidfVectorizer
+            from evalkit.tfidf import TfidfIndex
 
             self._fixed = None
-            self._vectorizer = TfidfVectorizer(sublinear_tf=True)
-            self._matrix = self._vectorizer.fit_transform([c.text() for c in self.pool])
+            self._index = TfidfIndex([c.text() for c in self.pool])
 
     def _stratified(self, label_field: str | None) -> list[Case]:
         by_label: dict[str, list[Case]] = {}
@@ -170,8 +169,4 @@ class ExamplePicker:
     def pick(self, case: Case) -> list[Case]:
         if self._fixed is not None:
             return self._fixed
-        import numpy as np
-
-        scores = (self._matrix @ self._vectorizer.transform([case.text()]).T).toarray().ravel()
-        order = np.argsort(-scores, kind="stable")[: self.config.k]
-        return [self.pool[i] for i in order]
+        return [self.pool[i] for i in self._index.top(case.text(), self.config.k)]

@@ -275,6 +275,7 @@ class _Executor:
         self.retries_by_route: Counter[str] = Counter()
         self.cache_hits = 0
         self.bar = None
+        self.gate = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
         options = self.options
@@ -387,8 +388,7 @@ class _Executor:
             opener = getattr(provider, "open", None)  # optional: SDK import and client set-up
             if opener is not None:
                 opener()
-        gate = asyncio.Semaphore(self.options.concurrency)
-        await asyncio.gather(*(self._one(call, gate) for call in pending))
+        await asyncio.gather(*(self._one(call, self.gate) for call in pending))
 
 
 def _progress_bar(total: int, options: RunOptions):
@@ -400,10 +400,12 @@ def _progress_bar(total: int, options: RunOptions):
     return tqdm(total=total, unit="call", file=sys.stderr, mininterval=0.2, leave=False)
 
 
-async def lookup_retirements(providers: dict[str, Provider], cache, today, *, network: bool = True) -> dict[str, dict[str, Any]]:
+async def lookup_retirements(providers: dict[str, Provider], cache, today, *, network: bool = True,
+                             gate: asyncio.Semaphore | None = None) -> dict[str, dict[str, Any]]:
     """Per route: the model's shutdown date (the provider's answer, else the shipped table) and
     a warning when it is near. A failed or slow lookup is just "unknown"; it never fails the run.
-    Without `network` only the shipped table is used."""
+    Without `network` only the shipped table is used. With `gate`, each lookup holds one of
+    the run's concurrency slots while it waits."""
     import hashlib
 
     from evalkit.cache import _canonical
@@ -423,7 +425,7 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
             if stored is not None:
                 asked[key] = stored.get("shutdown_date")
             else:
-                asked[key] = asyncio.ensure_future(lookup())
+                asked[key] = asyncio.ensure_future(_gated(lookup, gate))
         value = asked[key]
         if isinstance(value, asyncio.Future):
             value = await value
@@ -446,6 +448,13 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
         prefix, model = split_model(provider.ref)
         result[name] = schedule(prefix, model, reported.get(name), today, route=name)
     return result
+
+
+async def _gated(lookup, gate: asyncio.Semaphore | None):
+    if gate is None:
+        return await lookup()
+    async with gate:
+        return await lookup()
 
 
 def _lock(run_dir: Path):
@@ -479,30 +488,40 @@ class _Session:
         if self.options.notify is not None:
             self.options.notify(message)
 
-    async def work(self, writer, scorer) -> None:
+    async def check_retirements(self) -> None:
+        """Look up the models' shutdown dates into the manifest (while the calls run: the
+        lookups wait on the network, and the calls need not wait for them)."""
         from evalkit import store
 
-        if not self.resumed and any(p.remote for p in self.providers.values()):
-            today = datetime.now(timezone.utc).date()
-            try:
-                retirements = await lookup_retirements(self.providers, self.cache, today,
-                                                       network=self.options.cache != "read")
-            except Exception as error:  # noqa: BLE001 - a lookup never fails the run
-                retirements = {}
-                self.warn(f"could not check the models' shutdown dates: {type(error).__name__}: {error}")
-            for name, info in retirements.items():
-                self.manifest["routes"][name].update(info)
-            store.write_json(self.run_dir / store.MANIFEST, self.manifest)
-        for name, info in self.manifest["routes"].items():
-            if info.get("retirement_warning") and name in self.providers:
-                self.warn(info["retirement_warning"])
+        today = datetime.now(timezone.utc).date()
+        try:
+            retirements = await lookup_retirements(self.providers, self.cache, today,
+                                                   network=self.options.cache != "read", gate=self.executor.gate)
+        except Exception as error:  # noqa: BLE001 - a lookup never fails the run
+            retirements = {}
+            self.warn(f"could not check the models' shutdown dates: {type(error).__name__}: {error}")
+        for name, info in retirements.items():
+            self.manifest["routes"][name].update(info)
+        store.write_json(self.run_dir / store.MANIFEST, self.manifest)
+
+    async def work(self, writer, scorer) -> None:
         self.executor = _Executor(self.calls, writer, scorer, self.options, self.cache)
+        lookups = None
+        if not self.resumed and any(p.remote for p in self.providers.values()):
+            lookups = asyncio.ensure_future(self.check_retirements())
         self.executor.bar = _progress_bar(len(self.calls), self.options)
         try:
             await self.executor.run()
+            if lookups is not None:
+                await lookups
         finally:
+            if lookups is not None and not lookups.done():
+                lookups.cancel()
             if self.executor.bar is not None:
                 self.executor.bar.close()
+        for name, info in self.manifest["routes"].items():
+            if info.get("retirement_warning") and name in self.providers:
+                self.warn(info["retirement_warning"])
 
     async def main(self, writer, scorer) -> bool:
         """True when every call finished; False when stopped by SIGINT or SIGTERM."""

@@ -401,60 +401,74 @@ def _progress_bar(total: int, options: RunOptions):
 
 
 async def lookup_retirements(providers: dict[str, Provider], cache, today, *, network: bool = True,
-                             gate: asyncio.Semaphore | None = None) -> dict[str, dict[str, Any]]:
+                             gate: asyncio.Semaphore | None = None,
+                             started: asyncio.Event | None = None) -> dict[str, dict[str, Any]]:
     """Per route: the model's shutdown date (the provider's answer, else the shipped table) and
     a warning when it is near. A failed or slow lookup is just "unknown"; it never fails the run.
-    Without `network` only the shipped table is used. With `gate`, each lookup holds one of
-    the run's concurrency slots while it waits."""
+    Without `network` only the shipped table is used.
+
+    One lookup per (provider, model, base_url) the cache does not already answer. With `gate`,
+    each lookup holds one of the run's concurrency slots while it waits; `started` is set once
+    every lookup holds its slot, so calls queued after that wait behind them, not before."""
     import hashlib
 
     from evalkit.cache import _canonical
     from evalkit.retirement import schedule
 
-    asked: dict[str, Any] = {}  # one lookup per (provider, base_url, model)
-
-    async def ask(provider: Provider) -> str | None:
+    known: dict[str, str | None] = {}  # lookup key -> shutdown date
+    route_keys: dict[str, str] = {}
+    pending: dict[str, Any] = {}  # lookup key -> the provider's lookup coroutine function
+    for name, provider in (providers.items() if network else ()):
         lookup = getattr(provider, "lookup_shutdown_date", None)
-        if lookup is None:
-            return None
+        if not provider.remote or lookup is None:
+            continue
         prefix, model = split_model(provider.ref)
         identity = _canonical({"provider": prefix, "model": model, "base_url": getattr(provider, "base_url", None)})
-        key = hashlib.sha256(identity.encode()).hexdigest()
-        if key not in asked:
-            stored = cache.model_info(key) if cache is not None else None
-            if stored is not None:
-                asked[key] = stored.get("shutdown_date")
-            else:
-                asked[key] = asyncio.ensure_future(_gated(lookup, gate))
-        value = asked[key]
-        if isinstance(value, asyncio.Future):
-            value = await value
-            if cache is not None:
-                cache.put_model_info(key, {"shutdown_date": value})
-            asked[key] = value
-        return value
-
-    remote = {name: p for name, p in providers.items() if p.remote} if network else {}
-    reported: dict[str, Any] = {}
-    if remote:
-        try:
-            answers = await asyncio.wait_for(asyncio.gather(*(ask(p) for p in remote.values()), return_exceptions=True),
-                                             LOOKUP_BUDGET_S)
-        except asyncio.TimeoutError:
-            answers = [None] * len(remote)
-        reported = {name: (a if isinstance(a, str) else None) for name, a in zip(remote, answers)}
+        key = route_keys[name] = hashlib.sha256(identity.encode()).hexdigest()
+        if key in known or key in pending:
+            continue
+        stored = cache.model_info(key) if cache is not None else None
+        if stored is not None:
+            known[key] = stored.get("shutdown_date")
+        else:
+            pending[key] = lookup
+    tasks: dict[str, asyncio.Future] = {}
+    try:
+        for key, lookup in pending.items():
+            if gate is not None:
+                await gate.acquire()
+            tasks[key] = asyncio.ensure_future(_holding(gate, lookup))
+    except BaseException:
+        for task in tasks.values():
+            task.cancel()
+        raise
+    finally:
+        if started is not None:
+            started.set()
+    if tasks:
+        done, _ = await asyncio.wait(tasks.values(), timeout=LOOKUP_BUDGET_S)
+        for key, task in tasks.items():
+            if task not in done:
+                task.cancel()
+            elif task.exception() is None:
+                value = task.result()
+                known[key] = value if isinstance(value, str) else None
+                if cache is not None:
+                    cache.put_model_info(key, {"shutdown_date": known[key]})
     result = {}
     for name, provider in providers.items():
         prefix, model = split_model(provider.ref)
-        result[name] = schedule(prefix, model, reported.get(name), today, route=name)
+        result[name] = schedule(prefix, model, known.get(route_keys.get(name, "")), today, route=name)
     return result
 
 
-async def _gated(lookup, gate: asyncio.Semaphore | None):
-    if gate is None:
+async def _holding(gate: asyncio.Semaphore | None, lookup):
+    """Run a lookup that already holds a slot of `gate`; give the slot back when it ends."""
+    try:
         return await lookup()
-    async with gate:
-        return await lookup()
+    finally:
+        if gate is not None:
+            gate.release()
 
 
 def _lock(run_dir: Path):
@@ -488,18 +502,20 @@ class _Session:
         if self.options.notify is not None:
             self.options.notify(message)
 
-    async def check_retirements(self) -> None:
+    async def check_retirements(self, started: asyncio.Event) -> None:
         """Look up the models' shutdown dates into the manifest (while the calls run: the
         lookups wait on the network, and the calls need not wait for them)."""
         from evalkit import store
 
         today = datetime.now(timezone.utc).date()
         try:
-            retirements = await lookup_retirements(self.providers, self.cache, today,
-                                                   network=self.options.cache != "read", gate=self.executor.gate)
+            retirements = await lookup_retirements(self.providers, self.cache, today, network=self.options.cache != "read",
+                                                   gate=self.executor.gate, started=started)
         except Exception as error:  # noqa: BLE001 - a lookup never fails the run
             retirements = {}
             self.warn(f"could not check the models' shutdown dates: {type(error).__name__}: {error}")
+        finally:
+            started.set()
         for name, info in retirements.items():
             self.manifest["routes"][name].update(info)
         store.write_json(self.run_dir / store.MANIFEST, self.manifest)
@@ -508,7 +524,9 @@ class _Session:
         self.executor = _Executor(self.calls, writer, scorer, self.options, self.cache)
         lookups = None
         if not self.resumed and any(p.remote for p in self.providers.values()):
-            lookups = asyncio.ensure_future(self.check_retirements())
+            started = asyncio.Event()
+            lookups = asyncio.ensure_future(self.check_retirements(started))
+            await started.wait()  # the lookups hold their slots before the first call queues
         self.executor.bar = _progress_bar(len(self.calls), self.options)
         try:
             await self.executor.run()

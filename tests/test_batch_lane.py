@@ -259,3 +259,24 @@ def test_a_batch_the_provider_refuses_gives_error_rows_that_say_so(tmp_path):
     errors = [r["error"] for r in rows(result.run_dir)]
     assert len(errors) == 3 and result.exit_code == 3  # every row an error: beyond the error budget
     assert errors[0] == {"type": "bad_request", "message": "the batch was not accepted: HTTP 400: model not available for batch"}
+
+
+def test_no_key_reaches_the_run_directory_even_when_the_server_quotes_it(tmp_path):
+    from stub_helpers import ANTHROPIC_KEY, OPENAI_KEY
+
+    from evalkit.testing.stub_server import fail
+
+    def quote_the_key(n, kind, body):  # refuses every batch creation, quoting the key back
+        if body and ("input_file_id" in body or "requests" in body):
+            return fail(401, f"Incorrect API key provided: {OPENAI_KEY if kind == 'openai' else ANTHROPIC_KEY}.")
+        return None
+
+    with StubServer(lambda kind, body: gold(body), batch_polls=0) as stub:
+        suite = write_suite(tmp_path, {"a": openai_route(stub), "b": anthropic_route(stub)}, n=3)
+        batch_run(suite, tmp_path / "ok")
+        stub.fail_script = quote_the_key
+        batch_run(suite, tmp_path / "refused", cache="off")
+    assert any("Incorrect API key provided: ***" in (r["error"] or {}).get("message", "") for r in rows(tmp_path / "refused"))
+    for path in [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl", ".md")]:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text, path

@@ -30,6 +30,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; `argv` None means the command line (the `evalkit` program)."""
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            _before_exit()
+
+
+def _before_exit() -> None:
+    """The process ends next: keep the interpreter's last garbage collection from walking
+    every object the SDKs and numpy created (about 0.25 s after `import openai`). Frozen
+    objects are still freed by the operating system; files and the cache are closed already."""
+    import gc
+
+    gc.freeze()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

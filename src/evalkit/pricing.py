@@ -17,7 +17,9 @@ _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$|-latest$")
 def shipped_prices() -> dict[str, Price]:
     import yaml
 
-    data = yaml.safe_load((Path(__file__).parent / "pricing.yaml").read_text(encoding="utf-8")) or {}
+    from evalkit.yamlfile import safe_loader
+
+    data = yaml.load((Path(__file__).parent / "pricing.yaml").read_text(encoding="utf-8"), Loader=safe_loader()) or {}
     return {model: Price.model_validate(price) for model, price in data.items()}
 
 

@@ -41,7 +41,9 @@ def _keys(provider: str, name: str) -> list[str]:
 def known_shutdowns() -> dict[str, str]:
     import yaml
 
-    data = yaml.safe_load((Path(__file__).parent / "retirements.yaml").read_text(encoding="utf-8")) or {}
+    from evalkit.yamlfile import safe_loader
+
+    data = yaml.load((Path(__file__).parent / "retirements.yaml").read_text(encoding="utf-8"), Loader=safe_loader()) or {}
     return {str(model): str(day) for model, day in data.items()}
 
 

@@ -54,11 +54,15 @@ def serialise_expected(case: Case, suite: LoadedSuite) -> str:
     return json.dumps(nested, ensure_ascii=False)
 
 
-def format_examples(examples: list[Case], suite: LoadedSuite) -> str:
-    blocks = [
-        f"Example {i}\nInput:\n{case.text()}\nOutput:\n{serialise_expected(case, suite)}"
-        for i, case in enumerate(examples, start=1)
-    ]
+def format_examples(examples: list[Case], suite: LoadedSuite, shown: dict[str, str] | None = None) -> str:
+    """The few-shot block; `shown` keeps each example's text by case id, for reuse across cases."""
+    shown = {} if shown is None else shown
+    blocks = []
+    for i, case in enumerate(examples, start=1):
+        body = shown.get(case.id)
+        if body is None:
+            body = shown[case.id] = f"Input:\n{case.text()}\nOutput:\n{serialise_expected(case, suite)}"
+        blocks.append(f"Example {i}\n{body}")
     return "\n\n".join(blocks)
 
 
@@ -82,11 +86,16 @@ class RoutePlan:
                 continue
             try:
                 self._used |= meta.find_undeclared_variables(env.parse(source))
-                self._templates[part] = env.from_string(source)
+                template = env.from_string(source)
+                # a plain dict, not Jinja's ChainMap of globals: every render copies it into its
+                # context, and copying a ChainMap cost more than the rest of the render
+                template.globals = dict(template.globals)
+                self._templates[part] = template
             except TemplateSyntaxError as exc:
                 raise BadInput(f"route {name!r}: {part} template: {exc.message} (template line {exc.lineno})", where=str(suite.path)) from None
         self.retriever = retriever
         self._examples = ExamplePicker(name, route, suite) if route.kind == "prompted" or route.examples else None
+        self._shown: dict[str, str] = {}  # example case id -> its text in the few-shot block
 
     def render(self, case: Case) -> RenderedRequest:
         from jinja2 import TemplateError
@@ -104,7 +113,7 @@ class RoutePlan:
         extra_system = []
         if self._examples is not None:
             rendered.examples = self._examples.pick(case)
-            values["examples"] = format_examples(rendered.examples, self.suite)
+            values["examples"] = format_examples(rendered.examples, self.suite, self._shown)
             if "examples" not in self._used and rendered.examples:
                 extra_system.append("Examples:\n\n" + values["examples"])
         if self.retriever is not None:

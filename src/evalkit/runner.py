@@ -24,6 +24,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -388,7 +389,40 @@ class _Executor:
             opener = getattr(provider, "open", None)  # optional: SDK import and client set-up
             if opener is not None:
                 opener()
+        freeze_more()  # the SDK's modules and clients live as long as the run
         await asyncio.gather(*(self._one(call, self.gate) for call in pending))
+
+
+_FREEZING = False
+
+
+@contextmanager
+def long_lived_objects_frozen():
+    """Keep the garbage collector's full passes off the objects that live as long as the run
+    (the suite, its cases, every planned call, the SDK): they never become garbage before it
+    ends, yet each full pass walked all of them, about a tenth of a 12,320-call run's CPU.
+    Left alone when something else already froze objects (gc.freeze is process-wide)."""
+    global _FREEZING
+    import gc
+
+    if gc.get_freeze_count() or _FREEZING:
+        yield
+        return
+    _FREEZING = True
+    gc.freeze()
+    try:
+        yield
+    finally:
+        _FREEZING = False
+        gc.unfreeze()
+
+
+def freeze_more() -> None:
+    """Add the objects made since to the frozen ones, inside long_lived_objects_frozen."""
+    if _FREEZING:
+        import gc
+
+        gc.freeze()
 
 
 def _progress_bar(total: int, options: RunOptions):
@@ -644,7 +678,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None)
         writer = store.RunWriter(run_dir)
         try:
-            complete = asyncio.run(session.main(writer, Scorer(suite.spec.task, suite.output_schema)))
+            with long_lived_objects_frozen():
+                complete = asyncio.run(session.main(writer, Scorer(suite.spec.task, suite.output_schema)))
         finally:
             writer.close()
             if cache is not None:

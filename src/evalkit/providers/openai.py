@@ -25,7 +25,7 @@ from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
-from evalkit.providers.sdk import convert_error, public_url, resolve_base_url, split_params
+from evalkit.providers.sdk import convert_error, public_url, release_client, resolve_base_url, shared_client, split_params
 
 #: how long the model lookup (shutdown date) may take before it counts as unknown
 LOOKUP_TIMEOUT_S = 5.0
@@ -155,8 +155,8 @@ class OpenAIProvider(Provider):
         key = self._secret()
         if not key:
             raise ProviderError("missing_key", f"set {self.key_variable()} to call {self.ref}")
-        self._client = openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0,
-                                          timeout=float(self._timeout_s) if self._timeout_s else 60.0)
+        self._client = shared_client(openai.AsyncOpenAI, api_key=key, base_url=self.base_url, max_retries=0,
+                                     timeout=float(self._timeout_s) if self._timeout_s else 60.0)
         self._create = self._client.chat.completions.create
         return self._create
 
@@ -224,7 +224,7 @@ class OpenAIProvider(Provider):
     async def aclose(self) -> None:
         if self._client is not None:
             client, self._client, self._create = self._client, None, None
-            await client.close()
+            await release_client(client)
 
     def model_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"base_url": public_url(self.base_url) or "https://api.openai.com/v1",

@@ -138,3 +138,38 @@ def _parameters(function: Callable[..., Any]) -> frozenset[str]:
             name for name, p in inspect.signature(function).parameters.items()
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and not name.startswith("extra_"))
     return _SIGNATURES[key]
+
+
+# -- one client per server: routes that reach the same server with the same key share it
+
+_SHARED: dict[tuple, list] = {}  # (event loop, client class, settings) -> [client, users]
+
+
+def shared_client(factory: Callable[..., Any], **settings: Any) -> Any:
+    """An SDK client (`factory(**settings)`) shared by every route of this event loop that
+    asks with the same settings: one connection pool, and the client's set-up (a TLS context
+    with the CA bundle, about 10 ms) done once. Give it back with `release_client`."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # outside a loop: nothing to share with
+        return factory(**settings)
+    key = (loop, factory, tuple(sorted(settings.items())))
+    entry = _SHARED.get(key)
+    if entry is None:
+        entry = _SHARED[key] = [factory(**settings), 0]
+    entry[1] += 1
+    return entry[0]
+
+
+async def release_client(client: Any) -> None:
+    """Give back a client from `shared_client`; the last user closes it."""
+    for key, entry in list(_SHARED.items()):
+        if entry[0] is client:
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            del _SHARED[key]
+            break
+    await client.close()

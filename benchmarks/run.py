@@ -56,7 +56,7 @@ class Config:
     scale_cases: int | None = None  # banking77 test cases (None: all 3,080)
     scale_concurrency: int = 64
     scale_latency_ms: float = 50.0
-    scale_reps: int = 2
+    scale_reps: int = 3
     summary_reps: int = 3
     growth: bool = True
 

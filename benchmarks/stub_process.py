@@ -3,9 +3,10 @@
 Run as a script, it serves `evalkit.testing.StubServer` in a separate process, so the CPU
 time measured for a client is the client's alone:
 
-    python benchmarks/stub_process.py --latency-ms 200
+    python benchmarks/stub_process.py --latency-ms 200 [--jitter-ms 20] [--error-rate 0.01]
 
-It prints one JSON line `{"port": N}`, then answers commands read from stdin, one per line,
+It serves the OpenAI (`/v1/chat/completions`) and Anthropic (`/v1/messages`) wire formats,
+prints one JSON line `{"port": N}`, then answers commands read from stdin, one per line,
 with one JSON line each: `load ANSWERS.json`, `stats` (completion requests, all requests,
 most in flight at once), `reset`, `latency MS`, `quit` (also on end of input).
 
@@ -42,7 +43,10 @@ class AnswerBook:
             self.completions += 1
         for message in reversed(body.get("messages") or []):
             if message.get("role") == "user":
-                answer = self.answers.get(message.get("content"))
+                content = message.get("content")
+                if isinstance(content, list):  # Anthropic content blocks
+                    content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+                answer = self.answers.get(content) if isinstance(content, str) else None
                 if answer is not None:
                     return answer
                 break
@@ -91,8 +95,10 @@ class LocalStub:
 class StubProcess:
     """The stub in a child process, driven through its stdin and stdout."""
 
-    def __init__(self, latency_ms: float = 0.0, python: str = sys.executable):
-        self.process = subprocess.Popen([python, str(Path(__file__).resolve()), "--latency-ms", str(latency_ms)],
+    def __init__(self, latency_ms: float = 0.0, python: str = sys.executable, *, jitter_ms: float = 0.0,
+                 error_rate: float = 0.0):
+        self.process = subprocess.Popen([python, str(Path(__file__).resolve()), "--latency-ms", str(latency_ms),
+                                         "--jitter-ms", str(jitter_ms), "--error-rate", str(error_rate)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         hello = self._read()
         self.base_url = f"http://127.0.0.1:{hello['port']}/v1"
@@ -135,11 +141,12 @@ class StubProcess:
                 self.process.wait()
 
 
-def serve(latency_ms: float) -> None:
+def serve(latency_ms: float, jitter_ms: float = 0.0, error_rate: float = 0.0) -> None:
     from evalkit.testing import StubServer
 
     book = AnswerBook()
-    server = StubServer(book, latency_ms=latency_ms, record_requests=False).start()
+    server = StubServer(book, latency_ms=latency_ms, jitter_ms=jitter_ms, error_rate=error_rate,
+                        record_requests=False).start()
 
     def say(data: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(data) + "\n")
@@ -175,9 +182,11 @@ def serve(latency_ms: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
+    parser.add_argument("--jitter-ms", type=float, default=0.0, help="latency varies by up to this, either way (seeded)")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 429 or 500")
     args = parser.parse_args(argv)
-    serve(args.latency_ms)
+    serve(args.latency_ms, args.jitter_ms, args.error_rate)
     return 0
 
 

@@ -88,7 +88,10 @@ def test_a_failing_models_endpoint_never_fails_the_run(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK warns on every call to a retired model
-def test_anthropic_routes_read_the_deprecation_table_of_the_sdk(tmp_path):
+def test_anthropic_routes_read_the_deprecation_table_of_the_sdk(tmp_path, monkeypatch):
+    # each SDK release ships its own table (older ones list claude-3-opus, newer ones drop it): pin one entry
+    sdk_messages = pytest.importorskip("anthropic.resources.messages.messages")
+    monkeypatch.setattr(sdk_messages, "DEPRECATED_MODELS", {"claude-3-opus-20240229": "January 5th, 2026"})
     with StubServer(lambda kind, body: gold(body)) as stub:
         suite = write_suite(tmp_path, {"old": anthropic_route(stub, model="claude-3-opus-20240229")}, n=1)
         result = run(suite, tmp_path / "run", cache="off")

@@ -162,3 +162,13 @@ def test_score_without_a_suite_uses_the_recorded_one_and_calls_nothing(make_suit
     result = run_suite(make_suite(), RunOptions(out=tmp_path / "run", progress=False))
     before = json.loads((result.run_dir / "summary.json").read_text())
     assert score_run(result.run_dir) == before
+
+
+def test_latest_names_the_newest_run_in_the_suite_reports_folder(make_suite, tmp_path, monkeypatch):
+    suite = make_suite()
+    monkeypatch.chdir(tmp_path)
+    run_suite(suite, RunOptions(progress=False))
+    newest = run_suite(suite, RunOptions(progress=False))
+    latest = tmp_path / "reports" / "tiny" / "latest"
+    assert latest.resolve() == newest.run_dir.resolve()
+    assert load_run(latest).dir.name == newest.run_dir.name  # stages record the run, not the link

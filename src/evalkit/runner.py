@@ -664,6 +664,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
             raise BadInput("the output folder already holds a run: pass --resume to finish it, or choose another --out", where=str(run_dir))
         manifest = new_manifest(suite, providers, options, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if previous is None and options.out is None:
+        store.point_latest(run_dir)
     lock = _lock(run_dir)
     cache = None
     try:

@@ -16,6 +16,7 @@ from typing import Any
 from evalkit.errors import BadInput
 
 MANIFEST, RESULTS, SUMMARY, REPORT, CASES = "manifest.json", "results.jsonl", "summary.json", "report.md", "cases.jsonl"
+LATEST = "latest"
 
 #: the fields of a result row, in order (DESIGN section 6, then evalkit's additions)
 ROW_FIELDS = (
@@ -51,6 +52,19 @@ class RunWriter:
 
     def close(self) -> None:
         self._file.close()
+
+
+def point_latest(run_dir: Path) -> None:
+    """Make `latest` beside `run_dir` a symbolic link to it, so `reports/SUITE/latest` names the
+    newest run. Best effort: where links cannot be made, nothing changes."""
+    link = run_dir.parent / LATEST
+    tmp = run_dir.parent / f".{LATEST}.{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def write_cases(run_dir: Path, cases) -> None:
@@ -121,8 +135,16 @@ class Run:
         return [r for r in self.rows if r["route"] == route]
 
 
-def load_run(run_dir: str | Path) -> Run:
+def follow_latest(run_dir: str | Path) -> Path:
+    """The run a `latest` link names (so reports and packets record the run, not the link)."""
     run_dir = Path(run_dir)
+    if run_dir.name == LATEST and run_dir.is_symlink():
+        return run_dir.parent / os.readlink(run_dir)
+    return run_dir
+
+
+def load_run(run_dir: str | Path) -> Run:
+    run_dir = follow_latest(run_dir)
     manifest_path = run_dir / MANIFEST
     if not manifest_path.exists():
         raise BadInput("not a run directory: manifest.json is missing", where=str(run_dir))
@@ -153,4 +175,4 @@ def parse_run_ref(ref: str, default_dir: Path | None = None) -> tuple[Path, str]
         if default_dir is None:
             raise BadInput(f"expected RUN_DIR:ROUTE, got {ref!r}")
         return default_dir, route
-    return Path(directory), route
+    return follow_latest(directory), route

@@ -26,7 +26,7 @@ def handle(args) -> int:
     (dir_a, route_a), (dir_b, route_b) = parse_run_ref(args.a), parse_run_ref(args.b)
     run_a = load_run(dir_a)
     run_b = run_a if dir_b.resolve() == dir_a.resolve() else load_run(dir_b)
-    result = compare(run_a, route_a, run_b, route_b, seed=args.seed, n_boot=args.n_boot, refs=(args.a, args.b))
+    result = compare(run_a, route_a, run_b, route_b, seed=args.seed, n_boot=args.n_boot)
     if args.json:
         import json
 

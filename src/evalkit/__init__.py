@@ -11,6 +11,8 @@ _API = {
     "run_suite": "evalkit.runner",
     "score_run": "evalkit.runner",
     "load_run": "evalkit.store",
+    "results_frame": "evalkit.frames",
+    "metrics_frame": "evalkit.frames",
     "summarize": "evalkit.metrics",
     "evaluate_gate": "evalkit.gate",
     "load_policy": "evalkit.policy",

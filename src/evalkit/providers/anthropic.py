@@ -11,21 +11,17 @@
   arguments and models from Opus 4.7 on refuse them, so they travel in `extra_body`, and the
   suite-wide default temperature is sent only to models known to accept it. A temperature
   set on the route itself is always sent. `seed` does not exist in this API and is not sent.
-
-The SDK is imported on the first call, so a run answered from the cache never loads it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import time
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
-from evalkit.providers.sdk import convert_error, public_url, release_client, resolve_base_url, shared_client, split_params
+from evalkit.providers.base import ProviderRequest, ProviderResponse
+from evalkit.providers.sdk import SDKProvider, public_url, shared_client, split_params
 
 TOOL_NAME = "record_answer"
 TOOL_DESCRIPTION = "Record the answer. The tool's input is the answer itself, in the required format."
@@ -53,32 +49,15 @@ def accepts_sampling(model: str) -> bool:
     return bool(_ACCEPTS_SAMPLING.match(model))
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SDKProvider):
     api_key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
-    remote = True
-
-    def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
-        super().__init__(model, route_name=route_name, route=route, suite=suite)
-        self.base_url = resolve_base_url(getattr(route, "base_url", None), self.base_url_env)
-        self._client = None
-        self._create = None
-        self._configured_for: tuple[int, int] | None = None
-        self._kwargs: dict[str, Any] = {}
-        self._timeout_s: float | None = None
+    sdk_name = "anthropic"
 
     # -- configuration (once per route)
 
-    def _route_params(self) -> dict[str, Any]:
-        return getattr(self.route, "params", None) or {}
-
     def _structured(self, params: dict[str, Any]) -> bool:
-        task = getattr(getattr(self.suite, "spec", None), "task", None)
-        json_mode = task is None or task.output_format == "json"
-        return json_mode and params.get("structured", True) is not False and self._schema() is not None
-
-    def _schema(self) -> dict[str, Any] | None:
-        return getattr(self.suite, "output_schema", None)
+        return self._json_mode(params) and self._schema() is not None
 
     def prepare(self) -> None:
         schema = self._schema()
@@ -111,19 +90,20 @@ class AnthropicProvider(Provider):
         if self._timeout_s:
             kwargs["timeout"] = float(self._timeout_s)
         self._kwargs = kwargs
-        self._configured_for = (id(request.params), id(request.output_schema))
+
+    @staticmethod
+    def _messages(request: ProviderRequest) -> dict[str, Any]:
+        """`messages`, and the system messages joined into `system` (the Messages API has no system role)."""
+        system = [m["content"] for m in request.messages if m["role"] == "system"]
+        if not system:
+            return {"messages": request.messages}
+        return {"messages": [m for m in request.messages if m["role"] != "system"], "system": "\n\n".join(system)}
 
     def request_body(self, request: ProviderRequest) -> dict[str, Any]:
         """The JSON body `complete` sends for this request (the batch lane writes the same)."""
-        if self._configured_for != (id(request.params), id(request.output_schema)):
-            self._configure(request)
-        body = {k: v for k, v in self._kwargs.items() if k not in ("timeout", "extra_body")}
-        system = [m["content"] for m in request.messages if m["role"] == "system"]
-        body["messages"] = [m for m in request.messages if m["role"] != "system"] if system else request.messages
-        if system:
-            body["system"] = "\n\n".join(system)
-        body.update(self._kwargs.get("extra_body") or {})
-        return body
+        configured = self._configured(request)
+        body = {k: v for k, v in configured.items() if k not in ("timeout", "extra_body")}
+        return {**body, **self._messages(request), **(configured.get("extra_body") or {})}
 
     @staticmethod
     def _sdk_create_signature():
@@ -131,54 +111,14 @@ class AnthropicProvider(Provider):
 
         return AsyncMessages.create
 
-    # -- the client
+    # -- the client and the calls
 
-    def _secret(self) -> str | None:
-        variable = self.key_variable()
-        return os.environ.get(variable) if variable else None
-
-    def _connect(self):
-        import anthropic
-
-        key = self._secret()
-        if not key:
-            raise ProviderError("missing_key", f"set {self.key_variable()} to call {self.ref}")
-        self._client = shared_client(anthropic.AsyncAnthropic, api_key=key, base_url=self.base_url, max_retries=0,
-                                     timeout=float(self._timeout_s) if self._timeout_s else 60.0)
-        self._create = self._client.messages.create
-        return self._create
-
-    def open(self) -> None:
-        """Import the SDK and build the client before the first call, so that work does not
-        stall the event loop (and inflate the latency of other calls) in the middle of a run."""
-        if self._create is None:
-            try:
-                self._connect()
-            except ProviderError:  # no key: every call becomes an error row that says so
-                pass
-
-    def _error(self, error: BaseException) -> ProviderError:
-        import anthropic
-
-        return convert_error(error, anthropic, secret=self._secret(), timeout_s=self._timeout_s)
-
-    # -- calls
+    def _bind(self, sdk: Any, key: str):
+        self._client = shared_client(sdk.AsyncAnthropic, **self._client_settings(key))
+        return self._client.messages.create
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
-        if self._configured_for != (id(request.params), id(request.output_schema)):
-            self._configure(request)
-        create = self._create or self._connect()
-        system = [m["content"] for m in request.messages if m["role"] == "system"]
-        messages = [m for m in request.messages if m["role"] != "system"] if system else request.messages
-        kwargs = self._kwargs
-        if system:
-            kwargs = {**kwargs, "system": "\n\n".join(system)}
-        started = time.perf_counter()
-        try:
-            response = await create(messages=messages, **kwargs)
-        except Exception as error:  # noqa: BLE001 - every SDK failure becomes an error row or a retry
-            raise self._error(error) from None
-        latency_ms = (time.perf_counter() - started) * 1000
+        response, latency_ms = await self._send(**self._messages(request), **self._configured(request))
         text = None
         parts = []
         for block in response.content:
@@ -209,11 +149,6 @@ class AnthropicProvider(Provider):
         except Exception:  # noqa: BLE001 - an SDK without the table: unknown
             return None
         return parse_long_date(DEPRECATED_MODELS.get(self.model))
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client, self._create = self._client, None, None
-            await release_client(client)
 
     def model_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"base_url": public_url(self.base_url) or "https://api.anthropic.com",

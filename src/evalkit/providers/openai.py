@@ -12,20 +12,16 @@
   Reasoning models (o-series, gpt-5 family) get `max_completion_tokens` instead of
   `max_tokens`, and the suite-wide default `temperature` is not sent to them (they refuse
   it); a temperature set on the route itself is always sent.
-
-The SDK is imported on the first call, so a run answered from the cache never loads it.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
-from evalkit.providers.sdk import convert_error, public_url, release_client, resolve_base_url, shared_client, split_params
+from evalkit.providers.base import ProviderError, ProviderRequest, ProviderResponse
+from evalkit.providers.sdk import SDKProvider, public_url, shared_client, split_params
 
 #: how long the model lookup (shutdown date) may take before it counts as unknown
 LOOKUP_TIMEOUT_S = 5.0
@@ -73,20 +69,10 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING.match(base_model(model)))
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SDKProvider):
     api_key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
-    remote = True
-
-    def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
-        super().__init__(model, route_name=route_name, route=route, suite=suite)
-        self.base_url = resolve_base_url(getattr(route, "base_url", None), self.base_url_env)
-        self._client = None
-        self._create = None
-        self._configured_for: tuple[int, int] | None = None
-        self._kwargs: dict[str, Any] = {}
-        self._timeout_s: float | None = None
-        self._not_sent: list[str] = []
+    sdk_name = "openai"
 
     # -- configuration (once per route: the request parameters and schema do not change)
 
@@ -95,47 +81,35 @@ class OpenAIProvider(Provider):
         if schema is not None and not isinstance(schema, dict):
             raise BadInput(f"route {self.route_name!r}: the output schema must be a JSON object")
 
-    def _structured(self, params: dict[str, Any]) -> bool:
-        task = getattr(getattr(self.suite, "spec", None), "task", None)
-        json_mode = task is None or task.output_format == "json"
-        return json_mode and params.get("structured", True) is not False
-
-    def _schema(self) -> dict[str, Any] | None:
-        return getattr(self.suite, "output_schema", None)
-
     def _configure(self, request: ProviderRequest) -> None:
         params = dict(request.params)
-        explicit = set(getattr(self.route, "params", None) or {}) if self.route is not None else set(params)
-        self._not_sent = []
+        explicit = set(self._route_params()) if self.route is not None else set(params)
         if is_reasoning_model(self.model):
             if "max_tokens" in params and params.get("max_completion_tokens") is None:
                 params["max_completion_tokens"] = params.pop("max_tokens")
             else:
                 params.pop("max_tokens", None)
-            if "temperature" in params and "temperature" not in explicit and params["temperature"] is not None:
+            if params.get("temperature") is not None and "temperature" not in explicit:
                 params.pop("temperature")
-                self._not_sent.append("temperature")
         self._timeout_s = params.get("timeout_s")
         known, extra = split_params(params, self._sdk_create_signature())
         kwargs: dict[str, Any] = {"model": self.model, **known}
         if extra:
             kwargs["extra_body"] = extra
         schema = request.output_schema
-        if schema is not None and self._structured(params):
+        if schema is not None and self._json_mode(params):
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": schema_name(getattr(self.suite, "name", None)),
                 "schema": schema, "strict": strict_compatible(schema)}}
         if self._timeout_s:
             kwargs["timeout"] = float(self._timeout_s)
         self._kwargs = kwargs
-        self._configured_for = (id(request.params), id(request.output_schema))
 
     def request_body(self, request: ProviderRequest) -> dict[str, Any]:
         """The JSON body `complete` sends for this request (the batch lane writes the same)."""
-        if self._configured_for != (id(request.params), id(request.output_schema)):
-            self._configure(request)
-        kwargs = {k: v for k, v in self._kwargs.items() if k not in ("timeout", "extra_body")}
-        return {**kwargs, "messages": request.messages, **(self._kwargs.get("extra_body") or {})}
+        configured = self._configured(request)
+        kwargs = {k: v for k, v in configured.items() if k not in ("timeout", "extra_body")}
+        return {**kwargs, "messages": request.messages, **(configured.get("extra_body") or {})}
 
     @staticmethod
     def _sdk_create_signature():
@@ -143,49 +117,14 @@ class OpenAIProvider(Provider):
 
         return AsyncCompletions.create
 
-    # -- the client
+    # -- the client and the calls
 
-    def _secret(self) -> str | None:
-        variable = self.key_variable()
-        return os.environ.get(variable) if variable else None
-
-    def _connect(self):
-        import openai
-
-        key = self._secret()
-        if not key:
-            raise ProviderError("missing_key", f"set {self.key_variable()} to call {self.ref}")
-        self._client = shared_client(openai.AsyncOpenAI, api_key=key, base_url=self.base_url, max_retries=0,
-                                     timeout=float(self._timeout_s) if self._timeout_s else 60.0)
-        self._create = self._client.chat.completions.create
-        return self._create
-
-    def open(self) -> None:
-        """Import the SDK and build the client before the first call, so that work does not
-        stall the event loop (and inflate the latency of other calls) in the middle of a run."""
-        if self._create is None:
-            try:
-                self._connect()
-            except ProviderError:  # no key: every call becomes an error row that says so
-                pass
-
-    def _error(self, error: BaseException) -> ProviderError:
-        import openai
-
-        return convert_error(error, openai, secret=self._secret(), timeout_s=self._timeout_s)
-
-    # -- calls
+    def _bind(self, sdk: Any, key: str):
+        self._client = shared_client(sdk.AsyncOpenAI, **self._client_settings(key))
+        return self._client.chat.completions.create
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
-        if self._configured_for != (id(request.params), id(request.output_schema)):
-            self._configure(request)
-        create = self._create or self._connect()
-        started = time.perf_counter()
-        try:
-            response = await create(messages=request.messages, **self._kwargs)
-        except Exception as error:  # noqa: BLE001 - every SDK failure becomes an error row or a retry
-            raise self._error(error) from None
-        latency_ms = (time.perf_counter() - started) * 1000
+        response, latency_ms = await self._send(messages=request.messages, **self._configured(request))
         choices = response.choices
         if not choices:
             raise ProviderError("bad_response", "the server returned no choices")
@@ -221,20 +160,15 @@ class OpenAIProvider(Provider):
                 return str(day)
         return None
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client, self._create = self._client, None, None
-            await release_client(client)
-
     def model_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"base_url": public_url(self.base_url) or "https://api.openai.com/v1",
                                 "api_key_env": self.key_variable()}
         schema = self._schema()
-        if schema is not None and self._structured(getattr(self.route, "params", None) or {}):
+        if schema is not None and self._json_mode(self._route_params()):
             info["structured_output"] = "json_schema (strict)" if strict_compatible(schema) else "json_schema (not strict)"
         else:
             info["structured_output"] = None
-        if is_reasoning_model(self.model) and "temperature" not in (getattr(self.route, "params", None) or {}):
+        if is_reasoning_model(self.model) and "temperature" not in self._route_params():
             info["not_sent"] = ["temperature"]
         return info
 

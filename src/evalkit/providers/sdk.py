@@ -13,10 +13,10 @@ from __future__ import annotations
 import inspect
 import os
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from evalkit.providers.base import ProviderError
+from evalkit.providers.base import Provider, ProviderError, ProviderRequest
 
 #: request parameters that evalkit reads itself and never sends
 EVALKIT_PARAMS = frozenset({"timeout_s", "structured"})
@@ -173,3 +173,100 @@ async def release_client(client: Any) -> None:
             del _SHARED[key]
             break
     await client.close()
+
+
+# -- what the OpenAI and Anthropic providers share: the key, the client, the per-route request
+
+
+class SDKProvider(Provider):
+    """A remote provider that calls one `create` method of an official SDK's async client.
+
+    Subclasses name the SDK (`sdk_name`), build the client's create method (`_bind`), turn the
+    merged request params into `create` keyword arguments once per route (`_configure`), and
+    read a response (`complete`). The SDK is imported on the first call, so a run answered from
+    the cache never loads it.
+    """
+
+    remote = True
+    sdk_name: ClassVar[str]
+    base_url_env: ClassVar[str]
+
+    def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
+        super().__init__(model, route_name=route_name, route=route, suite=suite)
+        self.base_url = resolve_base_url(getattr(route, "base_url", None), self.base_url_env)
+        self._client = None
+        self._create = None
+        self._configured_for: tuple[int, int] | None = None
+        self._kwargs: dict[str, Any] = {}
+        self._timeout_s: float | None = None
+
+    def _route_params(self) -> dict[str, Any]:
+        return getattr(self.route, "params", None) or {}
+
+    def _schema(self) -> dict[str, Any] | None:
+        return getattr(self.suite, "output_schema", None)
+
+    def _json_mode(self, params: dict[str, Any]) -> bool:
+        """The suite wants JSON and the route did not turn structured output off."""
+        task = getattr(getattr(self.suite, "spec", None), "task", None)
+        return (task is None or task.output_format == "json") and params.get("structured", True) is not False
+
+    def _configure(self, request: ProviderRequest) -> None:
+        raise NotImplementedError
+
+    def _configured(self, request: ProviderRequest) -> dict[str, Any]:
+        """The `create` keyword arguments of this route, built on its first request."""
+        if self._configured_for != (id(request.params), id(request.output_schema)):
+            self._configure(request)
+            self._configured_for = (id(request.params), id(request.output_schema))
+        return self._kwargs
+
+    def _secret(self) -> str | None:
+        variable = self.key_variable()
+        return os.environ.get(variable) if variable else None
+
+    def _bind(self, sdk: Any, key: str) -> Callable[..., Any]:
+        """Make `self._client` and return its create method."""
+        raise NotImplementedError
+
+    def _connect(self) -> Callable[..., Any]:
+        import importlib
+
+        key = self._secret()
+        if not key:
+            raise ProviderError("missing_key", f"set {self.key_variable()} to call {self.ref}")
+        self._create = self._bind(importlib.import_module(self.sdk_name), key)
+        return self._create
+
+    def _client_settings(self, key: str) -> dict[str, Any]:
+        return {"api_key": key, "base_url": self.base_url, "max_retries": 0,
+                "timeout": float(self._timeout_s) if self._timeout_s else 60.0}
+
+    def open(self) -> None:
+        """Import the SDK and build the client before the first call, so that work does not
+        stall the event loop (and inflate the latency of other calls) in the middle of a run."""
+        if self._create is None:
+            try:
+                self._connect()
+            except ProviderError:  # no key: every call becomes an error row that says so
+                pass
+
+    async def _send(self, **kwargs: Any) -> tuple[Any, float]:
+        """Call `create`; the response and its latency in ms. Every SDK failure becomes a
+        ProviderError (retryable or not), with the key scrubbed from its message."""
+        import importlib
+        import time
+
+        create = self._create or self._connect()
+        started = time.perf_counter()
+        try:
+            response = await create(**kwargs)
+        except Exception as error:  # noqa: BLE001 - every SDK failure becomes an error row or a retry
+            raise convert_error(error, importlib.import_module(self.sdk_name), secret=self._secret(),
+                                timeout_s=self._timeout_s) from None
+        return response, (time.perf_counter() - started) * 1000
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client, self._create = self._client, None, None
+            await release_client(client)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from evalkit.cli import main
-from conftest import HOLDOUT, TRAIN, make_case, write_cases
+from conftest import HOLDOUT, TRAIN, make_case
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:

@@ -7,7 +7,7 @@ import asyncio
 from evalkit.providers import ProviderRequest
 from evalkit.providers.local import LocalProvider, fill_from_schema
 from evalkit.suite import load_suite
-from conftest import HOLDOUT, TRAIN, make_case
+from conftest import HOLDOUT, TRAIN
 
 
 def provider(make_suite, name: str, cases=None):

@@ -7,7 +7,7 @@ import pytest
 from evalkit.routes import RoutePlan
 from evalkit.runner import build_plans
 from evalkit.suite import load_suite
-from conftest import HOLDOUT, TRAIN, make_case
+from conftest import TRAIN, make_case
 
 
 def plan_for(make_suite, route: dict, cases=None, **suite_keys) -> tuple[RoutePlan, object]:

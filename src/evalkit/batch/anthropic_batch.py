@@ -11,12 +11,11 @@ One batch holds at most 100,000 requests and 256 MB.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from evalkit.batch.adapters import BatchAdapter, Outcome, Progress, canceled, expired, missing
-from evalkit.providers.anthropic import TOOL_NAME
-from evalkit.providers.base import ProviderError, ProviderResponse
+from evalkit.providers.anthropic import message_response
+from evalkit.providers.base import ProviderError
 
 #: Anthropic's error types -> (evalkit's error type, whether a new submission may help)
 _ERRORS = {
@@ -31,29 +30,6 @@ _ERRORS = {
     "api_error": ("server_error", True),
     "overloaded_error": ("overloaded", True),
 }
-
-
-def message_response(message: Any) -> ProviderResponse:
-    """A Message read the way the live provider reads it: the forced tool's input as JSON,
-    else the text blocks; input tokens include cache writes and reads."""
-    text = None
-    parts = []
-    for block in message.content:
-        if block.type == "tool_use" and block.name == TOOL_NAME:
-            text = json.dumps(block.input, ensure_ascii=False)
-            break
-        if block.type == "text":
-            parts.append(block.text)
-    if text is None:
-        text = "".join(parts)
-    usage = message.usage
-    input_tokens = None
-    if usage is not None:
-        input_tokens = (usage.input_tokens or 0) + (getattr(usage, "cache_creation_input_tokens", None) or 0) \
-            + (getattr(usage, "cache_read_input_tokens", None) or 0)
-    return ProviderResponse(text=text, model=message.model, input_tokens=input_tokens,
-                            output_tokens=usage.output_tokens if usage is not None else None,
-                            latency_ms=None, finish_reason=message.stop_reason, request_id=None)
 
 
 def result_outcome(result: Any) -> Outcome:

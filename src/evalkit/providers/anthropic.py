@@ -49,6 +49,29 @@ def accepts_sampling(model: str) -> bool:
     return bool(_ACCEPTS_SAMPLING.match(model))
 
 
+def message_response(message: Any, *, latency_ms: float | None = None, request_id: str | None = None) -> ProviderResponse:
+    """A Message as a row's response: the forced tool's input as JSON, else the text blocks;
+    input tokens include cache writes and reads. The batch lane reads its results the same way."""
+    text = None
+    parts = []
+    for block in message.content:
+        if block.type == "tool_use" and block.name == TOOL_NAME:
+            text = json.dumps(block.input, ensure_ascii=False)
+            break
+        if block.type == "text":
+            parts.append(block.text)
+    if text is None:
+        text = "".join(parts)
+    usage = message.usage
+    input_tokens = None
+    if usage is not None:
+        input_tokens = (usage.input_tokens or 0) + (getattr(usage, "cache_creation_input_tokens", None) or 0) \
+            + (getattr(usage, "cache_read_input_tokens", None) or 0)
+    return ProviderResponse(text=text, model=message.model, input_tokens=input_tokens,
+                            output_tokens=usage.output_tokens if usage is not None else None,
+                            latency_ms=latency_ms, finish_reason=message.stop_reason, request_id=request_id)
+
+
 class AnthropicProvider(SDKProvider):
     api_key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
@@ -119,27 +142,7 @@ class AnthropicProvider(SDKProvider):
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         response, latency_ms = await self._send(**self._messages(request), **self._configured(request))
-        text = None
-        parts = []
-        for block in response.content:
-            kind = block.type
-            if kind == "tool_use" and block.name == TOOL_NAME:
-                text = json.dumps(block.input, ensure_ascii=False)
-                break
-            if kind == "text":
-                parts.append(block.text)
-        if text is None:
-            text = "".join(parts)
-        usage = response.usage
-        input_tokens = None
-        if usage is not None:
-            input_tokens = (usage.input_tokens or 0) + (getattr(usage, "cache_creation_input_tokens", None) or 0) \
-                + (getattr(usage, "cache_read_input_tokens", None) or 0)
-        return ProviderResponse(
-            text=text, model=response.model, input_tokens=input_tokens,
-            output_tokens=usage.output_tokens if usage is not None else None,
-            latency_ms=latency_ms, finish_reason=response.stop_reason,
-            request_id=getattr(response, "_request_id", None))
+        return message_response(response, latency_ms=latency_ms, request_id=getattr(response, "_request_id", None))
 
     async def lookup_shutdown_date(self) -> str | None:
         """The model's end-of-life date from the deprecation table Anthropic ships in its SDK

@@ -124,12 +124,21 @@ def test_status_wait_writes_the_tuned_model_into_the_suites_route(stub, env, tra
     assert route.training_file_sha256 == hashlib.sha256(train.read_bytes()).hexdigest()
 
 
+def test_status_records_the_trained_tokens_and_their_cost_at_the_tables_training_price(stub, env, train, suite):
+    openai_launch(stub, train, "--suite", str(suite))
+    status(stub, "openai", "ftjob-stub1", "--wait", "--interval", "0")
+    route = load_suite(suite).spec.routes["tuned"]
+    # the stub reports 1,000 trained tokens; fine-tuning gpt-4o-mini costs $3.00 per million training tokens
+    assert (route.trained_tokens, route.training_cost_usd) == (1000, pytest.approx(0.003))
+
+
 def test_status_edits_only_the_routes_lines_and_keeps_comments(stub, env, train, suite):
     openai_launch(stub, train, "--suite", str(suite))
     status(stub, "openai", "ftjob-stub1", "--wait", "--interval", "0")
     before, after = SUITE.splitlines(), suite.read_text(encoding="utf-8").splitlines()
     changed = [line for line in after if line not in before]
-    assert [line.split(":")[0].strip() for line in changed] == ["model", "base_model", "job_id", "provider", "training_file_sha256"]
+    assert [line.split(":")[0].strip() for line in changed] == ["model", "base_model", "job_id", "provider", "training_file_sha256",
+                                                                  "trained_tokens", "training_cost_usd"]
     assert "  tuned:  # the candidate" in after and after[0].startswith("# The tuned route")
     assert [line for line in before if line not in after] == ["    model: openai:ft:placeholder  # replaced when the job succeeds"]
 
@@ -237,6 +246,7 @@ def test_together_success_points_the_route_at_togethers_openai_compatible_endpoi
     route = load_suite(suite).spec.routes["tuned"]
     assert route.model == "openai:stub-user/Meta-Llama-3.1-8B-Instruct-Reference-stub1"
     assert (route.base_url, route.api_key_env, route.provider) == (stub.url + "/v1", "TOGETHER_API_KEY", "together")
+    assert (route.trained_tokens, route.training_cost_usd) == (1000, None)  # no Together training price in the table
 
 
 def test_waiting_past_the_timeout_exits_3_with_the_job_still_running(stub, env, train, suite):

@@ -85,6 +85,8 @@ class Route(_Strict):
     base_model: str | None = Field(None, description="Fine-tuned routes: the model that was tuned.")
     job_id: str | None = None
     training_file_sha256: str | None = None
+    trained_tokens: int | None = Field(None, description="Fine-tuned routes: billable tokens the job processed.")
+    training_cost_usd: float | None = Field(None, description="Fine-tuned routes: what training cost, in USD.")
     provider: str | None = Field(None, description="Fine-tuned routes: who trained it (openai, together, ...).")
     base_url: str | None = Field(None, description="Any compatible endpoint for this route.")
     api_key_env: str | None = Field(None, description="Name of the variable holding this route's key.")

@@ -15,10 +15,12 @@ from pathlib import Path
 from evalkit.errors import BadInput
 
 
-def scalar(value: str) -> str:
+def scalar(value: str | int | float) -> str:
     """The value as a YAML scalar: plain when that reads back the same, JSON-quoted otherwise."""
     import yaml
 
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return json.dumps(value)
     plain = str(value)
     try:
         if plain and plain == plain.strip() and yaml.safe_load(f"k: {plain}") == {"k": plain} and "#" not in plain:

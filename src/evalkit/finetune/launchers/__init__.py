@@ -63,6 +63,7 @@ class JobState:
     fine_tuned_model: str | None = None
     training_file_id: str | None = None
     error: str | None = None
+    trained_tokens: int | None = None  # billable tokens processed, once the provider reports them
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

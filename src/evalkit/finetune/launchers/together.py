@@ -116,4 +116,5 @@ class TogetherLauncher(Launcher):
         error = next((e.get("message") for e in reversed(events) if e.get("level") == "error" or e.get("type") == "job_error"), None)
         return JobState(id=job["id"], status=_STATUS.get(status, status), provider_status=status, base_model=job.get("model", ""),
                         fine_tuned_model=job.get("model_output_name") if status == "completed" else None,
-                        training_file_id=job.get("training_file"), error=error if status == "error" else None, raw=job)
+                        training_file_id=job.get("training_file"), error=error if status == "error" else None,
+                        trained_tokens=job.get("token_count"), raw=job)

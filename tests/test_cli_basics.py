@@ -41,3 +41,14 @@ def test_schema_rejects_unknown_keys(capsys):
 def test_no_command_prints_help_and_exits_2(capsys):
     assert main([]) == 2
     assert "run" in capsys.readouterr().out
+
+
+def test_the_schema_the_example_suite_points_editors_at_is_the_current_one(capsys):
+    from conftest import REPO
+
+    suite_file = REPO / "evals" / "support_triage.yaml"
+    first_line = suite_file.read_text(encoding="utf-8").splitlines()[0]
+    assert first_line == "# yaml-language-server: $schema=suite.schema.json"
+    main(["schema"])
+    shipped = json.loads((suite_file.parent / "suite.schema.json").read_text(encoding="utf-8"))
+    assert shipped == json.loads(capsys.readouterr().out), "regenerate it: evalkit schema > evals/suite.schema.json"

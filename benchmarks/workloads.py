@@ -130,7 +130,7 @@ def sdk_arguments(suite, route_name: str, provider, messages: list[dict[str, str
     """What a hand-written loop passes to `chat.completions.create` for this call: the model,
     the messages, the suite's parameters and the same json_schema response_format."""
     from evalkit.providers.openai import schema_name, strict_compatible
-    from evalkit.runner import route_params
+    from evalkit.planning import route_params
 
     params = {k: v for k, v in route_params(suite, route_name).items() if v is not None and k != "timeout_s"}
     arguments: dict[str, Any] = {"model": provider.model, "messages": messages, **params}
@@ -146,7 +146,7 @@ def prepare(name: str, suite_path: Path, folder: Path) -> Workload:
     import os
 
     from evalkit.routes import serialise_expected
-    from evalkit.runner import build_providers, plan_calls
+    from evalkit.planning import build_providers, plan_calls
     from evalkit.suite import load_suite
 
     os.environ.setdefault("OPENAI_API_KEY", BENCH_KEY)

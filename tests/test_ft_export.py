@@ -15,7 +15,7 @@ from evalkit.errors import BadInput
 from evalkit.finetune.export import export_training_data
 from evalkit.finetune.validate import validate_file
 from evalkit.routes import serialise_expected
-from evalkit.runner import build_plans
+from evalkit.planning import build_plans
 from evalkit.suite import load_suite
 
 TUNED = {"kind": "finetuned", "model": "mock:expected", "system": "Triage tickets.", "prompt": "Ticket: {{ input }}"}

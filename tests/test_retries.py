@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
+from evalkit.executor import Executor
 from evalkit.providers.base import ProviderError
 from evalkit.providers.sdk import retry_after_seconds
-from evalkit.runner import RunOptions, _Executor
+from evalkit.runner import RunOptions
 from evalkit.testing.stub_server import StubServer, fail, hang
 
 
@@ -107,7 +108,7 @@ def test_server_saying_do_not_retry_is_obeyed(stub, tmp_path):
 @pytest.mark.parametrize("route_for", [openai_route, anthropic_route])
 def test_the_wait_the_server_asks_for_reaches_the_retry_loop(stub, tmp_path, monkeypatch, route_for):
     asked = []
-    monkeypatch.setattr(_Executor, "_backoff", lambda self, attempt, error: asked.append(error.retry_after_s) or 0.0)
+    monkeypatch.setattr(Executor, "_backoff", lambda self, attempt, error: asked.append(error.retry_after_s) or 0.0)
     stub.fail_script = first_call_fails(fail(429, retry_after_ms=250), fail(503, retry_after=2))
     suite = write_suite(tmp_path, {"base": route_for(stub)}, n=1)
     run(suite, tmp_path / "run", cache="off")
@@ -115,13 +116,13 @@ def test_the_wait_the_server_asks_for_reaches_the_retry_loop(stub, tmp_path, mon
 
 
 def test_backoff_waits_at_least_what_the_server_asks_and_at_most_the_cap():
-    executor = _Executor([], None, None, RunOptions(backoff_s=0.01, max_retry_after_s=5.0))
+    executor = Executor([], None, None, RunOptions(backoff_s=0.01, max_retry_after_s=5.0))
     assert executor._backoff(1, ProviderError("rate_limit", "x", retryable=True, retry_after_s=3.0)) >= 3.0
     assert executor._backoff(1, ProviderError("rate_limit", "x", retryable=True, retry_after_s=600.0)) == 5.0
 
 
 def test_backoff_grows_exponentially_with_jitter():
-    executor = _Executor([], None, None, RunOptions(backoff_s=1.0, max_backoff_s=30.0))
+    executor = Executor([], None, None, RunOptions(backoff_s=1.0, max_backoff_s=30.0))
     error = ProviderError("server_error", "x", retryable=True)
     assert 0.5 <= executor._backoff(1, error) <= 1.0
     assert 4.0 <= executor._backoff(4, error) <= 8.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evalkit.routes import RoutePlan
-from evalkit.runner import build_plans
+from evalkit.planning import build_plans
 from evalkit.suite import load_suite
 from conftest import TRAIN, make_case
 

@@ -1,11 +1,12 @@
 """A run freezes its long-lived objects away from the garbage collector while it runs
-(evalkit.runner.long_lived_objects_frozen) and leaves the collector as it found it."""
+(evalkit.gcfreeze.long_lived_objects_frozen) and leaves the collector as it found it."""
 
 from __future__ import annotations
 
 import gc
 
-from evalkit.runner import RunOptions, long_lived_objects_frozen, run_suite
+from evalkit.gcfreeze import long_lived_objects_frozen
+from evalkit.runner import RunOptions, run_suite
 
 
 def test_a_run_leaves_nothing_frozen(make_suite, tmp_path):

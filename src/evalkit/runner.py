@@ -1,40 +1,33 @@
-"""Run a suite: plan (case x route x repeat), call providers concurrently, score, store.
+"""Run a suite: plan the calls, make them, then store, score and summarise the run.
 
-Every route's requests are rendered before the first call, so bad templates stop the run
-with exit 2 before anything is spent; a missing key stops it the same way. Then:
-
-* answers already in the response cache are written at once (`--cache`, see evalkit.cache);
-* the rest go through one global concurrency limit, an optional per-provider
-  requests-per-minute limit (`--rpm`, see evalkit.limits) and the retry loop: 429, 5xx,
-  timeouts and connection errors are retried with exponential backoff and jitter, waiting
-  at least what `retry-after-ms` / `retry-after` ask; other errors become error rows;
-* each row is appended the moment its answer arrives, so a killed run loses only the calls
-  in flight, and `--resume RUN_DIR` makes only the missing ones;
-* Ctrl-C or SIGTERM aborts the calls in flight without recording them, marks the run
-  incomplete and leaves it ready to resume.
+Every route's requests are rendered before the first call (evalkit.planning), so bad
+templates stop the run with exit 2 before anything is spent; a missing key stops it the same
+way. The calls are made by evalkit.executor, which appends each row the moment its answer
+arrives, so a killed run loses only the calls in flight, and `--resume RUN_DIR` makes only
+the missing ones. Ctrl-C or SIGTERM aborts the calls in flight without recording them, marks
+the run incomplete and leaves it ready to resume.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import sys
-import time
 import uuid
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from evalkit import __version__
 from evalkit.cases import expected_label
-from evalkit.errors import BadInput, RunIncomplete  # noqa: F401 - RunIncomplete is part of this module's API
-from evalkit.pricing import call_cost
-from evalkit.providers.base import Provider, ProviderError, ProviderRequest, get_provider_class, split_model
+from evalkit.errors import BadInput
+from evalkit.executor import Executor
+from evalkit.gcfreeze import long_lived_objects_frozen
+from evalkit.manifest import new_manifest, now_iso, reported_models
+from evalkit.planning import attach_cache_keys, build_providers, cache_modes, plan_calls
+from evalkit.providers.base import Provider, split_model
 from evalkit.suite import LoadedSuite, load_suite
 
 #: how long the model lookups (shutdown dates) may take in all before they count as unknown
@@ -78,351 +71,6 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return 0 if self.complete and not self.manifest.get("error_rate_exceeded") else 3
-
-
-@dataclass(slots=True)
-class Call:
-    request: ProviderRequest
-    provider: Provider
-    expected: str
-    tags: list[str]
-    retrieved: list[str] | None
-    price: Any
-    cache_key: str | None = None
-    cache_mode: str = "off"
-    limiter: Any = None
-
-
-def offline_model(kind: str) -> str:
-    from evalkit.providers.local import OFFLINE_BY_KIND
-
-    return f"local:{OFFLINE_BY_KIND[kind]}"
-
-
-def build_providers(suite: LoadedSuite, route_names: list[str], offline: bool, *,
-                    keyless_remote: bool = False, replay: Path | None = None) -> dict[str, Provider]:
-    """One provider per route; a missing key stops here, before any call. With
-    `keyless_remote` (the cache answers everything: `--cache read`) remote providers need none."""
-    providers = {}
-    for name in route_names:
-        route = suite.spec.routes[name]
-        if replay is not None:
-            model = f"replay:{Path(replay).resolve()}"
-        else:
-            model = offline_model(route.kind) if offline else route.model
-        prefix, model_name = split_model(model)
-        cls = get_provider_class(prefix)
-        provider = cls(model_name, route_name=name, route=route, suite=suite)
-        provider.ref = model
-        variable = provider.key_variable()
-        if variable and not os.environ.get(variable) and not (keyless_remote and provider.remote):
-            raise BadInput(f"route {name!r} ({route.model}) needs an API key: set {variable}, "
-                           f"or run with --offline to use the local stand-ins")
-        providers[name] = provider
-    for provider in providers.values():
-        provider.prepare()
-    return providers
-
-
-def build_plans(suite: LoadedSuite, route_names: list[str]):
-    from evalkit.retrieval import Retriever, load_documents
-    from evalkit.routes import RoutePlan
-    from evalkit.suite import Retrieval
-
-    retrievers: dict[tuple[int, int], Retriever] = {}
-    documents = None
-    plans = {}
-    for name in route_names:
-        route = suite.spec.routes[name]
-        retriever = None
-        if route.kind == "rag":
-            route.retrieval = route.retrieval or Retrieval()
-            if documents is None:
-                documents = load_documents(suite.corpus_path)
-            key = (route.retrieval.chunk_chars, route.retrieval.overlap)
-            if key not in retrievers:
-                retrievers[key] = Retriever(documents, *key)
-            retriever = retrievers[key]
-        plans[name] = RoutePlan(name, route, suite, retriever)
-    return plans
-
-
-def route_params(suite: LoadedSuite, route_name: str, timeout_s: float | None = None) -> dict[str, Any]:
-    """The request parameters of a route: the suite's defaults, the route's params over them,
-    and `--timeout` over both."""
-    params = {**suite.spec.defaults.model_dump(), **suite.spec.routes[route_name].params}
-    if timeout_s is not None:
-        params["timeout_s"] = timeout_s
-    return params
-
-
-def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int, *,
-               timeout_s: float | None = None) -> list[Call]:
-    from evalkit.pricing import price_for
-
-    plans = build_plans(suite, list(providers))
-    label_field = suite.spec.task.label_field
-    calls = []
-    for name, provider in providers.items():
-        params = route_params(suite, name, timeout_s)  # one dict per route: providers configure once
-        price = price_for(provider.ref, suite.spec.pricing)
-        for case in suite.holdout:
-            rendered = plans[name].render(case)
-            for repeat in range(repeats):
-                request = ProviderRequest(case.id, name, repeat, rendered.messages, params, suite.output_schema,
-                                          case, rendered.examples, rendered.context)
-                calls.append(Call(request, provider, expected_label(case, label_field), case.tags, rendered.retrieved, price))
-    return calls
-
-
-def cache_modes(suite: LoadedSuite, providers: dict[str, Provider], mode: str) -> dict[str, str]:
-    from evalkit.cache import MODES, route_mode
-
-    if mode not in MODES:
-        raise BadInput(f"--cache must be one of {', '.join(MODES)}, got {mode!r}")
-    return {name: route_mode(mode, remote=p.remote, temperature=route_params(suite, name).get("temperature"))
-            for name, p in providers.items()}
-
-
-def attach_cache_keys(calls: list[Call], modes: dict[str, str]) -> None:
-    """Give every cached call its key (see evalkit.cache.KeyMaker)."""
-    from evalkit.cache import KeyMaker
-    from evalkit.providers.sdk import public_url
-
-    makers: dict[str, KeyMaker] = {}
-    for call in calls:
-        request = call.request
-        mode = modes.get(request.route, "off")
-        if mode == "off":
-            continue
-        maker = makers.get(request.route)
-        if maker is None:
-            provider = call.provider
-            prefix, model = split_model(provider.ref)
-            maker = makers[request.route] = KeyMaker(
-                provider=prefix, model=model, base_url=public_url(getattr(provider, "base_url", None)),
-                params=request.params, schema=request.output_schema)
-        call.cache_key = maker.key(request.messages, request.repeat)
-        call.cache_mode = mode
-
-
-def git_state(folder: Path) -> dict[str, Any]:
-    import subprocess
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    return {"commit": commit, "dirty": bool(git("status", "--porcelain")) if commit else None}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def new_manifest(suite: LoadedSuite, providers: dict[str, Provider], options: RunOptions, run_id: str) -> dict[str, Any]:
-    from evalkit.providers.sdk import public_url
-
-    routes = {}
-    for name, provider in providers.items():
-        route = suite.spec.routes[name]
-        prefix = split_model(route.model)[0]
-        info = {"kind": route.kind, "model": route.model,
-                "ran_as": provider.ref,
-                **{k: v for k, v in route.model_dump(include={"base_model", "job_id", "training_file_sha256", "provider", "base_url"}).items() if v},
-                **provider.model_info()}
-        info["provider"] = info.get("provider", prefix)
-        if info.get("base_url"):
-            info["base_url"] = public_url(info["base_url"])
-        routes[name] = info
-    spec = suite.spec.model_dump(mode="json")
-    for route in spec.get("routes", {}).values():
-        if route.get("base_url"):
-            route["base_url"] = public_url(route["base_url"])
-    return {
-        "run_id": run_id,
-        "status": "running",
-        "suite": {"name": suite.name, "path": str(suite.path), "sha256": suite.sha256,
-                  "spec": spec, "output_schema": suite.output_schema},
-        "cases_sha256": suite.cases_sha256,
-        "evalkit_version": __version__,
-        "git": git_state(suite.folder),
-        "started_at": _now(),
-        "ended_at": None,
-        "offline": options.offline,
-        "replay": str(Path(options.replay).resolve()) if options.replay else None,
-        "repeats": options.repeats,
-        "concurrency": options.concurrency,
-        "attempts": options.attempts,
-        "timeout_s": options.timeout_s,
-        "rate_limits_rpm": dict(options.rpm) or None,
-        "routes": routes,
-        "warnings": [],
-    }
-
-
-class _Executor:
-    """Answers calls from the cache, then runs the rest with one global concurrency limit,
-    per-provider rate limits and retries, writing a row per answer."""
-
-    def __init__(self, calls: list[Call], writer, scorer, options: RunOptions, cache=None):
-        self.calls, self.writer, self.scorer, self.options, self.cache = calls, writer, scorer, options, cache
-        self.calls_made = 0
-        self.retries = 0
-        self.retries_by_route: Counter[str] = Counter()
-        self.cache_hits = 0
-        self.bar = None
-        self.gate = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
-
-    def _backoff(self, attempt: int, error: ProviderError) -> float:
-        options = self.options
-        delay = min(options.max_backoff_s, options.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        if error.retry_after_s is not None:
-            delay = max(delay, error.retry_after_s)
-        return min(delay, options.max_retry_after_s)
-
-    async def _call_with_retries(self, call: Call):
-        """(response, error, attempts, latency_ms): one of response and error is None."""
-        attempts = self.options.attempts
-        provider, request, limiter = call.provider, call.request, call.limiter
-        attempt = 0
-        while True:
-            attempt += 1
-            if limiter is not None:
-                await limiter.acquire()
-            self.calls_made += 1
-            started = time.perf_counter()
-            try:
-                response = await provider.complete(request)
-            except ProviderError as error:
-                if not error.retryable or attempt >= attempts:
-                    if attempt > 1:
-                        error = ProviderError(error.type, f"{error.message} (gave up after {attempt} attempts)",
-                                              retryable=error.retryable, status=error.status,
-                                              retry_after_s=error.retry_after_s)
-                    return None, error, attempt, (time.perf_counter() - started) * 1000
-                self.retries += 1
-                self.retries_by_route[request.route] += 1
-                await asyncio.sleep(self._backoff(attempt, error))
-                continue
-            except Exception as error:  # noqa: BLE001 - a provider bug must not lose the run
-                return None, ProviderError(type(error).__name__, str(error)), attempt, (time.perf_counter() - started) * 1000
-            if response.latency_ms is None:
-                response.latency_ms = (time.perf_counter() - started) * 1000
-            response.attempts = attempt
-            return response, None, attempt, response.latency_ms
-
-    def _row(self, call: Call, response, error, attempts: int, latency_ms) -> dict[str, Any]:
-        request = call.request
-        if error is not None:
-            return {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
-                    "expected_label": call.expected, "output": None, "parsed_ok": False, "parse_error": None,
-                    "predicted_label": None, "correct": False, "error": {"type": error.type, "message": error.message},
-                    "latency_ms": latency_ms, "input_tokens": None, "output_tokens": None, "cost_usd": None,
-                    "cached": False, "retrieved": call.retrieved, "model": None, "finish_reason": None,
-                    "request_id": None, "attempts": attempts}
-        score = self.scorer.score(response.text)
-        return {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
-                "expected_label": call.expected, "output": response.text, "parsed_ok": score.parsed_ok,
-                "parse_error": score.parse_error, "predicted_label": score.predicted_label,
-                "correct": score.predicted_label == call.expected, "error": None, "latency_ms": response.latency_ms,
-                "input_tokens": response.input_tokens, "output_tokens": response.output_tokens,
-                "cost_usd": call_cost(call.price, response.input_tokens, response.output_tokens),
-                "cached": response.cached, "retrieved": call.retrieved, "model": response.model,
-                "finish_reason": response.finish_reason, "request_id": response.request_id,
-                "attempts": response.attempts}
-
-    def _write(self, row: dict[str, Any]) -> None:
-        self.writer.append(row)
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def answer_from_cache(self) -> list[Call]:
-        """Write the rows the cache answers (and, with `--cache read`, the misses as error
-        rows); return the calls still to make."""
-        readers = [c for c in self.calls if c.cache_mode in ("read", "readwrite")]
-        if not readers or self.cache is None:
-            return self.calls
-        hits = self.cache.get_many(c.cache_key for c in readers)
-        pending = []
-        for call in self.calls:
-            if call.cache_mode in ("read", "readwrite"):
-                hit = hits.get(call.cache_key)
-                if hit is not None:
-                    self.cache_hits += 1
-                    self._write(self._row(call, hit, None, 0, hit.latency_ms))
-                    continue
-                if call.cache_mode == "read":
-                    miss = ProviderError("cache_miss", "no cached response for this request, and --cache read makes no "
-                                                       "calls: record the run first with --cache readwrite")
-                    self._write(self._row(call, None, miss, 0, None))
-                    continue
-            pending.append(call)
-        return pending
-
-    async def _one(self, call: Call, gate: asyncio.Semaphore) -> None:
-        async with gate:
-            response, error, attempts, latency = await self._call_with_retries(call)
-        if response is not None and call.cache_mode in ("write", "readwrite") and self.cache is not None:
-            self.cache.put(call.cache_key, response)
-        self._write(self._row(call, response, error, attempts, latency))
-
-    async def run(self) -> None:
-        """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
-        pending = self.answer_from_cache()
-        if pending and (self.options.batch or (self.writer.dir / "batches.json").exists()):
-            from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it
-
-            await run_lane(self, pending)  # batch-capable routes through the batch APIs, the rest via run_live
-            return
-        await self.run_live(pending)
-
-    async def run_live(self, pending: list[Call]) -> None:
-        """Make these calls now, concurrently, with rate limits and retries."""
-        if not pending:
-            return
-        for provider in {id(c.provider): c.provider for c in pending}.values():
-            opener = getattr(provider, "open", None)  # optional: SDK import and client set-up
-            if opener is not None:
-                opener()
-        freeze_more()  # the SDK's modules and clients live as long as the run
-        await asyncio.gather(*(self._one(call, self.gate) for call in pending))
-
-
-_FREEZING = False
-
-
-@contextmanager
-def long_lived_objects_frozen():
-    """Keep the garbage collector's full passes off the objects that live as long as the run
-    (the suite, its cases, every planned call, the SDK): they never become garbage before it
-    ends, yet each full pass walked all of them, about a tenth of a 12,320-call run's CPU.
-    Left alone when something else already froze objects (gc.freeze is process-wide)."""
-    global _FREEZING
-    import gc
-
-    if gc.get_freeze_count() or _FREEZING:
-        yield
-        return
-    _FREEZING = True
-    gc.freeze()
-    try:
-        yield
-    finally:
-        _FREEZING = False
-        gc.unfreeze()
-
-
-def freeze_more() -> None:
-    """Add the objects made since to the frozen ones, inside long_lived_objects_frozen."""
-    if _FREEZING:
-        import gc
-
-        gc.freeze()
 
 
 def _progress_bar(total: int, options: RunOptions):
@@ -529,7 +177,7 @@ class _Session:
         self.suite, self.providers, self.calls, self.run_dir = suite, providers, calls, run_dir
         self.manifest, self.options, self.cache, self.resumed = manifest, options, cache, resumed
         self.warnings: list[str] = []
-        self.executor: _Executor | None = None
+        self.executor: Executor | None = None
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -555,7 +203,7 @@ class _Session:
         store.write_json(self.run_dir / store.MANIFEST, self.manifest)
 
     async def work(self, writer, scorer) -> None:
-        self.executor = _Executor(self.calls, writer, scorer, self.options, self.cache)
+        self.executor = Executor(self.calls, writer, scorer, self.options, self.cache)
         lookups = None
         if not self.resumed and any(p.remote for p in self.providers.values()):
             started = asyncio.Event()
@@ -656,7 +304,7 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         done = {store.row_key(r) for r in previous.rows}
         calls = [c for c in calls if (c.request.case_id, c.request.route, c.request.repeat) not in done]
         manifest["status"] = "running"
-        manifest.setdefault("resumed", []).append({"at": _now(), "calls_left": len(calls)})
+        manifest.setdefault("resumed", []).append({"at": now_iso(), "calls_left": len(calls)})
     else:
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = options.out or Path("reports") / suite.name / run_id
@@ -707,7 +355,7 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     from evalkit import store
 
     manifest["status"] = "complete" if complete else "incomplete"
-    manifest["ended_at"] = _now()
+    manifest["ended_at"] = now_iso()
     run = store.load_run(run_dir)
     run.manifest = manifest
     summary = write_summary(run)
@@ -719,7 +367,7 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
         by_route.update(stats.get("retries_by_route") or {})
         manifest["retries_by_route"] = dict(by_route)
         manifest["calls_made"] = manifest.get("calls_made", 0) + stats.get("calls_made", 0)
-    for route, models in _reported_models(run.rows).items():
+    for route, models in reported_models(run.rows).items():
         if route in manifest.get("routes", {}):
             manifest["routes"][route]["reported_model"] = models[0] if len(models) == 1 else models
     manifest["max_error_rate"] = max_error_rate
@@ -727,15 +375,6 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
         route for route, s in summary["routes"].items() if s["n"] and s["errors"] / s["n"] > max_error_rate)
     store.write_json(run_dir / store.MANIFEST, manifest)
     return summary
-
-
-def _reported_models(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Per route, the model ids the servers reported, most frequent first."""
-    counts: dict[str, Counter[str]] = {}
-    for row in rows:
-        if row.get("model"):
-            counts.setdefault(row["route"], Counter())[row["model"]] += 1
-    return {route: [m for m, _ in c.most_common()] for route, c in counts.items()}
 
 
 def write_summary(run) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from evalkit.batch.state import BatchRecord, BatchState, Key, custom_id, now
 from evalkit.providers.base import Provider, ProviderError, ProviderResponse
 
 if TYPE_CHECKING:
-    from evalkit.runner import Call
+    from evalkit.planning import Call
 
 
 def batch_price(price: Any) -> Any:

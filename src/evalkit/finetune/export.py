@@ -55,7 +55,7 @@ def pick_route(suite, name: str | None, *, required: bool = True) -> str | None:
 
 def route_plan(suite, name: str):
     """The route's RoutePlan, with a retriever whenever the route retrieves (whatever its kind)."""
-    from evalkit.runner import build_plans
+    from evalkit.planning import build_plans
 
     plan = build_plans(suite, [name])[name]
     route = suite.spec.routes[name]

@@ -1,0 +1,37 @@
+"""Keep the garbage collector's full passes off the objects that live as long as a run
+(long_lived_objects_frozen around the run, freeze_more for what it sets up later)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+_FREEZING = False
+
+
+@contextmanager
+def long_lived_objects_frozen():
+    """Keep the garbage collector's full passes off the objects that live as long as the run
+    (the suite, its cases, every planned call, the SDK): they never become garbage before it
+    ends, yet each full pass walked all of them, about a tenth of a 12,320-call run's CPU.
+    Left alone when something else already froze objects (gc.freeze is process-wide)."""
+    global _FREEZING
+    import gc
+
+    if gc.get_freeze_count() or _FREEZING:
+        yield
+        return
+    _FREEZING = True
+    gc.freeze()
+    try:
+        yield
+    finally:
+        _FREEZING = False
+        gc.unfreeze()
+
+
+def freeze_more() -> None:
+    """Add the objects made since to the frozen ones, inside long_lived_objects_frozen."""
+    if _FREEZING:
+        import gc
+
+        gc.freeze()

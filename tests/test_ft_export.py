@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import HOLDOUT, REPO, TRAIN
 from evalkit.cli import main
@@ -103,36 +102,19 @@ def test_the_command_prints_the_files_sha256(make_suite, tmp_path, capsys):
 # ---------------------------------------------------------------- the example suite, every format
 
 
-def example_suite_with_rejected(tmp_path) -> Path:
-    """The example suite, reading a copy of its cases in which train cases carry a rejected answer.
-
-    The example dataset has no `rejected` outputs, so the preference format gets them here: each
-    train case's answer with another reason code (the next one in the label list).
-    """
-    suite = yaml.safe_load(EXAMPLE_SUITE.read_text(encoding="utf-8"))
-    labels = suite["task"]["labels"]
-    folder = EXAMPLE_SUITE.parent
-    lines = []
-    for line in (folder / suite["cases"]).read_text(encoding="utf-8").splitlines():
-        case = json.loads(line)
-        if case.get("split") == "train":
-            wrong = labels[(labels.index(case["expected"]["reason_code"]) + 1) % len(labels)]
-            case["rejected"] = {**case["expected"], "reason_code": wrong}
-        lines.append(json.dumps(case))
-    (tmp_path / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    suite["cases"] = str(tmp_path / "cases.jsonl")
-    suite["corpus"] = str((folder / suite["corpus"]).resolve())
-    suite["task"]["output_schema"] = str((folder / suite["task"]["output_schema"]).resolve())
-    path = tmp_path / "support_triage.yaml"
-    path.write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
-    return path
+EXAMPLE_DATASET = REPO / "datasets" / "support_triage"
 
 
 @pytest.fixture(scope="module")
-def example_suite(tmp_path_factory):
-    if not (EXAMPLE_SUITE.parent.parent / "datasets" / "support_triage" / "cases.jsonl").exists():
+def example_suite():
+    """The shipped example suite as it is: its train cases carry their own `rejected` answers."""
+    if not (EXAMPLE_DATASET / "cases.jsonl").exists():
         pytest.skip("the example dataset datasets/support_triage is not there yet")
-    return load_suite(example_suite_with_rejected(tmp_path_factory.mktemp("example")))
+    return load_suite(EXAMPLE_SUITE)
+
+
+def shipped_cases_with_rejected() -> list[dict]:
+    return [case for case in read_jsonl(EXAMPLE_DATASET / "cases.jsonl") if "rejected" in case]
 
 
 @pytest.mark.parametrize("fmt", ["openai-chat", "openai-dpo", "hf-chat", "vertex-gemini"])
@@ -146,6 +128,29 @@ def test_export_then_validate_round_trips_with_no_error_on_the_example_suite(exa
 def test_the_example_suite_exports_every_train_case(example_suite, tmp_path):
     result = export_training_data(example_suite, tmp_path / "train.jsonl", validation_out=tmp_path / "val.jsonl")
     assert result.n_examples + result.n_validation == len(example_suite.train)
+
+
+def test_the_preference_export_of_the_example_suite_takes_exactly_the_train_cases_with_rejected(example_suite, tmp_path):
+    shipped = shipped_cases_with_rejected()
+    train_ids = [case["id"] for case in read_jsonl(EXAMPLE_DATASET / "cases.jsonl") if case["split"] == "train"]
+    result = export_training_data(example_suite, tmp_path / "dpo.jsonl", fmt="openai-dpo")
+    records = read_jsonl(tmp_path / "dpo.jsonl")
+    assert result.n_examples == len(records) == len(shipped) >= 40
+    assert result.skipped == [case_id for case_id in train_ids if case_id not in {c["id"] for c in shipped}]
+    assert [(r["preferred_output"][0]["content"], r["non_preferred_output"][0]["content"]) for r in records] == [
+        (json.dumps(c["expected"], ensure_ascii=False), json.dumps(c["rejected"], ensure_ascii=False)) for c in shipped]
+
+
+def test_every_shipped_rejected_answer_fits_the_output_schema_and_names_another_label(example_suite):
+    import jsonschema
+
+    schema = json.loads((EXAMPLE_DATASET / "output_schema.json").read_text(encoding="utf-8"))
+    labels = set(example_suite.spec.task.labels)
+    shipped = shipped_cases_with_rejected()
+    assert shipped and all(case["split"] == "train" for case in shipped)
+    for case in shipped:
+        jsonschema.validate(case["rejected"], schema)
+        assert case["rejected"]["reason_code"] in labels and case["rejected"]["reason_code"] != case["expected"]["reason_code"], case["id"]
 
 
 def test_the_command_exports_the_shipped_example_suite(tmp_path):

@@ -49,6 +49,15 @@ def test_manifest_records_suite_hashes_version_and_routes(make_suite, tmp_path):
     assert manifest["started_at"] and manifest["ended_at"] and "commit" in manifest["git"]
 
 
+def test_manifest_carries_the_fine_tuned_routes_origin_and_training_cost(make_suite, tmp_path):
+    tuned = {"kind": "finetuned", "model": "mock:expected", "base_model": "gpt-4.1-mini-2025-04-14", "job_id": "ftjob-1",
+             "provider": "openai", "trained_tokens": 840000, "training_cost_usd": 4.2}
+    result = run_suite(make_suite(routes={"tuned": tuned}), RunOptions(out=tmp_path / "run", progress=False))
+    route = result.manifest["routes"]["tuned"]
+    assert {k: route[k] for k in ("base_model", "job_id", "trained_tokens", "training_cost_usd")} == \
+        {"base_model": "gpt-4.1-mini-2025-04-14", "job_id": "ftjob-1", "trained_tokens": 840000, "training_cost_usd": 4.2}
+
+
 def test_paths_resolve_against_the_suite_folder(make_suite, tmp_path, monkeypatch):
     suite = make_suite()
     monkeypatch.chdir("/")

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from evalkit.runner import RunOptions
 
 
+#: what a route's YAML says about its model's origin, copied into the manifest (the packet shows it)
+FINETUNE_FIELDS = {"base_model", "job_id", "training_file_sha256", "provider", "base_url", "trained_tokens",
+                   "training_cost_usd"}
+
+
 def git_state(folder: Path) -> dict[str, Any]:
     import subprocess
 
@@ -45,7 +50,7 @@ def new_manifest(suite: LoadedSuite, providers: dict[str, Provider], options: Ru
         prefix = split_model(route.model)[0]
         info = {"kind": route.kind, "model": route.model,
                 "ran_as": provider.ref,
-                **{k: v for k, v in route.model_dump(include={"base_model", "job_id", "training_file_sha256", "provider", "base_url"}).items() if v},
+                **{k: v for k, v in route.model_dump(include=FINETUNE_FIELDS).items() if v},
                 **provider.model_info()}
         info["provider"] = info.get("provider", prefix)
         if info.get("base_url"):

@@ -156,6 +156,17 @@ def test_a_bad_request_is_not_sent_again(tmp_path):
     assert error == {"type": "bad_request", "message": "HTTP 400: max_tokens: too large"}
 
 
+def test_retry_errors_sends_a_collected_error_again_in_a_new_batch(tmp_path):
+    fault = lambda kind, number, body: ("errored", 400, "max_tokens: too large") if number == 0 and ticket(body) == 1 else None  # noqa: E731
+    with StubServer(lambda kind, body: gold(body), batch_fault=fault) as stub:
+        suite = write_suite(tmp_path, {"r": openai_route(stub)}, n=4)
+        first = batch_run(suite, tmp_path / "run", cache="off")
+        result = batch_run(suite, tmp_path / "run", cache="off", resume=first.run_dir, retry_errors=True)
+        created = stub.batches_created
+    assert created == 2  # the first batch, then one holding only the retried request
+    assert len(rows(result.run_dir)) == 4 and all(r["correct"] for r in rows(result.run_dir))
+
+
 @pytest.mark.parametrize("provider, reason", [
     ("openai", "could not be executed before the completion window expired"),
     ("anthropic", "before this request was processed"),

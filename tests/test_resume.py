@@ -16,7 +16,7 @@ from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, wr
 
 from evalkit.errors import BadInput
 from evalkit.runner import _lock
-from evalkit.testing.stub_server import StubServer
+from evalkit.testing.stub_server import StubServer, fail
 
 N = 24
 CONCURRENCY = 4
@@ -159,3 +159,41 @@ def test_resume_refuses_a_suite_that_changed(tmp_path):
         suite.write_text(suite.read_text().replace("max_tokens: 200", "max_tokens: 300"))
         with pytest.raises(BadInput, match="changed"):
             run(suite, out, resume=out, cache="off")
+
+
+def test_retry_errors_makes_only_the_failed_calls_again_and_replaces_their_rows(tmp_path):
+    failed: list[int] = []
+
+    def first_completion_refused(n, kind, body):
+        if body and not failed:
+            failed.append(n)
+            return fail(400)
+        return None
+
+    with StubServer(lambda kind, body: gold(body), fail_script=first_completion_refused) as stub:
+        suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=3)
+        out = tmp_path / "run"
+        run(suite, out, cache="off")
+        assert sum(1 for r in rows(out) if r["error"]) == 1
+        stub.reset_counts()
+        result = run(suite, out, resume=out, cache="off", retry_errors=True)
+    assert len(model_calls(stub)) == 1
+    assert len(keys_of(out)) == len(rows(out)) == 3 and all(r["correct"] for r in rows(out))
+    assert result.summary["routes"]["base"]["errors"] == 0
+    assert result.manifest["resumed"][-1]["errors_retried"] == 1
+
+
+def test_resume_without_retry_errors_keeps_error_rows(tmp_path):
+    with StubServer(lambda kind, body: gold(body), fail_script=lambda n, kind, body: fail(400) if body else None) as stub:
+        suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=2)
+        out = tmp_path / "run"
+        run(suite, out, cache="off")
+        stub.reset_counts()
+        run(suite, out, resume=out, cache="off")
+    assert model_calls(stub) == [] and all(r["error"] for r in rows(out))
+
+
+def test_retry_errors_needs_a_run_to_resume(tmp_path):
+    suite = write_suite(tmp_path, {"base": {"kind": "base", "model": "mock:expected"}}, n=1)
+    with pytest.raises(BadInput, match="--resume"):
+        run(suite, tmp_path / "run", retry_errors=True)

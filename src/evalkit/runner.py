@@ -43,6 +43,7 @@ class RunOptions:
     repeats: int = 1
     routes: list[str] | None = None
     resume: Path | None = None
+    retry_errors: bool = False  # with resume: drop the run's error rows and make those calls again
     max_error_rate: float = 0.5
     attempts: int = 4  # tries per call for retryable errors, the first one included
     backoff_s: float = 0.5  # first wait; doubles per retry, with jitter
@@ -275,6 +276,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         raise BadInput(f"--timeout must be positive, got {options.timeout_s:g}")
 
     previous = None
+    if options.retry_errors and options.resume is None:
+        raise BadInput("--retry-errors goes with --resume RUN_DIR: it makes a stored run's failed calls again")
     if options.resume is not None:
         previous = store.load_run(options.resume)
         if previous.manifest["suite"]["sha256"] != suite.sha256 or previous.manifest.get("cases_sha256") != suite.cases_sha256:
@@ -301,10 +304,12 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
     if previous is not None:
         run_dir = options.resume
         manifest = previous.manifest
-        done = {store.row_key(r) for r in previous.rows}
+        kept = [r for r in previous.rows if not r.get("error")] if options.retry_errors else previous.rows
+        done = {store.row_key(r) for r in kept}
         calls = [c for c in calls if (c.request.case_id, c.request.route, c.request.repeat) not in done]
         manifest["status"] = "running"
-        manifest.setdefault("resumed", []).append({"at": now_iso(), "calls_left": len(calls)})
+        manifest.setdefault("resumed", []).append({"at": now_iso(), "calls_left": len(calls),
+                                                   **({"errors_retried": len(previous.rows) - len(kept)} if options.retry_errors else {})})
     else:
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = options.out or Path("reports") / suite.name / run_id
@@ -324,6 +329,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         store.write_json(run_dir / store.MANIFEST, manifest)
         if previous is None:
             store.write_cases(run_dir, suite.holdout)
+        elif len(kept) < len(previous.rows):  # --retry-errors: the error rows make way for new answers
+            store.rewrite_rows(run_dir, kept)
 
         session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None)
         writer = store.RunWriter(run_dir)

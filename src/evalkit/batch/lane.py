@@ -126,10 +126,11 @@ class Lane:
             call.price = batch_price(call.price)
             self.calls[call_key(call)] = call
         holder = self.state.latest()
+        retrying = bool(getattr(self.executor.options, "retry_errors", False))
         fresh = []
         for key, call in self.calls.items():
             record = holder.get(key)
-            if record is None:
+            if record is None or (retrying and record.collected_at):  # --retry-errors: a collected error is sent again
                 fresh.append(call)
             else:
                 self.waiting.setdefault(record.id, set()).add(key)

@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=1, help="answers per case and route (default 1)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish a stopped run: only missing calls are made "
                    "(its routes, repeats and --offline come from the run)")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="with --resume: drop the run's error rows and make those calls again (finished answers are kept)")
     p.add_argument("--max-error-rate", type=float, default=0.5, help="exit 3 when a route's share of error rows exceeds this (default 0.5)")
     p.add_argument("--attempts", type=int, default=4, help="tries per call for 429, 5xx, timeouts and connection errors (default 4)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="per-call timeout (default: the suite's defaults.timeout_s)")
@@ -47,7 +49,7 @@ def handle(args) -> int:
     from evalkit.runner import RunOptions, run_suite
 
     options = RunOptions(batch=batch_options(args), out=args.out, offline=args.offline, replay=args.replay, concurrency=args.concurrency, repeats=args.repeats,
-                         routes=args.routes, resume=args.resume, max_error_rate=args.max_error_rate,
+                         routes=args.routes, resume=args.resume, retry_errors=args.retry_errors, max_error_rate=args.max_error_rate,
                          attempts=args.attempts, timeout_s=args.timeout, rpm=parse_rpm(args.rpm),
                          cache=args.cache, cache_dir=args.cache_dir,
                          progress=False if args.no_progress else None, notify=warn)

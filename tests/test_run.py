@@ -173,6 +173,14 @@ def test_score_without_a_suite_uses_the_recorded_one_and_calls_nothing(make_suit
     assert score_run(result.run_dir) == before
 
 
+def test_score_json_prints_the_summary_it_wrote(make_suite, tmp_path, capsys):
+    result = run_suite(make_suite(), RunOptions(out=tmp_path / "run", progress=False))
+    capsys.readouterr()
+    assert main(["score", str(result.run_dir), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["summary"] == json.loads((result.run_dir / "summary.json").read_text())
+
+
 def test_latest_names_the_newest_run_in_the_suite_reports_folder(make_suite, tmp_path, monkeypatch):
     suite = make_suite()
     monkeypatch.chdir(tmp_path)

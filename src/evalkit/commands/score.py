@@ -10,6 +10,7 @@ def register(sub) -> None:
                        description="Re-score a stored run (after a change to the label field, extract pattern or label set) and rewrite summary.json and report.md. No provider is called.")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--suite", type=Path, help="score with this suite file instead of the one recorded in the run")
+    p.add_argument("--json", action="store_true", help="print the new summary as JSON")
     p.set_defaults(handler=handle)
 
 
@@ -20,6 +21,11 @@ def handle(args) -> int:
     from evalkit.runner import score_run
 
     summary = score_run(args.run_dir, args.suite)
+    if args.json:
+        import json
+
+        print(json.dumps({"run_dir": str(args.run_dir), "summary": summary}, indent=2, ensure_ascii=False))
+        return 0
     print(tabulate(route_rows(summary), headers=ROUTE_HEADERS, tablefmt="simple"))
     print(f"\nrewrote {args.run_dir / 'summary.json'} and {args.run_dir / 'report.md'}")
     return 0

@@ -1,7 +1,7 @@
 """The `evalkit` command: a thin shell over the Python API.
 
 Each subcommand lives in `evalkit.commands.NAME` with `register(subparsers)` (argparse only,
-so start-up stays fast) and `run(args) -> int`. Exceptions become exit codes: EvalkitError
+so start-up stays fast), which sets a `handler(args) -> int`. Exceptions become exit codes: EvalkitError
 subclasses carry theirs (2 bad input, 3 incomplete); no traceback unless --debug.
 """
 
@@ -25,8 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"evalkit.commands.{name}").register(sub)
     return parser
-
-
 
 
 def main(argv: list[str] | None = None) -> int:

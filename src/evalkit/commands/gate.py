@@ -10,7 +10,7 @@ def register(sub) -> None:
                        description="Check a candidate route against the gate policy (thresholds, non-inferiority to a baseline, "
                                    "significance, error budget, cost and latency ceilings). Exit 0 approve, 1 reject, "
                                    "2 bad arguments/config/data, 3 run incomplete (errors beyond the budget).")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run directory (reports/SUITE/latest names the newest)")
     p.add_argument("--route", help="the candidate route (default: the policy's candidate)")
     p.add_argument("--baseline", metavar="[RUN_DIR:]ROUTE", help="the baseline route, in this run or another (default: the policy's baseline)")
     p.add_argument("--policy", type=Path, metavar="FILE", help="policy YAML (default: the gate: section of the run's suite)")

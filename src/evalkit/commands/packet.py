@@ -11,7 +11,7 @@ def register(sub) -> None:
                                    "every route side by side, what changed between baseline and candidate, confusion "
                                    "matrices, failures by tag and label, the cases fixed and broken, cost and ownership. "
                                    "The packet is written whatever the verdict; without a gate policy it says so.")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run directory (reports/SUITE/latest names the newest)")
     p.add_argument("--baseline", metavar="[RUN_DIR:]ROUTE", help="the baseline route (default: the gate policy's baseline)")
     p.add_argument("--candidate", metavar="[RUN_DIR:]ROUTE", help="the route under approval (default: the gate policy's candidate)")
     p.add_argument("--with", dest="with_routes", metavar="ROUTES", action="append",

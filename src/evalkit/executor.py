@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from evalkit.batch import STATE_FILE
 from evalkit.gcfreeze import freeze_more
 from evalkit.planning import Call
 from evalkit.pricing import call_cost
@@ -135,7 +136,7 @@ class Executor:
     async def run(self) -> None:
         """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
         pending = self.answer_from_cache()
-        if pending and (self.options.batch or (self.writer.dir / "batches.json").exists()):
+        if pending and (self.options.batch or (self.writer.dir / STATE_FILE).exists()):
             from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it
 
             await run_lane(self, pending)  # batch-capable routes through the batch APIs, the rest via run_live

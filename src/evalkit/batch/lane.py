@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.batch import BatchOptions
 from evalkit.batch.adapters import BatchAdapter, Outcome, adapter_class, entry_size, split
-from evalkit.batch.state import BatchRecord, BatchState, Key, custom_id, now
+from evalkit.batch.state import BatchRecord, BatchState, Key, custom_id
+from evalkit.manifest import now_iso as now
 from evalkit.providers.base import Provider, ProviderError, ProviderResponse
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def settings_for(option: Any, state: BatchState | None) -> BatchOptions:
 
 async def run_lane(executor, pending: list["Call"]) -> None:
     """Send batch-capable calls through the providers' batch APIs and the rest live, at the
-    same time. `executor` is the runner's: its rows, cache, counters and live path are used."""
+    same time. `executor` is the run's Executor: its rows, cache, counters and live path are used."""
     run_dir = executor.writer.dir
     state = BatchState.load(run_dir)
     lane = Lane(executor, state or BatchState(BatchState.path_in(run_dir)), settings_for(executor.options.batch, state))

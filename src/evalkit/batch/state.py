@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,6 @@ def custom_id(route: str, case_id: str, repeat: int) -> str:
     which both providers accept (`^[a-zA-Z0-9_-]{1,64}$`)."""
     digest = hashlib.sha256(json.dumps([route, case_id, int(repeat)], ensure_ascii=False).encode("utf-8")).hexdigest()
     return "ek-" + digest[:24]
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass

@@ -10,8 +10,10 @@ a row, the manifest or a log.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
+import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -230,8 +232,6 @@ class SDKProvider(Provider):
         raise NotImplementedError
 
     def _connect(self) -> Callable[..., Any]:
-        import importlib
-
         key = self._secret()
         if not key:
             raise ProviderError("missing_key", f"set {self.key_variable()} to call {self.ref}")
@@ -254,9 +254,6 @@ class SDKProvider(Provider):
     async def _send(self, **kwargs: Any) -> tuple[Any, float]:
         """Call `create`; the response and its latency in ms. Every SDK failure becomes a
         ProviderError (retryable or not), with the key scrubbed from its message."""
-        import importlib
-        import time
-
         create = self._create or self._connect()
         started = time.perf_counter()
         try:

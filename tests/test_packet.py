@@ -201,3 +201,8 @@ def test_error_rows_beyond_the_budget_make_an_incomplete_verdict_and_still_a_pac
     assert c07["change"] == "broken" and tuned["error"]["type"] == "replay_error"
     html = (tmp_path / "p" / "packet.html").read_text()
     assert 'data-verdict="incomplete"' in html and "error: replay_error" in html
+
+
+def test_a_packet_whose_routes_ran_as_configured_has_no_stand_in_notice(packet, packet_dir):
+    assert packet["stand_ins"] == []
+    assert "Not the configured models" not in (packet_dir / "packet.html").read_text()

@@ -38,3 +38,12 @@ def test_the_example_packet_html_and_markdown_are_written(example_packet):
     html = (example_packet / "packet" / "packet.html").read_text()
     md = (example_packet / "packet" / "packet.md").read_text()
     assert "support_triage" in html and "tuned vs base" in html and "## 7. Cost and ownership" in md
+
+
+def test_an_offline_packet_says_its_answers_came_from_stand_ins_not_the_configured_models(example_packet):
+    packet = json.loads((example_packet / "packet" / "packet.json").read_text())
+    assert [(s["name"], s["ran_as"]) for s in packet["stand_ins"]] == [
+        ("base", "local:keywords"), ("prompted", "local:nearest"), ("rag", "local:retrieval"), ("tuned", "local:classifier")]
+    for name in ("packet.html", "packet.md"):
+        page = (example_packet / "packet" / name).read_text()
+        assert "Not the configured models" in page and "local:classifier" in page.split("Verdict")[0]

@@ -64,6 +64,7 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         "candidate": candidate,
         "verdict": verdict,
         "routes": [_route_entry(r, baseline, candidate) for r in routes],
+        "stand_ins": _stand_ins(routes),
         "comparison": comparison,
         "layers": layers,
         "versus_candidate": versus_candidate,
@@ -90,6 +91,18 @@ def _route_entry(ref: RouteRef, baseline: str, candidate: str) -> dict[str, Any]
     return {"name": ref.name, "ref": ref.ref, "role": role, "route": ref.route, "run_dir": str(ref.run.dir),
             "run_id": ref.run.manifest.get("run_id"), "kind": info.get("kind"), "model": info.get("model"),
             "ran_as": info.get("ran_as", info.get("model")), "summary": _summary(ref)}
+
+
+def _stand_ins(routes) -> list[dict[str, Any]]:
+    """Routes whose answers did not come from their configured model (--offline stand-ins, a
+    --replay recording): their figures must not be read as that model's."""
+    result = []
+    for ref in routes:
+        info = _route_info(ref)
+        ran_as = info.get("ran_as", info.get("model"))
+        if ran_as != info.get("model"):
+            result.append({"name": ref.name, "model": info.get("model"), "ran_as": ran_as})
+    return result
 
 
 def _tag_failures(routes, baseline, candidate, comparison, layers) -> list[dict[str, Any]]:

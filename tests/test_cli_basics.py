@@ -52,3 +52,13 @@ def test_the_schema_the_example_suite_points_editors_at_is_the_current_one(capsy
     main(["schema"])
     shipped = json.loads((suite_file.parent / "suite.schema.json").read_text(encoding="utf-8"))
     assert shipped == json.loads(capsys.readouterr().out), "regenerate it: evalkit schema > evals/suite.schema.json"
+
+
+def test_the_public_api_names_every_stage_of_the_flow():
+    import evalkit
+
+    import evalkit.compare  # noqa: F401 - once the submodule is loaded, the API name must still be the function
+
+    for name in ("load_suite", "run_suite", "load_run", "summarize", "compare_routes", "evaluate_gate", "make_packet",
+                 "write_packet", "results_frame"):
+        assert callable(getattr(evalkit, name)), name

@@ -14,17 +14,21 @@ _API = {
     "results_frame": "evalkit.frames",
     "metrics_frame": "evalkit.frames",
     "summarize": "evalkit.metrics",
+    "compare_routes": "evalkit.compare:compare",  # not `compare`: that name is the submodule's
     "evaluate_gate": "evalkit.gate",
     "load_policy": "evalkit.policy",
+    "make_packet": "evalkit.packet",
+    "write_packet": "evalkit.packet",
 }
 
 __all__ = ["__version__", *_API]
 
 
 def __getattr__(name):
-    module = _API.get(name)
-    if module is None:
+    target = _API.get(name)
+    if target is None:
         raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute or name)

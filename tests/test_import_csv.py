@@ -39,8 +39,15 @@ def test_other_column_names_are_chosen_with_text_and_label_fields(tmp_path):
     assert (case.id, case.input, case.expected, case.tags) == ("b1", "charged twice", "billing", ["adjacent", "terse"])
 
 
+def test_common_intent_dataset_columns_need_no_options(tmp_path):
+    banking = _file(tmp_path, "banking.csv", "text,category\nWhere is my card?,card_arrival\n")
+    bitext = _file(tmp_path, "bitext.csv", "instruction,intent,category\ncancel order 12,cancel_order,ORDER\n")
+    assert [(c.input, c.expected) for c in import_file("csv", banking).cases] == [("Where is my card?", "card_arrival")]
+    assert [(c.input, c.expected) for c in import_file("csv", bitext).cases] == [("cancel order 12", "cancel_order")]
+
+
 def test_a_missing_label_column_says_how_to_name_it(tmp_path):
-    path = _file(tmp_path, "rows.csv", "text,category\ncharged twice,billing\n")
+    path = _file(tmp_path, "rows.csv", "text,topic\ncharged twice,billing\n")
     with pytest.raises(BadInput, match=r"rows.csv:1: no label column.*--label-field"):
         import_file("csv", path)
 

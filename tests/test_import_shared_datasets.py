@@ -66,3 +66,12 @@ def test_imported_tsv_cases_load_and_run_offline(tmp_path):
     run = run_suite(_suite(tmp_path, "cases.jsonl", "{{ input }}"), RunOptions(out=tmp_path / "run", progress=False))
     assert run.complete and run.summary["routes"]["base"]["n"] == 68
     assert run.summary["routes"]["oracle"]["accuracy"]["value"] == 1.0
+
+
+def test_banking77_test_csv_imports_every_row_with_its_77_categories():
+    import json
+
+    categories = json.loads(needs_shared("banking77", "categories.json").read_text(encoding="utf-8"))
+    result = import_file("csv", needs_shared("banking77", "test.csv"))
+    assert len(result.cases) == 3080 and len({c.id for c in result.cases}) == 3080
+    assert result.labels == sorted(categories) and len(result.labels) == 77

@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="the cases file to write, e.g. datasets/NAME/cases.jsonl")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--label-field", metavar="FIELD", help="the source field (var, column, key) that holds the gold label")
-    p.add_argument("--text-field", metavar="COLUMN", help="csv: the column that holds the text (default text or input)")
+    p.add_argument("--text-field", metavar="COLUMN", help="csv: the column that holds the text (default: the first of text, input, utterance, instruction, query)")
     p.add_argument("--columns", metavar="A,B", type=lambda s: [c.strip() for c in s.split(",")],
                    help="csv: the columns of a headerless file, e.g. text,label")
     p.add_argument("--split", choices=["holdout", "train"], help="give every imported case this split")

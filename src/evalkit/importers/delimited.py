@@ -1,7 +1,8 @@
 """`csv`: a plain CSV or TSV file with a text column and a label column.
 
-With a header, the text column is `--text-field` (default `text` or `input`) and the label
-column `--label-field` (default `label` or `expected`); an `id` column gives ids, a `tags`
+With a header, the text column is `--text-field` (default: the first of text, input, utterance,
+instruction, query) and the label column `--label-field` (default: the first of label,
+expected, intent, category, class); an `id` column gives ids, a `tags`
 column `a;b` tags, and every other column goes to metadata. A headerless file names its
 columns with `--columns text,label` (`id`, `tags` and other names work as above; `_` skips a
 column). When the first row of such a file repeats the column names, it is read as a header.
@@ -14,8 +15,10 @@ from pathlib import Path
 from evalkit.errors import BadInput
 from evalkit.importers.common import CaseBuilder, ImportOptions, ImportResult, as_label, delimiter_for, iter_rows, read_source
 
-TEXT_NAMES = ("text", "input")
-LABEL_NAMES = ("label", "expected")
+#: column names taken without a flag, the first one present wins (banking77: text/category;
+#: Bitext: instruction/intent)
+TEXT_NAMES = ("text", "input", "utterance", "instruction", "query")
+LABEL_NAMES = ("label", "expected", "intent", "category", "class")
 
 
 def read(path: Path, options: ImportOptions) -> ImportResult:

@@ -86,6 +86,12 @@ def test_train_case_equal_to_a_holdout_case_is_an_error(make_suite, capsys):
     assert code == 2 and "same text as holdout case 'h1'" in err
 
 
+def test_every_train_case_repeating_a_holdout_case_is_counted_in_one_message(make_suite, capsys):
+    twins = [make_case(f"t9{i}", "billing_dispute", "I was  CHARGED twice!", split="train") for i in range(3)]
+    code, err = run_cli(capsys, str(make_suite(TRAIN + HOLDOUT + twins)))
+    assert code == 2 and "2 more train cases repeat a holdout case" in err
+
+
 def test_unknown_provider_is_bad_input(make_suite, capsys):
     path = make_suite(routes={"base": {"kind": "base", "model": "nosuch:model"}})
     code, err = run_cli(capsys, str(path))

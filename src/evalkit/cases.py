@@ -190,10 +190,12 @@ def validate_cases(suite) -> None:
         if not isinstance(label, str) or label not in labels:
             raise BadInput(f"case {case.id!r}: expected label {label!r} is not in task.labels", where=case.origin)
     holdout_texts = {normalise_text(c.text()): c for c in suite.cases if c.split == "holdout"}
-    for case in suite.cases:
-        if case.split == "train":
-            twin = holdout_texts.get(normalise_text(case.text()))
-            if twin is not None:
-                raise BadInput(f"train case {case.id!r} has the same text as holdout case {twin.id!r} ({twin.origin})", where=case.origin)
+    twins = [(case, holdout_texts[text]) for case in suite.cases
+             if case.split == "train" and (text := normalise_text(case.text())) in holdout_texts]
+    if twins:
+        case, twin = twins[0]
+        more = f"; {len(twins) - 1} more train cases repeat a holdout case: drop them from the train split" if len(twins) > 1 else ""
+        raise BadInput(f"train case {case.id!r} has the same text as holdout case {twin.id!r} ({twin.origin}){more}",
+                       where=case.origin)
     if not any(c.split == "holdout" for c in suite.cases):
         raise BadInput("the suite has no holdout cases to evaluate", where=str(suite.path))

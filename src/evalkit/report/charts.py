@@ -95,12 +95,46 @@ def headline_chart(routes: list[dict[str, Any]], colours: dict[str, str]) -> str
     return to_svg(fig, "Accuracy and macro-F1 per route with 95% intervals")
 
 
-def confusion_chart(confusion: dict[str, Any], title: str, *, peak: float | None = None, colour_map: str = "Blues") -> str:
+#: above this many labels a confusion heatmap shows only the labels with the most confusions
+MAX_HEATMAP_LABELS = 24
+
+
+def focus_labels(confusions: list[dict[str, Any]], limit: int = MAX_HEATMAP_LABELS) -> list[str]:
+    """The labels a heatmap shows: all of them up to `limit`, else the `limit` labels with the
+    most off-diagonal counts (as expected or as predicted) over the given matrices, in suite order."""
+    labels = confusions[0]["labels"]
+    if len(labels) <= limit:
+        return list(labels)
+    weight = dict.fromkeys(labels, 0)
+    for confusion in confusions:
+        for i, expected in enumerate(confusion["labels"]):
+            for j, predicted in enumerate(confusion["columns"]):
+                count = confusion["matrix"][i][j]
+                if count and expected != predicted:
+                    weight[expected] += count
+                    if predicted in weight:
+                        weight[predicted] += count
+    kept = set(sorted(labels, key=lambda label: -weight[label])[:limit])
+    return [label for label in labels if label in kept]
+
+
+def _restricted(confusion: dict[str, Any], keep: list[str]) -> dict[str, Any]:
+    rows = [confusion["labels"].index(label) for label in keep]
+    columns = [j for j, c in enumerate(confusion["columns"]) if c in keep or c in SPECIAL_COLUMNS]
+    return {"labels": keep, "columns": [confusion["columns"][j] for j in columns],
+            "matrix": [[confusion["matrix"][i][j] for j in columns] for i in rows]}
+
+
+def confusion_chart(confusion: dict[str, Any], title: str, *, peak: float | None = None, colour_map: str = "Blues",
+                    keep: list[str] | None = None) -> str:
     """One route's confusion matrix as an annotated heatmap, unparsed and error columns set apart.
 
-    `peak` fixes the top of the colour scale, so two matrices drawn side by side share one scale."""
+    `peak` fixes the top of the colour scale, so two matrices drawn side by side share one scale;
+    `keep` draws only those labels' rows and columns (the unparsed and error columns stay)."""
     import numpy as np
 
+    if keep is not None and keep != confusion["labels"]:
+        confusion = _restricted(confusion, keep)
     plt = _pyplot(f"confusion-{title}")
     labels, columns = confusion["labels"], confusion["columns"]
     matrix = np.asarray(confusion["matrix"], dtype=float)

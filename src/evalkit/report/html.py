@@ -113,10 +113,13 @@ def charts_for(packet: dict[str, Any]) -> dict[str, str]:
     by_name = {r["name"]: r for r in routes}
     pair = [by_name[packet["baseline"]]["summary"]["confusion"], by_name[packet["candidate"]]["summary"]["confusion"]]
     peak = max((max(row) for conf in pair for row in conf["matrix"] if row), default=0) or None
+    keep = charts.focus_labels(pair)
     result = {
         "headline": charts.headline_chart(routes, colours),
-        "confusion_baseline": charts.confusion_chart(pair[0], f"baseline: {packet['baseline']}", peak=peak),
-        "confusion_candidate": charts.confusion_chart(pair[1], f"candidate: {packet['candidate']}", peak=peak),
+        "confusion_baseline": charts.confusion_chart(pair[0], f"baseline: {packet['baseline']}", peak=peak, keep=keep),
+        "confusion_candidate": charts.confusion_chart(pair[1], f"candidate: {packet['candidate']}", peak=peak, keep=keep),
+        "confusion_shown": len(keep),
+        "confusion_labels": len(pair[0]["labels"]),
     }
     tags = packet["failures"]["by_tag"]
     if tags:
@@ -130,7 +133,8 @@ def render_html(packet: dict[str, Any]) -> str:
 
     drawn = charts_for(packet)
     colours = drawn.pop("colours")
-    svg = {name: Markup(text) for name, text in drawn.items()}  # drawn by matplotlib from numbers and suite labels
+    svg = {name: Markup(text) if isinstance(text, str) else text  # drawn by matplotlib from numbers and suite labels
+           for name, text in drawn.items()}
     by_name = {r["name"]: r for r in packet["routes"]}
     return environment(autoescape=True).get_template("packet.html.j2").render(
         p=packet, charts=svg, colours=colours, by_name=by_name, fold_chars=FOLD_CHARS)

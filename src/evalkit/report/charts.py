@@ -100,21 +100,24 @@ MAX_HEATMAP_LABELS = 24
 
 
 def focus_labels(confusions: list[dict[str, Any]], limit: int = MAX_HEATMAP_LABELS) -> list[str]:
-    """The labels a heatmap shows: all of them up to `limit`, else the `limit` labels with the
-    most off-diagonal counts (as expected or as predicted) over the given matrices, in suite order."""
+    """The labels a heatmap shows: all of them up to `limit`, else, in suite order, the labels of
+    the largest off-diagonal cells of the given matrices (both labels of a pair, or the expected
+    label of an unparsed or error cell), largest first, until `limit` are chosen."""
     labels = confusions[0]["labels"]
     if len(labels) <= limit:
         return list(labels)
-    weight = dict.fromkeys(labels, 0)
-    for confusion in confusions:
-        for i, expected in enumerate(confusion["labels"]):
-            for j, predicted in enumerate(confusion["columns"]):
-                count = confusion["matrix"][i][j]
-                if count and expected != predicted:
-                    weight[expected] += count
-                    if predicted in weight:
-                        weight[predicted] += count
-    kept = set(sorted(labels, key=lambda label: -weight[label])[:limit])
+    cells = sorted(((count, expected, predicted)
+                    for confusion in confusions
+                    for expected, row in zip(confusion["labels"], confusion["matrix"])
+                    for predicted, count in zip(confusion["columns"], row)
+                    if count and expected != predicted), key=lambda cell: -cell[0])
+    kept: dict[str, None] = {}
+    for _, expected, predicted in cells:
+        for label in (expected, predicted):
+            if label in labels and len(kept) < limit:
+                kept.setdefault(label)
+        if len(kept) >= limit:
+            break
     return [label for label in labels if label in kept]
 
 

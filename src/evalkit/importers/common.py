@@ -208,13 +208,19 @@ def iter_dict_rows(path: Path, text: str, delimiter: str, builder: CaseBuilder) 
     dupes = sorted({h for h in header if header.count(h) > 1 and h})
     if dupes:
         raise BadInput(f"the header names a column twice: {', '.join(dupes)}", where=f"{path}:{first[0]}")
+    yield from rows_as_dicts(path, rows, header, builder)
+
+
+def rows_as_dicts(path: Path, rows: Iterator[tuple[int, list[str]]], header: list[str],
+                  builder: CaseBuilder) -> Iterator[tuple[str, dict[str, str]]]:
+    """(where, {column: value}) for each row under `header`; ragged rows are errors, blank rows warnings."""
     for line, cells in rows:
         where = f"{path}:{line}"
         if not any(cell.strip() for cell in cells):
             builder.warn(where, "a row with only empty cells was skipped")
             continue
         if len(cells) != len(header):
-            raise BadInput(f"the row has {len(cells)} cells but the header has {len(header)} columns", where=where)
+            raise BadInput(f"the row has {len(cells)} cells, expected {len(header)} ({', '.join(header)})", where=where)
         yield where, dict(zip(header, cells))
 
 

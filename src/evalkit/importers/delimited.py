@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import CaseBuilder, ImportOptions, ImportResult, as_label, delimiter_for, iter_rows, read_source
+from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, delimiter_for, iter_rows, read_source,
+                                      rows_as_dicts)
 
 #: column names taken without a flag, the first one present wins (banking77: text/category;
 #: Bitext: instruction/intent)
@@ -39,14 +40,7 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
         header = [c.strip() for c in first[1]]
     text_col = _pick(header, options.text_field, TEXT_NAMES, "text", path)
     label_col = _pick(header, options.label_field, LABEL_NAMES, "label", path)
-    for line, cells in rows:
-        where = f"{path}:{line}"
-        if not any(cell.strip() for cell in cells):
-            builder.warn(where, "a row with only empty cells was skipped")
-            continue
-        if len(cells) != len(header):
-            raise BadInput(f"the row has {len(cells)} cells, expected {len(header)} ({', '.join(header)})", where=where)
-        row = dict(zip(header, cells))
+    for where, row in rows_as_dicts(path, rows, header, builder):
         metadata = {k: v for k, v in row.items() if k not in (text_col, label_col, "id", "tags", "_")}
         tags = [t.strip() for t in row.get("tags", "").split(";") if t.strip()]
         builder.add(where, input=row[text_col].strip(), expected=as_label(row[label_col], where, builder),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -85,16 +84,9 @@ def _case_from(record: Any, where: str) -> Case:
 
 
 def _read_jsonl(path: Path, text: str) -> list[Case]:
-    cases = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", where=f"{path}:{number}") from None
-        cases.append(_case_from(record, f"{path}:{number}"))
-    return cases
+    from evalkit.yamlfile import jsonl_records
+
+    return [_case_from(record, f"{path}:{number}") for number, record in jsonl_records(path, text)]
 
 
 _CSV_FIELDS = {"id", "input", "expected", "tags", "split", "sources", "rejected"}

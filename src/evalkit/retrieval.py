@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +21,13 @@ def load_documents(path: Path) -> dict[str, str]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in (".md", ".txt") and p.is_file())
     elif path.suffix == ".jsonl" and path.is_file():
+        from evalkit.yamlfile import jsonl_records, read_text
+
         docs = {}
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                    docs[str(record["id"])] = str(record["text"])
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise BadInput("a corpus line must be a JSON object with id and text", where=f"{path}:{number}") from None
+        for number, record in jsonl_records(path, read_text(path, "corpus file")):
+            if not isinstance(record, dict) or "id" not in record or "text" not in record:
+                raise BadInput("a corpus line must be a JSON object with id and text", where=f"{path}:{number}")
+            docs[str(record["id"])] = str(record["text"])
         return docs
     else:
         files = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())

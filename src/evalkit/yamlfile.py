@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from evalkit.errors import BadInput
 
@@ -22,6 +22,18 @@ def read_text(path: Path, what: str = "file") -> str:
         raise BadInput(f"expected a {what}, found a folder", where=str(path)) from None
     except UnicodeDecodeError as exc:
         raise BadInput(f"not UTF-8 text ({exc.reason})", where=str(path)) from None
+
+
+def jsonl_records(path: Path, text: str) -> Iterator[tuple[int, Any]]:
+    """(line number, record) for each non-blank line of a JSONL text; a line that is not JSON
+    stops with its file and line."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", where=f"{path}:{number}") from None
 
 
 def safe_loader():

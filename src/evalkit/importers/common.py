@@ -228,14 +228,10 @@ def iter_records(path: Path, what: str) -> Iterator[tuple[str, Any]]:
     """Records of a JSONL file (one per line) or a JSON/YAML list, as (where, record)."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        text = read_source(path, what)
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{number}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", where=f"{path}:{number}") from None
+        from evalkit.yamlfile import jsonl_records
+
+        for number, record in jsonl_records(path, read_source(path, what)):
+            yield f"{path}:{number}", record
         return
     from evalkit.yamlfile import load_with_lines
 

@@ -16,18 +16,12 @@ from evalkit.providers.base import Provider, ProviderError, ProviderRequest, Pro
 
 class ReplayProvider(Provider):
     def prepare(self) -> None:
-        from evalkit.yamlfile import read_text
+        from evalkit.yamlfile import jsonl_records, read_text
 
         path = self.suite.resolve(self.model)
         self.path = path
         self._lines: dict[tuple[str, int], dict[str, Any]] = {}
-        for number, line in enumerate(read_text(path, "replay file").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BadInput(f"invalid JSON: {exc.msg}", where=f"{path}:{number}") from None
+        for number, record in jsonl_records(path, read_text(path, "replay file")):
             if not isinstance(record, dict) or "case_id" not in record or "output" not in record:
                 raise BadInput("a replay line needs case_id and output", where=f"{path}:{number}")
             if record.get("route") not in (None, self.route_name):

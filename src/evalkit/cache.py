@@ -114,8 +114,6 @@ class ResponseCache:
                            f"(or EVALKIT_CACHE_DIR), or run with --cache off", where=str(self.path)) from None
         self._pending: list[tuple[str, str, float]] = []
         self._last_flush = time.monotonic()
-        self.hits = 0
-        self.writes = 0
 
     # -- responses
 
@@ -128,7 +126,6 @@ class ResponseCache:
             marks = ",".join("?" * len(chunk))
             for key, stored in self._db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk):
                 found[key] = _response(stored)
-        self.hits += len(found)
         return found
 
     def get(self, key: str) -> ProviderResponse | None:
@@ -147,7 +144,6 @@ class ResponseCache:
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT OR REPLACE INTO responses (key, response, created) VALUES (?, ?, ?)",
                                      self._pending)
-            self.writes += len(self._pending)
             self._pending.clear()
         self._last_flush = time.monotonic()
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from evalkit.errors import BadInput
 
-SPLITS = ("train", "holdout")
 
 
 @dataclass(frozen=True, slots=True)

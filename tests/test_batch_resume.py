@@ -133,3 +133,25 @@ def test_a_batch_the_provider_no_longer_knows_becomes_error_rows_on_resume(tmp_p
     errors = [r["error"] for r in rows(out)]
     assert created == 1 and len(errors) == 3 and result.exit_code == 3
     assert errors[0]["type"] == "not_found" and "could not follow batch batch_gone" in errors[0]["message"]
+
+
+def test_ctrl_c_while_a_batch_is_being_created_records_it_so_resume_does_not_pay_twice(tmp_path):
+    # every answer of this stub takes 1.5 s, so the signal arrives while the batch is being created
+    with StubServer(lambda kind, body: gold(body), batch_polls=NEVER, latency_ms=1500) as stub:
+        suite = write_suite(tmp_path, {"a": openai_route(stub)}, n=4)
+        out = tmp_path / "run"
+        process = start_batch_run(suite, out)
+        deadline = time.monotonic() + 60
+        while not any(r["method"] == "POST" and r["path"] == "/v1/batches" for r in stub.requests):
+            assert time.monotonic() < deadline and process.poll() is None, "the run never asked for a batch"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 3 and "keep running at the provider" in stderr
+        recorded = json.loads((out / "batches.json").read_text(encoding="utf-8"))["batches"]
+        assert stub.batches_created == 1 and [b["id"] for b in recorded] == list(stub.batches)
+
+        stub.latency_ms, stub.batch_polls = 0, 0
+        result = run(suite, out, resume=out, cache="off")
+        assert stub.batches_created == 1  # the batch created during the stop was collected, not sent again
+    assert result.complete and len(rows(out)) == 4 and all(r["correct"] for r in rows(out))

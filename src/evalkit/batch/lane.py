@@ -180,9 +180,19 @@ class Lane:
 
         calls = [call for call, _ in chunk]
         metadata = {"source": "evalkit", "run": self.state.path.parent.name[:512], "route": route[:512]}
+        submission = asyncio.ensure_future(adapter.submit([entry for _, entry in chunk], metadata))
+        stopped = False
         try:
-            batch_id, file_id = await adapter.submit([entry for _, entry in chunk], metadata)
+            try:
+                batch_id, file_id = await asyncio.shield(submission)
+            except asyncio.CancelledError:
+                # stopped (Ctrl-C, SIGTERM) while the provider was creating the batch: wait for its
+                # answer, so a batch that exists is recorded and collected on resume, not paid twice
+                stopped = True
+                batch_id, file_id = await submission
         except ProviderError as error:
+            if stopped:
+                raise asyncio.CancelledError from None
             self.fail(calls, ProviderError(error.type, f"the batch was not accepted: {error.message}"), attempt, None)
             return
         record = BatchRecord(
@@ -198,6 +208,8 @@ class Lane:
         if attempt > 1:
             executor.retries += len(calls)
             executor.retries_by_route[route] += len(calls)
+        if stopped:
+            raise asyncio.CancelledError
 
     async def poll(self) -> None:
         while self.waiting:

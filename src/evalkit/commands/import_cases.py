@@ -19,7 +19,8 @@ def register(sub) -> None:
     p.add_argument("format", choices=FORMAT_NAMES, help="the source format")
     p.add_argument("path", type=Path, help="the source file")
     p.add_argument("--out", type=Path, required=True, help="the cases file to write, e.g. datasets/NAME/cases.jsonl")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--suite", type=Path, metavar="FILE", help="also write a starter suite that runs these cases, e.g. evals/NAME.yaml")
+    p.add_argument("--force", action="store_true", help="overwrite --out (and --suite) if it exists")
     p.add_argument("--label-field", metavar="FIELD", help="the source field (var, column, key) that holds the gold label")
     p.add_argument("--text-field", metavar="COLUMN", help="csv: the column that holds the text (default: the first of text, input, utterance, instruction, query)")
     p.add_argument("--columns", metavar="A,B", type=lambda s: [c.strip() for c in s.split(",")],
@@ -36,19 +37,26 @@ def handle(args) -> int:
     from evalkit.errors import BadInput
     from evalkit.importers import import_file, write_cases
 
-    if args.out.exists() and not args.force:
-        raise BadInput(f"{args.out} exists: pass --force to overwrite it")
+    for path in (args.out, args.suite):
+        if path is not None and path.exists() and not args.force:
+            raise BadInput(f"{path} exists: pass --force to overwrite it")
     result = import_file(args.format, args.path, split=args.split, label_field=args.label_field,
                          text_field=args.text_field, columns=args.columns, items=args.items,
                          definition=args.definition, run=args.run)
     write_cases(result.cases, args.out)
+    if args.suite is not None:
+        from evalkit.starter import starter_suite
+
+        args.suite.parent.mkdir(parents=True, exist_ok=True)
+        args.suite.write_text(starter_suite(args.suite.stem, args.suite, args.out, result.cases, result.labels,
+                                            suggested=result.suite), encoding="utf-8")
     if result.suite is not None:
         result.suite = {"name": result.suite["name"], "task": result.suite["task"],
                         "cases": _relative(args.out), "routes": result.suite["routes"]}
     if args.json:
         _print_json(result, args.out)
     else:
-        _print_text(result, args.out)
+        _print_text(result, args.out, args.suite)
     return 0
 
 
@@ -67,7 +75,7 @@ def _print_json(result, out: Path) -> None:
                       "suite": result.suite}, indent=2, ensure_ascii=False))
 
 
-def _print_text(result, out: Path) -> None:
+def _print_text(result, out: Path, suite: Path | None) -> None:
     import json
 
     import yaml
@@ -79,7 +87,9 @@ def _print_text(result, out: Path) -> None:
     print(f"imported {len(result.cases)} cases ({split_text}) from {result.source} ({result.format}) into {out}")
     print(f"\n{len(result.labels)} labels; paste them into the suite's task:")
     print(f"  labels: [{', '.join(json.dumps(label, ensure_ascii=False) for label in result.labels)}]")
-    if result.suite is not None:
+    if suite is not None:
+        print(f"\nwrote a starter suite to {suite}: check its prompt and model, then: evalkit run {suite} --offline")
+    elif result.suite is not None:
         print("\nsuggested suite (edit the model and prompt before running):\n")
         print(yaml.safe_dump(result.suite, sort_keys=False, allow_unicode=True, width=100).rstrip())
     if result.warnings:

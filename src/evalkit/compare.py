@@ -211,9 +211,9 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
     rows_a, rows_b = run_a.route_rows(route_a), run_b.route_rows(route_b)
     labels = _labels(run_a, run_b)
     ids_a, ids_b = _ids(rows_a), _ids(rows_b)
-    in_b = set(ids_b)
+    in_a, in_b = set(ids_a), set(ids_b)
     paired = [i for i in ids_a if i in in_b]
-    only_a, only_b = [i for i in ids_a if i not in in_b], [i for i in ids_b if i not in set(ids_a)]
+    only_a, only_b = [i for i in ids_a if i not in in_b], [i for i in ids_b if i not in in_a]
     if not paired:
         raise BadInput(f"{refs[0]} and {refs[1]} have no case id in common: nothing to compare")
 

@@ -159,3 +159,15 @@ def test_the_command_exports_the_shipped_example_suite(tmp_path):
     assert main(["ft", "export", str(EXAMPLE_SUITE), "--out", str(tmp_path / "t.jsonl"), "--format", "hf-chat"]) == 0
     assert main(["ft", "validate", str(tmp_path / "t.jsonl"), "--format", "hf-chat"]) == 0
 
+
+
+def test_a_zero_leakage_threshold_is_refused_not_replaced_by_the_default(tuned_suite, tmp_path):
+    with pytest.raises(BadInput, match="threshold"):
+        export_training_data(tuned_suite, tmp_path / "train.jsonl", threshold=0.0)
+    assert not (tmp_path / "train.jsonl").exists()
+
+
+def test_a_bad_validation_fraction_names_its_own_option(tuned_suite, tmp_path):
+    with pytest.raises(BadInput, match="--validation-fraction"):
+        export_training_data(tuned_suite, tmp_path / "train.jsonl", validation_out=tmp_path / "valid.jsonl",
+                             validation_fraction=1.5)

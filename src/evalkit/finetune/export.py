@@ -129,7 +129,9 @@ def export_training_data(suite, out: str | Path, *, route: str | None = None, fm
 
     format_ = get_format(fmt)
     name = pick_route(suite, route)
-    leaks = suite_leaks(suite, threshold=threshold or DEFAULT_THRESHOLD)
+    if validation_out and not 0.0 < validation_fraction < 1.0:
+        raise BadInput(f"--validation-fraction must be a fraction between 0 and 1, got {validation_fraction}")
+    leaks = suite_leaks(suite, threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
     if leaks and not allow_leakage:
         shown = "; ".join(leak.describe() for leak in leaks[:3])
         more = f" (and {len(leaks) - 3} more)" if len(leaks) > 3 else ""

@@ -73,3 +73,17 @@ def test_a_row_of_empty_cells_is_skipped_with_a_warning(tmp_path):
 def test_split_option_marks_every_case(tmp_path):
     path = _file(tmp_path, "rows.csv", "text,label\ncharged twice,billing\n")
     assert import_file("csv", path, split="train").cases[0].split == "train"
+
+
+def test_a_column_named_twice_is_an_error_not_a_silently_dropped_cell(tmp_path):
+    path = _file(tmp_path, "rows.csv", "text,label,text\ncharged twice,billing,close my account\n")
+    with pytest.raises(BadInput, match=r"rows.csv:1: the header names a column twice: text"):
+        import_file("csv", path)
+    with pytest.raises(BadInput, match=r"the header names a column twice: label"):
+        import_file("csv", _file(tmp_path, "rows.tsv", "a\tb\tc\n"), columns=["text", "label", "label"])
+
+
+def test_columns_may_skip_several_cells_with_underscores(tmp_path):
+    path = _file(tmp_path, "rows.tsv", "x\tcharged twice\ty\tbilling\n")
+    (case,) = import_file("csv", path, columns=["_", "text", "_", "label"]).cases
+    assert (case.input, case.expected, case.metadata) == ("charged twice", "billing", {})

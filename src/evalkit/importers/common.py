@@ -205,10 +205,15 @@ def iter_dict_rows(path: Path, text: str, delimiter: str, builder: CaseBuilder) 
     if first is None:
         raise BadInput("the file is empty: expected a header row", where=str(path))
     header = [name.strip() for name in first[1]]
-    dupes = sorted({h for h in header if header.count(h) > 1 and h})
-    if dupes:
-        raise BadInput(f"the header names a column twice: {', '.join(dupes)}", where=f"{path}:{first[0]}")
+    check_columns(header, f"{path}:{first[0]}")
     yield from rows_as_dicts(path, rows, header, builder)
+
+
+def check_columns(header: list[str], where: str, unnamed: tuple[str, ...] = ("",)) -> None:
+    """A column named twice would lose one of its cells to the other: an error, unless its name is in `unnamed`."""
+    dupes = sorted({h for h in header if header.count(h) > 1 and h not in unnamed})
+    if dupes:
+        raise BadInput(f"the header names a column twice: {', '.join(dupes)}", where=where)
 
 
 def rows_as_dicts(path: Path, rows: Iterator[tuple[int, list[str]]], header: list[str],

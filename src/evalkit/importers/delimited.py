@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, delimiter_for, iter_rows, read_source,
-                                      rows_as_dicts)
+from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, check_columns, delimiter_for, iter_rows,
+                                      read_source, rows_as_dicts)
 
 #: column names taken without a flag, the first one present wins (banking77: text/category;
 #: Bitext: instruction/intent)
@@ -31,6 +31,7 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
         raise BadInput("the file is empty", where=str(path))
     if options.columns:
         header = [c.strip() for c in options.columns]
+        check_columns(header, "--columns", unnamed=("", "_"))
         repeated = [c.strip().lower() for c in first[1]] == [c.lower() for c in header]
         if repeated:
             builder.warn(f"{path}:{first[0]}", "the first row repeats the --columns names: read as a header")
@@ -38,6 +39,7 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
             rows = _chain(first, rows)
     else:
         header = [c.strip() for c in first[1]]
+        check_columns(header, f"{path}:{first[0]}", unnamed=("", "_"))
     text_col = _pick(header, options.text_field, TEXT_NAMES, "text", path)
     label_col = _pick(header, options.label_field, LABEL_NAMES, "label", path)
     for where, row in rows_as_dicts(path, rows, header, builder):

@@ -107,3 +107,24 @@ def test_the_command_prints_counts_per_label_and_split(tmp_path, capsys):
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1:4] for line in out.splitlines() if line.split() and line.split()[0] in ("billing", "login", "total")}
     assert rows == {"billing": ["8", "2", "10"], "login": ["4", "1", "5"], "total": ["12", "3", "15"]}
+
+
+def test_a_json_case_file_gets_its_splits_and_keeps_the_given_one(tmp_path):
+    path = tmp_path / "cases.json"
+    cases = [{"id": f"c{i}", "input": f"text {i}", "expected": "ab"[i % 2]} for i in range(6)]
+    cases[0]["split"] = "train"
+    path.write_text(json.dumps({"cases": cases}), encoding="utf-8")
+    result = split_case_file(path, holdout=0.5, seed=0)
+    assert "c0" not in result.assigned and len(result.assigned) == 5
+    loaded = {c.id: c.split for c in load_cases(path)}
+    assert loaded["c0"] == "train" and sum(s == "holdout" for s in loaded.values()) == 4  # 2 of each label's 3
+
+
+def test_flow_style_yaml_cases_are_written_again_whole(tmp_path):
+    path = tmp_path / "cases.yaml"
+    path.write_text("cases:\n" + "".join(f"  - {{id: c{i}, input: text {i}, expected: {'ab'[i % 2]}}}\n" for i in range(4))
+                    + "  - {id: c4, input: text 4, expected: a, split: holdout}\n", encoding="utf-8")
+    result = split_case_file(path, holdout=0.4, seed=0)
+    assert "c4" not in result.assigned
+    loaded = {c.id: c.split for c in load_cases(path)}
+    assert loaded["c4"] == "holdout" and set(loaded.values()) == {"train", "holdout"}

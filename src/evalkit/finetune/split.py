@@ -5,7 +5,7 @@ that the label's share of holdout cases (old and new together) comes as close as
 asked fraction. The same file, fraction and seed give the same assignment.
 
 `assign_splits` is pure; `split_case_file` reads the file and writes it back in its own format
-(JSONL and CSV line by line; YAML by inserting one `split:` line per case where it can).
+(JSONL and CSV line by line; JSON whole; YAML by inserting one `split:` line per case where it can).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +76,6 @@ def _label_of(expected: Any, label_field: str | None, where: str) -> str:
 @dataclass
 class SplitResult:
     path: Path
-    cases: list[SplitCase]
     assigned: dict[str, str]
     counts: dict[str, dict[str, int]]
 
@@ -92,17 +90,14 @@ def split_case_file(path: str | Path, *, holdout: float = 0.2, seed: int = 0, st
     if stratify not in ("label", "none"):
         raise BadInput(f"--stratify must be label or none, got {stratify!r}")
     loaded = load_cases(path)  # validates every case with file:line errors
-    text = read_text(path, "case file")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        given = _jsonl_splits(text)
-    elif suffix in (".csv", ".tsv"):
-        given = _csv_splits(text, suffix)
-    else:
-        given = _yaml_splits(path)
-    cases = [SplitCase(c.id, _label_of(c.expected, label_field, c.origin), given.get(c.id)) for c in loaded]
+    # a case's split is its own only when the file gives one (the model's default is "holdout")
+    cases = [SplitCase(c.id, _label_of(c.expected, label_field, c.origin), c.split if "split" in c.model_fields_set else None)
+             for c in loaded]
     assigned = assign_splits(cases, holdout, seed, stratify == "label")
+    target = Path(out) if out else path
     if assigned and not dry_run:
+        text = read_text(path, "case file")
+        suffix = path.suffix.lower()
         if suffix in (".jsonl", ".ndjson"):
             new_text = _write_jsonl(text, assigned)
         elif suffix in (".csv", ".tsv"):
@@ -110,24 +105,21 @@ def split_case_file(path: str | Path, *, holdout: float = 0.2, seed: int = 0, st
         elif suffix == ".json":
             new_text = _write_json(text, assigned)
         else:
-            new_text = _write_yaml(path, text, assigned)
-        target = Path(out) if out else path
+            new_text = _write_yaml(text, assigned)
         target.write_text(new_text, encoding="utf-8")
         load_cases(target)  # what was written must load
-    return SplitResult(Path(out) if out else path, cases, assigned, count_splits(cases, assigned))
+    return SplitResult(target, assigned, count_splits(cases, assigned))
+
+
+def _fill(record, assigned: dict[str, str]) -> bool:
+    """Give a case record without a split its assigned one; True when it changed."""
+    if isinstance(record, dict) and not record.get("split") and str(record.get("id")) in assigned:
+        record["split"] = assigned[str(record["id"])]
+        return True
+    return False
 
 
 # ---------------------------------------------------------------- JSONL
-
-
-def _jsonl_splits(text: str) -> dict[str, str]:
-    splits = {}
-    for line in text.splitlines():
-        if line.strip():
-            record = json.loads(line)
-            if record.get("split"):
-                splits[str(record["id"])] = record["split"]
-    return splits
 
 
 def _write_jsonl(text: str, assigned: dict[str, str]) -> str:
@@ -135,8 +127,7 @@ def _write_jsonl(text: str, assigned: dict[str, str]) -> str:
     for line in text.splitlines():
         if line.strip():
             record = json.loads(line)
-            if str(record.get("id")) in assigned and not record.get("split"):
-                record["split"] = assigned[str(record["id"])]
+            if _fill(record, assigned):
                 line = json.dumps(record, ensure_ascii=False)
         lines.append(line)
     return "\n".join(lines) + "\n"
@@ -145,23 +136,15 @@ def _write_jsonl(text: str, assigned: dict[str, str]) -> str:
 # ---------------------------------------------------------------- CSV
 
 
-def _csv_rows(text: str, suffix: str) -> tuple[list[str], list[dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
-    rows = list(reader)
-    return list(reader.fieldnames or []), rows
-
-
-def _csv_splits(text: str, suffix: str) -> dict[str, str]:
-    _, rows = _csv_rows(text, suffix)
-    return {row["id"]: row["split"] for row in rows if row.get("split")}
-
-
 def _write_csv(text: str, suffix: str, assigned: dict[str, str]) -> str:
-    fields, rows = _csv_rows(text, suffix)
+    delimiter = "\t" if suffix == ".tsv" else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = list(reader)
+    fields = list(reader.fieldnames or [])
     if "split" not in fields:
         fields.append("split")
     buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=fields, delimiter="\t" if suffix == ".tsv" else ",", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, delimiter=delimiter, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         if not row.get("split"):
@@ -177,21 +160,17 @@ def _write_json(text: str, assigned: dict[str, str]) -> str:
     document = json.loads(text)
     cases = document["cases"] if isinstance(document, dict) else document
     for record in cases:
-        if isinstance(record, dict) and not record.get("split") and str(record.get("id")) in assigned:
-            record["split"] = assigned[str(record["id"])]
+        _fill(record, assigned)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 # ---------------------------------------------------------------- YAML
 
 
-def _yaml_items(path: Path):
+def _yaml_items(text: str):
     """The YAML node of each case mapping, and the parsed records."""
     import yaml
 
-    from evalkit.yamlfile import read_text
-
-    text = read_text(path, "case file")
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     data = yaml.safe_load(text)
     if isinstance(root, yaml.MappingNode):
@@ -200,16 +179,11 @@ def _yaml_items(path: Path):
     return root.value, data
 
 
-def _yaml_splits(path: Path) -> dict[str, str]:
-    _, data = _yaml_items(path)
-    return {str(r["id"]): r["split"] for r in data if isinstance(r, dict) and r.get("split")}
-
-
-def _write_yaml(path: Path, text: str, assigned: dict[str, str]) -> str:
+def _write_yaml(text: str, assigned: dict[str, str]) -> str:
     """Insert `split: X` after each case's `id` line, keeping comments; a flow-style case makes it re-dump the file."""
     import yaml
 
-    nodes, data = _yaml_items(path)
+    nodes, data = _yaml_items(text)
     inserts: list[tuple[int, str]] = []
     for node, record in zip(nodes, data):
         case_id = str(record.get("id"))
@@ -232,8 +206,7 @@ def _redump(text: str, data: list, assigned: dict[str, str]) -> str:
     import yaml
 
     for record in data:
-        if isinstance(record, dict) and not record.get("split") and str(record.get("id")) in assigned:
-            record["split"] = assigned[str(record["id"])]
+        _fill(record, assigned)
     document = yaml.safe_load(text)
     if isinstance(document, dict):
         document["cases"] = data

@@ -51,7 +51,6 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
     base_run, cand_run = by_name[baseline].run, by_name[candidate].run
     spec = cand_run.manifest["suite"].get("spec", {})
     task = spec.get("task", {})
-    names = [r.name for r in routes]
     return {
         "packet_version": PACKET_VERSION,
         "title": f"{cand_run.manifest['suite']['name']}: {candidate} vs {baseline}",
@@ -71,7 +70,7 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         "failures": {"by_tag": _tag_failures(routes, baseline, candidate, comparison, layers),
                      "by_label": _label_failures(routes, baseline)},
         "cases": _flipped_cases(routes, comparison, base_run, cand_run),
-        "cost": _cost(routes, names, baseline, candidate, comparison, layers, versus_candidate, monthly_volume),
+        "cost": _cost(routes, baseline, candidate, comparison, layers, versus_candidate, monthly_volume),
         "ownership": {"owner": spec.get("owner"), "shutdowns": _shutdowns(routes)},
         "provenance": _provenance(routes),
     }
@@ -170,7 +169,7 @@ def _flipped_cases(routes, comparison, base_run: Run, cand_run: Run) -> list[dic
     return cases
 
 
-def _cost(routes, names, baseline, candidate, comparison, layers, versus_candidate, monthly_volume) -> dict[str, Any]:
+def _cost(routes, baseline, candidate, comparison, layers, versus_candidate, monthly_volume) -> dict[str, Any]:
     entries = []
     for ref in routes:
         cost = _summary(ref)["cost_usd"]

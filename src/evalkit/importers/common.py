@@ -96,7 +96,7 @@ class CaseBuilder:
         self._warnings.setdefault(message, []).append(where)
 
     def add(self, where: str, *, input: Any, expected: Any, id: Any = None, tags: list[str] | None = None,
-            metadata: dict[str, Any] | None = None, split: str | None = None) -> None:
+            metadata: dict[str, Any] | None = None) -> None:
         from pydantic import ValidationError
 
         from evalkit.cases import Case
@@ -109,8 +109,6 @@ class CaseBuilder:
         case_id = self._case_id(id, input, where)
         record: dict[str, Any] = {"id": case_id, "input": input, "expected": expected,
                                   "tags": tags or [], "metadata": metadata or {}}
-        if split:
-            record["split"] = split
         try:
             case = Case.model_validate(record)
         except ValidationError as exc:

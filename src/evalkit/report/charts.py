@@ -128,7 +128,7 @@ def _restricted(confusion: dict[str, Any], keep: list[str]) -> dict[str, Any]:
             "matrix": [[confusion["matrix"][i][j] for j in columns] for i in rows]}
 
 
-def confusion_chart(confusion: dict[str, Any], title: str, *, peak: float | None = None, colour_map: str = "Blues",
+def confusion_chart(confusion: dict[str, Any], title: str, *, peak: float | None = None,
                     keep: list[str] | None = None) -> str:
     """One route's confusion matrix as an annotated heatmap, unparsed and error columns set apart.
 
@@ -143,7 +143,7 @@ def confusion_chart(confusion: dict[str, Any], title: str, *, peak: float | None
     matrix = np.asarray(confusion["matrix"], dtype=float)
     peak = peak or (matrix.max() if matrix.size and matrix.max() > 0 else 1.0)
     fig, ax = plt.subplots(figsize=(0.26 * len(columns) + 1.5, 0.26 * len(labels) + 1.3))
-    ax.imshow(matrix, cmap=colour_map, vmin=0, vmax=peak, aspect="auto")
+    ax.imshow(matrix, cmap="Blues", vmin=0, vmax=peak, aspect="auto")
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
             count = int(matrix[i, j])

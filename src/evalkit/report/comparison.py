@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalkit.report.format import interval, num
+from evalkit.report.format import interval, money, num
 
 METRIC_TITLES = {"accuracy": "accuracy", "parse_rate": "parse rate", "kappa": "kappa", "macro_f1": "macro-F1"}
 
@@ -64,10 +64,6 @@ def tag_rows(comparison: dict[str, Any]) -> list[list[str]]:
              str(t["fixed"]), str(t["broken"])] for tag, t in comparison["by_tag"].items()]
 
 
-def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
-
-
 def _signed_money(value: float | None) -> str:
     return "n/a" if value is None else f"{'+' if value >= 0 else '-'}${abs(value):.4f}"
 
@@ -79,7 +75,7 @@ def cost_rows(comparison: dict[str, Any]) -> list[list[str]]:
         ["latency p95 (ms)", num(lat["p95"]["a"], 0), num(lat["p95"]["b"], 0), signed(lat["p95"]["delta"], 0)],
         ["input tokens (mean)", num(tok["input_mean"]["a"], 0), num(tok["input_mean"]["b"], 0), signed(tok["input_mean"]["delta"], 0)],
         ["output tokens (mean)", num(tok["output_mean"]["a"], 0), num(tok["output_mean"]["b"], 0), signed(tok["output_mean"]["delta"], 0)],
-        ["cost per 1,000 cases", _money(cost["per_1k"]["a"]), _money(cost["per_1k"]["b"]), _signed_money(cost["per_1k"]["delta"])],
+        ["cost per 1,000 cases", money(cost["per_1k"]["a"]), money(cost["per_1k"]["b"]), _signed_money(cost["per_1k"]["delta"])],
     ]
 
 

@@ -23,8 +23,8 @@ def metric(entry: dict[str, Any] | None) -> str:
     return f"{entry['value']:.3f} {ci} n={entry['n']}".replace("  ", " ")
 
 
-def money(cost: dict[str, Any] | None, key: str = "per_1k") -> str:
-    return "unknown" if cost is None or cost.get(key) is None else f"${cost[key]:.4f}"
+def money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
 
 
 def ms(value: float | None) -> str:
@@ -38,7 +38,7 @@ def route_rows(summary: dict[str, Any]) -> list[list[str]]:
         rows.append([
             route, str(s["n"]), metric(s["parse_rate"]), metric(s["accuracy"]), metric(s["kappa"]),
             metric(s["macro_f1"]), ms(s["latency_ms"]["p50"]), ms(s["latency_ms"]["p95"]),
-            num(s["tokens"]["input_mean"], 0), num(s["tokens"]["output_mean"], 0), money(s["cost_usd"]), str(s["errors"]),
+            num(s["tokens"]["input_mean"], 0), num(s["tokens"]["output_mean"], 0), money((s["cost_usd"] or {}).get("per_1k")), str(s["errors"]),
         ])
     return rows
 

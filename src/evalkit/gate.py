@@ -21,12 +21,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evalkit.errors import BadInput, RunIncomplete
-from evalkit.metrics import ERROR, N_BOOT, UNPARSED, predicted_value, summarize_route
+from evalkit.metrics import ERROR, METRIC_NAMES, N_BOOT, UNPARSED, predicted_value, summarize_route
 from evalkit.policy import GatePolicy, parse_policy
 from evalkit.store import Run
 
 EPSILON = 1e-12  # thresholds are met exactly at equality, whatever the floating point says
-METRIC_NAMES = {"parse_rate": "parse rate", "accuracy": "accuracy", "kappa": "kappa", "macro_f1": "macro-F1"}
 
 APPROVE, REJECT, INCOMPLETE = 0, 1, 3
 

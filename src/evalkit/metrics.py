@@ -12,6 +12,8 @@ from typing import Any, Iterable
 
 UNPARSED, ERROR = "__unparsed__", "__error__"
 N_BOOT = 2000
+#: the headline metrics as people read them (gate reasons, comparison tables)
+METRIC_NAMES = {"parse_rate": "parse rate", "accuracy": "accuracy", "kappa": "kappa", "macro_f1": "macro-F1"}
 
 
 def predicted_value(row: dict[str, Any]) -> str:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalkit.metrics import METRIC_NAMES
 from evalkit.report.format import interval, money, num
-
-METRIC_TITLES = {"accuracy": "accuracy", "parse_rate": "parse rate", "kappa": "kappa", "macro_f1": "macro-F1"}
 
 
 def signed(value: float | None, digits: int = 3) -> str:
@@ -20,7 +19,7 @@ def metric_rows(comparison: dict[str, Any]) -> list[list[str]]:
     rows = []
     for metric, entry in comparison["metrics"].items():
         note = entry.get("reason", "")
-        rows.append([METRIC_TITLES.get(metric, metric), num(entry["a"]), num(entry["b"]), signed(entry["delta"]),
+        rows.append([METRIC_NAMES.get(metric, metric), num(entry["a"]), num(entry["b"]), signed(entry["delta"]),
                      interval(entry["ci95"], 3) or "n/a", str(entry["n"]), note])
         if "newcombe" in entry:
             newcombe = entry["newcombe"]

@@ -217,3 +217,20 @@ def test_out_of_range_thresholds_are_errors():
 def test_the_policy_is_read_from_the_runs_suite(run):
     policy = policy_of_run(run.manifest, where="manifest.json")
     assert isinstance(policy, GatePolicy) and policy.candidate == "tuned" and policy.min.accuracy == 0.9
+
+
+def test_per_tag_macro_f1_averages_over_the_labels_the_tags_cases_expect(tmp_path):
+    from sklearn.metrics import f1_score
+
+    labels = ["billing_dispute", "billing_dispute", "cancellation", "cancellation", "login_failure", "login_failure"]
+    cases = cases_with(labels, [["web"]] * 4 + [["phone"]] * 2)
+    answers = {"r": {"c01": "billing_dispute", "c02": "login_failure", "c03": "cancellation", "c04": "gibberish",
+                     "c05": "login_failure", "c06": None}}
+    run = load_run(build_run(tmp_path, cases, answers))
+    verdict = evaluate_gate({"min_by_tag": {"web": {"macro_f1": 0.1, "kappa": -1.0}}}, run, "r")
+    rows = [r for r in run.route_rows("r") if "web" in r["tags"]]
+    y_pred = [r["predicted_label"] if r.get("parsed_ok") else "__unparsed__" for r in rows]
+    expected = f1_score([r["expected_label"] for r in rows], y_pred, labels=["billing_dispute", "cancellation"],
+                        average="macro", zero_division=0)
+    assert check(verdict, "min_by_tag.web.macro_f1").value == pytest.approx(expected)
+    assert expected == pytest.approx((2 / 3 + 2 / 3) / 2)

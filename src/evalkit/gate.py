@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evalkit.errors import BadInput, RunIncomplete
-from evalkit.metrics import ERROR, METRIC_NAMES, N_BOOT, UNPARSED, predicted_value, summarize_route
+from evalkit.metrics import (ERROR, METRIC_NAMES, N_BOOT, UNPARSED, confusion_counts, per_class_scores, predicted_value,
+                             summarize_route)
 from evalkit.policy import GatePolicy, parse_policy
 from evalkit.store import Run
 
@@ -105,8 +106,6 @@ def _completeness(run: Run, rows: list[dict[str, Any]], role: str, budget: float
 # -- floors --
 
 def _tag_metrics(rows: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
-    from sklearn.metrics import f1_score
-
     from evalkit.stats import cohen_kappa
 
     n = len(rows)
@@ -114,12 +113,13 @@ def _tag_metrics(rows: list[dict[str, Any]], labels: list[str]) -> dict[str, Any
     y_true = [r["expected_label"] for r in rows]
     y_pred = [predicted_value(r) for r in rows]
     kappa, reason = cohen_kappa(y_true, y_pred, [*labels, UNPARSED, ERROR])
-    present = [label for label in labels if label in set(y_true)]
+    per_class = per_class_scores(confusion_counts(rows, labels), labels)
+    present = [per_class[label]["f1"] for label in labels if per_class[label]["support"]]
     return {
         "parse_rate": sum(1 for r in rows if r.get("parsed_ok")) / with_output if with_output else None,
         "accuracy": sum(1 for r in rows if r.get("correct")) / n,
         "kappa": kappa, "kappa_reason": reason,
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "macro_f1": sum(present) / len(present),
         "n": n,
     }
 

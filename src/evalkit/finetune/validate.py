@@ -33,8 +33,6 @@ class ValidationReport:
     counter: TokenCounter
     n_examples: int = 0
     problems: list[LineProblem] = field(default_factory=list)
-    missing_system: int = 0
-    missing_user: int = 0
     counted_lines: list[int] = field(default_factory=list)  # lines whose tokens were counted (no format error)
     messages_per_example: list[int] = field(default_factory=list)
     tokens_per_example: list[int] = field(default_factory=list)
@@ -51,6 +49,14 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def missing_system(self) -> int:
+        return sum(p.kind == "missing_system_message" for p in self.problems)
+
+    @property
+    def missing_user(self) -> int:
+        return sum(p.kind == "missing_user_message" for p in self.problems)
 
     @property
     def error_counts(self) -> dict[str, int]:
@@ -164,10 +170,8 @@ def validate_records(records: list[tuple[int, Any]], fmt: Format, counter: Token
         messages = fmt.messages(record)
         roles = {m.get("role") for m in messages}
         if "system" not in roles:
-            report.missing_system += 1
             report.problems.append(LineProblem(line, "missing_system_message", "no system message", "warning"))
         if "user" not in roles:
-            report.missing_user += 1
             report.problems.append(LineProblem(line, "missing_user_message", "no user message", "warning"))
         tokens = counter.messages(messages)
         report.counted_lines.append(line)

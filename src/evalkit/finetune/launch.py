@@ -112,8 +112,7 @@ def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | Non
 
 
 def follow_job(provider: str, job_id: str, *, wait: bool = False, interval: float = 30.0, timeout: float | None = None,
-               base_url: str | None = None, on_event: Callable[[JobEvent], None] = lambda e: None,
-               sleep: Callable[[float], None] = time.sleep) -> JobState:
+               base_url: str | None = None, on_event: Callable[[JobEvent], None] = lambda e: None) -> JobState:
     """Report the job (and its new events); with `wait`, poll until it ends or `timeout` seconds pass."""
     launcher = get_launcher_class(provider)(base_url)
     seen: set[str] = set()
@@ -127,7 +126,7 @@ def follow_job(provider: str, job_id: str, *, wait: bool = False, interval: floa
                     on_event(event)
             if state.done or not wait or (timeout is not None and time.monotonic() - started >= timeout):
                 return state
-            sleep(interval)
+            time.sleep(interval)
     finally:
         launcher.close()
 
@@ -136,8 +135,7 @@ def route_fields(provider: str, state: JobState, record: JobRecord | None, base_
                  training_file: str | Path | None = None) -> dict[str, str | int | float]:
     """The fields of the suite's fine-tuned route for a finished job."""
     launcher_class = get_launcher_class(provider)
-    base_url = base_url or (record.base_url if record else None) or os.environ.get(launcher_class.base_url_env) \
-        or launcher_class.default_base_url
+    base_url = launcher_class.resolve_base_url(base_url or (record.base_url if record else None))
     fields = dict(launcher_class.route_fields(state, base_url))
     fields.update({"base_model": (record.base_model if record else None) or state.base_model, "job_id": state.id,
                    "provider": provider})

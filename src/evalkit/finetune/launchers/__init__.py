@@ -90,10 +90,15 @@ class Launcher:
     accepts: ClassVar[tuple[str, ...]] = ("openai-chat", "openai-dpo", "hf-chat")
 
     def __init__(self, base_url: str | None = None):
-        self.base_url = base_url or os.environ.get(self.base_url_env) or self.default_base_url
+        self.base_url = self.resolve_base_url(base_url)
         self.api_key = os.environ.get(self.api_key_env, "")
         if not self.api_key:
             raise BadInput(f"{self.name} needs an API key: set {self.api_key_env} (keys are read from the environment only)")
+
+    @classmethod
+    def resolve_base_url(cls, base_url: str | None) -> str | None:
+        """The given base URL, else the environment's (`base_url_env`), else the provider's default."""
+        return base_url or os.environ.get(cls.base_url_env) or cls.default_base_url
 
     def upload(self, path: Path) -> str:
         """Upload a training file; return its file id."""

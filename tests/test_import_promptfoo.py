@@ -142,3 +142,13 @@ def test_a_row_whose_vars_are_all_empty_is_an_error(tmp_path):
     path = _csv(tmp_path, "q,__expected\nhello,greeting\n,farewell\n")
     with pytest.raises(BadInput, match=r"tests.csv:3: the row has no input"):
         import_file("promptfoo", path)
+
+
+def test_with_label_field_other_assertions_are_still_kept_in_metadata_with_a_warning(tmp_path):
+    path = _csv(tmp_path, "text,category,__expected\nI was charged twice,billing,llm-rubric: is polite\n")
+    result = import_file("promptfoo", path, label_field="category")
+    (case,) = result.cases
+    assert case.expected == "billing" and case.input == {"text": "I was charged twice"}
+    assert case.metadata == {"promptfoo_assert": [{"type": "llm-rubric", "value": "is polite"}]}
+    assert [w.message for w in result.warnings] == [
+        "assertion 'llm-rubric' does not give a label: kept in metadata.promptfoo_assert"]

@@ -218,6 +218,20 @@ def _csv_tests(path: Path, builder: CaseBuilder, defaults: dict[str, Any]) -> li
 
 def _label(test: RawTest, label_field: str | None, builder: CaseBuilder) -> tuple[str, str | None]:
     """(expected label, the var it came from or None); unmapped assertions are kept in metadata."""
+    labelling: list[tuple[str, str]] = []  # (type, value) of the assertions that can give the label
+    unmapped = []
+    for assertion in test.asserts:
+        kind = assertion.get("type") if isinstance(assertion, dict) else None
+        value = assertion.get("value") if isinstance(assertion, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if kind in LABEL_TYPES and isinstance(value, str) and value.strip():
+            labelling.append((kind, value))
+        else:
+            unmapped.append(assertion)
+            builder.warn(test.where, f"assertion {kind or assertion!r} does not give a label: kept in metadata.promptfoo_assert")
+    if unmapped:
+        test.metadata["promptfoo_assert"] = unmapped
     if label_field:
         if label_field not in test.vars:
             raise BadInput(f"the test has no var {label_field!r} to take the label from", where=test.where)
@@ -226,26 +240,15 @@ def _label(test: RawTest, label_field: str | None, builder: CaseBuilder) -> tupl
             raise BadInput(f"var {label_field!r} is empty: no expected label", where=test.where)
         return label, label_field
     candidates: list[tuple[int, str, str | None]] = []
-    unmapped = []
-    for assertion in test.asserts:
-        kind = assertion.get("type") if isinstance(assertion, dict) else None
-        value = assertion.get("value") if isinstance(assertion, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        if kind in LABEL_TYPES and isinstance(value, str) and value.strip():
-            ref = _VAR_REF.match(value.strip())
-            if ref:
-                var = ref.group(1)
-                if var not in test.vars:
-                    raise BadInput(f"assertion value {value!r} names var {var!r}, which the test does not have", where=test.where)
-                candidates.append((LABEL_TYPES.index(kind), as_label(test.vars[var], test.where, builder) or "", var))
-            else:
-                candidates.append((LABEL_TYPES.index(kind), value.strip(), None))
+    for kind, value in labelling:
+        ref = _VAR_REF.match(value.strip())
+        if ref:
+            var = ref.group(1)
+            if var not in test.vars:
+                raise BadInput(f"assertion value {value!r} names var {var!r}, which the test does not have", where=test.where)
+            candidates.append((LABEL_TYPES.index(kind), as_label(test.vars[var], test.where, builder) or "", var))
         else:
-            unmapped.append(assertion)
-            builder.warn(test.where, f"assertion {kind or assertion!r} does not give a label: kept in metadata.promptfoo_assert")
-    if unmapped:
-        test.metadata["promptfoo_assert"] = unmapped
+            candidates.append((LABEL_TYPES.index(kind), value.strip(), None))
     candidates = [c for c in candidates if c[1]]
     if not candidates:
         raise BadInput("no expected label: the test has no equals/contains assertion (or __expected value) with a "

@@ -1,8 +1,8 @@
 """Small, pure statistics helpers for comparing eval routes.
 
 Everything here is a function of counts or of a caller-supplied statistic: no I/O,
-no global state. scipy and scikit-learn are imported inside the functions that need
-them, so importing this module costs only numpy.
+no global state. scipy is imported inside the function that needs it (mcnemar), so
+importing this module costs only numpy.
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ class CaseBuilder:
 
 
 def _short(where: str) -> str:
-    """`file:12` -> `:12` so a long list of places stays readable."""
+    """`file:12` -> `line 12` so a long list of places stays readable."""
     head, _, tail = where.rpartition(":")
     return f"line {tail}" if head and tail.isdigit() else where
 

@@ -95,3 +95,11 @@ def test_an_unpriced_route_makes_the_change_unknown(make_suite):
     suite = load_suite(make_suite(routes={"prompted": PROMPTED, "tuned": TUNED}))
     estimate = estimate_inference(suite, monthly_volume=1000)
     assert (estimate.delta_per_1k_usd, estimate.delta_monthly_usd) == (None, None)
+
+
+def test_an_unknown_prompted_route_is_bad_input_naming_the_routes(make_suite):
+    from evalkit.errors import BadInput
+
+    suite = load_suite(make_suite(routes={"prompted": PROMPTED, "tuned": TUNED}, pricing=PRICING))
+    with pytest.raises(BadInput, match=r"no route 'nope' in the suite \(routes: prompted, tuned\)"):
+        estimate_inference(suite, prompted="nope")

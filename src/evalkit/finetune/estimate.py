@@ -128,8 +128,8 @@ def estimate_inference(suite, *, prompted: str | None = None, tuned: str | None 
             raise BadInput("pass --prompted-route: the suite has " + (f"several prompted routes ({', '.join(candidates)})"
                            if candidates else "no prompted route"), where=str(suite.path))
         prompted = candidates[0]
-    elif prompted not in suite.spec.routes:
-        raise BadInput(f"no route {prompted!r} in the suite (routes: {', '.join(suite.spec.routes)})", where=str(suite.path))
+    else:
+        prompted = pick_route(suite, prompted)  # the named route, when the suite has it
     if monthly_volume is not None and monthly_volume < 0:
         raise BadInput(f"--monthly-volume must be positive, got {monthly_volume}")
     cases = suite.holdout

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from evalkit.cli import main
-from packet_runs import BASE, GATE, TUNED, build_run
+from packet_runs import BASE, CASES, GATE, TUNED, build_run
 
 PRICES = {f"replay:{route}.jsonl": {"input": 2.0, "output": 8.0} for route in ("base", "prompted", "tuned")}
 
@@ -206,3 +206,15 @@ def test_error_rows_beyond_the_budget_make_an_incomplete_verdict_and_still_a_pac
 def test_a_packet_whose_routes_ran_as_configured_has_no_stand_in_notice(packet, packet_dir):
     assert packet["stand_ins"] == []
     assert "Not the configured models" not in (packet_dir / "packet.html").read_text()
+
+
+def test_a_route_without_an_answer_for_a_changed_case_says_so_in_html_and_markdown(run_dir, tmp_path):
+    partial = {case_id: label for case_id, label in BASE.items() if case_id != "c01"}  # c01 is fixed by tuned
+    other = build_run(tmp_path / "partial", {"partial": partial}, cases=[c for c in CASES if c["id"] != "c01"])
+    assert main(["packet", str(run_dir), "--baseline", "base", "--candidate", "tuned", "--with", f"{other}:partial",
+                 "--out", str(tmp_path / "p")]) == 0
+    packet = json.loads((tmp_path / "p" / "packet.json").read_text())
+    (case,) = [c for c in packet["cases"] if c["id"] == "c01"]
+    assert {"route": "partial", "missing": True} in case["outputs"]
+    assert "no answer for this case in the run" in (tmp_path / "p" / "packet.html").read_text()
+    assert "| partial | no answer | – |" in (tmp_path / "p" / "packet.md").read_text()

@@ -24,7 +24,7 @@ from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, delimiter_for, fields_input,
-                                      iter_dict_rows, read_source, record_place)
+                                      iter_dict_rows, iter_records, read_source, record_place)
 
 # promptfoo's assertion types (src/types), so `type:value` strings split as promptfoo splits them
 ASSERTION_TYPES = frozenset("""
@@ -96,8 +96,6 @@ def _read_tests(path: Path, builder: CaseBuilder, defaults: dict[str, Any], dept
     if suffix in (".csv", ".tsv"):
         return _csv_tests(path, builder, defaults)
     if suffix in (".jsonl", ".ndjson"):
-        from evalkit.importers.common import iter_records
-
         return [_test(record, where, builder, defaults) for where, record in iter_records(path, "promptfoo tests file")]
     from evalkit.yamlfile import load_with_lines
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalkit.report.charts import confusion_chart, focus_labels
+from evalkit.report.charts import confusion_chart, focus_labels, route_colours
 
 SPECIAL = ["__unparsed__", "__error__"]
 
@@ -30,3 +30,9 @@ def test_a_heatmap_of_few_labels_keeps_them_all():
 def test_a_restricted_heatmap_draws_only_the_kept_labels_and_the_unparsed_and_error_columns():
     svg = confusion_chart(confusion_of(30, {(3, 7): 4}), "baseline", keep=["l03", "l07"])
     assert ">l03<" in svg and ">l07<" in svg and ">l11<" not in svg and ">unparsed<" in svg
+
+
+def test_every_route_gets_a_colour_however_many_routes_there_are():
+    names = ["base", *(f"layer{i}" for i in range(20)), "tuned"]
+    colours = route_colours(names, "base", "tuned")
+    assert set(colours) == set(names) and colours["layer0"] == colours["layer4"] != colours["layer1"]

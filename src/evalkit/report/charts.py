@@ -9,6 +9,7 @@ imported inside the functions: importing this module costs nothing.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from typing import Any
 
@@ -61,7 +62,7 @@ def _attr(text: str) -> str:
 
 
 def route_colours(names: list[str], baseline: str, candidate: str) -> dict[str, str]:
-    others = iter(OTHER_COLOURS * 4)
+    others = itertools.cycle(OTHER_COLOURS)
     return {n: BASELINE_COLOUR if n == baseline else CANDIDATE_COLOUR if n == candidate else next(others) for n in names}
 
 

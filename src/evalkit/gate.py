@@ -267,8 +267,7 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
                 checks += [c for c in _completeness(base_run, base_rows, "baseline", policy.error_budget) if c.name.startswith("error_budget")]
         else:
             checks += _completeness(base_run, base_rows, "baseline", policy.error_budget)
-        comparison = compare(base_run, base_route, candidate_run, route, seed=seed, n_boot=n_boot,
-                             refs=(f"{base_run.dir}:{base_route}", f"{candidate_run.dir}:{route}"))
+        comparison = compare(base_run, base_route, candidate_run, route, seed=seed, n_boot=n_boot)
     checks += _floors(policy, summary, rows, labels)
     if comparison is not None:
         checks += _drops(policy, comparison) + _significance(policy, comparison)

@@ -147,9 +147,9 @@ def _is_range(values) -> bool:
     return bool(np.array_equal(values, np.arange(values.size)))
 
 
-def bootstrap_confusions(per_case, k: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: int = 250):
+def bootstrap_confusions(per_case, k: int, *, n_boot: int = N_BOOT, seed: int = 0):
     """Yield (b, K, K) stacks of confusion matrices of cases resampled with replacement."""
-    for multiplicity in case_resamples(per_case.shape[0], n_boot=n_boot, seed=seed, batch=batch):
+    for multiplicity in case_resamples(per_case.shape[0], n_boot=n_boot, seed=seed):
         yield resampled_confusions(per_case, k, multiplicity)
 
 

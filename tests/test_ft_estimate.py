@@ -91,6 +91,15 @@ def test_the_monthly_change_scales_the_change_per_1k(make_suite):
     assert estimate.delta_monthly_usd == pytest.approx(estimate.delta_per_1k_usd * 250)
 
 
+@pytest.mark.parametrize("volume", [0, -5])
+def test_a_monthly_volume_below_one_call_is_bad_input(make_suite, volume):
+    from evalkit.errors import BadInput
+
+    suite = load_suite(make_suite(routes={"prompted": PROMPTED, "tuned": TUNED}, pricing=PRICING))
+    with pytest.raises(BadInput, match="--monthly-volume"):
+        estimate_inference(suite, monthly_volume=volume)
+
+
 def test_an_unpriced_route_makes_the_change_unknown(make_suite):
     suite = load_suite(make_suite(routes={"prompted": PROMPTED, "tuned": TUNED}))
     estimate = estimate_inference(suite, monthly_volume=1000)

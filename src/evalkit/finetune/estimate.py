@@ -130,7 +130,7 @@ def estimate_inference(suite, *, prompted: str | None = None, tuned: str | None 
         prompted = candidates[0]
     else:
         prompted = pick_route(suite, prompted)  # the named route, when the suite has it
-    if monthly_volume is not None and monthly_volume < 0:
+    if monthly_volume is not None and monthly_volume < 1:
         raise BadInput(f"--monthly-volume must be positive, got {monthly_volume}")
     cases = suite.holdout
     return InferenceEstimate(route_cost(suite, prompted, cases), route_cost(suite, tuned, cases), monthly_volume)

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from statistics import NormalDist
 
-import numpy as np
 import pytest
 
 try:
@@ -158,53 +157,6 @@ def test_newcombe_paired_interval_is_for_b_minus_a():
 
 def test_newcombe_paired_interval_is_none_without_pairs():
     assert stats.newcombe_paired_interval(0, 0, 0, 0) is None
-
-
-# --------------------------------------------------------------------------- bootstrap
-
-
-def _two_routes():
-    rng = np.random.default_rng(123)
-    route_a = rng.random(200) < 0.60
-    route_b = rng.random(200) < 0.70
-    return route_a.astype(float), route_b.astype(float)
-
-
-def test_paired_bootstrap_same_seed_gives_same_interval():
-    a, b = _two_routes()
-
-    def delta(idx):
-        return b[idx].mean() - a[idx].mean()
-
-    first = stats.paired_bootstrap(len(a), delta, n_boot=500, seed=7)
-    second = stats.paired_bootstrap(len(a), delta, n_boot=500, seed=7)
-    assert first == second
-
-
-def test_paired_bootstrap_interval_contains_the_point_estimate():
-    a, b = _two_routes()
-    point = b.mean() - a.mean()
-    low, high = stats.paired_bootstrap(len(a), lambda idx: b[idx].mean() - a[idx].mean())
-    assert low < point < high
-
-
-def test_paired_bootstrap_is_none_for_no_cases():
-    assert stats.paired_bootstrap(0, lambda idx: 0.0) is None
-
-
-def test_paired_bootstrap_skips_resamples_without_a_value():
-    a, b = _two_routes()
-
-    def sometimes_undefined(idx):
-        if idx[0] % 4 == 0:  # about a quarter of the resamples
-            return None if idx[1] % 2 else math.nan
-        return b[idx].mean() - a[idx].mean()
-
-    assert stats.paired_bootstrap(len(a), sometimes_undefined, n_boot=400) is not None
-
-
-def test_paired_bootstrap_is_none_when_most_resamples_have_no_value():
-    assert stats.paired_bootstrap(50, lambda idx: None, n_boot=100) is None
 
 
 # --------------------------------------------------------------------------- kappa

@@ -1,6 +1,6 @@
 """Small, pure statistics helpers for comparing eval routes.
 
-Everything here is a function of counts or of a caller-supplied statistic: no I/O,
+Everything here is a function of counts or labels: no I/O,
 no global state. scipy is imported inside the function that needs it (mcnemar), so
 importing this module costs only numpy.
 """
@@ -8,7 +8,7 @@ importing this module costs only numpy.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -17,7 +17,6 @@ __all__ = [
     "wilson_interval",
     "mcnemar",
     "newcombe_paired_interval",
-    "paired_bootstrap",
     "cohen_kappa",
     "min_detectable_difference",
     "percentile",
@@ -136,47 +135,6 @@ def newcombe_paired_interval(
     lower = theta - math.sqrt(max(lower_sq, 0.0))
     upper = theta + math.sqrt(max(upper_sq, 0.0))
     return max(-1.0, lower), min(1.0, upper)
-
-
-def paired_bootstrap(
-    n: int,
-    statistic: Callable[[np.ndarray], float | None],
-    *,
-    n_boot: int = 2000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> tuple[float, float] | None:
-    """Percentile bootstrap interval for any statistic of resampled case indices.
-
-    ``statistic(idx)`` gets one resample of ``range(n)`` (drawn with replacement) and
-    returns a number; use the same ``idx`` for every route to keep cases paired.
-    Resamples whose statistic is None or not finite are skipped. Returns None when
-    n == 0 or fewer than half of the ``n_boot`` resamples give a value.
-    Deterministic for a given seed; the whole (n_boot, n) index matrix is drawn at once.
-    """
-    _check_count("n", n)
-    _check_confidence(confidence)
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot!r}")
-    if n == 0:
-        return None
-
-    rng = np.random.default_rng(seed)
-    indices = rng.integers(0, n, size=(n_boot, n))
-    values = []
-    for row in indices:
-        value = statistic(row)
-        if value is None:
-            continue
-        value = float(value)
-        if math.isfinite(value):
-            values.append(value)
-    if 2 * len(values) < n_boot:
-        return None
-
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(np.asarray(values), [tail, 100.0 - tail])
-    return float(low), float(high)
 
 
 def cohen_kappa(

@@ -86,7 +86,7 @@ def paired_bootstrap_deltas(rows_a, rows_b, labels: list[str], *, seed: int = 0,
     result = {}
     for metric, chunks in deltas.items():
         values = np.concatenate(chunks)
-        result[metric] = interval(values) if np.isnan(values).mean() <= 0.5 else None
+        result[metric] = interval(values)
     return result
 
 

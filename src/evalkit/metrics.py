@@ -154,12 +154,15 @@ def bootstrap_confusions(per_case, k: int, *, n_boot: int = N_BOOT, seed: int = 
 
 
 def interval(values, confidence: float = 0.95) -> list[float] | None:
+    """The percentile interval of bootstrap values; None when the statistic was undefined (NaN)
+    in more than half of the resamples."""
     import numpy as np
 
     values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
+    undefined = np.isnan(values)
+    if values.size == 0 or undefined.mean() > 0.5:
         return None
+    values = values[~undefined]
     tail = (1 - confidence) / 2 * 100
     lo, hi = np.percentile(values, [tail, 100 - tail])
     return [float(lo), float(hi)]
@@ -174,8 +177,7 @@ def kappa_and_f1_intervals(rows, labels, *, seed: int = 0, n_boot: int = N_BOOT)
         kappas.append(kappa_from_confusions(conf))
         f1s.append(macro_f1_from_confusions(conf, len(labels)))
     kappas, f1s = np.concatenate(kappas), np.concatenate(f1s)
-    kappa_ci = interval(kappas) if np.isnan(kappas).mean() <= 0.5 else None
-    return kappa_ci, interval(f1s)
+    return interval(kappas), interval(f1s)
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:

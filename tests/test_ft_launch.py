@@ -132,6 +132,13 @@ def test_status_records_the_trained_tokens_and_their_cost_at_the_tables_training
     assert (route.trained_tokens, route.training_cost_usd) == (1000, pytest.approx(0.003))
 
 
+def test_the_suites_own_training_price_wins_over_the_shipped_table(stub, env, train, suite):
+    suite.write_text(SUITE + "pricing:\n  openai:ft:gpt-4o-mini: {input: 0.3, output: 1.2, training: 10.0}\n", encoding="utf-8")
+    openai_launch(stub, train, "--suite", str(suite))
+    status(stub, "openai", "ftjob-stub1", "--wait", "--interval", "0")
+    assert load_suite(suite).spec.routes["tuned"].training_cost_usd == pytest.approx(0.01)  # 1,000 tokens at $10 per million
+
+
 def test_status_edits_only_the_routes_lines_and_keeps_comments(stub, env, train, suite):
     openai_launch(stub, train, "--suite", str(suite))
     status(stub, "openai", "ftjob-stub1", "--wait", "--interval", "0")

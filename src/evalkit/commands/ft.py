@@ -320,7 +320,8 @@ def handle_status(args) -> int:
     result = _state_dict(state)
     code = 0
     if state.status == "succeeded":
-        fields = route_fields(args.provider, state, record, args.base_url, args.training_file)
+        fields = route_fields(args.provider, state, record, args.base_url, args.training_file,
+                              prices=_suite_prices(args.suite or (Path(record.suite) if record and record.suite else None)))
         result["route_fields"] = fields
         _finish(args, record, fields, result)
     elif state.status in ("failed", "cancelled"):
@@ -337,6 +338,20 @@ def handle_status(args) -> int:
         for line in result.get("notes", []):
             print(line)
     return code
+
+
+def _suite_prices(suite_path: Path | None):
+    """The suite's own price overrides, or None (no suite, or one that does not load: the
+    shipped table then prices the training)."""
+    if suite_path is None:
+        return None
+    from evalkit.errors import BadInput
+    from evalkit.suite import load_suite
+
+    try:
+        return load_suite(suite_path).spec.pricing
+    except BadInput:
+        return None
 
 
 def _finish(args, record, fields: dict, result: dict) -> None:

@@ -132,8 +132,9 @@ def follow_job(provider: str, job_id: str, *, wait: bool = False, interval: floa
 
 
 def route_fields(provider: str, state: JobState, record: JobRecord | None, base_url: str | None = None,
-                 training_file: str | Path | None = None) -> dict[str, str | int | float]:
-    """The fields of the suite's fine-tuned route for a finished job."""
+                 training_file: str | Path | None = None, prices=None) -> dict[str, str | int | float]:
+    """The fields of the suite's fine-tuned route for a finished job; `prices` are the suite's
+    overrides of the price table (for the training cost)."""
     launcher_class = get_launcher_class(provider)
     base_url = launcher_class.resolve_base_url(base_url or (record.base_url if record else None))
     fields = dict(launcher_class.route_fields(state, base_url))
@@ -142,18 +143,19 @@ def route_fields(provider: str, state: JobState, record: JobRecord | None, base_
     sha = file_sha256(training_file) if training_file else (record.training_file_sha256 if record else None)
     if sha:
         fields["training_file_sha256"] = sha
-    fields.update(training_cost(provider, fields["base_model"], state.trained_tokens))
+    fields.update(training_cost(provider, fields["base_model"], state.trained_tokens, prices))
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def training_cost(provider: str, base_model: str, trained_tokens: int | None) -> dict[str, int | float]:
+def training_cost(provider: str, base_model: str, trained_tokens: int | None, prices=None) -> dict[str, int | float]:
     """`trained_tokens` as the provider reported them, and `training_cost_usd` (those tokens at
-    the price table's training price) when the table has one: an unknown price is left out."""
+    the training price of `prices`, else of the shipped table) when there is one: an unknown
+    price is left out."""
     from evalkit.finetune.estimate import training_price
 
     if not trained_tokens:
         return {}
-    price = training_price(f"{provider}:{base_model}")
+    price = training_price(f"{provider}:{base_model}", prices)
     if price is None:
         return {"trained_tokens": trained_tokens}
     return {"trained_tokens": trained_tokens, "training_cost_usd": round(trained_tokens * price / 1_000_000, 6)}

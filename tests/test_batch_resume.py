@@ -46,7 +46,7 @@ def wait_for_batches(out: Path, count: int, process: subprocess.Popen) -> list[d
     state = out / "batches.json"
     while time.monotonic() < deadline:
         if state.exists():
-            batches = json.loads(state.read_text(encoding="utf-8"))["batches"]
+            batches = [b for b in json.loads(state.read_text(encoding="utf-8"))["batches"] if b["id"]]  # confirmed
             if len(batches) >= count:
                 return batches
         if process.poll() is not None:
@@ -155,3 +155,53 @@ def test_ctrl_c_while_a_batch_is_being_created_records_it_so_resume_does_not_pay
         result = run(suite, out, resume=out, cache="off")
         assert stub.batches_created == 1  # the batch created during the stop was collected, not sent again
     assert result.complete and len(rows(out)) == 4 and all(r["correct"] for r in rows(out))
+
+
+def killed_before_the_batch_id_was_recorded(suite: Path, out: Path, stub) -> None:
+    """A run killed (SIGKILL) after the provider created its batch, with batches.json as it is
+    when the kill comes between the create call and the recording of its answer: the record and
+    its submission mark, no batch id."""
+    process = start_batch_run(suite, out)
+    wait_for_batches(out, 1, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    state = json.loads((out / "batches.json").read_text(encoding="utf-8"))
+    (record,) = state["batches"]
+    assert record["submission"] and stub.batches_created == 1
+    record["id"], record["input_file_id"] = "", None
+    (out / "batches.json").write_text(json.dumps(state), encoding="utf-8")
+
+
+def test_a_batch_created_just_before_a_kill_is_found_by_its_mark_and_not_paid_twice(held_stub, tmp_path):
+    suite = write_suite(tmp_path, {"a": openai_route(held_stub)}, n=4)
+    out = tmp_path / "run"
+    killed_before_the_batch_id_was_recorded(suite, out, held_stub)
+
+    held_stub.batch_polls = 0
+    result = run(suite, out, resume=out, cache="off")
+    assert held_stub.batches_created == 1  # found by the mark in its metadata, collected, not sent again
+    assert result.complete and len(rows(out)) == 4 and all(r["correct"] for r in rows(out))
+    assert {r["batch_id"] for r in rows(out)} == set(held_stub.batches)
+
+
+def test_without_a_way_to_find_it_an_interrupted_anthropic_submission_is_sent_again_with_a_warning(held_stub, tmp_path):
+    suite = write_suite(tmp_path, {"b": anthropic_route(held_stub)}, n=4)
+    out = tmp_path / "run"
+    killed_before_the_batch_id_was_recorded(suite, out, held_stub)
+
+    held_stub.batch_polls = 0
+    warnings: list[str] = []
+    result = run(suite, out, resume=out, cache="off", notify=warnings.append)
+    assert held_stub.batches_created == 2
+    assert result.complete and len(rows(out)) == 4
+    assert any("shows in the provider's console" in w for w in warnings)
+
+
+def test_batch_status_shows_a_submission_whose_answer_was_never_recorded(held_stub, tmp_path):
+    from evalkit.batch.status import batch_status
+
+    suite = write_suite(tmp_path, {"a": openai_route(held_stub)}, n=2)
+    out = tmp_path / "run"
+    killed_before_the_batch_id_was_recorded(suite, out, held_stub)
+    (entry,) = batch_status(out)["batches"]
+    assert entry["status"] == "unconfirmed" and "resuming the run looks it up" in entry["source"]

@@ -84,6 +84,13 @@ class BatchAdapter:
     async def progress(self, batch_id: str) -> Progress:
         raise NotImplementedError
 
+    #: whether `find_submission` can look a batch up by the mark in its metadata
+    finds_submissions: ClassVar[bool] = False
+
+    async def find_submission(self, mark: str) -> tuple[str, str | None] | None:
+        """(batch id, input file id) of the batch whose metadata carries `mark`, or None."""
+        return None
+
     async def outcomes(self, batch_id: str, progress: Progress) -> tuple[dict[str, Outcome], ProviderError]:
         """The outcome of each request of an ended batch, by custom_id, and the outcome of a
         request that has no line at all in the results."""

@@ -126,6 +126,7 @@ class Lane:
         for call in calls:
             call.price = batch_price(call.price)
             self.calls[call_key(call)] = call
+        await self.confirm_submissions()
         holder = self.state.latest()
         retrying = bool(getattr(self.executor.options, "retry_errors", False))
         fresh = []
@@ -157,6 +158,31 @@ class Lane:
                 except Exception:  # noqa: BLE001 - closing must not hide the run's outcome
                     pass
 
+    async def confirm_submissions(self) -> None:
+        """Records whose batch id never arrived (the process was killed while submitting): look
+        each one up by its mark and keep it when the provider created it; otherwise drop it, so
+        its requests are submitted anew."""
+        for record in [r for r in self.state.batches if not r.confirmed]:
+            provider = next((c.provider for c in self.calls.values() if c.request.route == record.route), None)
+            found = None
+            if provider is not None and record.submission:
+                adapter = self.adapter(record.route, provider)
+                try:
+                    found = await adapter.find_submission(record.submission)
+                except ProviderError as error:
+                    self.notify(f"could not look up a batch submitted just before the run stopped ({error.message}): "
+                                f"its {len(record.requests)} requests are submitted again")
+                if found is None and not adapter.finds_submissions:
+                    self.notify(f"the run stopped while submitting a batch of {len(record.requests)} requests to "
+                                f"{record.provider}; if it was created, it shows in the provider's console and is "
+                                f"paid for again now")
+            if found is not None:
+                record.id, record.input_file_id = found
+                self.notify(f"found batch {record.id}, created just before the run stopped: collecting it")
+            else:
+                self.state.batches.remove(record)
+        self.state.save()
+
     async def submit(self, calls: list["Call"], *, attempt: int) -> None:
         by_route: dict[str, list["Call"]] = {}
         for call in calls:
@@ -178,8 +204,18 @@ class Lane:
                          attempt: int) -> None:
         from evalkit.providers.sdk import public_url
 
+        import uuid
+
         calls = [call for call, _ in chunk]
-        metadata = {"source": "evalkit", "run": self.state.path.parent.name[:512], "route": route[:512]}
+        mark = uuid.uuid4().hex
+        record = BatchRecord(
+            id="", provider=adapter.provider, route=route, model=provider.model, attempt=attempt,
+            requests={entry["custom_id"]: [call.request.case_id, call.request.repeat] for call, entry in chunk},
+            submitted_at=now(), base_url=public_url(getattr(provider, "base_url", None)),
+            api_key_env=provider.key_variable(), submission=mark)
+        self.state.batches.append(record)
+        self.state.save()  # before the provider hears of it: a kill mid-submission leaves the mark to look up
+        metadata = {"source": "evalkit", "run": self.state.path.parent.name[:512], "route": route[:512], "submission": mark}
         submission = asyncio.ensure_future(adapter.submit([entry for _, entry in chunk], metadata))
         stopped = False
         try:
@@ -191,16 +227,13 @@ class Lane:
                 stopped = True
                 batch_id, file_id = await submission
         except ProviderError as error:
+            self.state.batches.remove(record)
+            self.state.save()
             if stopped:
                 raise asyncio.CancelledError from None
             self.fail(calls, ProviderError(error.type, f"the batch was not accepted: {error.message}"), attempt, None)
             return
-        record = BatchRecord(
-            id=batch_id, provider=adapter.provider, route=route, model=provider.model, attempt=attempt,
-            requests={entry["custom_id"]: [call.request.case_id, call.request.repeat] for call, entry in chunk},
-            submitted_at=now(), base_url=public_url(getattr(provider, "base_url", None)),
-            api_key_env=provider.key_variable(), input_file_id=file_id)
-        self.state.batches.append(record)
+        record.id, record.input_file_id = batch_id, file_id
         self.state.save()  # before anything else: a killed process must not forget a paid batch
         self.waiting[batch_id] = {call_key(call) for call in calls}
         executor = self.executor

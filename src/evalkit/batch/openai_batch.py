@@ -91,6 +91,23 @@ class OpenAIBatches(BatchAdapter):
             raise self.error(error) from None
         return batch.id, uploaded.id
 
+    finds_submissions = True
+    #: how many of the newest batches are searched for a submission mark
+    SEARCH_LIMIT = 1000
+
+    async def find_submission(self, mark: str) -> tuple[str, str | None] | None:
+        seen = 0
+        try:
+            async for batch in self._sdk().batches.list(limit=100):
+                if (batch.metadata or {}).get("submission") == mark:
+                    return batch.id, batch.input_file_id
+                seen += 1
+                if seen >= self.SEARCH_LIMIT:
+                    break
+        except Exception as error:  # noqa: BLE001
+            raise self.error(error) from None
+        return None
+
     async def progress(self, batch_id: str) -> Progress:
         try:
             batch = await self._sdk().batches.retrieve(batch_id)

@@ -5,7 +5,10 @@
                   "submitted_at", "input_file_id", "status", "ended", "counts", "ended_at",
                   "collected_at", "error", "requests": {CUSTOM_ID: [CASE_ID, REPEAT]}}]}
 
-A batch holds the requests of one route. `requests` maps each request's `custom_id` back to
+A record is written before its batch is submitted, with an empty `id` and a `submission` mark
+that travels in the batch's metadata, and completed when the provider answers: after a kill in
+between, resuming looks the mark up (OpenAI lists batches with their metadata) instead of
+paying for the batch twice. A batch holds the requests of one route. `requests` maps each request's `custom_id` back to
 its case and repeat: a custom_id is a short hash (Anthropic allows 64 characters of
 `[a-zA-Z0-9_-]`), so the mapping is what makes a stored batch readable. The list is
 append-only: a resubmission is a new batch with `attempt` one higher, and the last batch
@@ -55,6 +58,12 @@ class BatchRecord:
     ended_at: str | None = None
     collected_at: str | None = None  # when its results were written as rows
     error: str | None = None  # why the provider failed the whole batch
+    submission: str | None = None  # a mark sent in the batch's metadata, to find it when `id` never arrived
+
+    @property
+    def confirmed(self) -> bool:
+        """False while the provider's answer to the submission (the batch id) is not recorded."""
+        return bool(self.id)
 
     def keys(self) -> list[Key]:
         return [(case_id, self.route, int(repeat)) for case_id, repeat in self.requests.values()]

@@ -62,7 +62,7 @@ def batch_status(run_dir: str | Path, *, refresh: bool = True) -> dict[str, Any]
 
         suite = json.loads(manifest_path.read_text(encoding="utf-8")).get("suite", {}).get("path")
     rows = Counter(r.get("batch_id") for r in store.load_rows(run_dir) if r.get("batch_id"))
-    open_records = [r for r in state.batches if not r.ended]
+    open_records = [r for r in state.batches if not r.ended and r.confirmed]
     fresh = asyncio.run(_ask(open_records)) if refresh and open_records else {}
     batches = []
     for record in state.batches:
@@ -71,6 +71,9 @@ def batch_status(run_dir: str | Path, *, refresh: bool = True) -> dict[str, Any]
                  "status": record.status, "ended": record.ended, "counts": dict(record.counts),
                  "submitted_at": record.submitted_at, "ended_at": record.ended_at, "error": record.error,
                  "source": "stored state" if record.ended else "stored state (not asked)"}
+        if not record.confirmed:
+            entry.update(status="unconfirmed", source="the run stopped before the provider's answer to this "
+                                                     "submission was recorded: resuming the run looks it up")
         answer = fresh.get(record.id)
         if isinstance(answer, str):
             entry["source"] = answer

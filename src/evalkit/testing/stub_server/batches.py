@@ -201,6 +201,14 @@ class _BatchesMixin:
             "model": batch["requests"][0][1].get("model") if batch["requests"] else None,
         }
 
+    async def _handle_openai_batch_list(self, req: StubRequest) -> Handled:
+        """Every OpenAI batch, newest first, on one page (the SDK's paginator stops at has_more false)."""
+        with self._lock:
+            batches = [b for b in self.batches.values() if b["kind"] == "openai"]
+        data = [self._openai_batch_object(b) for b in reversed(batches)]
+        return 200, {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                     "last_id": data[-1]["id"] if data else None, "has_more": False}, None
+
     async def _handle_openai_batch(self, req: StubRequest) -> Handled:
         batch, tail = self._batch(req, "openai")
         if tail:

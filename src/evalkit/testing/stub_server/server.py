@@ -59,6 +59,7 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
         # batches: OpenAI Batch API, Anthropic Message Batches
         ("GET", "/v1/files/"): ("openai", "_handle_openai_file"),
         ("POST", "/v1/batches"): ("openai", "_handle_openai_batch_create"),
+        ("GET", "/v1/batches"): ("openai", "_handle_openai_batch_list"),
         ("GET", "/v1/batches/"): ("openai", "_handle_openai_batch"),
         ("POST", "/v1/batches/"): ("openai", "_handle_openai_batch_cancel"),
         ("POST", "/v1/messages/batches"): ("anthropic", "_handle_anthropic_batch_create"),

@@ -3,7 +3,7 @@
     {"version": 1, "settings": {"poll_s", "resubmit", "max_requests"},
      "batches": [{"id", "provider", "route", "model", "base_url", "api_key_env", "attempt",
                   "submitted_at", "input_file_id", "status", "ended", "counts", "ended_at",
-                  "collected_at", "error", "requests": {CUSTOM_ID: [CASE_ID, REPEAT]}}]}
+                  "collected_at", "error", "submission", "requests": {CUSTOM_ID: [CASE_ID, REPEAT]}}]}
 
 A record is written before its batch is submitted, with an empty `id` and a `submission` mark
 that travels in the batch's metadata, and completed when the provider answers: after a kill in

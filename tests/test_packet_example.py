@@ -47,3 +47,4 @@ def test_an_offline_packet_says_its_answers_came_from_stand_ins_not_the_configur
     for name in ("packet.html", "packet.md"):
         page = (example_packet / "packet" / name).read_text()
         assert "Not the configured models" in page and "local:classifier" in page.split("Verdict")[0]
+        assert "an offline stand-in" in page.split("Verdict")[0]

@@ -100,7 +100,8 @@ def _stand_ins(routes) -> list[dict[str, Any]]:
         info = _route_info(ref)
         ran_as = info.get("ran_as", info.get("model"))
         if ran_as != info.get("model"):
-            result.append({"name": ref.name, "model": info.get("model"), "ran_as": ran_as})
+            source = {"local": "an offline stand-in", "replay": "recorded answers"}.get(str(ran_as).partition(":")[0], "another model")
+            result.append({"name": ref.name, "model": info.get("model"), "ran_as": ran_as, "source": source})
     return result
 
 

@@ -164,15 +164,15 @@ class Lane:
         its requests are submitted anew."""
         for record in [r for r in self.state.batches if not r.confirmed]:
             provider = next((c.provider for c in self.calls.values() if c.request.route == record.route), None)
-            found = None
+            found, adapter = None, None
             if provider is not None and record.submission:
-                adapter = self.adapter(record.route, provider)
                 try:
+                    adapter = self.adapter(record.route, provider)
                     found = await adapter.find_submission(record.submission)
                 except ProviderError as error:
                     self.notify(f"could not look up a batch submitted just before the run stopped ({error.message}): "
                                 f"its {len(record.requests)} requests are submitted again")
-                if found is None and not adapter.finds_submissions:
+                if found is None and adapter is not None and not adapter.finds_submissions:
                     self.notify(f"the run stopped while submitting a batch of {len(record.requests)} requests to "
                                 f"{record.provider}; if it was created, it shows in the provider's console and is "
                                 f"paid for again now")

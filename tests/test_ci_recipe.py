@@ -45,3 +45,29 @@ def test_gate_on_the_replayed_run_writes_junit_and_approves(replayed, tmp_path):
 def test_offline_and_replay_together_are_bad_input(tmp_path, capsys):
     code = main(["run", str(SUITE), "--offline", "--replay", str(RECORDING), "--out", str(tmp_path / "r")])
     assert code == 2 and "choose one" in capsys.readouterr().err
+
+
+def workflow_commands(workflow: dict) -> list[str]:
+    """The `evalkit ...` command lines of the workflow's steps, continuation lines joined."""
+    commands = []
+    for step in workflow["jobs"]["gate"]["steps"]:
+        script = (step.get("run") or "").replace("\\\n", " ")
+        commands += [line.strip() for line in script.splitlines() if line.strip().startswith("evalkit ")]
+    return commands
+
+
+def test_the_example_workflow_runs_its_replay_gate_and_packet_steps_as_written(tmp_path, monkeypatch):
+    import shlex
+
+    import yaml
+
+    workflow = yaml.safe_load((REPO / "examples" / "github-actions" / "evalkit-gate.yml").read_text(encoding="utf-8"))
+    env = {**workflow["env"], "SUITE": str(SUITE), "RECORDING": str(RECORDING), "RUN_DIR": str(tmp_path / "run")}
+    monkeypatch.chdir(tmp_path)
+    commands = [c for c in workflow_commands(workflow) if "--replay" in c or not c.startswith("evalkit run")]
+    assert [shlex.split(c)[1] for c in commands] == ["run", "gate", "packet"]
+    for command in commands:
+        for name, value in env.items():
+            command = command.replace(f'"${name}"', shlex.quote(value)).replace(f"${name}", shlex.quote(value))
+        assert main(shlex.split(command)[1:]) == 0, command
+    assert (tmp_path / "reports" / "ci" / "gate.xml").exists() and (tmp_path / "reports" / "ci" / "packet" / "packet.html").exists()

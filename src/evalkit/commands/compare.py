@@ -10,7 +10,7 @@ def register(sub) -> None:
                                    "per-class, per-tag, latency, token and cost changes. Deltas are B minus A.")
     p.add_argument("a", metavar="A", help="RUN_DIR:ROUTE, the reference (e.g. reports/run1:base)")
     p.add_argument("b", metavar="B", help="RUN_DIR:ROUTE, the challenger (the same run with another route is fine)")
-    p.add_argument("--json", action="store_true", help="print one JSON object (keys as DESIGN section 7)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (its keys: docs/ci.md, section 1)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.set_defaults(handler=handle)

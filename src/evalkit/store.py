@@ -82,7 +82,8 @@ def rewrite_rows(run_dir: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _drop_torn_tail(path: Path) -> None:
-    """A process killed mid-write can leave half a line; cut it so appends stay valid."""
+    """A process killed mid-write can leave half a line; cut it so appends stay valid. A last
+    line that is whole but lacks its newline is a row `load_rows` counts: it gets the newline."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with path.open("rb+") as handle:
@@ -90,7 +91,19 @@ def _drop_torn_tail(path: Path) -> None:
         if handle.read(1) == b"\n":
             return
         data = path.read_bytes()
-        handle.truncate(data.rfind(b"\n") + 1)
+        start = data.rfind(b"\n") + 1
+        if _row(data[start:]) is not None:
+            handle.write(b"\n")
+        else:
+            handle.truncate(start)
+
+
+def _row(line: bytes) -> Any:
+    """A stored line's JSON, or None when it does not decode (as the torn tail of a killed run)."""
+    try:
+        return json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def load_rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -98,16 +111,19 @@ def load_rows(run_dir: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    # split on newlines only: a row written with ensure_ascii=False may hold U+2028 or U+0085
+    lines = path.read_bytes().split(b"\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
+        row = _row(line)
+        if row is None:
             if number == len(lines):  # torn last line of a killed run: that call is redone on resume
                 break
-            raise BadInput("a results row is not valid JSON", where=f"{path}:{number}") from None
+            raise BadInput("a results row is not valid JSON", where=f"{path}:{number}")
+        rows.append(row)
     return rows
 
 
@@ -154,7 +170,7 @@ def load_run(run_dir: str | Path) -> Run:
         raise BadInput(f"manifest.json is not valid JSON: {exc.msg}", where=str(manifest_path)) from None
     cases = {}
     if (run_dir / CASES).exists():
-        for line in (run_dir / CASES).read_text(encoding="utf-8").splitlines():
+        for line in (run_dir / CASES).read_text(encoding="utf-8").split("\n"):  # as in load_rows
             if line.strip():
                 case = json.loads(line)
                 cases[case["id"]] = case

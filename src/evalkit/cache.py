@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from evalkit.providers.base import ProviderResponse
+from evalkit.suite import canonical_json
 
 MODES = ("auto", "off", "read", "write", "readwrite")
 FILENAME = "responses.sqlite3"
@@ -57,23 +58,19 @@ def route_mode(mode: str, *, remote: bool, temperature: Any) -> str:
     return mode
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 class KeyMaker:
     """Cache keys for one route. The parts that are the same for every call of the route
     are serialised once; `key(messages, repeat)` splices in the rest, so the result is the
-    SHA-256 of exactly `canonical_json(request_document(...))`."""
+    SHA-256 of exactly `canonical_json(self.document(messages, repeat))`."""
 
     def __init__(self, *, provider: str, model: str, base_url: str | None, params: dict[str, Any],
                  schema: Any):
         fixed = {"format": _FORMAT, "provider": provider, "model": model, "base_url": base_url,
                  "params": {k: v for k, v in params.items() if k != "timeout_s"}, "schema": schema}
         # sorted top-level keys: base_url, format, messages, model, params, provider, repeat, schema
-        head = _canonical({k: fixed[k] for k in ("base_url", "format")})[:-1]
-        middle = _canonical({k: fixed[k] for k in ("model", "params", "provider")})[1:-1]
-        tail = _canonical({"schema": fixed["schema"]})[1:]
+        head = canonical_json({k: fixed[k] for k in ("base_url", "format")})[:-1]
+        middle = canonical_json({k: fixed[k] for k in ("model", "params", "provider")})[1:-1]
+        tail = canonical_json({"schema": fixed["schema"]})[1:]
         self._head = head + ',"messages":'
         self._middle = "," + middle + ',"repeat":'
         self._tail = "," + tail
@@ -83,13 +80,13 @@ class KeyMaker:
         return {**self.fixed, "messages": messages, "repeat": repeat}
 
     def key(self, messages: list[dict[str, Any]], repeat: int) -> str:
-        text = self._head + _canonical(messages) + self._middle + str(int(repeat)) + self._tail
+        text = self._head + canonical_json(messages) + self._middle + str(int(repeat)) + self._tail
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def request_key(document: dict[str, Any]) -> str:
     """The SHA-256 of a request document's canonical JSON (the reference definition)."""
-    return hashlib.sha256(_canonical(document).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
 class ResponseCache:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from evalkit.suite import Price
 
@@ -44,7 +43,3 @@ def call_cost(price: Price | None, input_tokens: int | None, output_tokens: int 
     if price is None or input_tokens is None or output_tokens is None:
         return None
     return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
-
-
-def describe(price: Price | None) -> dict[str, Any] | None:
-    return price.model_dump(exclude_none=True) if price else None

@@ -95,8 +95,8 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
     every lookup holds its slot, so calls queued after that wait behind them, not before."""
     import hashlib
 
-    from evalkit.cache import _canonical
     from evalkit.retirement import schedule
+    from evalkit.suite import canonical_json
 
     known: dict[str, str | None] = {}  # lookup key -> shutdown date
     route_keys: dict[str, str] = {}
@@ -106,7 +106,7 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
         if not provider.remote or lookup is None:
             continue
         prefix, model = split_model(provider.ref)
-        identity = _canonical({"provider": prefix, "model": model, "base_url": getattr(provider, "base_url", None)})
+        identity = canonical_json({"provider": prefix, "model": model, "base_url": getattr(provider, "base_url", None)})
         key = route_keys[name] = hashlib.sha256(identity.encode()).hexdigest()
         if key in known or key in pending:
             continue

@@ -35,6 +35,17 @@ def test_bare_fence_counts():
     assert json_scorer().score(output).parsed_ok
 
 
+def test_a_json_block_after_a_block_in_another_language_counts():
+    output = ('The lookup I ran:\n```python\nfind(ticket)\n```\nMy answer:\n'
+              '```json\n{"reason_code": "cancellation", "severity": "low"}\n```')
+    assert json_scorer().score(output).predicted_label == "cancellation"
+
+
+def test_a_block_in_another_language_alone_is_unparsed():
+    output = 'Here:\n```python\n{"reason_code": "cancellation", "severity": "low"}\n```'
+    assert not json_scorer().score(output).parsed_ok
+
+
 def test_truncated_json_is_unparsed_not_repaired():
     score = json_scorer().score('{"reason_code": "billing_dispute", "severity": "hi')
     assert not score.parsed_ok and score.parse_error.startswith("invalid JSON")

@@ -15,7 +15,8 @@ from typing import Any
 
 from evalkit.cases import get_path
 
-_FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\r?\n(.*?)```", re.DOTALL)
+#: a fenced block with its info string (```json, ```python, or none), fences paired in order
+_FENCE = re.compile(r"```([A-Za-z0-9_+.-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 
 
 @dataclass(slots=True, frozen=True)
@@ -31,11 +32,11 @@ def parse_json(output: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as whole:
-        match = _FENCE.search(output)
-        if match is None:
+        block = next((m.group(2) for m in _FENCE.finditer(output) if m.group(1).lower() in ("", "json")), None)
+        if block is None:
             raise ValueError(f"invalid JSON: {whole.msg} at line {whole.lineno} column {whole.colno}") from None
         try:
-            return json.loads(match.group(1))
+            return json.loads(block)
         except json.JSONDecodeError as fenced:
             raise ValueError(f"invalid JSON in fenced block: {fenced.msg}") from None
 

@@ -151,6 +151,19 @@ def test_two_processes_cannot_write_one_run(tmp_path):
         held.close()
 
 
+def test_the_run_stays_locked_after_retry_errors_rewrites_the_rows(tmp_path):
+    from evalkit.store import rewrite_rows
+
+    (tmp_path / "results.jsonl").write_text('{"case_id": "c1"}\n')
+    held = _lock(tmp_path)
+    try:
+        rewrite_rows(tmp_path, [])  # what --retry-errors does to drop the error rows
+        with pytest.raises(BadInput, match="another evalkit process"):
+            _lock(tmp_path)
+    finally:
+        held.close()
+
+
 def test_resume_refuses_a_suite_that_changed(tmp_path):
     with StubServer(lambda kind, body: gold(body)) as stub:
         suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=2)

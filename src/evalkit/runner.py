@@ -155,10 +155,10 @@ async def _holding(gate: asyncio.Semaphore | None, lookup):
 
 
 def _lock(run_dir: Path):
-    """Hold an exclusive lock on the run for this process: two writers would duplicate rows."""
-    from evalkit import store
-
-    handle = (run_dir / store.RESULTS).open("a", encoding="utf-8")
+    """Hold an exclusive lock on the run for this process: two writers would duplicate rows. The
+    lock is on a file of its own, which nothing replaces (results.jsonl is rewritten by
+    --retry-errors, and a lock on the old file would no longer guard the new one)."""
+    handle = (run_dir / ".lock").open("a", encoding="utf-8")
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX

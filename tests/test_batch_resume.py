@@ -135,6 +135,22 @@ def test_a_batch_the_provider_no_longer_knows_becomes_error_rows_on_resume(tmp_p
     assert errors[0]["type"] == "not_found" and "could not follow batch batch_gone" in errors[0]["message"]
 
 
+def test_retry_errors_sends_the_requests_of_a_batch_the_provider_no_longer_knows_anew(tmp_path):
+    with StubServer(lambda kind, body: gold(body)) as stub:
+        suite = write_suite(tmp_path, {"a": openai_route(stub)}, n=3)
+        out = tmp_path / "run"
+        run(suite, out, cache="off", batch=BatchOptions(poll_s=0.01))
+        state = json.loads((out / "batches.json").read_text())
+        state["batches"][0].update(id="batch_gone", ended=False, collected_at=None)  # as if killed while it ran
+        (out / "batches.json").write_text(json.dumps(state))
+        (out / "results.jsonl").write_text("")
+        run(suite, out, resume=out, cache="off")  # the lost batch's requests become error rows
+        result = run(suite, out, resume=out, cache="off", retry_errors=True)
+        created = stub.batches_created
+    assert created == 2 and result.complete and result.exit_code == 0
+    assert len(rows(out)) == 3 and all(r["correct"] for r in rows(out))
+
+
 def test_ctrl_c_while_a_batch_is_being_created_records_it_so_resume_does_not_pay_twice(tmp_path):
     # every answer of this stub takes 1.5 s, so the signal arrives while the batch is being created
     with StubServer(lambda kind, body: gold(body), batch_polls=NEVER, latency_ms=1500) as stub:

@@ -256,6 +256,8 @@ class Lane:
         keys = self.waiting.pop(record.id, set())
         failure = ProviderError(error.type, f"could not follow batch {record.id}: {error.message}")
         self.fail([self.calls[key] for key in sorted(keys)], failure, record.attempt, record.id)
+        record.error, record.collected_at = failure.message, now()  # settled: --retry-errors sends them anew
+        self.state.save()
 
     async def check(self, record: BatchRecord) -> None:
         """Look at one open batch; collect it when it has ended."""

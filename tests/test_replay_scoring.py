@@ -80,3 +80,21 @@ def test_replay_lines_of_another_route_are_ignored(make_suite, tmp_path):
     suite = make_suite(CASES, routes={"recorded": {"kind": "base", "model": "replay:outputs.jsonl"}})
     result = run_suite(suite, RunOptions(out=tmp_path / "run", progress=False))
     assert result.summary["routes"]["recorded"]["errors"] == 5
+
+
+def test_a_line_for_this_route_wins_over_a_line_for_every_route(make_suite, tmp_path):
+    import asyncio
+
+    from evalkit.providers.base import ProviderRequest
+    from evalkit.providers.replay import ReplayProvider
+    from evalkit.suite import load_suite
+
+    lines = [{"case_id": "h1", "output": "shared"}, {"case_id": "h1", "route": "recorded", "output": "own"},
+             {"case_id": "h2", "route": "recorded", "output": "own"}, {"case_id": "h2", "output": "shared"}]
+    (tmp_path / "outputs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    suite = load_suite(make_suite(CASES, routes={"recorded": {"kind": "base", "model": "replay:outputs.jsonl"}}))
+    provider = ReplayProvider("outputs.jsonl", route_name="recorded", route=suite.spec.routes["recorded"], suite=suite)
+    provider.prepare()
+    for case_id in ("h1", "h2"):
+        response = asyncio.run(provider.complete(ProviderRequest(case_id, "recorded", 0, [], {})))
+        assert response.text == "own"

@@ -2,7 +2,8 @@
 
 A line is `{"case_id": ..., "output": "..."}` with optional `route`, `repeat`,
 `latency_ms`, `input_tokens`, `output_tokens`. Lines that name another route are
-ignored; a case with no line becomes an error row, never a crash.
+ignored, and a line that names this route wins over one that names none; a case with
+no line becomes an error row, never a crash.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ class ReplayProvider(Provider):
 
         path = self.suite.resolve(self.model)
         self.path = path
-        self._lines: dict[tuple[str, int], dict[str, Any]] = {}
+        own: dict[tuple[str, int], dict[str, Any]] = {}  # lines that name this route
+        shared: dict[tuple[str, int], dict[str, Any]] = {}  # lines that name no route
         for number, record in jsonl_records(path, read_text(path, "replay file")):
             if not isinstance(record, dict) or "case_id" not in record or "output" not in record:
                 raise BadInput("a replay line needs case_id and output", where=f"{path}:{number}")
             if record.get("route") not in (None, self.route_name):
                 continue
             key = (str(record["case_id"]), int(record.get("repeat", 0)))
-            self._lines.setdefault(key, record)
+            (shared if record.get("route") is None else own).setdefault(key, record)
+        self._lines = {**shared, **own}
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         record = self._lines.get((request.case_id, request.repeat)) or self._lines.get((request.case_id, 0))

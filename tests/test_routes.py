@@ -98,3 +98,13 @@ def test_rag_route_without_corpus_is_rejected(make_suite):
 
     with pytest.raises(BadInput, match="no corpus"):
         load_suite(make_suite(routes={"r": {"kind": "rag", "model": "mock:echo"}}))
+
+
+def test_retrieval_scores_doc_ids_that_contain_a_hash():
+    from evalkit.retrieval import Retriever, recall_at_k, reciprocal_rank
+
+    retriever = Retriever({"faq#refunds": "refunds take five days", "faq#login": "reset your password"})
+    ids = [c.id for c in retriever.search("refunds", 1)]
+    assert ids == ["faq#refunds#0"]
+    assert recall_at_k(["faq#refunds"], ids) == 1.0
+    assert reciprocal_rank(["faq#refunds"], ids) == 1.0

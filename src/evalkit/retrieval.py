@@ -11,7 +11,7 @@ from evalkit.errors import BadInput
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    id: str  # "DOC#N"
+    id: str  # "DOC#N" (DOC may itself contain "#": N follows the last one)
     doc_id: str
     text: str
 
@@ -77,12 +77,12 @@ class Retriever:
 
 
 def recall_at_k(gold: list[str], retrieved_chunk_ids: list[str]) -> float:
-    docs = {chunk_id.split("#", 1)[0] for chunk_id in retrieved_chunk_ids}
+    docs = {chunk_id.rsplit("#", 1)[0] for chunk_id in retrieved_chunk_ids}
     return sum(1 for g in gold if g in docs) / len(gold)
 
 
 def reciprocal_rank(gold: list[str], retrieved_chunk_ids: list[str]) -> float:
     for rank, chunk_id in enumerate(retrieved_chunk_ids, start=1):
-        if chunk_id.split("#", 1)[0] in gold:
+        if chunk_id.rsplit("#", 1)[0] in gold:
             return 1.0 / rank
     return 0.0

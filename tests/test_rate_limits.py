@@ -32,6 +32,14 @@ def test_bad_rpm_is_bad_input(value):
         parse_rpm([value])
 
 
+@pytest.mark.parametrize("value", ["nan", "anthropic=nan"])
+def test_a_rate_that_is_not_a_number_is_bad_input(value):
+    with pytest.raises(BadInput, match="--rpm"):
+        parse_rpm([value])
+    with pytest.raises(BadInput, match="--rpm"):
+        RateLimiter(float("nan"))
+
+
 def test_a_bare_rate_applies_to_every_remote_provider_and_a_named_one_wins():
     chosen = limiters_for({"openai": True, "anthropic": True, "mock": False}, {"*": 100, "anthropic": 10})
     assert {name: limiter.rpm for name, limiter in chosen.items()} == {"openai": 100, "anthropic": 10}

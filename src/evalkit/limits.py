@@ -17,7 +17,7 @@ class RateLimiter:
     """At most `rpm` acquisitions per minute, one every 60/rpm seconds."""
 
     def __init__(self, rpm: float):
-        if rpm <= 0:
+        if not rpm > 0:  # NaN too
             raise BadInput(f"--rpm must be positive, got {rpm:g}")
         self.rpm = rpm
         self.interval = 60.0 / rpm
@@ -45,7 +45,7 @@ def parse_rpm(values: list[str] | None) -> dict[str, float]:
             rate = float(number)
         except ValueError:
             raise BadInput(f"--rpm expects N or PROVIDER=N (requests per minute), got {value!r}") from None
-        if rate <= 0 or (sep and not key):
+        if not rate > 0 or (sep and not key):  # NaN too
             raise BadInput(f"--rpm expects N or PROVIDER=N with N > 0, got {value!r}")
         limits[key] = rate
     return limits

@@ -108,3 +108,15 @@ def test_retrieval_scores_doc_ids_that_contain_a_hash():
     assert ids == ["faq#refunds#0"]
     assert recall_at_k(["faq#refunds"], ids) == 1.0
     assert reciprocal_rank(["faq#refunds"], ids) == 1.0
+
+
+def test_two_corpus_files_with_the_same_doc_id_are_bad_input_not_one_lost(tmp_path):
+    from evalkit.errors import BadInput
+    from evalkit.retrieval import load_documents
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "faq.md").write_text("refunds")
+    (tmp_path / "b" / "faq.md").write_text("logins")
+    with pytest.raises(BadInput, match="faq"):
+        load_documents(tmp_path)

@@ -73,6 +73,18 @@ def test_template_field_the_case_lacks_names_route_case_and_field(make_suite, ca
     assert "route 'base'" in err and "case 'h1'" in err and "'subject' is undefined" in err
 
 
+def test_a_template_expression_that_fails_is_bad_input_not_a_traceback(make_suite, capsys):
+    path = make_suite(routes={"base": {"kind": "base", "model": "mock:expected", "prompt": "{{ input }} {{ 1 / 0 }}"}})
+    code, err = run_cli(capsys, str(path))
+    assert code == 2 and "route 'base'" in err and "ZeroDivisionError" in err and "Traceback" not in err
+
+
+def test_a_retrieval_overlap_as_long_as_its_chunks_is_bad_input(make_suite, capsys):
+    routes = {"rag": {"kind": "rag", "model": "mock:expected", "retrieval": {"chunk_chars": 100, "overlap": 100}}}
+    code, err = run_cli(capsys, str(make_suite(routes=routes, corpus="cases.jsonl")))
+    assert code == 2 and "overlap (100) must be smaller than chunk_chars (100)" in err
+
+
 def test_empty_case_file_is_an_error(make_suite, tmp_path, capsys):
     path = make_suite()
     (tmp_path / "cases.jsonl").write_text("")

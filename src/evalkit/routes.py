@@ -128,6 +128,9 @@ class RoutePlan:
             texts = {part: template.render(values) for part, template in self._templates.items()}
         except TemplateError as exc:
             raise BadInput(f"route {self.name!r}, case {case.id!r}: template error: {exc.message}", where=str(self.suite.path)) from None
+        except Exception as exc:  # noqa: BLE001 - an expression that fails ({{ 1/0 }}, a bad filter argument)
+            raise BadInput(f"route {self.name!r}, case {case.id!r}: template error: {type(exc).__name__}: {exc}",
+                           where=str(self.suite.path)) from None
         system = "\n\n".join(part for part in [texts.get("system", ""), *extra_system] if part)
         if system:
             rendered.messages.append({"role": "system", "content": system})

@@ -72,6 +72,12 @@ class Retrieval(_Strict):
     chunk_chars: int = Field(800, ge=50)
     overlap: int = Field(100, ge=0)
 
+    @model_validator(mode="after")
+    def _overlap_below_chunk(self) -> "Retrieval":
+        if self.overlap >= self.chunk_chars:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than chunk_chars ({self.chunk_chars})")
+        return self
+
 
 class Route(_Strict):
     """One way of answering the task: base, prompted, rag or finetuned."""

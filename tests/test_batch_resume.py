@@ -119,15 +119,21 @@ def test_a_resumed_batch_run_submits_only_the_requests_no_batch_holds(tmp_path):
     assert result.complete and len(rows(out)) == 2 * N and all(r["correct"] for r in rows(out))
 
 
+def batch_the_provider_forgot(stub, tmp_path: Path) -> tuple[Path, Path]:
+    """A 3-case batch run whose one batch the provider no longer knows, killed while it ran (no rows)."""
+    suite = write_suite(tmp_path, {"a": openai_route(stub)}, n=3)
+    out = tmp_path / "run"
+    run(suite, out, cache="off", batch=BatchOptions(poll_s=0.01))
+    state = json.loads((out / "batches.json").read_text())
+    state["batches"][0].update(id="batch_gone", ended=False, collected_at=None)
+    (out / "batches.json").write_text(json.dumps(state))
+    (out / "results.jsonl").write_text("")
+    return suite, out
+
+
 def test_a_batch_the_provider_no_longer_knows_becomes_error_rows_on_resume(tmp_path):
     with StubServer(lambda kind, body: gold(body)) as stub:
-        suite = write_suite(tmp_path, {"a": openai_route(stub)}, n=3)
-        out = tmp_path / "run"
-        run(suite, out, cache="off", batch=BatchOptions(poll_s=0.01))
-        state = json.loads((out / "batches.json").read_text())
-        state["batches"][0]["id"] = "batch_gone"
-        (out / "batches.json").write_text(json.dumps(state))
-        (out / "results.jsonl").write_text("")
+        suite, out = batch_the_provider_forgot(stub, tmp_path)
         result = run(suite, out, resume=out, cache="off")
         created = stub.batches_created
     errors = [r["error"] for r in rows(out)]
@@ -137,13 +143,7 @@ def test_a_batch_the_provider_no_longer_knows_becomes_error_rows_on_resume(tmp_p
 
 def test_retry_errors_sends_the_requests_of_a_batch_the_provider_no_longer_knows_anew(tmp_path):
     with StubServer(lambda kind, body: gold(body)) as stub:
-        suite = write_suite(tmp_path, {"a": openai_route(stub)}, n=3)
-        out = tmp_path / "run"
-        run(suite, out, cache="off", batch=BatchOptions(poll_s=0.01))
-        state = json.loads((out / "batches.json").read_text())
-        state["batches"][0].update(id="batch_gone", ended=False, collected_at=None)  # as if killed while it ran
-        (out / "batches.json").write_text(json.dumps(state))
-        (out / "results.jsonl").write_text("")
+        suite, out = batch_the_provider_forgot(stub, tmp_path)
         run(suite, out, resume=out, cache="off")  # the lost batch's requests become error rows
         result = run(suite, out, resume=out, cache="off", retry_errors=True)
         created = stub.batches_created

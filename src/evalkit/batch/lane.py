@@ -22,6 +22,7 @@ the run collects them.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from evalkit.batch import BatchOptions
@@ -128,7 +129,7 @@ class Lane:
             self.calls[call_key(call)] = call
         await self.confirm_submissions()
         holder = self.state.latest()
-        retrying = bool(getattr(self.executor.options, "retry_errors", False))
+        retrying = self.executor.options.retry_errors
         fresh = []
         for key, call in self.calls.items():
             record = holder.get(key)
@@ -162,7 +163,8 @@ class Lane:
         """Records whose batch id never arrived (the process was killed while submitting): look
         each one up by its mark and keep it when the provider created it; otherwise drop it, so
         its requests are submitted anew."""
-        for record in [r for r in self.state.batches if not r.confirmed]:
+        unconfirmed = [r for r in self.state.batches if not r.confirmed]
+        for record in unconfirmed:
             provider = next((c.provider for c in self.calls.values() if c.request.route == record.route), None)
             found, adapter = None, None
             if provider is not None and record.submission:
@@ -181,7 +183,8 @@ class Lane:
                 self.notify(f"found batch {record.id}, created just before the run stopped: collecting it")
             else:
                 self.state.batches.remove(record)
-        self.state.save()
+        if unconfirmed:
+            self.state.save()
 
     async def submit(self, calls: list["Call"], *, attempt: int) -> None:
         by_route: dict[str, list["Call"]] = {}
@@ -203,8 +206,6 @@ class Lane:
     async def submit_one(self, route: str, provider: Provider, adapter: BatchAdapter, chunk: list[tuple["Call", dict]],
                          attempt: int) -> None:
         from evalkit.providers.sdk import public_url
-
-        import uuid
 
         calls = [call for call, _ in chunk]
         mark = uuid.uuid4().hex

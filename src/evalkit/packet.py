@@ -95,14 +95,9 @@ def _route_entry(ref: RouteRef, baseline: str, candidate: str) -> dict[str, Any]
 def _stand_ins(routes) -> list[dict[str, Any]]:
     """Routes whose answers did not come from their configured model (--offline stand-ins, a
     --replay recording): their figures must not be read as that model's."""
-    result = []
-    for ref in routes:
-        info = _route_info(ref)
-        ran_as = info.get("ran_as", info.get("model"))
-        if ran_as != info.get("model"):
-            source = {"local": "an offline stand-in", "replay": "recorded answers"}.get(str(ran_as).partition(":")[0], "another model")
-            result.append({"name": ref.name, "model": info.get("model"), "ran_as": ran_as, "source": source})
-    return result
+    from evalkit.manifest import stand_in
+
+    return [{"name": ref.name, **found} for ref in routes if (found := stand_in(_route_info(ref))) is not None]
 
 
 def _tag_failures(routes, baseline, candidate, comparison, layers) -> list[dict[str, Any]]:

@@ -107,8 +107,10 @@ def print_result(result) -> None:
     for route, info in manifest.get("routes", {}).items():
         if info.get("shutdown_date"):
             print(f"{route}: {info.get('ran_as', info['model'])}: shutdown date {info['shutdown_date']} ({info.get('shutdown_source')})")
-    stand_ins = [f"{route} ran as {info['ran_as']}" for route, info in manifest.get("routes", {}).items()
-                 if info.get("ran_as", info["model"]) != info["model"]]
+    from evalkit.manifest import stand_in
+
+    stand_ins = [f"{route} ran as {found['ran_as']}" for route, info in manifest.get("routes", {}).items()
+                 if (found := stand_in(info)) is not None]
     if stand_ins:
         print(f"not the configured models: {', '.join(stand_ins)}")
     print(f"run directory: {result.run_dir}")

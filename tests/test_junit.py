@@ -58,4 +58,26 @@ def test_the_counts_add_up(root):
 def test_the_verdict_rides_along_as_properties(root):
     properties = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert properties == {"candidate": "reports/run:tuned", "baseline": "reports/run:base",
-                          "decision": "incomplete", "exit_code": "3"}
+                          "decision": "incomplete", "exit_code": "3",
+                          "evidence": "verified: every judged answer came from the configured model"}
+
+
+STAND_IN = {"route": "tuned", "provenance": "stand-in", "evidence": False, "counts": {"stand-in": 30},
+            "stale_parts": [], "endpoint": None}
+NOT_EVIDENCE = Check("evidence.candidate", None, None, False, "tuned is stand-in", op="", kind="evidence")
+
+
+def test_answers_that_are_not_evidence_fail_as_not_evidence():
+    verdict = Verdict("r:tuned", None, [NOT_EVIDENCE], {}, provenance={"candidate": STAND_IN})
+    case = next(ET.fromstring(render_junit(verdict)).iter("testcase"))
+    assert case.find("failure").get("type") == "not-evidence"
+
+
+def test_with_allow_unverified_the_evidence_check_is_skipped_and_says_not_evidence():
+    verdict = Verdict("r:tuned", None, [NOT_EVIDENCE], {}, provenance={"candidate": STAND_IN}, allow_unverified=True)
+    root = ET.fromstring(render_junit(verdict))
+    case = next(root.iter("testcase"))
+    assert case.find("failure") is None and case.find("skipped").get("message").startswith("NOT EVIDENCE")
+    properties = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert properties["evidence"].startswith("NOT EVIDENCE: tuned (candidate) is stand-in")
+    assert verdict.exit_code == 0

@@ -203,9 +203,12 @@ def test_error_rows_beyond_the_budget_make_an_incomplete_verdict_and_still_a_pac
     assert 'data-verdict="incomplete"' in html and "error: replay_error" in html
 
 
-def test_a_packet_whose_routes_ran_as_configured_has_no_stand_in_notice(packet, packet_dir):
-    assert packet["stand_ins"] == []
-    assert "Not the configured models" not in (packet_dir / "packet.html").read_text()
+def test_a_packet_of_hand_written_recordings_is_a_demonstration_naming_every_route(packet, packet_dir):
+    assert packet["evidence"]["demonstration"] is True
+    assert {e["name"]: e["provenance"] for e in packet["evidence"]["not_evidence"]} == \
+        {r["name"]: "unverified" for r in packet["routes"]}
+    for name in ("packet.html", "packet.md"):
+        assert "Demonstration · NOT EVIDENCE" in (packet_dir / name).read_text()
 
 
 def test_a_route_without_an_answer_for_a_changed_case_says_so_in_html_and_markdown(run_dir, tmp_path):

@@ -42,9 +42,10 @@ def test_the_example_packet_html_and_markdown_are_written(example_packet):
 
 def test_an_offline_packet_says_its_answers_came_from_stand_ins_not_the_configured_models(example_packet):
     packet = json.loads((example_packet / "packet" / "packet.json").read_text())
-    assert [(s["name"], s["ran_as"]) for s in packet["stand_ins"]] == [
-        ("base", "local:keywords"), ("prompted", "local:nearest"), ("rag", "local:retrieval"), ("tuned", "local:classifier")]
+    assert [(e["name"], e["ran_as"], e["provenance"]) for e in packet["evidence"]["not_evidence"]] == [
+        ("base", "local:keywords", "stand-in"), ("prompted", "local:nearest", "stand-in"),
+        ("rag", "local:retrieval", "stand-in"), ("tuned", "local:classifier", "stand-in")]
+    assert packet["verdict"]["evidence"]["verified"] is False
     for name in ("packet.html", "packet.md"):
-        page = (example_packet / "packet" / name).read_text()
-        assert "Not the configured models" in page and "local:classifier" in page.split("Verdict")[0]
-        assert "an offline stand-in" in page.split("Verdict")[0]
+        head = (example_packet / "packet" / name).read_text().split("Verdict")[0]
+        assert "Demonstration · NOT EVIDENCE" in head and "answered by a stand-in, not the configured model" in head

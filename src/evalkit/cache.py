@@ -1,9 +1,9 @@
 """A content-addressed response cache in SQLite (standard library `sqlite3`).
 
-The key is the SHA-256 of the canonical JSON (sorted keys, no spaces) of everything that
-decides the answer: provider, model, base URL, messages, params, output schema (the seed is
-one of the params) and the repeat index, so repeats never share an entry. The API key is
-never part of it, and nothing but the key's hash and the response is stored.
+The key is the SHA-256 of the call's request fingerprint (evalkit.fingerprint: provider,
+model, messages, params, output schema; the seed is one of the params), the endpoint the call
+goes to and the repeat index, so repeats never share an entry. The API key is never part of
+it, and nothing but the key's hash and the response is stored.
 
 Modes: `off`, `read` (answers only from the cache; a miss is an error row), `write` (calls
 and stores), `readwrite` (answers from the cache, calls and stores the misses). The default,
@@ -31,7 +31,7 @@ MODES = ("auto", "off", "read", "write", "readwrite")
 FILENAME = "responses.sqlite3"
 #: how long a looked-up model shutdown date is reused (seconds)
 MODEL_INFO_TTL_S = 24 * 3600
-_FORMAT = 1  # bump when the key's contents change: old entries are simply never hit
+_FORMAT = 2  # bump when the key's contents change: old entries are simply never hit
 _BATCH = 64
 _BATCH_S = 1.0
 
@@ -58,35 +58,13 @@ def route_mode(mode: str, *, remote: bool, temperature: Any) -> str:
     return mode
 
 
-class KeyMaker:
-    """Cache keys for one route. The parts that are the same for every call of the route
-    are serialised once; `key(messages, repeat)` splices in the rest, so the result is the
-    SHA-256 of exactly `canonical_json(self.document(messages, repeat))`."""
-
-    def __init__(self, *, provider: str, model: str, base_url: str | None, params: dict[str, Any],
-                 schema: Any):
-        fixed = {"format": _FORMAT, "provider": provider, "model": model, "base_url": base_url,
-                 "params": {k: v for k, v in params.items() if k != "timeout_s"}, "schema": schema}
-        # sorted top-level keys: base_url, format, messages, model, params, provider, repeat, schema
-        head = canonical_json({k: fixed[k] for k in ("base_url", "format")})[:-1]
-        middle = canonical_json({k: fixed[k] for k in ("model", "params", "provider")})[1:-1]
-        tail = canonical_json({"schema": fixed["schema"]})[1:]
-        self._head = head + ',"messages":'
-        self._middle = "," + middle + ',"repeat":'
-        self._tail = "," + tail
-        self.fixed = fixed
-
-    def document(self, messages: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
-        return {**self.fixed, "messages": messages, "repeat": repeat}
-
-    def key(self, messages: list[dict[str, Any]], repeat: int) -> str:
-        text = self._head + canonical_json(messages) + self._middle + str(int(repeat)) + self._tail
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def request_key(document: dict[str, Any]) -> str:
-    """The SHA-256 of a request document's canonical JSON (the reference definition)."""
-    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+def cache_key(request_sha256: str, endpoint: str | None, repeat: int) -> str:
+    """The key of one call: its request fingerprint (evalkit.fingerprint), the endpoint it goes
+    to and its repeat index, so repeats never share an entry and two servers never answer for
+    each other."""
+    text = canonical_json({"format": _FORMAT, "request_sha256": request_sha256, "endpoint": endpoint,
+                           "repeat": int(repeat)})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ResponseCache:

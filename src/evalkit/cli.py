@@ -14,7 +14,7 @@ import sys
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 
-COMMANDS = ["run", "score", "schema", "compare", "gate", "import_cases", "ft", "packet", "batch"]
+COMMANDS = ["run", "render", "record", "score", "schema", "compare", "gate", "import_cases", "ft", "packet", "batch"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,11 +35,50 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        sys.stdout = ClosedPipeGuard(sys.stdout)
     try:
         return _main(argv)
     finally:
         if argv is None:
             _before_exit()
+
+
+class ClosedPipeGuard:
+    """Standard output that ends quietly when the reader goes away (`evalkit gate ... | head -1`):
+    the first write to a closed pipe points the descriptor at /dev/null and later output is
+    dropped, so the command finishes its work and exits with its own code, without a traceback."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.closed_pipe = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        import os
+
+        self.closed_pipe = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())  # the interpreter's last flush then succeeds too
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def _before_exit() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.metrics import N_BOOT, summarize_route
+from evalkit.provenance import describe, run_provenance
 from evalkit.repeats import majority_correct
 from evalkit.store import Run
 
@@ -233,6 +234,10 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
         warnings.append(f"the expected label differs between the runs for {_listed(relabelled)}: each side is graded against its own")
     _side_warnings(run_a, pa, "A", refs[0], warnings)
     _side_warnings(run_b, pb, "B", refs[1], warnings)
+    provenance = {"a": run_provenance(run_a.manifest, rows_a)[route_a], "b": run_provenance(run_b.manifest, rows_b)[route_b]}
+    for side, ref in (("a", refs[0]), ("b", refs[1])):
+        if not provenance[side]["evidence"]:
+            warnings.append(f"{side.upper()} ({ref}) answers are {describe(provenance[side])}: not evidence about its configured model")
 
     sa = summarize_route(pa, labels, seed=seed, n_boot=n_boot)
     sb = summarize_route(pb, labels, seed=seed, n_boot=n_boot)
@@ -250,6 +255,7 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
         "a": refs[0],
         "b": refs[1],
         "n_paired": len(paired),
+        "provenance": provenance,
         "metrics": metrics,
         "mcnemar": mcnemar,
         "flips": correctness["flips"],

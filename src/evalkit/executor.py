@@ -21,6 +21,7 @@ from evalkit.batch import STATE_FILE
 from evalkit.gcfreeze import freeze_more
 from evalkit.planning import Call
 from evalkit.pricing import call_cost
+from evalkit.provenance import EVIDENCE, of_recording
 from evalkit.providers.base import ProviderError
 
 if TYPE_CHECKING:
@@ -80,26 +81,34 @@ class Executor:
 
     def _row(self, call: Call, response, error, attempts: int, latency_ms) -> dict[str, Any]:
         request = call.request
+        fingerprint = call.fingerprint
+        origin = {"request_sha256": fingerprint.sha256, "request_parts": fingerprint.parts}
         if error is not None:
             return {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
                     "expected_label": call.expected, "output": None, "parsed_ok": False, "parse_error": None,
                     "predicted_label": None, "correct": False, "error": {"type": error.type, "message": error.message},
                     "latency_ms": latency_ms, "input_tokens": None, "output_tokens": None, "cost_usd": None,
                     "cached": False, "retrieved": call.retrieved, "model": None, "finish_reason": None,
-                    "request_id": None, "attempts": attempts}
+                    "request_id": None, "attempts": attempts, **origin, "provenance": call.provider.provenance}
+        provenance, stale = answer_provenance(call, response)
         score = self.scorer.score(response.text)
-        return {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
-                "expected_label": call.expected, "output": response.text, "parsed_ok": score.parsed_ok,
-                "parse_error": score.parse_error, "predicted_label": score.predicted_label,
-                "correct": score.predicted_label == call.expected, "error": None, "latency_ms": response.latency_ms,
-                "input_tokens": response.input_tokens, "output_tokens": response.output_tokens,
-                "cost_usd": call_cost(call.price, response.input_tokens, response.output_tokens),
-                "cached": response.cached, "retrieved": call.retrieved, "model": response.model,
-                "finish_reason": response.finish_reason, "request_id": response.request_id,
-                "attempts": response.attempts}
+        # a verified recording is priced as the configured model, from its recorded tokens
+        price = call.recorded_price if provenance in EVIDENCE and call.recorded_price is not None else call.price
+        cost = call_cost(price, response.input_tokens, response.output_tokens)
+        row = {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
+               "expected_label": call.expected, "output": response.text, "parsed_ok": score.parsed_ok,
+               "parse_error": score.parse_error, "predicted_label": score.predicted_label,
+               "correct": score.predicted_label == call.expected, "error": None, "latency_ms": response.latency_ms,
+               "input_tokens": response.input_tokens, "output_tokens": response.output_tokens,
+               "cost_usd": cost, "cached": response.cached, "retrieved": call.retrieved, "model": response.model,
+               "finish_reason": response.finish_reason, "request_id": response.request_id,
+               "attempts": response.attempts, **origin, "provenance": provenance}
+        if stale:
+            row["stale_parts"] = stale
+        return row
 
-    def _write(self, row: dict[str, Any]) -> None:
-        self.writer.append(row)
+    def _write(self, row: dict[str, Any], call: Call) -> None:
+        self.writer.append(row, request_line(call))
         if self.bar is not None:
             self.bar.update(1)
 
@@ -116,12 +125,12 @@ class Executor:
                 hit = hits.get(call.cache_key)
                 if hit is not None:
                     self.cache_hits += 1
-                    self._write(self._row(call, hit, None, 0, hit.latency_ms))
+                    self._write(self._row(call, hit, None, 0, hit.latency_ms), call)
                     continue
                 if call.cache_mode == "read":
                     miss = ProviderError("cache_miss", "no cached response for this request, and --cache read makes no "
                                                        "calls: record the run first with --cache readwrite")
-                    self._write(self._row(call, None, miss, 0, None))
+                    self._write(self._row(call, None, miss, 0, None), call)
                     continue
             pending.append(call)
         return pending
@@ -131,7 +140,7 @@ class Executor:
             response, error, attempts, latency = await self._call_with_retries(call)
         if response is not None and call.cache_mode in ("write", "readwrite") and self.cache is not None:
             self.cache.put(call.cache_key, response)
-        self._write(self._row(call, response, error, attempts, latency))
+        self._write(self._row(call, response, error, attempts, latency), call)
 
     async def run(self) -> None:
         """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
@@ -153,3 +162,23 @@ class Executor:
                 opener()
         freeze_more()  # the SDK's modules and clients live as long as the run
         await asyncio.gather(*(self._one(call, self.gate) for call in pending))
+
+
+def answer_provenance(call: Call, response) -> tuple[str, list[str]]:
+    """(provenance, stale parts) of an answer: a replayed one is checked against the request
+    the run would send now; a cached one is `cache`; else what the provider is."""
+    if response.recording is not None:
+        fingerprint = call.fingerprint
+        return of_recording(response.recording, fingerprint.parts, fingerprint.sha256)
+    if response.cached:
+        return "cache", []
+    return call.provider.provenance, []
+
+
+def request_line(call: Call) -> dict[str, Any]:
+    """What requests.jsonl keeps of a call: the messages and parameters as sent, never a key."""
+    request = call.request
+    return {"request_sha256": call.fingerprint.sha256, "route": request.route, "case_id": request.case_id,
+            "repeat": request.repeat, "model": call.provider.ref, "endpoint": call.endpoint,
+            "messages": request.messages, "params": request.params,
+            "output_schema": request.output_schema is not None}

@@ -24,6 +24,7 @@ from evalkit.errors import BadInput, RunIncomplete
 from evalkit.metrics import (ERROR, METRIC_NAMES, N_BOOT, UNPARSED, confusion_counts, per_class_scores, predicted_value,
                              summarize_route)
 from evalkit.policy import GatePolicy, parse_policy
+from evalkit.provenance import MEANING, describe, run_provenance
 from evalkit.store import Run
 
 EPSILON = 1e-12  # thresholds are met exactly at equality, whatever the floating point says
@@ -33,8 +34,10 @@ APPROVE, REJECT, INCOMPLETE = 0, 1, 3
 
 @dataclass
 class Check:
-    """One line of the verdict. `kind` is "quality" (a failure rejects, exit 1) or
-    "completeness" (a failure means the run is incomplete, exit 3)."""
+    """One line of the verdict. `kind` is "quality" (a failure rejects, exit 1),
+    "completeness" (a failure means the run is incomplete, exit 3) or "evidence" (the answers
+    did not come from the configured model: a failure rejects, unless the gate was told to
+    evaluate unverified answers, and then every output says NOT EVIDENCE)."""
 
     name: str
     value: float | None
@@ -52,16 +55,28 @@ class Verdict:
     checks: list[Check]
     policy: dict[str, Any]
     comparison: dict[str, Any] | None = field(default=None, repr=False)
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> route, provenance, endpoint
+    allow_unverified: bool = False
 
     @property
     def failed(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
     @property
+    def not_evidence(self) -> list[Check]:
+        """The evidence checks that failed: routes answered by anything but the configured model."""
+        return [c for c in self.failed if c.kind == "evidence"]
+
+    @property
+    def blocking(self) -> list[Check]:
+        """The failures that decide the exit (evidence failures are waived by --allow-unverified)."""
+        return [c for c in self.failed if not (c.kind == "evidence" and self.allow_unverified)]
+
+    @property
     def exit_code(self) -> int:
         if any(c.kind == "completeness" for c in self.failed):
             return INCOMPLETE
-        return REJECT if self.failed else APPROVE
+        return REJECT if self.blocking else APPROVE
 
     @property
     def decision(self) -> str:
@@ -69,8 +84,20 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate, "baseline": self.baseline, "decision": self.decision,
-                "exit_code": self.exit_code, "checks": [asdict(c) for c in self.checks],
-                "policy": self.policy, "comparison": self.comparison}
+                "exit_code": self.exit_code, "evidence": self.evidence_summary(),
+                "checks": [asdict(c) for c in self.checks], "policy": self.policy, "comparison": self.comparison}
+
+    def evidence_summary(self) -> dict[str, Any]:
+        """{verified, allow_unverified, notice, routes}: `notice` is the NOT EVIDENCE line, or None."""
+        return {"verified": not self.not_evidence, "allow_unverified": self.allow_unverified,
+                "notice": self.evidence_notice(), "routes": self.provenance}
+
+    def evidence_notice(self) -> str | None:
+        if not self.not_evidence:
+            return None
+        what = "; ".join(f"{info['route']} ({role}) is {describe(info)}" for role, info in self.provenance.items()
+                         if not info.get("evidence"))
+        return f"NOT EVIDENCE: {what}, not answers of the configured model"
 
 
 def _at_least(name: str, what: str, value: float | None, floor: float, n: int, missing: str | None = None) -> Check:
@@ -79,6 +106,33 @@ def _at_least(name: str, what: str, value: float | None, floor: float, n: int, m
     passed = value >= floor - EPSILON
     verb = "meets" if passed else "is below"
     return Check(name, value, floor, passed, f"{what} {value:.3f} (n={n}) {verb} the floor {floor:.3f}")
+
+
+# -- evidence --
+
+def _evidence(run: Run, route: str, role: str) -> tuple[Check, dict[str, Any]]:
+    """Did the configured model answer this route? Live, cached and verified recorded answers
+    are evidence; stand-ins, unverified and stale recordings are not."""
+    info = {"route": route, **run_provenance(run.manifest, run.route_rows(route))[route]}
+    provenance = info["provenance"]
+    model = run.manifest["routes"][route].get("model")
+    if info["evidence"]:
+        reason = f"{route} answered by {model}: {describe(info)}"
+        return Check(f"evidence.{role}", None, None, True, reason, op="", kind="evidence"), info
+    if provenance is None:
+        reason = f"{route} has no answered rows: nothing to judge {model} by"
+    else:
+        reason = f"{route} is {describe(info)}: {MEANING[provenance]}, not evidence about {model}; {_remedy(run, provenance)}"
+    return Check(f"evidence.{role}", None, None, False, reason, op="", kind="evidence"), info
+
+
+def _remedy(run: Run, provenance: str) -> str:
+    suite = run.manifest.get("suite", {}).get("path", "SUITE")
+    recording = run.manifest.get("replay") or "RECORDING"
+    record = f"re-record: `evalkit run {suite} --out LIVE_RUN` with the key, then `evalkit record LIVE_RUN --out {recording}`"
+    if provenance == "stand-in":
+        return f"run the suite against the configured models (without --offline), or {record}"
+    return record
 
 
 # -- completeness --
@@ -231,11 +285,14 @@ def _validate_against_run(policy: GatePolicy, rows: list[dict[str, Any]], labels
 
 
 def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route: str | None = None,
-                  baseline: tuple[Run, str] | None = None, *, seed: int = 0, n_boot: int = N_BOOT) -> Verdict:
+                  baseline: tuple[Run, str] | None = None, *, seed: int = 0, n_boot: int = N_BOOT,
+                  allow_unverified: bool = False) -> Verdict:
     """Check `route` of `candidate_run` against the policy (and the baseline, when there is one).
 
     `route` defaults to the policy's `candidate`; `baseline` to the policy's `baseline`
     route in the candidate's run. The comparison, when made, is exactly `compare(baseline, candidate)`.
+    Both routes must be answered by their configured models (evalkit.provenance); with
+    `allow_unverified` the policy decides anyway and the verdict says NOT EVIDENCE.
     """
     from evalkit.compare import compare
 
@@ -258,9 +315,14 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
     summary = summarize_route(rows, labels, seed=seed, n_boot=n_boot)
 
     checks = _completeness(candidate_run, rows, "candidate", policy.error_budget)
+    evidence, provenance = _evidence(candidate_run, route, "candidate")
+    checks.append(evidence)
+    provenance = {"candidate": provenance}
     comparison = None
     if baseline is not None:
         base_run, base_route = baseline
+        evidence, provenance["baseline"] = _evidence(base_run, base_route, "baseline")
+        checks.append(evidence)
         base_rows = base_run.route_rows(base_route)
         if base_run.dir == candidate_run.dir:
             if policy.error_budget is not None:
@@ -275,4 +337,5 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
     checks += _ceilings(policy, summary, model)
     return Verdict(candidate=f"{candidate_run.dir}:{route}",
                    baseline=f"{baseline[0].dir}:{baseline[1]}" if baseline else None,
-                   checks=checks, policy=policy.model_dump(mode="json", exclude_none=True), comparison=comparison)
+                   checks=checks, policy=policy.model_dump(mode="json", exclude_none=True), comparison=comparison,
+                   provenance=provenance, allow_unverified=allow_unverified)

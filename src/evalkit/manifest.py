@@ -23,17 +23,6 @@ FINETUNE_FIELDS = {"base_model", "job_id", "training_file_sha256", "provider", "
                    "training_cost_usd"}
 
 
-def stand_in(route_info: dict[str, Any]) -> dict[str, Any] | None:
-    """What answered a route instead of its configured model (an --offline stand-in, a --replay
-    recording), from its manifest entry: {model, ran_as, source}; None when the model ran."""
-    model = route_info.get("model")
-    ran_as = route_info.get("ran_as", model)
-    if ran_as == model:
-        return None
-    source = {"local": "an offline stand-in", "replay": "recorded answers"}.get(str(ran_as).partition(":")[0], "another model")
-    return {"model": model, "ran_as": ran_as, "source": source}
-
-
 def git_state(folder: Path) -> dict[str, Any]:
     import subprocess
 
@@ -64,6 +53,7 @@ def new_manifest(suite: LoadedSuite, providers: dict[str, Provider], options: Ru
                 **{k: v for k, v in route.model_dump(include=FINETUNE_FIELDS).items() if v},
                 **provider.model_info()}
         info["provider"] = info.get("provider", prefix)
+        info["endpoint"] = provider.endpoint()
         if info.get("base_url"):
             info["base_url"] = public_url(info["base_url"])
         routes[name] = info

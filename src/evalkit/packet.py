@@ -63,7 +63,7 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         "candidate": candidate,
         "verdict": verdict,
         "routes": [_route_entry(r, baseline, candidate) for r in routes],
-        "stand_ins": _stand_ins(routes),
+        "evidence": _evidence(routes),
         "comparison": comparison,
         "layers": layers,
         "versus_candidate": versus_candidate,
@@ -89,15 +89,32 @@ def _route_entry(ref: RouteRef, baseline: str, candidate: str) -> dict[str, Any]
     role = "baseline" if ref.name == baseline else "candidate" if ref.name == candidate else "other"
     return {"name": ref.name, "ref": ref.ref, "role": role, "route": ref.route, "run_dir": str(ref.run.dir),
             "run_id": ref.run.manifest.get("run_id"), "kind": info.get("kind"), "model": info.get("model"),
-            "ran_as": info.get("ran_as", info.get("model")), "summary": _summary(ref)}
+            "ran_as": info.get("ran_as", info.get("model")), "provenance": _provenance_of(ref)["described"],
+            "summary": _summary(ref)}
 
 
-def _stand_ins(routes) -> list[dict[str, Any]]:
-    """Routes whose answers did not come from their configured model (--offline stand-ins, a
-    --replay recording): their figures must not be read as that model's."""
-    from evalkit.manifest import stand_in
+def _provenance_of(ref: RouteRef) -> dict[str, Any]:
+    from evalkit.provenance import describe, run_provenance
 
-    return [{"name": ref.name, **found} for ref in routes if (found := stand_in(_route_info(ref))) is not None]
+    info = run_provenance(ref.run.manifest, ref.run.route_rows(ref.route))[ref.route]
+    return {**info, "described": describe(info)}
+
+
+def _evidence(routes) -> dict[str, Any]:
+    """Where each route's answers came from. Routes not answered by their configured model
+    (stand-ins, unverified or stale recordings) make the packet a demonstration: their figures
+    must not be read as that model's."""
+    from evalkit.provenance import MEANING
+
+    entries = []
+    for ref in routes:
+        info, found = _route_info(ref), _provenance_of(ref)
+        entries.append({"name": ref.name, "model": info.get("model"), "ran_as": info.get("ran_as", info.get("model")),
+                        "provenance": found["provenance"], "described": found["described"], "evidence": found["evidence"],
+                        "meaning": MEANING.get(found["provenance"] or "", "no answered rows")})
+    not_evidence = [e for e in entries if not e["evidence"]]
+    return {"verified": not not_evidence, "demonstration": bool(not_evidence), "routes": entries,
+            "not_evidence": not_evidence}
 
 
 def _tag_failures(routes, baseline, candidate, comparison, layers) -> list[dict[str, Any]]:
@@ -234,7 +251,9 @@ def verdict_from_gate(verdict, policy_source: str) -> dict[str, Any]:
     """The packet's verdict from a gate Verdict: the decision and one line per check."""
     data = verdict.to_dict()
     failed = [c for c in data["checks"] if not c["passed"]]
-    if data["decision"] == "approve":
+    if data["decision"] == "approve" and verdict.not_evidence:
+        headline = "the policy's checks passed, on answers that are not evidence (NOT EVIDENCE)"
+    elif data["decision"] == "approve":
         headline = f"all {len(data['checks'])} checks passed"
     elif data["decision"] == "incomplete":
         headline = "the run is not complete enough to judge (" + "; ".join(
@@ -242,7 +261,7 @@ def verdict_from_gate(verdict, policy_source: str) -> dict[str, Any]:
     else:
         headline = f"{len(failed)} of {len(data['checks'])} checks failed"
     return {"status": data["decision"], "headline": headline, "checks": data["checks"], "exit_code": data["exit_code"],
-            "policy": data["policy"], "policy_source": policy_source}
+            "policy": data["policy"], "policy_source": policy_source, "evidence": data["evidence"]}
 
 
 # -- the edge: load runs, compare, gate, then build --
@@ -295,7 +314,7 @@ def resolve_routes(run_dir: str | Path, baseline: str, candidate: str, with_rout
 
 def make_packet(run_dir: str | Path, *, baseline: str, candidate: str, with_routes: list[str] | None = None,
                 policy: str | Path | None = None, monthly_volume: int | None = None, seed: int = 0,
-                n_boot: int | None = None) -> dict[str, Any]:
+                n_boot: int | None = None, allow_unverified: bool = False) -> dict[str, Any]:
     """Load the runs, compare every route with the baseline and the candidate, run the gate
     (the --policy file, else the candidate suite's `gate:` section), and build the packet."""
     from datetime import datetime, timezone
@@ -309,7 +328,7 @@ def make_packet(run_dir: str | Path, *, baseline: str, candidate: str, with_rout
     n_boot = n_boot or N_BOOT
     routes = resolve_routes(run_dir, baseline, candidate, with_routes)
     base, cand = routes[0], routes[-1]
-    verdict, comparison = _gate(policy, base, cand, seed=seed, n_boot=n_boot)
+    verdict, comparison = _gate(policy, base, cand, seed=seed, n_boot=n_boot, allow_unverified=allow_unverified)
     if comparison is None:
         comparison = compare(base.run, base.route, cand.run, cand.route, seed=seed, n_boot=n_boot)
     others = routes[1:-1]
@@ -320,7 +339,7 @@ def make_packet(run_dir: str | Path, *, baseline: str, candidate: str, with_rout
                         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), evalkit_version=__version__)
 
 
-def _gate(policy_path, base: RouteRef, cand: RouteRef, *, seed: int, n_boot: int):
+def _gate(policy_path, base: RouteRef, cand: RouteRef, *, seed: int, n_boot: int, allow_unverified: bool):
     from evalkit.gate import evaluate_gate
     from evalkit.policy import load_policy, policy_of_run
 
@@ -331,7 +350,8 @@ def _gate(policy_path, base: RouteRef, cand: RouteRef, *, seed: int, n_boot: int
         source = f"the gate: section of suite {cand.run.manifest['suite']['name']}"
     if policy is None:
         return no_policy_verdict(), None
-    verdict = evaluate_gate(policy, cand.run, cand.route, baseline=(base.run, base.route), seed=seed, n_boot=n_boot)
+    verdict = evaluate_gate(policy, cand.run, cand.route, baseline=(base.run, base.route), seed=seed, n_boot=n_boot,
+                            allow_unverified=allow_unverified)
     return verdict_from_gate(verdict, source), verdict.comparison
 
 

@@ -29,6 +29,18 @@ class Call:
     cache_key: str | None = None
     cache_mode: str = "off"
     limiter: Any = None
+    recorded_price: Any = None  # a replayed route's verified answers are priced as its configured model
+    fingerprinter: Any = None  # evalkit.fingerprint.Fingerprinter of the route
+    endpoint: str | None = None  # where the call goes (from the suite or the environment)
+    _fingerprint: Any = None
+
+    @property
+    def fingerprint(self):
+        """The request's fingerprint (evalkit.fingerprint), computed on first use."""
+        if self._fingerprint is None:
+            request = self.request
+            self._fingerprint = self.fingerprinter.of(request.messages, request.examples, request.context)
+        return self._fingerprint
 
 
 def offline_model(kind: str) -> str:
@@ -94,6 +106,78 @@ def route_params(suite: LoadedSuite, route_name: str, timeout_s: float | None = 
     return params
 
 
+def fingerprinter_for(suite: LoadedSuite, name: str, provider: Provider, params: dict[str, Any]):
+    """The route's request fingerprints: of the request to the model the suite configures,
+    whoever answers it (a stand-in or a recording answers for that request)."""
+    from evalkit.fingerprint import Fingerprinter
+    from evalkit.providers.sdk import public_url
+
+    route = suite.spec.routes[name]
+    prefix, model = split_model(route.model)
+    return Fingerprinter(provider=prefix, model=model, base_url=public_url(route.base_url), params=params,
+                         schema=suite.output_schema, source_sha256=configured_source(suite, name, provider))
+
+
+def configured_source(suite: LoadedSuite, name: str, provider: Provider | None) -> str | None:
+    """The configured provider's extra fingerprint material, also when a stand-in answers."""
+    route = suite.spec.routes[name]
+    if provider is not None and provider.ref == route.model:
+        return provider.fingerprint_source()
+    configured = configured_provider(suite, name)
+    return configured.fingerprint_source() if configured is not None else None
+
+
+def configured_provider(suite: LoadedSuite, name: str) -> Provider | None:
+    """The route's configured provider, made but not prepared (no key, no call); None when its
+    provider is not installed."""
+    route = suite.spec.routes[name]
+    try:
+        prefix, model = split_model(route.model)
+        provider = get_provider_class(prefix)(model, route_name=name, route=route, suite=suite)
+    except Exception:  # noqa: BLE001 - a provider that is not installed adds nothing it could check
+        return None
+    provider.ref = route.model
+    return provider
+
+
+def render_requests(suite: LoadedSuite, routes: list[str] | None = None, case_ids: list[str] | None = None,
+                    limit: int | None = None, repeats: int = 1) -> list[dict[str, Any]]:
+    """The requests a run would send to the configured models, rendered and fingerprinted
+    without calling anything (`evalkit render`): the lines requests.jsonl would hold."""
+    from evalkit.executor import request_line
+
+    names = routes or list(suite.spec.routes)
+    unknown = [r for r in names if r not in suite.spec.routes]
+    if unknown:
+        raise BadInput(f"unknown route {unknown[0]!r}: the suite has {', '.join(suite.spec.routes)}")
+    cases = suite.holdout
+    if case_ids:
+        known = {c.id for c in cases}
+        missing = [i for i in case_ids if i not in known]
+        if missing:
+            raise BadInput(f"no holdout case {missing[0]!r} in the suite", where=str(suite.path))
+        cases = [c for c in cases if c.id in set(case_ids)]
+    if limit is not None:
+        cases = cases[:limit]
+    plans = build_plans(suite, names)
+    lines = []
+    for name in names:
+        provider = configured_provider(suite, name)
+        if provider is None:
+            raise BadInput(f"route {name!r}: provider of {suite.spec.routes[name].model!r} is not installed")
+        params = route_params(suite, name)
+        fingerprinter = fingerprinter_for(suite, name, provider, params)
+        for case in cases:
+            rendered = plans[name].render(case)
+            for repeat in range(repeats):
+                request = ProviderRequest(case.id, name, repeat, rendered.messages, params, suite.output_schema,
+                                          case, rendered.examples, rendered.context)
+                call = Call(request, provider, "", case.tags, rendered.retrieved, None,
+                            fingerprinter=fingerprinter, endpoint=provider.endpoint())
+                lines.append(request_line(call))
+    return lines
+
+
 def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int, *,
                timeout_s: float | None = None) -> list[Call]:
     from evalkit.pricing import price_for
@@ -104,12 +188,17 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
     for name, provider in providers.items():
         params = route_params(suite, name, timeout_s)  # one dict per route: providers configure once
         price = price_for(provider.ref, suite.spec.pricing)
+        recorded_price = price_for(suite.spec.routes[name].model, suite.spec.pricing) \
+            if split_model(provider.ref)[0] == "replay" else None
+        fingerprinter = fingerprinter_for(suite, name, provider, params)
+        endpoint = provider.endpoint()
         for case in suite.holdout:
             rendered = plans[name].render(case)
             for repeat in range(repeats):
                 request = ProviderRequest(case.id, name, repeat, rendered.messages, params, suite.output_schema,
                                           case, rendered.examples, rendered.context)
-                calls.append(Call(request, provider, expected_label(case, label_field), case.tags, rendered.retrieved, price))
+                calls.append(Call(request, provider, expected_label(case, label_field), case.tags, rendered.retrieved,
+                                  price, recorded_price=recorded_price, fingerprinter=fingerprinter, endpoint=endpoint))
     return calls
 
 
@@ -123,22 +212,12 @@ def cache_modes(suite: LoadedSuite, providers: dict[str, Provider], mode: str) -
 
 
 def attach_cache_keys(calls: list[Call], modes: dict[str, str]) -> None:
-    """Give every cached call its key (see evalkit.cache.KeyMaker)."""
-    from evalkit.cache import KeyMaker
-    from evalkit.providers.sdk import public_url
+    """Give every cached call its key: its fingerprint, endpoint and repeat (evalkit.cache)."""
+    from evalkit.cache import cache_key
 
-    makers: dict[str, KeyMaker] = {}
     for call in calls:
-        request = call.request
-        mode = modes.get(request.route, "off")
+        mode = modes.get(call.request.route, "off")
         if mode == "off":
             continue
-        maker = makers.get(request.route)
-        if maker is None:
-            provider = call.provider
-            prefix, model = split_model(provider.ref)
-            maker = makers[request.route] = KeyMaker(
-                provider=prefix, model=model, base_url=public_url(getattr(provider, "base_url", None)),
-                params=request.params, schema=request.output_schema)
-        call.cache_key = maker.key(request.messages, request.repeat)
+        call.cache_key = cache_key(call.fingerprint.sha256, call.endpoint, call.request.repeat)
         call.cache_mode = mode

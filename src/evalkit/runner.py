@@ -66,7 +66,8 @@ class RunResult:
     complete: bool
     calls_made: int
     warnings: list[str] = field(default_factory=list)
-    retries: int = 0
+    retries: int = 0  # made by this session, as the next field, by route
+    retries_by_route: dict[str, int] = field(default_factory=dict)
     cache_hits: int = 0
 
     @property
@@ -351,7 +352,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
     finally:
         lock.close()
     return RunResult(run_dir, manifest, summary, complete, stats["calls_made"], session.warnings,
-                     retries=stats["retries"], cache_hits=executor.cache_hits if executor else 0)
+                     retries=stats["retries"], retries_by_route=stats["retries_by_route"],
+                     cache_hits=executor.cache_hits if executor else 0)
 
 
 def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_error_rate: float, retries: int = 0,
@@ -377,6 +379,9 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     for route, models in reported_models(run.rows).items():
         if route in manifest.get("routes", {}):
             manifest["routes"][route]["reported_model"] = models[0] if len(models) == 1 else models
+    for route, found in summary_provenance(summary).items():
+        manifest["routes"][route].update(provenance=found["provenance"], stale_parts=found["stale_parts"],
+                                         evidence=found["evidence"])
     manifest["max_error_rate"] = max_error_rate
     manifest["error_rate_exceeded"] = sorted(
         route for route, s in summary["routes"].items() if s["n"] and s["errors"] / s["n"] > max_error_rate)
@@ -384,13 +389,22 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     return summary
 
 
+def summary_provenance(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {route: s["provenance"] for route, s in summary["routes"].items() if s.get("provenance")}
+
+
 def write_summary(run) -> dict[str, Any]:
     from evalkit import store
     from evalkit.metrics import summarize
     from evalkit.report.markdown import render_report
 
+    from evalkit.provenance import run_provenance
+
     gold = {case_id: case.get("sources") for case_id, case in run.cases.items() if case.get("sources")}
     summary = summarize(run.rows, run.labels, routes=run.routes, gold_sources=gold)
+    for route, found in run_provenance(run.manifest, run.rows).items():
+        if route in summary["routes"]:
+            summary["routes"][route]["provenance"] = found
     store.write_json(run.dir / store.SUMMARY, summary)
     run.summary = summary
     (run.dir / store.REPORT).write_text(render_report(run), encoding="utf-8")

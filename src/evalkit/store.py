@@ -16,6 +16,7 @@ from typing import Any
 from evalkit.errors import BadInput
 
 MANIFEST, RESULTS, SUMMARY, REPORT, CASES = "manifest.json", "results.jsonl", "summary.json", "report.md", "cases.jsonl"
+REQUESTS = "requests.jsonl"  # one line per call: the messages and parameters as sent (evalkit.executor.request_line)
 LATEST = "latest"
 
 #: the fields of a result row, in order (DESIGN section 6, then evalkit's additions)
@@ -23,6 +24,7 @@ ROW_FIELDS = (
     "case_id", "route", "repeat", "tags", "expected_label", "output", "parsed_ok", "parse_error",
     "predicted_label", "correct", "error", "latency_ms", "input_tokens", "output_tokens", "cost_usd",
     "cached", "retrieved", "model", "finish_reason", "request_id", "attempts",
+    "request_sha256", "request_parts", "provenance",
 )
 
 
@@ -37,21 +39,28 @@ def write_json(path: Path, data: Any) -> None:
 
 
 class RunWriter:
-    """Appends rows to results.jsonl as they finish."""
+    """Appends rows to results.jsonl as they finish, and each row's request to requests.jsonl
+    (first, so a row never lacks its request)."""
 
     def __init__(self, run_dir: Path):
         self.dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        results = run_dir / RESULTS
+        results, requests = run_dir / RESULTS, run_dir / REQUESTS
         _drop_torn_tail(results)
+        _drop_torn_tail(requests)
         self._file = results.open("a", encoding="utf-8")
+        self._requests = requests.open("a", encoding="utf-8")
 
-    def append(self, row: dict[str, Any]) -> None:
+    def append(self, row: dict[str, Any], request: dict[str, Any] | None = None) -> None:
+        if request is not None:
+            self._requests.write(json.dumps(request, ensure_ascii=False) + "\n")
+            self._requests.flush()
         self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._file.flush()
 
     def close(self) -> None:
         self._file.close()
+        self._requests.close()
 
 
 def point_latest(run_dir: Path) -> None:
@@ -104,6 +113,24 @@ def _row(line: bytes) -> Any:
         return json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
+
+
+def load_requests(run_dir: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The recorded requests of a run by (case id, route, repeat); the last line of a call wins
+    (a resumed call is sent again). Empty for runs made before requests were kept."""
+    found = {}
+    for line in _lines(run_dir / REQUESTS):
+        record = _row(line)
+        if isinstance(record, dict):
+            found[(record["case_id"], record["route"], record.get("repeat", 0))] = record
+    return found
+
+
+def _lines(path: Path) -> list[bytes]:
+    if not path.exists():
+        return []
+    # split on newlines only: a line written with ensure_ascii=False may hold U+2028 or U+0085
+    return [line for line in path.read_bytes().split(b"\n") if line.strip()]
 
 
 def load_rows(run_dir: Path) -> list[dict[str, Any]]:

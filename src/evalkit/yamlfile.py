@@ -13,15 +13,21 @@ from typing import Any, Callable, Iterator
 from evalkit.errors import BadInput
 
 
+LFS_POINTER = "version https://git-lfs.github.com/spec/"
+
+
 def read_text(path: Path, what: str = "file") -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BadInput(f"{what} not found", where=str(path)) from None
     except IsADirectoryError:
         raise BadInput(f"expected a {what}, found a folder", where=str(path)) from None
     except UnicodeDecodeError as exc:
         raise BadInput(f"not UTF-8 text ({exc.reason})", where=str(path)) from None
+    if text.startswith(LFS_POINTER):
+        raise BadInput(f"this is a Git LFS pointer, not the {what}: run git lfs pull", where=str(path))
+    return text
 
 
 def jsonl_records(path: Path, text: str) -> Iterator[tuple[int, Any]]:

@@ -115,7 +115,7 @@ class Lane:
         row = executor._row(call, response, error, attempt, None)
         row["batch"] = True
         row["batch_id"] = batch_id
-        executor._write(row)
+        executor._write(row, call)
 
     def fail(self, calls: list["Call"], error: ProviderError, attempt: int, batch_id: str | None) -> None:
         for call in calls:

@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--monthly-volume", type=int, metavar="N", help="cases per month, for the projected monthly cost")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default RUN_DIR/packet)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed, as for compare and gate (default 0)")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="evaluate the gate policy even on answers that are not evidence (stand-ins, unverified or stale "
+                        "recordings), as for a demonstration: the packet still says NOT EVIDENCE")
     p.set_defaults(handler=handle)
 
 
@@ -31,13 +34,17 @@ def handle(args) -> int:
     if args.with_routes is not None:
         with_routes = [ref.strip() for chunk in args.with_routes for ref in chunk.split(",") if ref.strip()]
     packet = make_packet(args.run_dir, baseline=baseline, candidate=candidate, with_routes=with_routes,
-                         policy=args.policy, monthly_volume=args.monthly_volume, seed=args.seed)
+                         policy=args.policy, monthly_volume=args.monthly_volume, seed=args.seed,
+                         allow_unverified=args.allow_unverified)
     paths = write_packet(packet, args.out or args.run_dir / "packet")
     verdict = packet["verdict"]
     if verdict["status"] == "no_policy":
         print(f"{packet['title']}: {verdict['headline']}")
     else:
         print(f"{packet['title']}: {verdict['status']} ({verdict['headline']})")
+    if packet["evidence"]["demonstration"]:
+        routes = ", ".join(f"{e['name']} is {e['described']}" for e in packet["evidence"]["not_evidence"])
+        print(f"  DEMONSTRATION, NOT EVIDENCE: {routes}")
     for check in verdict["checks"]:
         if not check["passed"]:
             print(f"  FAIL {check['name']}: {check['reason']}")

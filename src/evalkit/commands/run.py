@@ -99,7 +99,7 @@ def print_result(result) -> None:
     manifest = result.manifest
     print(f"calls made: {result.calls_made}; answered from the cache: {result.cache_hits}")
     if result.retries:
-        by_route = ", ".join(f"{route} {n}" for route, n in sorted((manifest.get("retries_by_route") or {}).items()))
+        by_route = ", ".join(f"{route} {n}" for route, n in sorted(result.retries_by_route.items()))
         print(f"retries: {result.retries} ({by_route})" if by_route else f"retries: {result.retries}")
     costs = [(route, s.get("cost_usd")) for route, s in result.summary["routes"].items()]
     if any(cost is not None for _, cost in costs):
@@ -107,12 +107,14 @@ def print_result(result) -> None:
     for route, info in manifest.get("routes", {}).items():
         if info.get("shutdown_date"):
             print(f"{route}: {info.get('ran_as', info['model'])}: shutdown date {info['shutdown_date']} ({info.get('shutdown_source')})")
-    from evalkit.manifest import stand_in
+    from evalkit.provenance import describe
 
-    stand_ins = [f"{route} ran as {found['ran_as']}" for route, info in manifest.get("routes", {}).items()
-                 if (found := stand_in(info)) is not None]
-    if stand_ins:
-        print(f"not the configured models: {', '.join(stand_ins)}")
+    found = {route: s["provenance"] for route, s in result.summary["routes"].items() if s.get("provenance")}
+    print("answers: " + "; ".join(f"{route} {describe(info)}" for route, info in found.items()))
+    weak = [f"{route} is {describe(info)}" for route, info in found.items() if not info["evidence"]]
+    if weak:
+        warn(f"not evidence about the configured models: {'; '.join(weak)}. A gate on this run will not approve "
+             f"(--allow-unverified evaluates its policy anyway, as a demonstration)")
     print(f"run directory: {result.run_dir}")
     for name in ("manifest.json", "results.jsonl", "summary.json", "report.md"):
         print(f"  {result.run_dir / name}")

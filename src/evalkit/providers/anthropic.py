@@ -21,7 +21,7 @@ from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.providers.base import ProviderRequest, ProviderResponse
-from evalkit.providers.sdk import SDKProvider, public_url, shared_client, split_params
+from evalkit.providers.sdk import SDKProvider, shared_client, split_params
 
 TOOL_NAME = "record_answer"
 TOOL_DESCRIPTION = "Record the answer. The tool's input is the answer itself, in the required format."
@@ -75,6 +75,7 @@ def message_response(message: Any, *, latency_ms: float | None = None, request_i
 class AnthropicProvider(SDKProvider):
     api_key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
+    default_endpoint = "https://api.anthropic.com"
     sdk_name = "anthropic"
 
     # -- configuration (once per route)
@@ -154,7 +155,7 @@ class AnthropicProvider(SDKProvider):
         return parse_long_date(DEPRECATED_MODELS.get(self.model))
 
     def model_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"base_url": public_url(self.base_url) or "https://api.anthropic.com",
+        info: dict[str, Any] = {"base_url": self.endpoint(),
                                 "api_key_env": self.key_variable(),
                                 "structured_output": "forced tool call" if self._structured(self._route_params()) else None}
         spec = getattr(self.suite, "spec", None)

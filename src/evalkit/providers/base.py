@@ -49,6 +49,7 @@ class ProviderResponse:
     request_id: str | None = None
     attempts: int = 1
     cached: bool = False
+    recording: dict[str, Any] | None = None  # the recording line a replayed answer came from
 
 
 class ProviderError(Exception):
@@ -68,6 +69,9 @@ class Provider:
     api_key_env: ClassVar[str | None] = None
     #: True for providers that reach the network (the `--offline` flag replaces them)
     remote: ClassVar[bool] = False
+    #: where this provider's answers come from (evalkit.provenance): "live" when the configured
+    #: model answers, "stand-in" for scripts and offline stand-ins
+    provenance: ClassVar[str] = "live"
 
     def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
         self.model, self.route_name, self.route, self.suite = model, route_name, route, suite
@@ -89,6 +93,16 @@ class Provider:
     def model_info(self) -> dict[str, Any]:
         """What the manifest records about the model (resolved id, shutdown date, ...)."""
         return {}
+
+    def endpoint(self) -> str | None:
+        """The URL the calls go to (from the suite or the environment), for the manifest and
+        the cache key; None for providers that call nothing."""
+        return None
+
+    def fingerprint_source(self) -> str | None:
+        """Extra material for the request fingerprint (for a route that runs the team's own
+        code, the SHA-256 of that code), so a change to it invalidates cache and recordings."""
+        return None
 
 
 def split_model(model: str) -> tuple[str, str]:

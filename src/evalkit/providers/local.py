@@ -60,6 +60,8 @@ def fill_from_schema(schema: dict[str, Any] | None, label_field: str, label: str
 
 
 class LocalProvider(Provider):
+    provenance = "stand-in"
+
     def prepare(self) -> None:
         if self.model not in OFFLINE_BY_KIND.values():
             raise BadInput(f"route {self.route_name!r}: unknown local model {self.model!r} (expected one of {', '.join(OFFLINE_BY_KIND.values())})")

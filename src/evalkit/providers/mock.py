@@ -38,6 +38,8 @@ def clear() -> None:
 
 
 class MockProvider(Provider):
+    provenance = "stand-in"
+
     def prepare(self) -> None:
         if self.model not in ("expected", "echo") and self.model not in _SCRIPTS:
             raise BadInput(f"route {self.route_name!r}: no mock script named {self.model!r} (built-ins: expected, echo)")

@@ -21,7 +21,7 @@ from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.providers.base import ProviderError, ProviderRequest, ProviderResponse
-from evalkit.providers.sdk import SDKProvider, public_url, shared_client, split_params
+from evalkit.providers.sdk import SDKProvider, shared_client, split_params
 
 #: how long the model lookup (shutdown date) may take before it counts as unknown
 LOOKUP_TIMEOUT_S = 5.0
@@ -72,6 +72,7 @@ def is_reasoning_model(model: str) -> bool:
 class OpenAIProvider(SDKProvider):
     api_key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
+    default_endpoint = "https://api.openai.com/v1"
     sdk_name = "openai"
 
     # -- configuration (once per route: the request parameters and schema do not change)
@@ -161,7 +162,7 @@ class OpenAIProvider(SDKProvider):
         return None
 
     def model_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"base_url": public_url(self.base_url) or "https://api.openai.com/v1",
+        info: dict[str, Any] = {"base_url": self.endpoint(),
                                 "api_key_env": self.key_variable()}
         schema = self._schema()
         if schema is not None and self._json_mode(self._route_params()):

@@ -192,6 +192,7 @@ class SDKProvider(Provider):
     remote = True
     sdk_name: ClassVar[str]
     base_url_env: ClassVar[str]
+    default_endpoint: ClassVar[str]  # where the SDK sends calls when no base_url is set
 
     def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
         super().__init__(model, route_name=route_name, route=route, suite=suite)
@@ -204,6 +205,9 @@ class SDKProvider(Provider):
 
     def _route_params(self) -> dict[str, Any]:
         return getattr(self.route, "params", None) or {}
+
+    def endpoint(self) -> str | None:
+        return public_url(self.base_url) or self.default_endpoint
 
     def _schema(self) -> dict[str, Any] | None:
         return getattr(self.suite, "output_schema", None)

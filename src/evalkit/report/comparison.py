@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalkit.metrics import METRIC_NAMES
+from evalkit.provenance import describe
 from evalkit.report.format import interval, money, num
 
 
@@ -78,11 +79,18 @@ def cost_rows(comparison: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def provenance_lines(comparison: dict[str, Any]) -> list[str]:
+    """Where each side's answers came from (comparisons made before provenance was kept have none)."""
+    found = comparison.get("provenance") or {}
+    return [f"{side.upper()} answers: {describe(found[side])}" for side in ("a", "b") if side in found]
+
+
 def render_text(comparison: dict[str, Any]) -> str:
     """The terminal view of `evalkit compare`."""
     from tabulate import tabulate
 
-    out = [f"A: {comparison['a']}", f"B: {comparison['b']}", f"paired cases: {comparison['n_paired']}", ""]
+    out = [f"A: {comparison['a']}", f"B: {comparison['b']}", *provenance_lines(comparison),
+           f"paired cases: {comparison['n_paired']}", ""]
     out += [tabulate(metric_rows(comparison), headers=METRIC_HEADERS, tablefmt="simple", disable_numparse=True), ""]
     out += [mcnemar_line(comparison), *flip_lines(comparison), ""]
     out += [tabulate(per_class_rows(comparison), headers=["label", "F1 A", "F1 B", "B - A", "support"], tablefmt="simple", disable_numparse=True), ""]
@@ -102,6 +110,7 @@ def render_markdown(comparison: dict[str, Any]) -> str:
     from evalkit.report.markdown import table
 
     out = [f"Baseline (A) `{comparison['a']}`, candidate (B) `{comparison['b']}`, {comparison['n_paired']} paired cases.", ""]
+    out += [f"* {line}" for line in provenance_lines(comparison)] + [""]
     out += [table(METRIC_HEADERS, metric_rows(comparison)), ""]
     out += [mcnemar_line(comparison) + ".", ""]
     out += [f"* {line}" for line in flip_lines(comparison)] + [""]

@@ -7,6 +7,7 @@ number comes from the verdict (evalkit.gate).
 from __future__ import annotations
 
 from evalkit.gate import Check, Verdict
+from evalkit.provenance import describe
 
 HEADLINES = {"approve": "APPROVE", "reject": "REJECT", "incomplete": "INCOMPLETE"}
 BADGES = {"approve": "✅ approve", "reject": "❌ reject", "incomplete": "⚠️ incomplete run"}
@@ -30,25 +31,34 @@ def threshold_text(check: Check) -> str:
     return "" if check.threshold is None else f"{check.op} {value_text(check, check.threshold)}"
 
 
-def result_text(check: Check) -> str:
-    return "PASS" if check.passed else "FAIL"
+def result_text(check: Check, verdict: Verdict) -> str:
+    if check.passed:
+        return "PASS"
+    return "NOT EVIDENCE" if check.kind == "evidence" and verdict.allow_unverified else "FAIL"
 
 
 def check_rows(verdict: Verdict) -> list[list[str]]:
-    return [[c.name, value_text(c, c.value), threshold_text(c), result_text(c), c.reason] for c in verdict.checks]
+    return [[c.name, value_text(c, c.value), threshold_text(c), result_text(c, verdict), c.reason] for c in verdict.checks]
 
 
 CHECK_HEADERS = ["check", "value", "threshold", "result", "reason"]
 
 
 def verdict_line(verdict: Verdict) -> str:
-    failed = verdict.failed
+    failed = verdict.blocking
     total = len(verdict.checks)
     if not failed:
-        detail = f"all {total} checks passed"
+        detail = f"all {total} checks passed" if not verdict.not_evidence else \
+            f"the policy's checks passed on answers that are not evidence"
     else:
         detail = f"{len(failed)} of {total} checks failed: {', '.join(c.name for c in failed)}"
-    return f"verdict: {HEADLINES[verdict.decision]}: {detail} (exit {verdict.exit_code})"
+    notice = f" [{verdict.evidence_notice()}]" if verdict.not_evidence else ""
+    return f"verdict: {HEADLINES[verdict.decision]}: {detail} (exit {verdict.exit_code}){notice}"
+
+
+def provenance_lines(verdict: Verdict) -> list[str]:
+    """Where each judged route's answers came from, and the endpoint they came through."""
+    return [f"{role}: {info['route']} answers are {describe(info)}" for role, info in verdict.provenance.items()]
 
 
 def render_text(verdict: Verdict) -> str:
@@ -58,6 +68,9 @@ def render_text(verdict: Verdict) -> str:
     head = [f"candidate: {verdict.candidate}"]
     if verdict.baseline:
         head.append(f"baseline:  {verdict.baseline}")
+    head += ["", *provenance_lines(verdict)]
+    if verdict.not_evidence:
+        head += ["", verdict.evidence_notice() or ""]
     body = tabulate(check_rows(verdict), headers=CHECK_HEADERS, tablefmt="plain", disable_numparse=True)
     warnings = (verdict.comparison or {}).get("warnings") or []
     tail = ["", "warnings (A = baseline, B = candidate):", *(f"  - {w}" for w in warnings)] if warnings else []
@@ -69,11 +82,15 @@ def render_markdown(verdict: Verdict) -> str:
     from evalkit.report.comparison import render_markdown as comparison_markdown
     from evalkit.report.markdown import table
 
-    out = [f"## evalkit gate: {BADGES[verdict.decision]}", ""]
+    badge = BADGES[verdict.decision] + (" — NOT EVIDENCE" if verdict.not_evidence else "")
+    out = [f"## evalkit gate: {badge}", ""]
+    if verdict.not_evidence:
+        out += [f"> **{verdict.evidence_notice()}.** {'The policy was evaluated anyway (--allow-unverified).' if verdict.allow_unverified else 'The gate approves only on answers of the configured models.'}", ""]
     against = f" against baseline `{verdict.baseline}`" if verdict.baseline else ""
     out += [f"Candidate `{verdict.candidate}`{against}. {verdict_line(verdict)[len('verdict: '):]}.", ""]
-    out += [table(CHECK_HEADERS, [[*row[:3], ("✅ " if row[3] == "PASS" else "❌ ") + row[3], row[4]]
-                                  for row in check_rows(verdict)]), ""]
+    out += [*(f"- {line}" for line in provenance_lines(verdict)), ""]
+    marks = {"PASS": "✅ ", "FAIL": "❌ ", "NOT EVIDENCE": "⚠️ "}
+    out += [table(CHECK_HEADERS, [[*row[:3], marks[row[3]] + row[3], row[4]] for row in check_rows(verdict)]), ""]
     if verdict.comparison is not None:
         out += ["<details><summary>Comparison with the baseline</summary>", "", comparison_markdown(verdict.comparison),
                 "</details>", ""]

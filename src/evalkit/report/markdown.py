@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from evalkit.provenance import describe
 from evalkit.report.format import ROUTE_HEADERS, num, route_rows
 
 
@@ -23,8 +24,14 @@ def render_report(run) -> str:
             "Accuracy, kappa and macro-F1 count unparsed and errored rows as wrong; parse rate is over rows that returned an output.", ""]
     out += [table(ROUTE_HEADERS, route_rows(summary)), ""]
     routes = manifest["routes"]
-    out += ["## Routes", "", table(["route", "kind", "model", "ran as"],
-                                   [[r, i["kind"], i["model"], i.get("ran_as", i["model"])] for r, i in routes.items()]), ""]
+    found = {route: s.get("provenance") or {} for route, s in summary["routes"].items()}
+    out += ["## Routes", "", table(["route", "kind", "model", "ran as", "answers"],
+                                   [[r, i["kind"], i["model"], i.get("ran_as", i["model"]), describe(found.get(r) or {})]
+                                    for r, i in routes.items()]), ""]
+    weak = [r for r, info in found.items() if info and not info.get("evidence")]
+    if weak:
+        out += [f"**Not evidence about the configured models:** {', '.join(weak)} "
+                "(answers from stand-ins or from recordings that are unverified or made for other requests).", ""]
     for route, s in summary["routes"].items():
         out += [f"## {route}", ""]
         if s.get("retrieval"):

@@ -106,11 +106,14 @@ def parse_policy(data: Any, *, where: str, prefix: str = "", line_of=lambda loc:
 
 
 def load_policy(path: str | Path) -> GatePolicy:
-    """Read a policy file (YAML or JSON)."""
+    """Read a policy file (YAML or JSON): the policy's keys at the top, or under a single `gate:`
+    key, so the suite's section pasted into a file works as it stands."""
     from evalkit.yamlfile import load_with_lines
 
     path = Path(path)
     data, line_of = load_with_lines(path, "gate policy file")
+    if isinstance(data, dict) and list(data) == ["gate"]:
+        return parse_policy(data["gate"], where=str(path), prefix="gate.", line_of=lambda loc: line_of(("gate", *loc)))
     return parse_policy(data, where=str(path), line_of=line_of)
 
 

@@ -108,15 +108,17 @@ def replayed(live, tmp_path_factory):
     return out
 
 
-def test_replaying_the_live_recording_for_the_unchanged_suite_approves(replayed, tmp_path, capsys):
+def test_replaying_the_live_recording_for_the_unchanged_suite_approves(replayed, live, tmp_path, capsys):
     code = main(["gate", str(replayed), *GATE, "--junit", str(tmp_path / "gate.xml"), "--summary", str(tmp_path / "gate.md")])
     out = capsys.readouterr().out
     assert code == 0 and "verdict: APPROVE" in out
-    assert "candidate: tuned answers are recorded" in out and "baseline: base answers are recorded" in out
+    assert f"candidate: tuned answers are recorded via {live['endpoint']}" in out
+    assert "baseline: base answers are recorded" in out
     assert "NOT EVIDENCE" not in out and "NOT EVIDENCE" not in (tmp_path / "gate.md").read_text()
     assert "tuned answers are recorded" in (tmp_path / "gate.md").read_text()
     properties = {p.get("name"): p.get("value") for p in ET.parse(tmp_path / "gate.xml").iter("property")}
-    assert properties["provenance.candidate"] == "recorded" and properties["evidence"].startswith("verified")
+    assert properties["provenance.candidate"] == f"recorded via {live['endpoint']}"
+    assert properties["evidence"].startswith("verified")
 
 
 def test_a_replayed_run_says_recorded_in_its_manifest_summary_report_and_json_verdict(replayed, capsys):

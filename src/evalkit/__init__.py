@@ -9,6 +9,9 @@ __version__ = "0.1.0"
 _API = {
     "load_suite": "evalkit.suite",
     "run_suite": "evalkit.runner",
+    "RunOptions": "evalkit.runner",
+    "render_requests": "evalkit.planning",
+    "record_run": "evalkit.recording",
     "score_run": "evalkit.runner",
     "load_run": "evalkit.store",
     "results_frame": "evalkit.frames",

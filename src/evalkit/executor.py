@@ -105,6 +105,8 @@ class Executor:
                "attempts": response.attempts, **origin, "provenance": provenance}
         if stale:
             row["stale_parts"] = stale
+        if response.recording is not None and response.recording.get("endpoint"):
+            row["endpoint"] = response.recording["endpoint"]  # where the recorded answer came from
         return row
 
     def _write(self, row: dict[str, Any], call: Call) -> None:

@@ -119,5 +119,8 @@ def run_provenance(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> dict
     result = {}
     for route, info in (manifest.get("routes") or {}).items():
         legacy = legacy_provenance(info.get("ran_as") or info.get("model"))
-        result[route] = route_provenance(by_route.get(route, []), legacy=legacy, endpoint=info.get("endpoint"))
+        rows_of = by_route.get(route, [])
+        recorded_at = sorted({r["endpoint"] for r in rows_of if r.get("endpoint")})  # replayed answers
+        endpoint = info.get("endpoint") or (", ".join(recorded_at) if recorded_at else None)
+        result[route] = route_provenance(rows_of, legacy=legacy, endpoint=endpoint)
     return result

@@ -19,12 +19,18 @@ from evalkit.errors import BadInput
 
 #: the fields of a result row that a recording keeps (evalkit.providers.replay reads them)
 RECORDING_FIELDS = ("case_id", "route", "repeat", "output", "error", "model", "input_tokens", "output_tokens",
-                    "latency_ms", "request_sha256", "request_parts", "provenance", "stale_parts")
+                    "latency_ms", "request_sha256", "request_parts", "provenance", "stale_parts", "endpoint")
 
 
-def recording_lines(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The recording of these rows: each row's RECORDING_FIELDS that are set, in a stable order."""
-    kept = [{k: row[k] for k in RECORDING_FIELDS if row.get(k) is not None} for row in rows]
+def recording_lines(rows: list[dict[str, Any]], endpoints: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
+    """The recording of these rows: each row's RECORDING_FIELDS that are set (with the endpoint
+    its route called, from `endpoints`, when the row has none), in a stable order."""
+    kept = []
+    for row in rows:
+        line = {k: row[k] for k in RECORDING_FIELDS if row.get(k) is not None}
+        if "endpoint" not in line and (endpoints or {}).get(row["route"]):
+            line["endpoint"] = endpoints[row["route"]]
+        kept.append(line)
     return sorted(kept, key=lambda line: (line["route"], line["case_id"], line.get("repeat", 0)))
 
 
@@ -36,7 +42,7 @@ def record_run(run_dir: str | Path, out: str | Path) -> dict[str, Any]:
     run = load_run(run_dir)
     if not run.rows:
         raise BadInput("the run has no result rows to record", where=str(run.dir))
-    lines = recording_lines(run.rows)
+    lines = recording_lines(run.rows, {route: info.get("endpoint") for route, info in run.manifest["routes"].items()})
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from evalkit.planning import Call
 from evalkit.pricing import call_cost
 from evalkit.provenance import EVIDENCE, of_recording
 from evalkit.providers.base import ProviderError
+from evalkit.scoring import Score
 
 if TYPE_CHECKING:
     from evalkit.runner import RunOptions
@@ -84,12 +85,14 @@ class Executor:
         fingerprint = call.fingerprint
         origin = {"request_sha256": fingerprint.sha256, "request_parts": fingerprint.parts}
         if error is not None:
+            failed = self.scorer.field_scores(FAILED, _expected(request), [])
             return {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
                     "expected_label": call.expected, "output": None, "parsed_ok": False, "parse_error": None,
                     "predicted_label": None, "correct": False, "error": {"type": error.type, "message": error.message},
                     "latency_ms": latency_ms, "input_tokens": None, "output_tokens": None, "cost_usd": None,
                     "cached": False, "retrieved": call.retrieved, "model": None, "finish_reason": None,
-                    "request_id": None, "attempts": attempts, **origin, "provenance": call.provider.provenance}
+                    "request_id": None, "attempts": attempts, **origin, "provenance": call.provider.provenance,
+                    **failed}
         provenance, stale = answer_provenance(call, response)
         score = self.scorer.score(response.text)
         # a verified recording is priced as the configured model, from its recorded tokens
@@ -103,6 +106,7 @@ class Executor:
                "cost_usd": cost, "cached": response.cached, "retrieved": call.retrieved, "model": response.model,
                "finish_reason": response.finish_reason, "request_id": response.request_id,
                "attempts": response.attempts, **origin, "provenance": provenance}
+        row.update(self.scorer.field_scores(score, _expected(request), _sources(call)))
         if stale:
             row["stale_parts"] = stale
         if response.recording is not None and response.recording.get("endpoint"):
@@ -164,6 +168,21 @@ class Executor:
                 opener()
         freeze_more()  # the SDK's modules and clients live as long as the run
         await asyncio.gather(*(self._one(call, self.gate) for call in pending))
+
+
+FAILED = Score(False, "no output", None)
+
+
+def _expected(request) -> Any:
+    return getattr(request.case, "expected", None)
+
+
+def _sources(call: Call) -> list[str]:
+    """The source ids a text field may cite: on a route that retrieves, its retrieved ids and the
+    case's gold sources; elsewhere none (the `mentions_source` check does not apply)."""
+    if not call.retrieved:
+        return []
+    return [*call.retrieved, *(getattr(call.request.case, "sources", None) or [])]
 
 
 def answer_provenance(call: Call, response) -> tuple[str, list[str]]:

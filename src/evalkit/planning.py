@@ -171,7 +171,7 @@ def render_requests(suite: LoadedSuite, routes: list[str] | None = None, case_id
             rendered = plans[name].render(case)
             for repeat in range(repeats):
                 request = ProviderRequest(case.id, name, repeat, rendered.messages, params, suite.output_schema,
-                                          case, rendered.examples, rendered.context)
+                                          case, rendered.examples, rendered.context, rendered.retrieved or [])
                 call = Call(request, provider, "", case.tags, rendered.retrieved, None,
                             fingerprinter=fingerprinter, endpoint=provider.endpoint())
                 lines.append(request_line(call))
@@ -196,7 +196,7 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
             rendered = plans[name].render(case)
             for repeat in range(repeats):
                 request = ProviderRequest(case.id, name, repeat, rendered.messages, params, suite.output_schema,
-                                          case, rendered.examples, rendered.context)
+                                          case, rendered.examples, rendered.context, rendered.retrieved or [])
                 calls.append(Call(request, provider, expected_label(case, label_field), case.tags, rendered.retrieved,
                                   price, recorded_price=recorded_price, fingerprinter=fingerprinter, endpoint=endpoint))
     return calls

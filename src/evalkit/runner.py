@@ -415,6 +415,7 @@ def score_run(run_dir: str | Path, suite_path: str | Path | None = None) -> dict
     """Re-score a stored run from its raw outputs (after a change to the label field, the
     extract pattern or the label set) and rewrite summary.json and report.md. No provider is called."""
     from evalkit import store
+    from evalkit.executor import FAILED
     from evalkit.scoring import Scorer
     from evalkit.suite import Suite
 
@@ -435,6 +436,14 @@ def score_run(run_dir: str | Path, suite_path: str | Path | None = None) -> dict
             score = scorer.score(row["output"])
             row.update(parsed_ok=score.parsed_ok, parse_error=score.parse_error, predicted_label=score.predicted_label,
                        correct=score.predicted_label == row["expected_label"])
+        else:
+            score = FAILED
+        stored = run.cases.get(row["case_id"]) or {}
+        expected = by_id[row["case_id"]].expected if row["case_id"] in by_id else stored.get("expected")
+        sources = [*row["retrieved"], *(stored.get("sources") or [])] if score.parsed_ok and row.get("retrieved") else []
+        row.pop("fields", None)
+        row.pop("exact_match", None)
+        row.update(scorer.field_scores(score, expected, sources))
     store.rewrite_rows(run.dir, run.rows)
     store.write_json(run.dir / store.MANIFEST, run.manifest)
     return write_summary(run)

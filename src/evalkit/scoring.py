@@ -1,4 +1,4 @@
-"""Parse and grade one output (DESIGN section 6).
+"""Parse and grade one output.
 
 JSON mode: the whole output, else the first fenced ```json (or bare ```) block; then
 the output schema; then the label at `label_field`, which must be in the label set.
@@ -24,6 +24,7 @@ class Score:
     parsed_ok: bool
     parse_error: str | None
     predicted_label: str | None
+    parsed: Any = None  # the parsed output object (json mode), for the scored fields
 
 
 def parse_json(output: str) -> Any:
@@ -81,7 +82,21 @@ class Scorer:
         canonical = self._canonical(label.strip())
         if canonical is None:
             return Score(False, f"label {label!r} is not in task.labels", None)
-        return Score(True, None, canonical)
+        return Score(True, None, canonical, parsed)
+
+    def field_scores(self, score: Score, expected: Any, sources: list[str]) -> dict[str, Any]:
+        """{"fields", "exact_match"} of a row when the task declares scored fields (evalkit.fields),
+        else nothing: the label is then the whole answer."""
+        fields = self.task.fields
+        if not fields:
+            return {}
+        from evalkit.fields import exact_match, score_fields, unparsed_fields
+
+        if not score.parsed_ok:
+            return {"fields": unparsed_fields(fields, expected), "exact_match": False}
+        scored = score_fields(fields, score.parsed, expected, sources)
+        expected_label = get_path(expected, self.task.label_field) if isinstance(expected, dict) else expected
+        return {"fields": scored, "exact_match": exact_match(score.predicted_label == expected_label, scored)}
 
     def _score_text(self, output: str) -> Score:
         if self._extract is not None:

@@ -12,6 +12,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evalkit.errors import BadInput
+from evalkit.fields import FieldSpec
 from evalkit.policy import POLICY_MODELS, GatePolicy
 
 
@@ -29,6 +30,9 @@ class Task(_Strict):
     output_schema: Union[dict[str, Any], str, None] = Field(None, description="JSON Schema of the output, or a path to one (json mode).")
     label_field: str | None = Field(None, description="Dot path of the label in the parsed output (json mode).")
     extract: str | None = Field(None, description="Text mode: the label is group 1 of this regex's first match.")
+    fields: dict[str, FieldSpec] = Field(default_factory=dict, description=(
+        "JSON mode: how other fields of the output are scored, by dot path: label, ordinal (with order), "
+        "text (checks), number (tolerance), boolean or exact. The label_field stays the headline."))
 
     @field_validator("labels")
     @classmethod
@@ -54,6 +58,10 @@ class Task(_Strict):
         unknown = sorted(set(self.label_descriptions) - set(self.labels))
         if unknown:
             raise ValueError(f"label_descriptions names labels outside task.labels: {', '.join(unknown)}")
+        if self.fields and self.output_format != "json":
+            raise ValueError("scored fields need json output: task.fields names fields of the output object")
+        if self.label_field in self.fields:
+            raise ValueError(f"fields.{self.label_field}: the label_field is scored already, as the headline")
         return self
 
 
@@ -242,6 +250,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
     suite = LoadedSuite(path=path, spec=spec, cases=[], output_schema=None,
                         sha256=hashlib.sha256(read_text(path).encode()).hexdigest(), cases_sha256="")
     suite.output_schema = _load_output_schema(suite)
+    _check_scored_fields(suite)
     sources = spec.cases if isinstance(spec.cases, list) else [spec.cases]
     for source in sources:
         if isinstance(source, str):
@@ -274,6 +283,46 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
         except SchemaError as exc:
             raise BadInput(f"output_schema is not a valid JSON Schema: {exc.message}", where=f"{suite.path}: task.output_schema") from None
     return schema
+
+
+def schema_of_path(schema: dict[str, Any] | None, path: str) -> dict[str, Any] | None:
+    """The subschema at a dot path of an object schema; None when the schema does not say."""
+    current = schema
+    for part in path.split("."):
+        properties = (current or {}).get("properties")
+        if not isinstance(properties, dict) or part not in properties:
+            return None
+        current = properties[part]
+    return current
+
+
+def _check_scored_fields(suite: LoadedSuite) -> None:
+    """Every scored field is a field of the output schema, and an ordinal order covers its enum."""
+    schema = suite.output_schema
+    for name, field_spec in suite.spec.task.fields.items():
+        where = f"{suite.path}: task.fields.{name}"
+        found = schema_of_path(schema, name)
+        if schema is not None and found is None:
+            known = _schema_paths(schema)
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (the schema's fields: {', '.join(known) or 'none'})"
+            raise BadInput(f"scored field {name!r} is not in the output schema{hint}", where=where)
+        enum = (found or {}).get("enum")
+        if field_spec.type == "ordinal" and enum and set(enum) != set(field_spec.order or []):
+            raise BadInput(f"the order {field_spec.order} does not list the schema's values {enum}", where=where)
+        if field_spec.type == "label" and field_spec.labels is None:
+            if not enum:
+                raise BadInput("a label field needs its labels: list them, or give the schema an enum", where=where)
+            field_spec.labels = list(enum)
+
+
+def _schema_paths(schema: dict[str, Any], prefix: str = "") -> list[str]:
+    paths = []
+    for key, sub in (schema.get("properties") or {}).items():
+        paths.append(prefix + key)
+        if isinstance(sub, dict):
+            paths += _schema_paths(sub, prefix + key + ".")
+    return paths
 
 
 def canonical_json(value: Any) -> str:

@@ -34,6 +34,7 @@ class ProviderRequest:
     case: Any = None  # the Case; offline stand-ins and mocks read it, real providers never do
     examples: list = field(default_factory=list)
     context: list[str] = field(default_factory=list)
+    context_ids: list[str] = field(default_factory=list)  # the retrieved chunks' ids, as `context` is ordered
 
 
 @dataclass(slots=True)

@@ -10,6 +10,12 @@
   chunks mention, weighted by rank.
 * `local:classifier` (finetuned): TF-IDF + logistic regression trained on the train split.
 
+The other scored fields of the answer (`task.fields`) are learned from the train split too:
+the classifier trains one model per field; the nearest-example stand-in copies the nearest
+example's value; the others answer the value most often expected with the label they chose.
+A text field gets one sentence saying how the label was chosen (the retrieval stand-in names the
+policy document it used).
+
 Token counts are estimates (characters / 4); latency is the real compute time.
 """
 
@@ -74,6 +80,43 @@ class LocalProvider(Provider):
         self._fallback = "other" if "other" in self.labels else self.labels[-1]
         if self.model == "classifier":
             self._train_classifier()
+        self._learn_fields()
+
+    def _learn_fields(self) -> None:
+        """From the train split: per scored field, its most frequent value under each label
+        (and overall), and for the classifier a model per field."""
+        from collections import Counter
+
+        from evalkit.cases import get_path
+
+        task = self.suite.spec.task
+        self._field_by_label: dict[str, dict[str, Any]] = {}
+        self._field_majority: dict[str, Any] = {}
+        self._field_models: dict[str, Any] = {}
+        for name, spec in task.fields.items():
+            if spec.type == "text":
+                continue
+            pairs = [(expected_label(c, task.label_field), get_path(c.expected, name))
+                     for c in self.suite.train if isinstance(c.expected, dict)]
+            pairs = [(label, value) for label, value in pairs if value is not None]
+            if not pairs:
+                continue
+            self._field_majority[name] = Counter(v for _, v in pairs).most_common(1)[0][0]
+            by_label: dict[str, Counter] = {}
+            for label, value in pairs:
+                by_label.setdefault(label, Counter())[json.dumps(value)] += 1
+            self._field_by_label[name] = {label: json.loads(c.most_common(1)[0][0]) for label, c in by_label.items()}
+            if self.model == "classifier" and len({json.dumps(v) for _, v in pairs}) > 1:
+                from sklearn.feature_extraction.text import TfidfVectorizer
+                from sklearn.linear_model import LogisticRegression
+                from sklearn.pipeline import make_pipeline
+
+                texts = [c.text() for c in self.suite.train if isinstance(c.expected, dict)
+                         and get_path(c.expected, name) is not None]
+                model = make_pipeline(TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)),
+                                      LogisticRegression(max_iter=2000, C=10.0))
+                model.fit(texts, [json.dumps(v) for _, v in pairs])
+                self._field_models[name] = model
 
     def _train_classifier(self) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -101,6 +144,17 @@ class LocalProvider(Provider):
             return self._fallback
         return next(label for label in self.labels if scores[label] == best)
 
+    def _nearest(self, request: ProviderRequest):
+        """The few-shot example in the request most similar to the case, or None."""
+        if not request.examples:
+            return None
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        texts = [c.text() for c in request.examples]
+        vectors = TfidfVectorizer(sublinear_tf=True).fit_transform(texts + [request.case.text()])
+        similarity = (vectors[:-1] @ vectors[-1].T).toarray().ravel()
+        return request.examples[int(similarity.argmax())]
+
     def _predict(self, request: ProviderRequest) -> str:
         text = request.case.text()
         if self.model == "keywords":
@@ -108,14 +162,9 @@ class LocalProvider(Provider):
         if self.model == "classifier":
             return str(self._classifier.predict([text])[0])
         if self.model == "nearest":
-            if not request.examples:
+            nearest = self._nearest(request)
+            if nearest is None:
                 return self._best(self._keyword_scores(text))
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            texts = [c.text() for c in request.examples]
-            vectors = TfidfVectorizer(sublinear_tf=True).fit_transform(texts + [text])
-            similarity = (vectors[:-1] @ vectors[-1].T).toarray().ravel()
-            nearest = request.examples[int(similarity.argmax())]
             return expected_label(nearest, self.suite.spec.task.label_field)
         scores = self._keyword_scores(text)
         for rank, chunk in enumerate(request.context, start=1):
@@ -132,11 +181,48 @@ class LocalProvider(Provider):
         if task.output_format == "text":
             text = label
         else:
-            text = json.dumps(fill_from_schema(self.suite.output_schema, task.label_field, label))
+            answer = fill_from_schema(self.suite.output_schema, task.label_field, label)
+            for name, value in self._field_values(request, label).items():
+                _put(answer, name, value)
+            text = json.dumps(answer)
         prompt_chars = sum(len(m["content"]) for m in request.messages)
         return ProviderResponse(text=text, model=f"local:{self.model}", input_tokens=prompt_chars // 4 + 1,
                                 output_tokens=len(text) // 4 + 1,
                                 latency_ms=(time.perf_counter() - started) * 1000)
 
+    def _field_values(self, request: ProviderRequest, label: str) -> dict[str, Any]:
+        from evalkit.cases import get_path
+
+        values: dict[str, Any] = {}
+        nearest = self._nearest(request) if self.model == "nearest" else None
+        for name, spec in self.suite.spec.task.fields.items():
+            if spec.type == "text":
+                values[name] = self._sentence(request, label)
+            elif name in self._field_models:
+                values[name] = json.loads(self._field_models[name].predict([request.case.text()])[0])
+            elif nearest is not None and isinstance(nearest.expected, dict) and get_path(nearest.expected, name) is not None:
+                values[name] = get_path(nearest.expected, name)
+            elif name in self._field_majority:
+                values[name] = self._field_by_label[name].get(label, self._field_majority[name])
+        return values
+
+    def _sentence(self, request: ProviderRequest, label: str) -> str:
+        """One sentence saying how the label was chosen."""
+        words = label.replace("_", " ")
+        if self.model == "retrieval" and request.context_ids:
+            document = request.context_ids[0].rsplit("#", 1)[0]
+            return f"The ticket reads as {words} under the policy in {document}."
+        how = {"keywords": "its wording", "nearest": "the most similar example",
+               "classifier": "the tickets it was trained on"}.get(self.model, "its wording")
+        return f"The ticket reads as {words}, judged by {how}."
+
     def model_info(self) -> dict[str, Any]:
         return {"resolved_model": f"local:{self.model}"}
+
+
+def _put(answer: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    target = answer
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value

@@ -35,7 +35,8 @@ _FORMAT = 1  # bump when the key's contents change: old entries are simply never
 _BATCH = 64
 _BATCH_S = 1.0
 
-_RESPONSE_FIELDS = ("text", "model", "input_tokens", "output_tokens", "latency_ms", "finish_reason", "request_id")
+_RESPONSE_FIELDS = ("text", "model", "input_tokens", "output_tokens", "latency_ms", "finish_reason", "request_id",
+                    "retrieved", "cost_usd", "source_sha256")
 
 
 def default_dir() -> Path:
@@ -64,11 +65,13 @@ class KeyMaker:
     SHA-256 of exactly `canonical_json(self.document(messages, repeat))`."""
 
     def __init__(self, *, provider: str, model: str, base_url: str | None, params: dict[str, Any],
-                 schema: Any):
+                 schema: Any, extra: dict[str, Any] | None = None):
         fixed = {"format": _FORMAT, "provider": provider, "model": model, "base_url": base_url,
                  "params": {k: v for k, v in params.items() if k != "timeout_s"}, "schema": schema}
-        # sorted top-level keys: base_url, format, messages, model, params, provider, repeat, schema
-        head = canonical_json({k: fixed[k] for k in ("base_url", "format")})[:-1]
+        if extra:  # what else decides the answer (Provider.fingerprint_material); absent when empty
+            fixed["extra"] = extra
+        # sorted top-level keys: base_url, [extra,] format, messages, model, params, provider, repeat, schema
+        head = canonical_json({k: fixed[k] for k in ("base_url", "extra", "format") if k in fixed})[:-1]
         middle = canonical_json({k: fixed[k] for k in ("model", "params", "provider")})[1:-1]
         tail = canonical_json({"schema": fixed["schema"]})[1:]
         self._head = head + ',"messages":'

@@ -88,15 +88,20 @@ class Executor:
                     "cached": False, "retrieved": call.retrieved, "model": None, "finish_reason": None,
                     "request_id": None, "attempts": attempts}
         score = self.scorer.score(response.text)
-        return {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
-                "expected_label": call.expected, "output": response.text, "parsed_ok": score.parsed_ok,
-                "parse_error": score.parse_error, "predicted_label": score.predicted_label,
-                "correct": score.predicted_label == call.expected, "error": None, "latency_ms": response.latency_ms,
-                "input_tokens": response.input_tokens, "output_tokens": response.output_tokens,
-                "cost_usd": call_cost(call.price, response.input_tokens, response.output_tokens),
-                "cached": response.cached, "retrieved": call.retrieved, "model": response.model,
-                "finish_reason": response.finish_reason, "request_id": response.request_id,
-                "attempts": response.attempts}
+        row = {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
+               "expected_label": call.expected, "output": response.text, "parsed_ok": score.parsed_ok,
+               "parse_error": score.parse_error, "predicted_label": score.predicted_label,
+               "correct": score.predicted_label == call.expected, "error": None, "latency_ms": response.latency_ms,
+               "input_tokens": response.input_tokens, "output_tokens": response.output_tokens,
+               "cost_usd": call_cost(call.price, response.input_tokens, response.output_tokens),
+               "cached": response.cached, "retrieved": call.retrieved, "model": response.model,
+               "finish_reason": response.finish_reason, "request_id": response.request_id,
+               "attempts": response.attempts}
+        if response.retrieved is not None or response.cost_usd is not None or response.source_sha256 is not None:
+            from evalkit.own_routes import add_own_fields
+
+            add_own_fields(row, response)
+        return row
 
     def _write(self, row: dict[str, Any]) -> None:
         self.writer.append(row)

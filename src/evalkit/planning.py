@@ -14,7 +14,7 @@ from typing import Any
 
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
-from evalkit.providers.base import Provider, ProviderRequest, get_provider_class, split_model
+from evalkit.providers.base import Provider, ProviderRequest, check_requirements, get_provider_class, split_model
 from evalkit.suite import LoadedSuite
 
 
@@ -47,9 +47,10 @@ def build_providers(suite: LoadedSuite, route_names: list[str], offline: bool, *
         if replay is not None:
             model = f"replay:{Path(replay).resolve()}"
         else:
-            model = offline_model(route.kind) if offline else route.model
+            model = offline_model(route.kind) if offline and not _runs_offline(route.model) else route.model
         prefix, model_name = split_model(model)
         cls = get_provider_class(prefix)
+        check_requirements(cls, name, model)
         provider = cls(model_name, route_name=name, route=route, suite=suite)
         provider.ref = model
         variable = provider.key_variable()
@@ -62,7 +63,15 @@ def build_providers(suite: LoadedSuite, route_names: list[str], offline: bool, *
     return providers
 
 
-def build_plans(suite: LoadedSuite, route_names: list[str]):
+def _runs_offline(model: str) -> bool:
+    """Routes that run the user's own code (python:) stay as they are under --offline."""
+    try:
+        return bool(get_provider_class(split_model(model)[0]).local_code)
+    except BadInput:
+        return False
+
+
+def build_plans(suite: LoadedSuite, route_names: list[str], own_retrieval: frozenset[str] = frozenset()):
     from evalkit.retrieval import Retriever, load_documents
     from evalkit.routes import RoutePlan
     from evalkit.suite import Retrieval
@@ -73,7 +82,7 @@ def build_plans(suite: LoadedSuite, route_names: list[str]):
     for name in route_names:
         route = suite.spec.routes[name]
         retriever = None
-        if route.kind == "rag":
+        if route.kind == "rag" and name not in own_retrieval:
             route.retrieval = route.retrieval or Retrieval()
             if documents is None:
                 documents = load_documents(suite.corpus_path)
@@ -98,7 +107,8 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
                timeout_s: float | None = None) -> list[Call]:
     from evalkit.pricing import price_for
 
-    plans = build_plans(suite, list(providers))
+    plans = build_plans(suite, list(providers),
+                        frozenset(name for name, p in providers.items() if p.retrieves_itself))
     label_field = suite.spec.task.label_field
     calls = []
     for name, provider in providers.items():
@@ -118,7 +128,7 @@ def cache_modes(suite: LoadedSuite, providers: dict[str, Provider], mode: str) -
 
     if mode not in MODES:
         raise BadInput(f"--cache must be one of {', '.join(MODES)}, got {mode!r}")
-    return {name: route_mode(mode, remote=p.remote, temperature=route_params(suite, name).get("temperature"))
+    return {name: route_mode(mode, remote=p.remote or p.local_code, temperature=route_params(suite, name).get("temperature"))
             for name, p in providers.items()}
 
 
@@ -139,6 +149,6 @@ def attach_cache_keys(calls: list[Call], modes: dict[str, str]) -> None:
             prefix, model = split_model(provider.ref)
             maker = makers[request.route] = KeyMaker(
                 provider=prefix, model=model, base_url=public_url(getattr(provider, "base_url", None)),
-                params=request.params, schema=request.output_schema)
+                params=request.params, schema=request.output_schema, extra=provider.fingerprint_material())
         call.cache_key = maker.key(request.messages, request.repeat)
         call.cache_mode = mode

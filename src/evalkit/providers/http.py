@@ -61,6 +61,16 @@ def _environment():
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
+_PLAIN_HEADERS = frozenset({"content-type", "accept", "user-agent", "accept-language"})
+
+
+def redacted_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Headers for the manifest: a value that reads ${VAR} stays as written (the variable's
+    name, not its value); any other value is hidden, save a few that are never secret."""
+    return {name: value if _ENV.search(value) or name.lower() in _PLAIN_HEADERS else "***"
+            for name, value in headers.items()}
+
+
 class HttpProvider(Provider):
     remote = True
     retrieves_itself = True
@@ -182,7 +192,7 @@ class HttpProvider(Provider):
         headers = {"accept": "application/json"}
         for name, value in self.config.headers.items():
             headers[name] = _ENV.sub(fill, value)
-            if not _ENV.search(value) and name.lower() in ("authorization", "x-api-key", "api-key", "cookie"):
+            if not _ENV.search(value) and name.lower() not in _PLAIN_HEADERS and len(value) >= 8:
                 secrets.append(value)
         return headers, secrets
 

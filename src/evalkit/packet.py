@@ -63,6 +63,7 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         "candidate": candidate,
         "verdict": verdict,
         "routes": [_route_entry(r, baseline, candidate) for r in routes],
+        "retrieval": _retrieval(routes),
         "stand_ins": _stand_ins(routes),
         "comparison": comparison,
         "layers": layers,
@@ -90,6 +91,15 @@ def _route_entry(ref: RouteRef, baseline: str, candidate: str) -> dict[str, Any]
     return {"name": ref.name, "ref": ref.ref, "role": role, "route": ref.route, "run_dir": str(ref.run.dir),
             "run_id": ref.run.manifest.get("run_id"), "kind": info.get("kind"), "model": info.get("model"),
             "ran_as": info.get("ran_as", info.get("model")), "summary": _summary(ref)}
+
+
+def _retrieval(routes) -> list[dict[str, Any]]:
+    """Retrieval quality (summary.json's recall@k and MRR) of every route that retrieved, and
+    who retrieved: evalkit's retriever, or the route's own pipeline (python:, http:)."""
+    from evalkit.own_routes import retriever_of
+
+    return [{"name": ref.name, "retriever": retriever_of(_route_info(ref)), **_summary(ref)["retrieval"]}
+            for ref in routes if _summary(ref).get("retrieval")]
 
 
 def _stand_ins(routes) -> list[dict[str, Any]]:

@@ -113,7 +113,7 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
     calls = []
     for name, provider in providers.items():
         params = route_params(suite, name, timeout_s)  # one dict per route: providers configure once
-        price = price_for(provider.ref, suite.spec.pricing)
+        price = price_for(provider.price_ref(), suite.spec.pricing)
         for case in suite.holdout:
             rendered = plans[name].render(case)
             for repeat in range(repeats):

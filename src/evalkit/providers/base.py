@@ -107,6 +107,10 @@ class Provider:
         """What the manifest records about the model (resolved id, shutdown date, ...)."""
         return {}
 
+    def price_ref(self) -> str:
+        """The PROVIDER:MODEL the price table is looked up by (a tuned endpoint: its base model)."""
+        return self.ref
+
     def fingerprint_material(self) -> dict[str, Any]:
         """What decides this route's answers beyond provider, model, base URL, messages and
         params (a python: route's source hash, an http: route's request template), for the

@@ -149,7 +149,7 @@ class GeminiStub:
             parts = [p for p in data.split(b"--" + boundary.encode()) if p.strip() not in (b"", b"--")]
             metadata = json.loads(parts[0].split(b"\r\n\r\n", 1)[1].strip())
             name = metadata.get("name") or name
-            data = parts[1].split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
+            data = parts[1].split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n")
         if not name:
             return 400, google_error(400, "object name is required")
         self.uploads[f"gs://{bucket}/{name}"] = data

@@ -82,7 +82,7 @@ def build_plans(suite: LoadedSuite, route_names: list[str], own_retrieval: froze
     for name in route_names:
         route = suite.spec.routes[name]
         retriever = None
-        if route.kind == "rag" and name not in own_retrieval:
+        if route.kind == "rag" and name not in own_retrieval and suite.corpus_path is not None:
             route.retrieval = route.retrieval or Retrieval()
             if documents is None:
                 documents = load_documents(suite.corpus_path)

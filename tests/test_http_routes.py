@@ -131,3 +131,9 @@ def test_missing_header_variable_is_bad_input(make_suite, monkeypatch, capsys):
                                       "http": {"headers": {"Authorization": "Bearer ${TRIAGE_TOKEN}"}}}})
     assert main(["run", str(path), "--no-progress"]) == 2
     assert "read TRIAGE_TOKEN from the environment" in capsys.readouterr().err
+
+
+def test_get_sends_no_body(make_suite, tmp_path):
+    with LocalService(lambda r: (200, {"result": {"answer": {"label": "cancellation"}}, "sources": []})) as service:
+        run(make_suite(TRAIN + HOLDOUT[:1], routes={"svc": http_route(service, method="GET")}), tmp_path / "run")
+    assert (service.requests[0]["method"], service.requests[0]["body"]) == ("GET", b"")

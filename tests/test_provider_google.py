@@ -127,3 +127,10 @@ def test_missing_sdk_names_the_extra_to_install(tmp_path, monkeypatch, capsys):
     suite = write_suite(tmp_path, {"gem": {"kind": "base", "model": "google:gemini-2.5-flash"}}, n=1)
     assert main(["run", str(suite), "--no-progress"]) == 2
     assert "pip install 'evalkit-harness[google]'" in capsys.readouterr().err
+
+
+def test_text_mode_asks_for_text_without_a_schema(tmp_path):
+    with GeminiStub(lambda m, b: "cancellation") as stub:
+        result = run(write_suite(tmp_path, {"gem": google_route(stub)}, n=1, text_mode=True), tmp_path / "run")
+    assert "responseJsonSchema" not in stub.requests[0]["json"].get("generationConfig", {})
+    assert rows(result.run_dir)[0]["predicted_label"] == "cancellation"

@@ -26,8 +26,10 @@ def test_fingerprint_is_the_sha256_of_the_canonical_request_document():
 
 
 def test_fingerprint_of_a_route_running_own_code_includes_its_source_hash():
-    assert printer(source_sha256="1" * 64).of(MESSAGES).sha256 != printer(source_sha256="2" * 64).of(MESSAGES).sha256
-    fingerprints = printer(source_sha256="1" * 64)
+    one, two = printer(material={"source_sha256": "1" * 64}), printer(material={"source_sha256": "2" * 64})
+    assert one.of(MESSAGES).sha256 != two.of(MESSAGES).sha256
+    assert changed_parts(one.of(MESSAGES).parts, two.of(MESSAGES).parts) == ["model"]
+    fingerprints = one
     assert fingerprints.of(MESSAGES).sha256 == \
         hashlib.sha256(canonical_json(fingerprints.document(MESSAGES)).encode()).hexdigest()
 

@@ -106,7 +106,11 @@ class Executor:
                "cost_usd": cost, "cached": response.cached, "retrieved": call.retrieved, "model": response.model,
                "finish_reason": response.finish_reason, "request_id": response.request_id,
                "attempts": response.attempts, **origin, "provenance": provenance}
-        row.update(self.scorer.field_scores(score, _expected(request), _sources(call)))
+        if response.retrieved is not None or response.cost_usd is not None or response.source_sha256 is not None:
+            from evalkit.own_routes import add_own_fields
+
+            add_own_fields(row, response)
+        row.update(self.scorer.field_scores(score, _expected(request), _sources(call, row["retrieved"])))
         if stale:
             row["stale_parts"] = stale
         if response.recording is not None and response.recording.get("endpoint"):
@@ -177,12 +181,12 @@ def _expected(request) -> Any:
     return getattr(request.case, "expected", None)
 
 
-def _sources(call: Call) -> list[str]:
-    """The source ids a text field may cite: on a route that retrieves, its retrieved ids and the
-    case's gold sources; elsewhere none (the `mentions_source` check does not apply)."""
-    if not call.retrieved:
+def _sources(call: Call, retrieved: list[str] | None) -> list[str]:
+    """The source ids a text field may cite: on a route that retrieved documents, their ids and
+    the case's gold sources; elsewhere none (the `mentions_source` check does not apply)."""
+    if not retrieved:
         return []
-    return [*call.retrieved, *(getattr(call.request.case, "sources", None) or [])]
+    return [*retrieved, *(getattr(call.request.case, "sources", None) or [])]
 
 
 def answer_provenance(call: Call, response) -> tuple[str, list[str]]:

@@ -49,38 +49,38 @@ def answer_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_document(*, provider: str, model: str, base_url: str | None, messages: list[dict[str, Any]],
-                     params: dict[str, Any], schema: Any, source_sha256: str | None = None) -> dict[str, Any]:
+                     params: dict[str, Any], schema: Any, material: dict[str, Any] | None = None) -> dict[str, Any]:
     """The canonical request (the reference definition of what `request_sha256` hashes)."""
     document = {"provider": provider, "model": model, "base_url": base_url, "messages": messages,
                 "params": answer_params(params), "schema": schema}
-    if source_sha256 is not None:
-        document["source_sha256"] = source_sha256
+    if material:
+        document["material"] = material
     return document
 
 
 class Fingerprinter:
-    """The fingerprints of one route's requests. `source_sha256` is extra material a provider
-    declares (for a route that runs the team's own code, the hash of that code)."""
+    """The fingerprints of one route's requests. `material` is what else a provider declares
+    decides its answers (Provider.fingerprint_material: a python: route's source hash, an http:
+    route's request template); it counts as part of the model."""
 
     def __init__(self, *, provider: str, model: str, base_url: str | None, params: dict[str, Any], schema: Any,
-                 source_sha256: str | None = None):
+                 material: dict[str, Any] | None = None):
         self.provider, self.model, self.base_url = provider, model, base_url
-        self.params, self.schema, self.source_sha256 = answer_params(params), schema, source_sha256
+        self.params, self.schema, self.material = answer_params(params), schema, material or {}
         model_part = canonical_json({"provider": provider, "model": model, "base_url": base_url,
-                                     "source_sha256": source_sha256})
+                                     "material": self.material})
         params_part = canonical_json({"params": self.params, "schema": schema})
         self._fixed_parts = {"model": _short(model_part), "params": _short(params_part)}
-        # the document's keys in sorted order: base_url, messages, model, params, provider, schema[, source_sha256]
-        self._head = canonical_json({"base_url": base_url})[:-1] + ',"messages":'
+        # the document's keys in sorted order: base_url, [material,] messages, model, params, provider, schema
+        head = {"base_url": base_url, **({"material": self.material} if self.material else {})}
+        self._head = canonical_json(head)[:-1] + ',"messages":'
         rest = {"model": model, "params": self.params, "provider": provider, "schema": schema}
-        if source_sha256 is not None:
-            rest["source_sha256"] = source_sha256
         self._tail = "," + canonical_json(rest)[1:]
 
     def document(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         return request_document(provider=self.provider, model=self.model, base_url=self.base_url,
                                 messages=messages, params=self.params, schema=self.schema,
-                                source_sha256=self.source_sha256)
+                                material=self.material)
 
     def of(self, messages: list[dict[str, Any]], examples: list[Any] | None = None,
            context: list[str] | None = None) -> Fingerprint:

@@ -61,6 +61,10 @@ def new_manifest(suite: LoadedSuite, providers: dict[str, Provider], options: Ru
     for route in spec.get("routes", {}).values():
         if route.get("base_url"):
             route["base_url"] = public_url(route["base_url"])
+        if (route.get("http") or {}).get("headers"):  # a ${VAR} reference stays; a value written inline does not
+            from evalkit.providers.http import redacted_headers
+
+            route["http"]["headers"] = redacted_headers(route["http"]["headers"])
     return {
         "run_id": run_id,
         "status": "running",

@@ -64,6 +64,7 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         "verdict": verdict,
         "routes": [_route_entry(r, baseline, candidate) for r in routes],
         "evidence": _evidence(routes),
+        "retrieval": _retrieval(routes),
         "comparison": comparison,
         "layers": layers,
         "versus_candidate": versus_candidate,
@@ -91,6 +92,15 @@ def _route_entry(ref: RouteRef, baseline: str, candidate: str) -> dict[str, Any]
             "run_id": ref.run.manifest.get("run_id"), "kind": info.get("kind"), "model": info.get("model"),
             "ran_as": info.get("ran_as", info.get("model")), "provenance": _provenance_of(ref)["described"],
             "summary": _summary(ref)}
+
+
+def _retrieval(routes) -> list[dict[str, Any]]:
+    """Retrieval quality (summary.json's recall@k and MRR) of every route that retrieved, and
+    who retrieved: evalkit's retriever, or the route's own pipeline (python:, http:)."""
+    from evalkit.own_routes import retriever_of
+
+    return [{"name": ref.name, "retriever": retriever_of(_route_info(ref)), **_summary(ref)["retrieval"]}
+            for ref in routes if _summary(ref).get("retrieval")]
 
 
 def _provenance_of(ref: RouteRef) -> dict[str, Any]:

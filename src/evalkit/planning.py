@@ -14,7 +14,7 @@ from typing import Any
 
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
-from evalkit.providers.base import Provider, ProviderRequest, get_provider_class, split_model
+from evalkit.providers.base import Provider, ProviderRequest, check_requirements, get_provider_class, split_model
 from evalkit.suite import LoadedSuite
 
 
@@ -59,9 +59,10 @@ def build_providers(suite: LoadedSuite, route_names: list[str], offline: bool, *
         if replay is not None:
             model = f"replay:{Path(replay).resolve()}"
         else:
-            model = offline_model(route.kind) if offline else route.model
+            model = offline_model(route.kind) if offline and not _runs_offline(route.model) else route.model
         prefix, model_name = split_model(model)
         cls = get_provider_class(prefix)
+        check_requirements(cls, name, model)
         provider = cls(model_name, route_name=name, route=route, suite=suite)
         provider.ref = model
         variable = provider.key_variable()
@@ -74,7 +75,15 @@ def build_providers(suite: LoadedSuite, route_names: list[str], offline: bool, *
     return providers
 
 
-def build_plans(suite: LoadedSuite, route_names: list[str]):
+def _runs_offline(model: str) -> bool:
+    """Routes that run the user's own code (python:) stay as they are under --offline."""
+    try:
+        return bool(get_provider_class(split_model(model)[0]).local_code)
+    except BadInput:
+        return False
+
+
+def build_plans(suite: LoadedSuite, route_names: list[str], own_retrieval: frozenset[str] = frozenset()):
     from evalkit.retrieval import Retriever, load_documents
     from evalkit.routes import RoutePlan
     from evalkit.suite import Retrieval
@@ -85,7 +94,7 @@ def build_plans(suite: LoadedSuite, route_names: list[str]):
     for name in route_names:
         route = suite.spec.routes[name]
         retriever = None
-        if route.kind == "rag":
+        if route.kind == "rag" and name not in own_retrieval and suite.corpus_path is not None:
             route.retrieval = route.retrieval or Retrieval()
             if documents is None:
                 documents = load_documents(suite.corpus_path)
@@ -115,16 +124,17 @@ def fingerprinter_for(suite: LoadedSuite, name: str, provider: Provider, params:
     route = suite.spec.routes[name]
     prefix, model = split_model(route.model)
     return Fingerprinter(provider=prefix, model=model, base_url=public_url(route.base_url), params=params,
-                         schema=suite.output_schema, source_sha256=configured_source(suite, name, provider))
+                         schema=suite.output_schema, material=configured_material(suite, name, provider))
 
 
-def configured_source(suite: LoadedSuite, name: str, provider: Provider | None) -> str | None:
-    """The configured provider's extra fingerprint material, also when a stand-in answers."""
+def configured_material(suite: LoadedSuite, name: str, provider: Provider | None) -> dict[str, Any]:
+    """The configured provider's extra fingerprint material (a python: route's source hash, an
+    http: route's request template), also when a stand-in or a recording answers."""
     route = suite.spec.routes[name]
     if provider is not None and provider.ref == route.model:
-        return provider.fingerprint_source()
+        return provider.fingerprint_material()
     configured = configured_provider(suite, name)
-    return configured.fingerprint_source() if configured is not None else None
+    return configured.fingerprint_material() if configured is not None else {}
 
 
 def configured_provider(suite: LoadedSuite, name: str) -> Provider | None:
@@ -182,14 +192,18 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
                timeout_s: float | None = None) -> list[Call]:
     from evalkit.pricing import price_for
 
-    plans = build_plans(suite, list(providers))
+    plans = build_plans(suite, list(providers),
+                        frozenset(name for name, p in providers.items() if p.retrieves_itself))
     label_field = suite.spec.task.label_field
     calls = []
     for name, provider in providers.items():
         params = route_params(suite, name, timeout_s)  # one dict per route: providers configure once
-        price = price_for(provider.ref, suite.spec.pricing)
-        recorded_price = price_for(suite.spec.routes[name].model, suite.spec.pricing) \
-            if split_model(provider.ref)[0] == "replay" else None
+        price = price_for(provider.price_ref(), suite.spec.pricing)
+        recorded_price = None
+        if split_model(provider.ref)[0] == "replay":
+            configured = configured_provider(suite, name)
+            recorded_price = price_for(configured.price_ref() if configured else suite.spec.routes[name].model,
+                                       suite.spec.pricing)
         fingerprinter = fingerprinter_for(suite, name, provider, params)
         endpoint = provider.endpoint()
         for case in suite.holdout:
@@ -207,7 +221,7 @@ def cache_modes(suite: LoadedSuite, providers: dict[str, Provider], mode: str) -
 
     if mode not in MODES:
         raise BadInput(f"--cache must be one of {', '.join(MODES)}, got {mode!r}")
-    return {name: route_mode(mode, remote=p.remote, temperature=route_params(suite, name).get("temperature"))
+    return {name: route_mode(mode, remote=p.remote or p.local_code, temperature=route_params(suite, name).get("temperature"))
             for name, p in providers.items()}
 
 

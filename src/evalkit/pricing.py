@@ -29,9 +29,21 @@ def _candidates(model: str) -> list[str]:
     if prefix == "openai" and name.startswith("ft:"):
         base = name.split(":")[1]
         keys += [f"openai:ft:{base}", f"openai:ft:{_SNAPSHOT.sub('', base)}"]
+    elif prefix == "bedrock":
+        keys.append(f"bedrock:{bedrock_family(name)}")
     elif _SNAPSHOT.search(name):
         keys.append(f"{prefix}:{_SNAPSHOT.sub('', name)}")
     return keys
+
+
+_BEDROCK_REGION = re.compile(r"^(?:us|eu|apac|global|us-gov|ca|jp|au)\.")
+_BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$|:\d+$")
+
+
+def bedrock_family(name: str) -> str:
+    """`us.anthropic.claude-3-5-haiku-20241022-v1:0` -> `anthropic.claude-3-5-haiku`."""
+    name = _BEDROCK_VERSION.sub("", _BEDROCK_REGION.sub("", name))
+    return re.sub(r"-\d{8}$", "", name)
 
 
 def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price | None:

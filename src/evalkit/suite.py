@@ -87,6 +87,31 @@ class Retrieval(_Strict):
         return self
 
 
+class HttpResponsePaths(_Strict):
+    """Where an http: route's answer sits in the service's JSON response: dotted paths
+    (`a.b.0.c` or `a.b[0].c`). Without `output`, a JSON string response or a non-JSON body is the output."""
+
+    output: str | None = Field(None, description="Path of the output (text, or an object written as JSON).")
+    input_tokens: str | None = None
+    output_tokens: str | None = None
+    model: str | None = None
+    cost_usd: str | None = None
+    retrieved: str | None = Field(None, description="Path of the list of retrieved documents (objects or ids).")
+    retrieved_id: str = Field("id", description="Path of a document's id within one retrieved item.")
+    retrieved_score: str = "score"
+    retrieved_text: str = "text"
+
+
+class HttpRoute(_Strict):
+    """An http: route: the request evalkit sends to the team's own service."""
+
+    url: str | None = Field(None, description="The service's URL (or give it in the model: http:https://...).")
+    method: Literal["POST", "PUT", "PATCH", "GET"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict, description="Header values; ${VAR} is read from the environment at call time and never written anywhere.")
+    body: Union[str, dict[str, Any], list[Any], None] = Field(None, description="The JSON body: a sandboxed Jinja2 template (a string that renders to JSON, or an object whose string values are templates).")
+    response: HttpResponsePaths = Field(default_factory=HttpResponsePaths)
+
+
 class Route(_Strict):
     """One way of answering the task: base, prompted, rag or finetuned."""
 
@@ -105,6 +130,7 @@ class Route(_Strict):
     base_url: str | None = Field(None, description="Any compatible endpoint for this route.")
     api_key_env: str | None = Field(None, description="Name of the variable holding this route's key.")
     params: dict[str, Any] = Field(default_factory=dict, description="Overrides the suite defaults.")
+    http: HttpRoute | None = Field(None, description="http: routes: URL, method, headers, body template and response paths.")
 
     @field_validator("model")
     @classmethod
@@ -152,7 +178,7 @@ class Suite(_Strict):
     @model_validator(mode="after")
     def _routes_need_what_they_use(self) -> "Suite":
         for name, route in self.routes.items():
-            if route.kind == "rag" and not self.corpus:
+            if route.kind == "rag" and not self.corpus and route.model.split(":", 1)[0] not in ("python", "http"):
                 raise ValueError(f"route {name!r} is a rag route but the suite has no corpus")
         return self
 
@@ -205,7 +231,8 @@ class LoadedSuite:
 
 def _known_keys() -> set[str]:
     keys: set[str] = set()
-    for model in (Suite, Task, Examples, Retrieval, Route, Defaults, Price, CaseSource, *POLICY_MODELS):
+    for model in (Suite, Task, Examples, Retrieval, Route, HttpRoute, HttpResponsePaths, Defaults, Price, CaseSource,
+                  *POLICY_MODELS):
         keys.update(model.model_fields)
     return keys
 

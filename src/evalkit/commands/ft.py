@@ -70,7 +70,7 @@ def register(sub) -> None:
 
     la = ft.add_parser("launch", help="upload a training file and start a fine-tuning job")
     la.add_argument("file", type=Path, help="training JSONL")
-    la.add_argument("--provider", required=True, help="openai, together, or a plugin's (evalkit.ft_launchers)")
+    la.add_argument("--provider", required=True, help="openai, together, vertex, or a plugin's (evalkit.ft_launchers)")
     la.add_argument("--model", required=True, help="base model, as the provider names it")
     la.add_argument("--suffix", help="suffix of the tuned model's name")
     la.add_argument("--epochs", type=int, help="epochs (default: the provider's)")
@@ -78,6 +78,9 @@ def register(sub) -> None:
     la.add_argument("--format", help="training file format (default: guessed)")
     la.add_argument("--no-lora", dest="lora", action="store_false", help="full fine-tune where the provider offers LoRA (Together)")
     la.add_argument("--base-url", help="provider API base URL (default: OPENAI_BASE_URL / TOGETHER_BASE_URL, else the provider's)")
+    la.add_argument("--bucket", help="vertex: a Cloud Storage bucket evalkit uploads the training files to")
+    la.add_argument("--training-uri", help="vertex: the gs:// URI you uploaded the training file to")
+    la.add_argument("--validation-uri", help="vertex: the gs:// URI you uploaded the validation file to")
     la.add_argument("--suite", type=Path, help="suite whose finetuned route `status` will fill in when the job succeeds")
     la.add_argument("--route", help="that route (default: the suite's finetuned route)")
     la.add_argument("--json", action="store_true", help="print the job as JSON")
@@ -299,7 +302,8 @@ def handle_launch(args) -> int:
 
     state, record = launch_job(args.file, args.provider, args.model, suffix=args.suffix, epochs=args.epochs,
                                validation=args.validation, fmt=args.format, lora=args.lora, base_url=args.base_url,
-                               suite=args.suite, route=args.route)
+                               suite=args.suite, route=args.route, bucket=args.bucket, training_uri=args.training_uri,
+                               validation_uri=args.validation_uri)
     if args.json:
         _dump({**_state_dict(state), "training_file_sha256": record.training_file_sha256})
         return 0

@@ -79,14 +79,19 @@ def _checked(path: Path, fmt: str | None, launcher: type[Launcher], what: str) -
 
 def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | None = None, epochs: int | None = None,
                validation: str | Path | None = None, fmt: str | None = None, lora: bool = True, base_url: str | None = None,
-               suite: str | Path | None = None, route: str | None = None) -> tuple[JobState, JobRecord]:
-    """Upload the training (and validation) file and create the job; keep a record of it."""
+               suite: str | Path | None = None, route: str | None = None, bucket: str | None = None,
+               training_uri: str | None = None, validation_uri: str | None = None) -> tuple[JobState, JobRecord]:
+    """Upload the training (and validation) file and create the job; keep a record of it.
+    `bucket`, `training_uri` and `validation_uri`: where providers that read from object
+    storage (vertex) find the files."""
     from evalkit.finetune.formats import get_format
 
     path = Path(path)
     if epochs is not None and epochs < 1:
         raise BadInput(f"--epochs must be at least 1, got {epochs}")
     launcher_class = get_launcher_class(provider)
+    if (bucket or training_uri or validation_uri) and not launcher_class.reads_object_storage:
+        raise BadInput(f"--bucket, --training-uri and --validation-uri go with --provider vertex, not {provider}")
     format_name = _checked(path, fmt, launcher_class, "training file")
     if validation is not None:
         _checked(Path(validation), format_name, launcher_class, "validation file")
@@ -97,6 +102,9 @@ def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | Non
         route = pick_route(load_suite(suite), route)
     launcher = launcher_class(base_url)
     try:
+        if bucket or training_uri or validation_uri:
+            uris = {str(path): training_uri, **({str(Path(validation)): validation_uri} if validation is not None else {})}
+            launcher.configure_storage(bucket=bucket, uris=uris)
         training_id = launcher.upload(path)
         validation_id = launcher.upload(Path(validation)) if validation is not None else None
         state = launcher.create(JobRequest(model=model, training_file_id=training_id, validation_file_id=validation_id,
@@ -143,7 +151,8 @@ def route_fields(provider: str, state: JobState, record: JobRecord | None, base_
     sha = file_sha256(training_file) if training_file else (record.training_file_sha256 if record else None)
     if sha:
         fields["training_file_sha256"] = sha
-    fields.update(training_cost(provider, fields["base_model"], state.trained_tokens, prices))
+    fields.update(training_cost(getattr(launcher_class, "price_provider", None) or provider, fields["base_model"],
+                                state.trained_tokens, prices))
     return {k: v for k, v in fields.items() if v is not None}
 
 

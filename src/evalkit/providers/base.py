@@ -18,6 +18,10 @@ _BUILTIN = {
     "local": "evalkit.providers.local:LocalProvider",
     "openai": "evalkit.providers.openai:OpenAIProvider",
     "anthropic": "evalkit.providers.anthropic:AnthropicProvider",
+    "python": "evalkit.providers.python:PythonProvider",
+    "http": "evalkit.providers.http:HttpProvider",
+    "google": "evalkit.providers.google:GoogleProvider",
+    "bedrock": "evalkit.providers.bedrock:BedrockProvider",
 }
 
 
@@ -51,6 +55,12 @@ class ProviderResponse:
     attempts: int = 1
     cached: bool = False
     recording: dict[str, Any] | None = None  # the recording line a replayed answer came from
+    #: documents the route retrieved itself (python: and http: routes): [{id, score, text}]
+    retrieved: list[dict[str, Any]] | None = None
+    #: a cost the route reported itself; None: priced from the table
+    cost_usd: float | None = None
+    #: SHA-256 of the code that answered (python: routes), recorded on the row
+    source_sha256: str | None = None
 
 
 class ProviderError(Exception):
@@ -73,6 +83,13 @@ class Provider:
     #: where this provider's answers come from (evalkit.provenance): "live" when the configured
     #: model answers, "stand-in" for scripts and offline stand-ins
     provenance: ClassVar[str] = "live"
+    #: True for providers that run the user's own code locally: `--offline` keeps them, and
+    #: their answers are cached like a remote provider's (the code may call a model itself)
+    local_code: ClassVar[bool] = False
+    #: True for providers that retrieve documents themselves: evalkit's retriever is not used
+    retrieves_itself: ClassVar[bool] = False
+    #: (module to import, extra to install) for providers that need an optional SDK
+    requires: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
         self.model, self.route_name, self.route, self.suite = model, route_name, route, suite
@@ -100,10 +117,31 @@ class Provider:
         the cache key; None for providers that call nothing."""
         return None
 
-    def fingerprint_source(self) -> str | None:
-        """Extra material for the request fingerprint (for a route that runs the team's own
-        code, the SHA-256 of that code), so a change to it invalidates cache and recordings."""
-        return None
+    def price_ref(self) -> str:
+        """The PROVIDER:MODEL the price table is looked up by (a tuned endpoint: its base model)."""
+        return self.ref
+
+    def fingerprint_material(self) -> dict[str, Any]:
+        """What decides this route's answers beyond provider, model, base URL, messages and
+        params (a python: route's source hash, an http: route's request template), for the
+        cache key and the request fingerprint. Never a secret. Empty for most providers."""
+        return {}
+
+
+def check_requirements(cls: type[Provider], route_name: str, model: str) -> None:
+    """Stop before any call when the provider's optional SDK is not installed."""
+    if cls.requires is None:
+        return
+    import importlib.util
+
+    module, extra = cls.requires
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise BadInput(f"route {route_name!r} ({model}) needs the {extra!r} extra: "
+                       f"pip install 'evalkit-harness[{extra}]'")
 
 
 def split_model(model: str) -> tuple[str, str]:
@@ -123,7 +161,11 @@ def get_provider_class(prefix: str) -> type[Provider]:
             break
     target = target or _BUILTIN.get(prefix)
     if target is None:
+        import difflib
+
         known = sorted({e.name for e in entry_points(group="evalkit.providers")} | set(_BUILTIN))
-        raise BadInput(f"unknown provider {prefix!r}: expected one of {', '.join(known)} (or a plugin in the evalkit.providers entry-point group)")
+        near = difflib.get_close_matches(prefix, known, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise BadInput(f"unknown provider {prefix!r}{hint}: expected one of {', '.join(known)} (or a plugin in the evalkit.providers entry-point group)")
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)

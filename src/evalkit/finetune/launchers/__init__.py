@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "evalkit.ft_launchers"
 _BUILTIN = {
     "openai": "evalkit.finetune.launchers.openai:OpenAILauncher",
     "together": "evalkit.finetune.launchers.together:TogetherLauncher",
+    "vertex": "evalkit.finetune.launchers.vertex:VertexLauncher",
 }
 
 #: statuses every launcher reports, whatever its provider calls them
@@ -88,6 +89,8 @@ class Launcher:
     default_base_url: ClassVar[str | None] = None
     #: the training-file formats this provider takes
     accepts: ClassVar[tuple[str, ...]] = ("openai-chat", "openai-dpo", "hf-chat")
+    #: True for providers that read training data from object storage (`configure_storage`)
+    reads_object_storage: ClassVar[bool] = False
 
     def __init__(self, base_url: str | None = None):
         self.base_url = self.resolve_base_url(base_url)
@@ -99,6 +102,10 @@ class Launcher:
     def resolve_base_url(cls, base_url: str | None) -> str | None:
         """The given base URL, else the environment's (`base_url_env`), else the provider's default."""
         return base_url or os.environ.get(cls.base_url_env) or cls.default_base_url
+
+    def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str] | None = None) -> None:
+        """Where training data lives for providers that read it from object storage
+        (`reads_object_storage`): a bucket to upload to, or the URIs the user uploaded each file to."""
 
     def upload(self, path: Path) -> str:
         """Upload a training file; return its file id."""

@@ -15,6 +15,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from evalkit.batch import STATE_FILE
@@ -22,7 +23,7 @@ from evalkit.gcfreeze import freeze_more
 from evalkit.planning import Call
 from evalkit.pricing import call_cost
 from evalkit.provenance import EVIDENCE, of_recording
-from evalkit.providers.base import ProviderError
+from evalkit.providers.base import ProviderError, ProviderRequest
 from evalkit.scoring import Score
 
 if TYPE_CHECKING:
@@ -49,10 +50,12 @@ class Executor:
             delay = max(delay, error.retry_after_s)
         return min(delay, options.max_retry_after_s)
 
-    async def _call_with_retries(self, call: Call):
-        """(response, error, attempts, latency_ms): one of response and error is None."""
+    async def _call_with_retries(self, call: Call, request: ProviderRequest | None = None):
+        """(response, error, attempts, latency_ms): one of response and error is None. `request`
+        replaces the call's own (a repair pass)."""
         attempts = self.options.attempts
-        provider, request, limiter = call.provider, call.request, call.limiter
+        provider, limiter = call.provider, call.limiter
+        request = request or call.request
         attempt = 0
         while True:
             attempt += 1
@@ -135,6 +138,10 @@ class Executor:
                 hit = hits.get(call.cache_key)
                 if hit is not None:
                     self.cache_hits += 1
+                    if call.repair_attempts and not self.scorer.score(hit.text).parsed_ok:
+                        call.prefetched = hit  # the repair passes are still to make (or to find cached)
+                        pending.append(call)
+                        continue
                     self._write(self._row(call, hit, None, 0, hit.latency_ms), call)
                     continue
                 if call.cache_mode == "read":
@@ -146,11 +153,57 @@ class Executor:
         return pending
 
     async def _one(self, call: Call, gate: asyncio.Semaphore) -> None:
-        async with gate:
-            response, error, attempts, latency = await self._call_with_retries(call)
-        if response is not None and call.cache_mode in ("write", "readwrite") and self.cache is not None:
-            self.cache.put(call.cache_key, response)
-        self._write(self._row(call, response, error, attempts, latency), call)
+        if call.prefetched is not None:
+            response, error, attempts, latency = call.prefetched, None, 0, call.prefetched.latency_ms
+        else:
+            async with gate:
+                response, error, attempts, latency = await self._call_with_retries(call)
+            if response is not None and call.cache_mode in ("write", "readwrite") and self.cache is not None:
+                self.cache.put(call.cache_key, response)
+        repair = None
+        if response is not None and call.repair_attempts:
+            response, repair = await self._repair(call, response, gate)
+        row = self._row(call, response, error, attempts, latency)
+        if repair is not None:
+            row["repair"] = repair
+        self._write(row, call)
+
+    async def _repair(self, call: Call, response, gate: asyncio.Semaphore):
+        """Ask again with the validation error until the answer parses or the route's repair
+        passes run out; (the whole answer, its `repair` entry or None when none was needed).
+        Each pass is cached under its own request's fingerprint, like any call."""
+        from evalkit.cache import cache_key
+        from evalkit.repair import merge_passes, repair_messages
+
+        score = self.scorer.score(response.text)
+        if score.parsed_ok:
+            return response, {"passes": 0, "first_parsed_ok": True}
+        first, current, passes = response, response, []
+        messages = call.request.messages
+        while not score.parsed_ok and len(passes) < call.repair_attempts:
+            messages = repair_messages(messages, current.text, score.parse_error)
+            request = replace(call.request, messages=messages)
+            key = None
+            if call.cache_mode != "off" and self.cache is not None:
+                key = cache_key(call.fingerprinter.of(messages).sha256, call.endpoint, request.repeat)
+            found = self.cache.get(key) if key is not None and call.cache_mode in ("read", "readwrite") else None
+            if found is None:
+                async with gate:
+                    found, error, _, _ = await self._call_with_retries(call, request)
+                if found is None:
+                    break  # a failed repair pass: the row keeps the last answer, unparsed
+                if key is not None and call.cache_mode in ("write", "readwrite"):
+                    self.cache.put(key, found)
+            current = found
+            score = self.scorer.score(current.text)
+            passes.append((current, score))
+        if not passes:
+            return first, {"passes": 0, "first_parsed_ok": False, "outputs": [first.text]}
+        entry = merge_passes(first, passes, lambda r: call_cost(call.price, r.input_tokens, r.output_tokens))
+        whole = replace(current, input_tokens=_total(first.input_tokens, entry["input_tokens"]),
+                        output_tokens=_total(first.output_tokens, entry["output_tokens"]),
+                        latency_ms=_total(first.latency_ms, entry["latency_ms"]))
+        return whole, entry
 
     async def run(self) -> None:
         """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
@@ -175,6 +228,10 @@ class Executor:
 
 
 FAILED = Score(False, "no output", None)
+
+
+def _total(first: Any, more: Any) -> Any:
+    return None if first is None or more is None else first + more
 
 
 def _expected(request) -> Any:

@@ -32,6 +32,8 @@ class Call:
     recorded_price: Any = None  # a replayed route's verified answers are priced as its configured model
     fingerprinter: Any = None  # evalkit.fingerprint.Fingerprinter of the route
     endpoint: str | None = None  # where the call goes (from the suite or the environment)
+    repair_attempts: int = 0  # repair passes allowed when the answer does not parse (evalkit.repair)
+    prefetched: Any = None  # a cached first answer that still needs its repair passes
     _fingerprint: Any = None
 
     @property
@@ -206,13 +208,16 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
                                        suite.spec.pricing)
         fingerprinter = fingerprinter_for(suite, name, provider, params)
         endpoint = provider.endpoint()
+        repair = suite.spec.routes[name].repair
+        repairs = repair.attempts if repair is not None and split_model(provider.ref)[0] != "replay" else 0
         for case in suite.holdout:
             rendered = plans[name].render(case)
             for repeat in range(repeats):
                 request = ProviderRequest(case.id, name, repeat, rendered.messages, params, suite.output_schema,
                                           case, rendered.examples, rendered.context, rendered.retrieved or [])
                 calls.append(Call(request, provider, expected_label(case, label_field), case.tags, rendered.retrieved,
-                                  price, recorded_price=recorded_price, fingerprinter=fingerprinter, endpoint=endpoint))
+                                  price, recorded_price=recorded_price, fingerprinter=fingerprinter, endpoint=endpoint,
+                                  repair_attempts=repairs))
     return calls
 
 

@@ -73,6 +73,12 @@ class Examples(_Strict):
     ids: list[str] = Field(default_factory=list, description="Case ids for strategy fixed.")
 
 
+class Repair(_Strict):
+    """Repair passes: ask again, in the same conversation, when an answer does not parse."""
+
+    attempts: int = Field(1, ge=1, le=5, description="Repair passes at most, after the first answer.")
+
+
 class Retrieval(_Strict):
     """How a RAG route chunks the corpus and how many chunks it retrieves."""
 
@@ -130,6 +136,8 @@ class Route(_Strict):
     base_url: str | None = Field(None, description="Any compatible endpoint for this route.")
     api_key_env: str | None = Field(None, description="Name of the variable holding this route's key.")
     params: dict[str, Any] = Field(default_factory=dict, description="Overrides the suite defaults.")
+    repair: Repair | None = Field(None, description=(
+        "When an answer does not parse or fails the output schema, ask again with the error, up to attempts times."))
     http: HttpRoute | None = Field(None, description="http: routes: URL, method, headers, body template and response paths.")
 
     @field_validator("model")

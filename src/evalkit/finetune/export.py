@@ -14,12 +14,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.errors import BadInput
+from evalkit.errors import BadInput, LeakageFound
 from evalkit.finetune.formats import Format, TrainingExample, get_format
-
-
-class LeakageFound(BadInput):
-    """Holdout cases also sit in the training data: exit 2 unless --allow-leakage."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from evalkit.errors import BadInput
+from evalkit.errors import BadInput, ProviderError  # noqa: F401 - ProviderError: providers import it from here
 
 _BUILTIN = {
     "mock": "evalkit.providers.mock:MockProvider",
@@ -61,16 +61,6 @@ class ProviderResponse:
     cost_usd: float | None = None
     #: SHA-256 of the code that answered (python: routes), recorded on the row
     source_sha256: str | None = None
-
-
-class ProviderError(Exception):
-    """A call that returned no output. `retryable` errors are retried by the runner."""
-
-    def __init__(self, type: str, message: str, *, retryable: bool = False, status: int | None = None,
-                 retry_after_s: float | None = None):
-        super().__init__(message)
-        self.type, self.message = type, message
-        self.retryable, self.status, self.retry_after_s = retryable, status, retry_after_s
 
 
 class Provider:

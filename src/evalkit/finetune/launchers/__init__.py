@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalkit.errors import BadInput, EvalkitError
+from evalkit.errors import BadInput, LaunchRefused, ProviderUnreachable  # noqa: F401 - launchers import them from here
 
 ENTRY_POINT_GROUP = "evalkit.ft_launchers"
 
@@ -26,18 +26,6 @@ _BUILTIN = {
 #: statuses every launcher reports, whatever its provider calls them
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
-
-
-class LaunchRefused(EvalkitError):
-    """The provider refused the request (not allowed, model not offered, bad file). Exit 2."""
-
-    exit_code = 2
-
-
-class ProviderUnreachable(EvalkitError):
-    """No answer, or a server error, from the provider. Exit 3."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)

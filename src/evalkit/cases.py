@@ -31,6 +31,9 @@ class Case(BaseModel):
     sources: list[str] = Field(default_factory=list, description="Gold document ids for RAG cases.")
     rejected: Union[str, dict[str, Any], None] = Field(None, description="A worse answer, for preference (DPO) export.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Kept and shown, never interpreted.")
+    grades: dict[str, Any] = Field(default_factory=dict, description=(
+        "Human grades of judged fields (field -> grade on the judge's scale): the judge's agreement with them "
+        "says whether to trust it."))
     origin: str = Field("", exclude=True, description="file:line the case came from.")
 
     def text(self) -> str:
@@ -73,7 +76,7 @@ def _case_from(record: Any, where: str) -> Case:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"][:2])
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key {loc!r} (a case has id, input, expected, tags, split, sources, rejected, metadata)"
+            msg = f"unknown key {loc!r} (a case has id, input, expected, tags, split, sources, rejected, metadata, grades)"
         elif err["type"] == "missing":
             msg = f"missing required key {loc!r}"
         else:

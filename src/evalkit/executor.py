@@ -42,6 +42,7 @@ class Executor:
         self.cache_hits = 0
         self.bar = None
         self.gate = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
+        self.judges = None  # evalkit.judge.Judges when the task has judged fields
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
         options = self.options
@@ -138,8 +139,8 @@ class Executor:
                 hit = hits.get(call.cache_key)
                 if hit is not None:
                     self.cache_hits += 1
-                    if call.repair_attempts and not self.scorer.score(hit.text).parsed_ok:
-                        call.prefetched = hit  # the repair passes are still to make (or to find cached)
+                    if self.judges or (call.repair_attempts and not self.scorer.score(hit.text).parsed_ok):
+                        call.prefetched = hit  # judge calls or repair passes are still to make (or find cached)
                         pending.append(call)
                         continue
                     self._write(self._row(call, hit, None, 0, hit.latency_ms), call)
@@ -166,7 +167,29 @@ class Executor:
         row = self._row(call, response, error, attempts, latency)
         if repair is not None:
             row["repair"] = repair
+        if self.judges and response is not None:
+            await self.judges.grade(row, call.request.case, self)
         self._write(row, call)
+
+    async def ask(self, provider, request: ProviderRequest, key: str | None):
+        """One call outside the plan (a judge's): from the cache when `key` is there, else made
+        within the run's concurrency limit, with retries, and cached. (response, error message)."""
+        from evalkit.planning import Call
+
+        mode = self.options.cache
+        if key is not None and self.cache is not None and mode in ("auto", "read", "readwrite"):
+            found = self.cache.get(key)
+            if found is not None:
+                return found, None
+            if mode == "read":
+                return None, "no cached judge answer, and --cache read makes no calls"
+        async with self.gate:
+            response, error, _, _ = await self._call_with_retries(Call(request, provider, "", [], None, None))
+        if response is None:
+            return None, f"{error.type}: {error.message}"
+        if key is not None and self.cache is not None and mode in ("auto", "write", "readwrite"):
+            self.cache.put(key, response)
+        return response, None
 
     async def _repair(self, call: Call, response, gate: asyncio.Semaphore):
         """Ask again with the validation error until the answer parses or the route's repair
@@ -219,7 +242,8 @@ class Executor:
         """Make these calls now, concurrently, with rate limits and retries."""
         if not pending:
             return
-        for provider in {id(c.provider): c.provider for c in pending}.values():
+        judges = self.judges.opened() if self.judges else []
+        for provider in {id(p): p for p in [*(c.provider for c in pending), *judges]}.values():
             opener = getattr(provider, "open", None)  # optional: SDK import and client set-up
             if opener is not None:
                 opener()

@@ -53,6 +53,29 @@ class TextChecks(BaseModel):
         return self
 
 
+class Judge(BaseModel):
+    """A model that grades a text field on a scale, by a rubric (evalkit.judge)."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(description="PROVIDER:MODEL of the judge; mock:, replay: and local: work offline.")
+    rubric: str = Field(min_length=1, description="What a good answer is; the judge grades against it.")
+    scale: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=2,
+                             description="The grades, lowest to highest.")
+    pass_at: int | None = Field(None, description="The lowest passing grade (default: the upper half of the scale).")
+
+    @model_validator(mode="after")
+    def _scale_in_order(self) -> Judge:
+        if sorted(set(self.scale)) != self.scale:
+            raise ValueError("a judge's scale lists distinct grades from lowest to highest")
+        if ":" not in self.model:
+            raise ValueError(f"judge model must be PROVIDER:MODEL, got {self.model!r}")
+        if self.pass_at is None:
+            self.pass_at = self.scale[len(self.scale) // 2]
+        elif self.pass_at not in self.scale:
+            raise ValueError(f"pass_at {self.pass_at} is not on the scale {self.scale}")
+        return self
+
+
 class FieldSpec(BaseModel):
     """How one field of the output object is scored."""
 
@@ -62,6 +85,7 @@ class FieldSpec(BaseModel):
     order: list[str] | None = Field(None, description="ordinal: the values from lowest to highest.")
     tolerance: float = Field(0.0, ge=0, description="number: the largest difference still counted as equal.")
     checks: TextChecks | None = Field(None, description="text: the checks (default: non_empty).")
+    judge: Judge | None = Field(None, description="text: a model that grades the field by a rubric.")
     weight: float = Field(1.0, ge=0, description="The field's weight in exported graders and rewards.")
 
     @model_validator(mode="after")
@@ -72,6 +96,8 @@ class FieldSpec(BaseModel):
             raise ValueError("an ordinal field's order names a value twice")
         if self.type == "text" and self.checks is None:
             self.checks = TextChecks()
+        if self.judge is not None and self.type != "text":
+            raise ValueError("only text fields are judged: the other types compare with the expected value")
         return self
 
 

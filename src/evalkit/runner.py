@@ -180,6 +180,7 @@ class _Session:
         self.manifest, self.options, self.cache, self.resumed = manifest, options, cache, resumed
         self.warnings: list[str] = []
         self.executor: Executor | None = None
+        self.judges = None
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -206,6 +207,7 @@ class _Session:
 
     async def work(self, writer, scorer) -> None:
         self.executor = Executor(self.calls, writer, scorer, self.options, self.cache)
+        self.executor.judges = self.judges
         lookups = None
         if not self.resumed and any(p.remote for p in self.providers.values()):
             started = asyncio.Event()
@@ -252,7 +254,7 @@ class _Session:
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
-            for provider in self.providers.values():
+            for provider in [*self.providers.values(), *(self.judges.opened() if self.judges else [])]:
                 try:
                     await provider.aclose()
                 except Exception:  # noqa: BLE001 - closing must not hide the run's outcome
@@ -296,6 +298,11 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
 
     providers = build_providers(suite, route_names, options.offline, keyless_remote=options.cache == "read",
                                 replay=options.replay)
+    judges = None
+    if any(spec.judge is not None for spec in suite.spec.task.fields.values()):
+        from evalkit.judge import Judges
+
+        judges = Judges(suite, offline=options.offline)
     modes = cache_modes(suite, providers, options.cache)
     limiters = limiters_for({split_model(p.ref)[0]: p.remote for p in providers.values()}, options.rpm)
     calls = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s)
@@ -323,7 +330,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
     lock = _lock(run_dir)
     cache = None
     try:
-        if any(mode != "off" for mode in modes.values()):
+        remote_judges = judges is not None and any(p.remote for p in judges.opened())
+        if any(mode != "off" for mode in modes.values()) or (remote_judges and options.cache != "off"):
             cache = ResponseCache(options.cache_dir)
             attach_cache_keys(calls, modes)
         manifest["cache"] = {"mode": options.cache, "routes": modes, "dir": str(cache.folder) if cache else None}
@@ -334,6 +342,7 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
             store.rewrite_rows(run_dir, kept)
 
         session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None)
+        session.judges = judges
         writer = store.RunWriter(run_dir)
         try:
             with long_lived_objects_frozen():

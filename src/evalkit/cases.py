@@ -1,4 +1,4 @@
-"""Cases (DESIGN section 3): load JSONL, CSV and YAML files with file:line errors."""
+"""Cases: load JSONL, CSV and YAML files with file:line errors."""
 
 from __future__ import annotations
 

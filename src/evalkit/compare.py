@@ -1,4 +1,4 @@
-"""Compare two routes case by case (DESIGN sections 7 and 9): a pure function of two runs.
+"""Compare two routes case by case (docs/ci.md, section 1): a pure function of two runs.
 
 Rows are paired by case id; a case's repeats are one cluster. Correctness for McNemar,
 the flips and the Newcombe interval is the case's majority vote (evalkit.repeats); the

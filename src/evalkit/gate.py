@@ -1,4 +1,4 @@
-"""The gate (DESIGN section 8): checks a candidate route against a policy; a pure function.
+"""The gate: checks a candidate route against a policy; a pure function.
 
 Exit codes: 0 every check passed (approve), 1 a check failed (reject), 3 the run is
 incomplete (the run stopped early, or error rows beyond the error budget), which wins

@@ -54,6 +54,8 @@ def new_manifest(suite: LoadedSuite, providers: dict[str, Provider], options: Ru
                 **provider.model_info()}
         info["provider"] = info.get("provider", prefix)
         info["endpoint"] = provider.endpoint()
+        if provider.retrieves_itself:
+            info["retrieves_itself"] = True  # its retrieval is scored as the route's own pipeline
         if info.get("base_url"):
             info["base_url"] = public_url(info["base_url"])
         routes[name] = info

@@ -1,4 +1,4 @@
-"""Aggregate metrics over result rows (DESIGN section 6): pure functions of rows.
+"""Aggregate metrics over result rows: pure functions of rows.
 
 Accuracy, kappa and macro-F1 count unparsed and errored rows as wrong: they enter as
 the predicted values `__unparsed__` and `__error__`. Parse rate is parsed rows over
@@ -246,7 +246,7 @@ def cost(rows: list[dict[str, Any]]) -> dict[str, float] | None:
 
 def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sources: dict[str, list[str]] | None = None,
                     seed: int = 0, n_boot: int = N_BOOT) -> dict[str, Any]:
-    """Every metric of one route's rows (DESIGN section 6)."""
+    """Every metric of one route's rows (summary.json, as the README describes it)."""
     from evalkit.stats import cohen_kappa
 
     n = len(rows)

@@ -161,13 +161,3 @@ def case_view(case: Any) -> dict[str, Any]:
         fields = {}
     return {"id": case.id, "input": value, "fields": fields, "text": case.text(), "tags": list(case.tags or []),
             "metadata": dict(getattr(case, "metadata", None) or {})}
-
-
-#: providers whose routes retrieve for themselves
-OWN_RETRIEVAL = ("python", "http")
-
-
-def retriever_of(route_info: dict[str, Any]) -> str:
-    """Who retrieved a route's documents, from its manifest entry."""
-    prefix = str(route_info.get("ran_as") or route_info.get("model") or "").partition(":")[0]
-    return "the route's own pipeline" if prefix in OWN_RETRIEVAL else "evalkit (TF-IDF over the corpus)"

@@ -97,9 +97,10 @@ def _route_entry(ref: RouteRef, baseline: str, candidate: str) -> dict[str, Any]
 def _retrieval(routes) -> list[dict[str, Any]]:
     """Retrieval quality (summary.json's recall@k and MRR) of every route that retrieved, and
     who retrieved: evalkit's retriever, or the route's own pipeline (python:, http:)."""
-    from evalkit.own_routes import retriever_of
+    def retriever(info: dict[str, Any]) -> str:
+        return "the route's own pipeline" if info.get("retrieves_itself") else "evalkit (TF-IDF over the corpus)"
 
-    return [{"name": ref.name, "retriever": retriever_of(_route_info(ref)), **_summary(ref)["retrieval"]}
+    return [{"name": ref.name, "retriever": retriever(_route_info(ref)), **_summary(ref)["retrieval"]}
             for ref in routes if _summary(ref).get("retrieval")]
 
 

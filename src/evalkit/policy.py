@@ -1,4 +1,4 @@
-"""The gate policy (DESIGN section 8): a YAML file, or the `gate:` section of a suite.
+"""The gate policy: a YAML file, or the `gate:` section of a suite.
 
 Unknown keys are errors naming the key's path and the nearest known key.
 """
@@ -44,7 +44,7 @@ class MaxDrop(_Strict):
 
 
 class GatePolicy(_Strict):
-    """When a candidate route is approved (DESIGN section 8)."""
+    """When a candidate route is approved."""
 
     candidate: str | None = Field(None, description="The route under approval (--route overrides).")
     baseline: str | None = Field(None, description="A route of the same run to compare against (--baseline overrides).")

@@ -1,4 +1,4 @@
-"""Routes turn a case into the messages a provider receives (DESIGN section 4).
+"""Routes turn a case into the messages a provider receives.
 
 Templates are Jinja2 (sandboxed, undefined names are errors). A case's own text is
 passed as data and never rendered as a template.

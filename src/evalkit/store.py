@@ -1,4 +1,4 @@
-"""The run directory (DESIGN section 6): manifest.json, results.jsonl, summary.json, report.md.
+"""The run directory: manifest.json, results.jsonl, summary.json, report.md.
 
 Rows are appended and flushed the moment they finish, so a killed run loses only the
 calls that were in flight. Every later stage (score, compare, gate, packet) reads a run
@@ -19,7 +19,7 @@ MANIFEST, RESULTS, SUMMARY, REPORT, CASES = "manifest.json", "results.jsonl", "s
 REQUESTS = "requests.jsonl"  # one line per call: the messages and parameters as sent (evalkit.executor.request_line)
 LATEST = "latest"
 
-#: the fields of a result row, in order (DESIGN section 6, then evalkit's additions)
+#: the fields of a result row, in order (the README's run directory table)
 ROW_FIELDS = (
     "case_id", "route", "repeat", "tags", "expected_label", "output", "parsed_ok", "parse_error",
     "predicted_label", "correct", "error", "latency_ms", "input_tokens", "output_tokens", "cost_usd",

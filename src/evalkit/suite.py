@@ -1,4 +1,4 @@
-"""The suite file (DESIGN section 4) as pydantic models, and its loader."""
+"""The suite file as pydantic models, and its loader."""
 
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ class Suite(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     routes: dict[str, Route] = Field(min_length=1)
     pricing: dict[str, Price] = Field(default_factory=dict, description="Overrides of the shipped price table, by PROVIDER:MODEL.")
-    gate: GatePolicy | None = Field(None, description="The gate policy (DESIGN section 8).")
+    gate: GatePolicy | None = Field(None, description="The gate policy (docs/ci.md, section 2).")
 
     @model_validator(mode="after")
     def _routes_need_what_they_use(self) -> "Suite":

@@ -1,4 +1,4 @@
-"""evalkit compare A B: two routes case by case, with paired statistics (DESIGN section 7)."""
+"""evalkit compare A B: two routes case by case, with paired statistics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""evalkit gate RUN_DIR --route ROUTE: approve or reject a candidate route (DESIGN section 8)."""
+"""evalkit gate RUN_DIR --route ROUTE: approve or reject a candidate route."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def import_cases(fmt: str, path: str | Path, label_field: str | None = None):
 
 
 def write_cases(cases, out: Path) -> None:
-    """Write cases as evalkit JSONL (DESIGN section 3), one per line, defaults left out."""
+    """Write cases as evalkit JSONL, one per line, defaults left out."""
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(case.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False) for case in cases]
     out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

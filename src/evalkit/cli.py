@@ -14,7 +14,7 @@ import sys
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 
-COMMANDS = ["run", "render", "record", "score", "schema", "compare", "gate", "import_cases", "ft", "packet", "batch"]
+COMMANDS = ["run", "render", "record", "score", "schema", "compare", "gate", "import_cases", "ft", "packet", "batch", "view"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,6 +56,9 @@ class RunOptions:
     progress: bool | None = None  # None: a bar only when stderr is a terminal
     notify: Callable[[str], None] | None = None  # called with each warning as it arises
     batch: Any = None  # evalkit.batch.BatchOptions (or True): routes with a batch API go through it (--batch)
+    cases: list[str] | None = None  # --case: only these holdout cases (evalkit.selection)
+    tags: list[str] | None = None  # --tag: only holdout cases with any of these tags
+    limit: int | None = None  # --limit: the first N of the picked cases
 
 
 @dataclass
@@ -290,6 +293,12 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
                           repeats=int(previous.manifest.get("repeats", 1)),
                           offline=bool(previous.manifest.get("offline", False)),
                           replay=Path(previous.manifest["replay"]) if previous.manifest.get("replay") else None)
+        picked = previous.manifest.get("selection") or {}
+        options = replace(options, cases=picked.get("cases"), tags=picked.get("tags"), limit=picked.get("limit"))
+    from evalkit.selection import pick_cases, selection_of
+
+    selection = selection_of(options.cases, options.tags, options.limit)
+    suite = pick_cases(suite, selection)
 
     route_names = options.routes or list(suite.spec.routes)
     unknown = [r for r in route_names if r not in suite.spec.routes]
@@ -324,6 +333,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         if (run_dir / store.RESULTS).exists():
             raise BadInput("the output folder already holds a run: pass --resume to finish it, or choose another --out", where=str(run_dir))
         manifest = new_manifest(suite, providers, options, run_id)
+        if selection is not None:
+            manifest["selection"] = {**selection, "n_cases": len(suite.holdout)}
     run_dir.mkdir(parents=True, exist_ok=True)
     if previous is None and options.out is None:
         store.point_latest(run_dir)

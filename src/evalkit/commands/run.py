@@ -35,6 +35,11 @@ def register(sub) -> None:
     p.add_argument("--batch-poll", type=float, metavar="SECONDS", help="with --batch: seconds between looks at the open batches (default 30)")
     p.add_argument("--batch-resubmit", type=int, metavar="N", help="with --batch: times an expired or errored request is sent again "
                    "before it becomes an error row (default 1)")
+    p.add_argument("--case", action="append", dest="cases", metavar="ID", help="run only this holdout case (repeatable; with --tag: either)")
+    p.add_argument("--tag", action="append", dest="tags", metavar="TAG", help="run only holdout cases with this tag (repeatable)")
+    p.add_argument("--limit", type=int, metavar="N", help="run only the first N cases (after --case and --tag)")
+    p.add_argument("--watch", action="store_true", help="after the run, run again whenever the suite, its case files, output schema "
+                   "or corpus change (cached answers cost nothing), and print what moved; Ctrl-C stops")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=handle)
@@ -52,7 +57,10 @@ def handle(args) -> int:
                          routes=args.routes, resume=args.resume, retry_errors=args.retry_errors, max_error_rate=args.max_error_rate,
                          attempts=args.attempts, timeout_s=args.timeout, rpm=parse_rpm(args.rpm),
                          cache=args.cache, cache_dir=args.cache_dir,
-                         progress=False if args.no_progress else None, notify=warn)
+                         progress=False if args.no_progress else None, notify=warn,
+                         cases=args.cases, tags=args.tags, limit=args.limit)
+    if args.watch:
+        return watch_suite(args, options)
     result = run_suite(args.suite, options)
     if args.json:
         import json
@@ -66,6 +74,22 @@ def handle(args) -> int:
         routes = ", ".join(result.manifest["error_rate_exceeded"])
         print(f"evalkit: more than {args.max_error_rate:.0%} of the rows of {routes} are errors: the run does not count as finished", file=sys.stderr)
     return result.exit_code
+
+
+def watch_suite(args, options) -> int:
+    from evalkit.errors import BadInput
+    from evalkit.runner import run_suite
+    from evalkit.watch import watch
+
+    if args.resume is not None or args.out is not None:
+        raise BadInput("--watch makes a new run directory per change: it goes without --resume and --out")
+
+    def run_once():
+        result = run_suite(args.suite, options)
+        print_result(result)
+        return result
+
+    return watch(args.suite, run_once)
 
 
 def batch_options(args):

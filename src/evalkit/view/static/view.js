@@ -12,7 +12,7 @@ const crumbs = document.getElementById("crumbs");
 const gridFilters = {};  // run id -> the grid's filters, kept while moving between pages
 
 function h(tag, attrs, ...kids) {
-  const el = document.createElement(tag);
+  const el = tag instanceof Element ? tag : document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (key === "class") el.className = value;
@@ -74,6 +74,8 @@ async function load(kind, a, b) {
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
 }
+
+function show(...kids) { app.replaceChildren(...kids.flat(Infinity).filter((kid) => kid !== null && kid !== undefined && kid !== false)); }
 
 function setCrumbs(...parts) {
   crumbs.replaceChildren(...parts.flatMap((part, i) => (i ? [h("span", {class: "sep"}, " / "), part] : [part])));
@@ -152,7 +154,7 @@ async function showRuns() {
   if (data.runs.length > 1) selA.selectedIndex = 1;
   const diffForm = h("p", {class: "diff-form"}, "Diff two runs: ", selA, " → ", selB, " ",
     h("button", {type: "button", onclick: () => { location.hash = `#/diff/${enc(selA.value)}/${enc(selB.value)}`; }}, "diff"));
-  app.replaceChildren(
+  show(
     h("h1", {}, `Runs (${data.runs.length})`),
     data.runs.length ? null : h("p", {}, "No run directories here."),
     h("div", {class: "charts"}, charts),
@@ -255,7 +257,7 @@ async function showGrid(runId) {
     });
     counts.replaceChildren(h("span", {id: "shown"}, `${shown} of ${rows.length} cases`), " · ", ...parts.flatMap((p, i) => (i ? ["; ", p] : [p])));
   }
-  app.replaceChildren(h("h1", {}, `Grid · ${data.run.suite}`),
+  show(h("h1", {}, `Grid · ${data.run.suite}`),
     h("p", {class: "muted"}, `run ${runId} · commit ${shortSha(data.run.git_commit)} · fields marked: ${data.fields.join(", ")}`),
     controls, counts, table);
   apply();
@@ -324,12 +326,14 @@ async function showCase(runId, caseId) {
     data.previous ? link(`#/case/${enc(runId)}/${enc(data.previous)}`, `← ${data.previous}`) : null, " ",
     data.next ? link(`#/case/${enc(runId)}/${enc(data.next)}`, `${data.next} →`) : null);
   const input = typeof c.input === "string" ? c.input : pretty(c.input ?? "");
-  app.replaceChildren(
+  const columns = h("div", {class: "routes"});
+  columns.style.setProperty("--routes", String(data.routes.length));  // CSSOM, not a style attribute: the CSP allows it
+  show(
     h("h1", {}, "Case ", h("span", {id: "case-id"}, c.id)), nav,
     keyValues([["tags", (c.tags || []).join(", ") || "–"], ["expected", pretty(c.expected ?? "–")],
                ["gold sources", (c.sources || []).join(", ") || "–"], ["split", c.split || "holdout"]]),
     h("section", {}, h("h3", {}, "Input"), h("pre", {class: "case-input"}, input)),
-    h("div", {class: "routes", style: `--routes: ${data.routes.length}`}, data.routes.map((route) =>
+    h(columns, {}, data.routes.map((route) =>
       h("section", {class: "route-column", "data-route": route.name},
         h("h3", {}, route.name, h("span", {class: "muted"}, ` ${route.kind || ""}`)),
         h("p", {class: "muted"}, h("code", {}, route.model || "?"), route.ran_as && route.ran_as !== route.model ? ` ran as ${route.ran_as}` : ""),
@@ -381,7 +385,7 @@ async function showDiff(a, b) {
       shownRoutes.map((r) => { const c = data.counts[r]; return `${r}: ${c.fixed} fixed, ${c.broken} broken, ${c.changed} changed label`; }).join("; "));
   }
   const when = (run) => `${run.started_at || run.id} (commit ${shortSha(run.git_commit)})`;
-  app.replaceChildren(h("h1", {}, `Diff · ${data.a.suite}`),
+  show(h("h1", {}, `Diff · ${data.a.suite}`),
     data.same_suite ? null : h("p", {class: "warning"}, `these runs are of different suites: ${data.a.suite} and ${data.b.suite}`),
     h("p", {}, "A: ", link(`#/run/${enc(a)}`, when(data.a)), h("br"), "B: ", link(`#/run/${enc(b)}`, when(data.b))),
     h("div", {class: "filters"}, routeSel, h("label", {}, all, " every case (not only those that moved)"), search),
@@ -402,7 +406,7 @@ async function route() {
     else await showRuns();
     window.scrollTo(0, 0);
   } catch (error) {
-    app.replaceChildren(h("h1", {}, "Not found"), h("p", {class: "warning"}, String(error.message || error)), link("#/", "back to the runs"));
+    show(h("h1", {}, "Not found"), h("p", {class: "warning"}, String(error.message || error)), link("#/", "back to the runs"));
   }
   document.body.dataset.ready = location.hash || "#/";
 }

@@ -109,9 +109,10 @@ def _num(value: float | None) -> str:
 
 
 def watch(suite_path: Path, run_once: Callable[[], Any], *, say: Callable[[str], None] = print,
-          sleep: Callable[[float], None] = time.sleep, interval: float = INTERVAL_S, max_runs: int | None = None) -> int:
+          sleep: Callable[[float], None] | None = None, interval: float = INTERVAL_S, max_runs: int | None = None) -> int:
     """Run, then re-run on every change until Ctrl-C (or `max_runs` runs). `run_once` returns
     a RunResult; bad input (a half-saved file) is printed and waited out, never fatal."""
+    sleep = sleep or time.sleep
     runs = 0
     last_dir = None
 

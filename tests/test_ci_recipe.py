@@ -42,7 +42,7 @@ def workflow_commands(flow: dict) -> list[str]:
 
 def replay_gate_and_packet(flow: dict) -> list[str]:
     commands = [c for c in workflow_commands(flow) if "--replay" in c or not c.startswith("evalkit run")]
-    assert [shlex.split(c)[1] for c in commands] == ["run", "gate", "packet"]
+    assert [shlex.split(c)[1] for c in commands] == ["run", "gate", "packet", "view"]
     return commands
 
 
@@ -83,6 +83,7 @@ def test_the_workflows_replay_gate_and_packet_steps_approve_a_live_recording(rec
     for command in replay_gate_and_packet(flow):
         assert main(shlex.split(substituted(command, env))[1:]) == 0, command
     assert (tmp_path / "reports" / "ci" / "gate.xml").exists() and (tmp_path / "reports" / "ci" / "packet" / "packet.html").exists()
+    assert (tmp_path / "reports" / "ci" / "view" / "index.html").exists()
     assert "answers are recorded" in (tmp_path / "reports" / "ci" / "gate.md").read_text()
 
 
@@ -91,7 +92,7 @@ def test_the_shipped_stand_in_recording_does_not_pass_the_workflows_gate(tmp_pat
     env = {**flow["env"], "SUITE": str(SUITE), "RECORDING": str(REPO / flow["env"]["RECORDING"]),
            "RUN_DIR": str(tmp_path / "run")}
     monkeypatch.chdir(tmp_path)
-    run, gate, _ = replay_gate_and_packet(flow)
+    run, gate, _, _ = replay_gate_and_packet(flow)
     assert main(shlex.split(substituted(run, env))[1:]) == 0
     assert main(shlex.split(substituted(gate, env))[1:]) == 1
     assert "NOT EVIDENCE" in capsys.readouterr().out
@@ -167,14 +168,14 @@ def test_the_recipe_runs_in_a_scratch_repository_with_evalkit_installed_from_git
         return [subprocess.run(["bash", "-c", command], cwd=team, env=env, capture_output=True, text=True)
                 for command in replay_gate_and_packet(flow)]
 
-    replayed, gated, packet = ci()
-    assert (replayed.returncode, gated.returncode, packet.returncode) == (0, 0, 0), gated.stdout + gated.stderr
+    replayed, gated, packet, view = ci()
+    assert (replayed.returncode, gated.returncode, packet.returncode, view.returncode) == (0, 0, 0, 0), gated.stdout + gated.stderr
     assert "tuned answers are recorded" in gated.stdout
 
     suite = team / flow["env"]["SUITE"]
     suite.write_text(suite.read_text().replace("You triage support tickets for Northwind Cloud.",
                                                "You triage support tickets.", 1))
     git(team, "commit", "-qam", "a new prompt, not recorded again")
-    replayed, gated, _ = ci()
+    replayed, gated, _, _ = ci()
     assert replayed.returncode == 0 and gated.returncode == 1
     assert "evidence.baseline" in gated.stdout and "base is stale (system changed)" in gated.stdout

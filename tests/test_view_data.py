@@ -94,15 +94,38 @@ def test_the_case_shows_the_request_as_recorded(catalog, reports):
     recorded = [json.loads(line) for line in (reports[2] / "requests.jsonl").read_text().splitlines()]
     sent = next(r for r in recorded if (r["case_id"], r["route"]) == ("st-h-001", "rag"))
     rag = next(route for route in page["routes"] if route["name"] == "rag")
-    assert rag["answers"][0]["request"] == sent
+    assert rag["answers"][0]["request"] == {**sent, "source": "recorded"}
     assert page["run"]["requests_recorded"] and rag["answers"][0]["request_sha256"] == sent["request_sha256"]
 
 
-def test_a_run_without_requests_jsonl_shows_no_request(catalog):
+def test_a_run_without_requests_jsonl_renders_them_again_from_its_unchanged_suite(catalog, reports):
     run = catalog.run(ids_of(catalog)["first"])
     page = views.case_page(run, catalog.extras(run), "st-h-001")
     assert page["run"]["requests_recorded"] is False
-    assert all(answer["request"] is None for route in page["routes"] for answer in route["answers"])
+    recorded = {(r["case_id"], r["route"]): r for r in map(json.loads, (reports[2] / "requests.jsonl").read_text().splitlines())}
+    for route in page["routes"]:
+        request = route["answers"][0]["request"]
+        sent = recorded[("st-h-001", route["name"])]
+        assert request["source"] == "re-rendered"
+        assert (request["messages"], request["params"]) == (sent["messages"], sent["params"])
+
+
+def test_a_run_whose_suite_changed_since_shows_no_request(tmp_path):
+    import shutil
+
+    from view_runs import example_run
+
+    run_dir = example_run(tmp_path / "run", limit=1)
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["suite"]["sha256"] = "0" * 64  # the suite file is no longer the one this run used
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    for folder, shown in ((run_dir, True), (copy, False)):
+        catalog = views.Catalog([folder])
+        run = catalog.refresh()[0]
+        page = views.case_page(run, catalog.extras(run), "st-h-001")
+        assert all((answer["request"] is not None) is shown for route in page["routes"] for answer in route["answers"])
 
 
 def test_retrieved_chunks_carry_text_score_and_gold_mark(catalog):

@@ -305,20 +305,63 @@ class RunExtras:
                 if isinstance(item, dict) and "case_id" in item and "route" in item:
                     self.requests[(item["case_id"], item["route"], item.get("repeat", 0))] = item
         self._retrievers: dict[str, Any] = {}
-        self._retriever_note: dict[str, str] = {}
+        self._plans: tuple[Any, dict[str, Any]] | None = None
 
     def request(self, case_id: str, route: str, repeat: int) -> dict[str, Any] | None:
-        return self.requests.get((case_id, route, repeat)) or self.requests.get((case_id, route, 0))
+        """The request as recorded in requests.jsonl; for a run that predates that file, the
+        request rendered again from its suite when the suite and its cases are byte for byte
+        the ones the run used (their SHA-256 in the manifest), and so render the same."""
+        found = self.requests.get((case_id, route, repeat))
+        if found is not None:
+            return {**found, "source": "recorded"}
+        if self.recorded:
+            return None
+        return self._rerender(case_id, route)
 
-    def _suite_folder(self) -> Path | None:
+    def _rerender(self, case_id: str, route: str) -> dict[str, Any] | None:
+        if self._plans is None:
+            self._plans = self._load_plans()
+        suite, plans = self._plans
+        if suite is None or route not in plans:
+            return None
+        case = next((c for c in suite.holdout if c.id == case_id), None)
+        if case is None:
+            return None
+        from evalkit.planning import route_params
+
+        try:
+            messages = plans[route].render(case).messages
+        except Exception:  # noqa: BLE001 - a request that cannot be rendered is simply not shown
+            return None
+        return {"route": route, "case_id": case_id, "messages": messages,
+                "params": route_params(suite, route, self.run.manifest.get("timeout_s")), "source": "re-rendered"}
+
+    def _load_plans(self):
+        path = self._suite_file()
+        manifest = self.run.manifest
+        if path is None:
+            return None, {}
+        from evalkit.planning import build_plans
+        from evalkit.suite import load_suite
+
+        try:
+            suite = load_suite(path)
+            if suite.sha256 != (manifest.get("suite") or {}).get("sha256") or suite.cases_sha256 != manifest.get("cases_sha256"):
+                return None, {}
+            return suite, build_plans(suite, [r for r in self.run.routes if r in suite.spec.routes])
+        except Exception:  # noqa: BLE001 - a suite that no longer loads: the request is not shown
+            return None, {}
+
+    def _suite_file(self) -> Path | None:
         path = (self.run.manifest.get("suite") or {}).get("path")
         if not path:
             return None
         candidates = [Path(path)] if Path(path).is_absolute() else [Path(path), Path.cwd() / path]
-        for candidate in candidates:
-            if candidate.is_file():
-                return candidate.parent
-        return None
+        return next((candidate for candidate in candidates if candidate.is_file()), None)
+
+    def _suite_folder(self) -> Path | None:
+        path = self._suite_file()
+        return path.parent if path is not None else None
 
     def retriever(self, route: str):
         if route in self._retrievers:

@@ -277,7 +277,10 @@ function requestBlock(answer, recorded) {
         : "this run did not record its requests (requests.jsonl is written by newer versions of evalkit run)"));
   }
   const messages = Array.isArray(req.messages) ? req.messages : [];
-  return h("section", {class: "request"}, h("h4", {}, "Request, as sent"),
+  const title = req.source === "re-rendered"
+    ? h("h4", {}, "Request ", h("span", {class: "muted"}, "rendered again from the unchanged suite (this run did not record requests.jsonl)"))
+    : h("h4", {}, "Request, as sent");
+  return h("section", {class: `request ${req.source || ""}`, "data-source": req.source || "recorded"}, title,
     req.request_sha256 ? h("p", {class: "muted"}, "sha256 ", h("code", {}, req.request_sha256)) : null,
     messages.map((m) => h("div", {class: "message"}, h("div", {class: "role"}, m.role ?? "?"),
       h("pre", {class: "content"}, typeof m.content === "string" ? m.content : pretty(m.content)))),

@@ -100,7 +100,10 @@ class Catalog:
         stamp = _stamp(run_dir)
         held = self._loaded.get(run_dir)
         if held is None or held[0] != stamp:
-            held = self._loaded[run_dir] = (stamp, store.load_run(run_dir))
+            try:
+                held = self._loaded[run_dir] = (stamp, store.load_run(run_dir))
+            except Exception:  # noqa: BLE001 - removed or half-written since it was listed
+                return None
             held[1].view_id = run_id  # type: ignore[attr-defined]
         return held[1]
 
@@ -414,8 +417,29 @@ class RunExtras:
         return chunks
 
 
+def _rows_by_case(run: store.Run) -> dict[str, list[dict[str, Any]]]:
+    """The run's rows grouped by case, computed once per loaded run (a bundle asks for every case)."""
+    grouped = run.__dict__.get("_view_rows_by_case")
+    if grouped is None:
+        grouped = defaultdict(list)
+        for row in run.rows:
+            grouped[row["case_id"]].append(row)
+        run.__dict__["_view_rows_by_case"] = grouped
+    return grouped
+
+
+def _neighbours(run: store.Run) -> dict[str, tuple[str | None, str | None]]:
+    found = run.__dict__.get("_view_neighbours")
+    if found is None:
+        ids = list(run.cases) or sorted({r["case_id"] for r in run.rows})
+        found = {case_id: (ids[i - 1] if i > 0 else None, ids[i + 1] if i < len(ids) - 1 else None)
+                 for i, case_id in enumerate(ids)}
+        run.__dict__["_view_neighbours"] = found
+    return found
+
+
 def case_page(run: store.Run, extras: RunExtras, case_id: str) -> dict[str, Any] | None:
-    rows = [r for r in run.rows if r["case_id"] == case_id]
+    rows = _rows_by_case(run).get(case_id, [])
     if case_id not in run.cases and not rows:
         return None
     case = run.cases.get(case_id) or {"id": case_id}
@@ -442,12 +466,11 @@ def case_page(run: store.Run, extras: RunExtras, case_id: str) -> dict[str, Any]
         routes.append({"name": name, "kind": info.get("kind"), "model": info.get("model"),
                        "ran_as": info.get("ran_as") or info.get("resolved_model"), "provenance": info.get("provenance"),
                        "endpoint": info.get("endpoint"), "answers": answers})
-    ids = list(run.cases) or sorted({r["case_id"] for r in run.rows})
-    at = ids.index(case_id) if case_id in ids else -1
+    previous, following = _neighbours(run).get(case_id, (None, None))
     return {"run": {"id": run.view_id, "suite": (run.manifest.get("suite") or {}).get("name"),
                     "requests_recorded": extras.recorded},
             "case": {**case, "text": case_text(case)}, "fields": fields, "routes": routes,
-            "previous": ids[at - 1] if at > 0 else None, "next": ids[at + 1] if 0 <= at < len(ids) - 1 else None}
+            "previous": previous, "next": following}
 
 
 # -- the Diff page -----------------------------------------------------------------------------

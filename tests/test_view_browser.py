@@ -155,6 +155,7 @@ def test_a_model_output_of_script_and_img_onerror_stays_text(browser, app, repor
     go(browser, app.url, hash_)
     column = browser.find_element(By.CSS_SELECTOR, f'.route-column[data-route="{HOSTILE_ROUTE}"]')
     assert column.find_element(By.CSS_SELECTOR, "pre.output").text == HOSTILE
+    assert HOSTILE in browser.find_element(By.CSS_SELECTOR, "pre.case-input").text  # the case's own text too
     assert browser.title == "evalkit view"
     assert browser.find_elements(By.CSS_SELECTOR, "main img, main script") == []
     assert browser.execute_script("return document.images.length") == 0
@@ -194,3 +195,36 @@ def test_the_pages_raise_no_error_in_the_console(browser, app, reports):
     for hash_ in ("#/", f"#/run/{second}", f"#/case/{second}/{HOSTILE_CASE}", f"#/diff/{first}/{second}"):
         go(browser, app.url, hash_)
     assert [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
+
+
+def test_tag_search_and_changed_between_two_routes_filter_the_grid(browser, app, reports):
+    second = reports[2]
+    go(browser, app.url, f"#/run/{run_id(second)}")
+    cases = {c["id"]: c for c in map(json.loads, (second / "cases.jsonl").read_text().splitlines())}
+    first_answer = {(r["case_id"], r["route"]): (r["predicted_label"], r["correct"], r["parsed_ok"]) for r in rows_of(second)}
+    shown_ids = lambda: sorted(tr.get_attribute("data-case") for tr in visible_rows(browser))  # noqa: E731
+
+    Select(browser.find_element(By.ID, "filter-tag")).select_by_value("terse")
+    assert shown_ids() == sorted(i for i, c in cases.items() if "terse" in c.get("tags", []))
+    Select(browser.find_element(By.ID, "filter-tag")).select_by_value("")
+
+    Select(browser.find_element(By.ID, "changed-a")).select_by_value("base")
+    Select(browser.find_element(By.ID, "changed-b")).select_by_value("tuned")
+    changed = sorted(i for i in cases if first_answer[(i, "base")] != first_answer[(i, "tuned")])
+    assert shown_ids() == changed and 0 < len(changed) < 46
+    assert browser.find_element(By.ID, "shown").text == f"{len(changed)} of 46 cases"
+    Select(browser.find_element(By.ID, "changed-a")).select_by_value("")
+
+    browser.find_element(By.ID, "search").send_keys("Authenticator")
+    assert shown_ids() == sorted(i for i, c in cases.items() if "authenticator" in json.dumps(c["input"]).lower())
+
+
+def test_the_arrow_keys_step_through_the_cases(browser, app, reports):
+    from selenium.webdriver.common.keys import Keys
+
+    go(browser, app.url, f"#/case/{run_id(reports[2])}/st-h-002")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+    wait_for(browser, f"#/case/{run_id(reports[2])}/st-h-003")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
+    wait_for(browser, f"#/case/{run_id(reports[2])}/st-h-002")
+    assert browser.find_element(By.ID, "case-id").text == "st-h-002"

@@ -54,6 +54,11 @@ def make_hostile(run_dir: Path, case_id: str = HOSTILE_CASE, route: str = HOSTIL
                        predicted_label=None, correct=False)
     rewrite_rows(run_dir, rows)
     write_summary(load_run(run_dir))
+    cases = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text(encoding="utf-8").splitlines()]
+    for case in cases:
+        if case["id"] == case_id:  # the case's own text is markup too
+            case["input"]["subject"] = HOSTILE
+    (run_dir / "cases.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
 
 
 def reports_with_two_runs(reports: Path) -> tuple[Path, Path]:

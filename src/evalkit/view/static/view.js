@@ -120,7 +120,7 @@ function routeSummary(route, headline) {
     h("b", {}, route.name), ` (${route.kind || "?"}) `, h("code", {}, route.model || "?"), origin,
     route.endpoint ? [" · endpoint ", h("code", {}, pretty(route.endpoint))] : null,
     h("span", {class: "metric"}, ` ${headline} ${pct(route.metrics[headline])}`),
-    ` · parse ${pct(route.metrics.parse_rate)}`,
+    ` · parse ${pct(route.metrics.parse_rate)} · kappa ${fmt((route.metrics.kappa || {}).value)} · macro-F1 ${fmt((route.metrics.macro_f1 || {}).value)}`,
     route.errors ? ` · ${route.errors} error rows` : null,
     route.provenance ? h("details", {class: "provenance"}, h("summary", {}, "provenance"), h("pre", {}, pretty(route.provenance))) : null);
 }
@@ -326,9 +326,10 @@ async function showCase(runId, caseId) {
   const c = data.case;
   setCrumbs(link("#/", "Runs"), link(`#/run/${enc(runId)}`, `${data.run.suite} · grid`), h("span", {}, c.id));
   const nav = h("p", {class: "pager"},
-    data.previous ? link(`#/case/${enc(runId)}/${enc(data.previous)}`, `← ${data.previous}`) : null, " ",
-    data.next ? link(`#/case/${enc(runId)}/${enc(data.next)}`, `${data.next} →`) : null);
-  const input = typeof c.input === "string" ? c.input : pretty(c.input ?? "");
+    data.previous ? link(`#/case/${enc(runId)}/${enc(data.previous)}`, `← ${data.previous}`, {class: "previous"}) : null, " ",
+    data.next ? link(`#/case/${enc(runId)}/${enc(data.next)}`, `${data.next} →`, {class: "next"}) : null,
+    h("span", {class: "muted"}, " (← → keys)"));
+  const input = c.text || (typeof c.input === "string" ? c.input : pretty(c.input ?? ""));  // fields as `name: value` lines
   const columns = h("div", {class: "routes"});
   columns.style.setProperty("--routes", String(data.routes.length));  // CSSOM, not a style attribute: the CSP allows it
   show(
@@ -413,6 +414,14 @@ async function route() {
   }
   document.body.dataset.ready = location.hash || "#/";
 }
+
+// on a case page, the left and right arrow keys step through the cases (not while typing)
+document.addEventListener("keydown", (event) => {
+  if (event.altKey || event.ctrlKey || event.metaKey || /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName)) return;
+  const step = {ArrowLeft: "a.previous", ArrowRight: "a.next"}[event.key];
+  const target = step && app.querySelector(`.pager ${step}`);
+  if (target) location.hash = target.getAttribute("href");
+});
 
 window.addEventListener("hashchange", route);
 route();

@@ -165,13 +165,13 @@ def test_watch_goes_without_out_and_resume(make_suite, tmp_path, capsys):
 
 
 def test_the_watch_command_runs_then_watches_until_ctrl_c(make_suite, tmp_path, monkeypatch, capsys):
-    import time
+    from types import SimpleNamespace
 
-    def ctrl_c(_seconds):
+    def ctrl_c(_seconds):  # the person presses Ctrl-C while watch waits between looks
         raise KeyboardInterrupt
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(time, "sleep", ctrl_c)
+    monkeypatch.setattr("evalkit.watch.time", SimpleNamespace(sleep=ctrl_c))
     assert main(["run", str(make_suite()), "--offline", "--watch", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "run directory: reports/tiny/" in out and "watching 2 file(s) for changes (Ctrl-C stops)" in out

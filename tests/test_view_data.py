@@ -48,19 +48,20 @@ def test_each_suite_has_a_history_of_every_routes_headline_metric(catalog):
     assert prompted[ids["second"]] == pytest.approx(prompted[ids["first"]] - 1 / 46)  # the hostile answer is wrong
 
 
-def test_route_provenance_and_endpoint_are_shown_when_the_manifest_has_them(reports, catalog):
+def test_each_routes_provenance_is_shown_and_an_older_run_simply_has_none(reports, catalog):
+    overview = views.run_overview(catalog.run(ids_of(catalog)["second"]))
+    assert {(r["provenance"], r["evidence"], r["endpoint"]) for r in overview["routes"]} == {("stand-in", False, None)}
     run_dir = reports[2]
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    manifest["routes"]["tuned"].update(provenance={"job_id": "ftjob-1"}, endpoint="https://api.example.invalid/v1")
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    older = json.loads(json.dumps(manifest))
+    for info in older["routes"].values():
+        for key in ("provenance", "endpoint", "evidence", "stale_parts"):
+            info.pop(key, None)
+    (run_dir / "manifest.json").write_text(json.dumps(older))
     try:
         overview = views.run_overview(catalog.run(ids_of(catalog)["second"]))
-        tuned = next(route for route in overview["routes"] if route["name"] == "tuned")
-        assert tuned["provenance"] == {"job_id": "ftjob-1"} and tuned["endpoint"] == "https://api.example.invalid/v1"
-        base = next(route for route in overview["routes"] if route["name"] == "base")
-        assert base["provenance"] is None and base["endpoint"] is None
+        assert {(r["provenance"], r["evidence"], r["endpoint"]) for r in overview["routes"]} == {(None, None, None)}
     finally:
-        manifest["routes"]["tuned"].pop("provenance"), manifest["routes"]["tuned"].pop("endpoint")
         (run_dir / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -80,12 +81,36 @@ def test_a_cell_says_right_wrong_unparsed_or_error(catalog, reports):
     assert views.row_status({"error": "RateLimitError: 429", "parsed_ok": False}) == "error"
 
 
-def test_fields_with_closed_values_are_marked_and_free_text_is_not(catalog):
+def test_each_scored_field_of_the_suite_is_marked_as_the_run_graded_it(catalog):
     run = catalog.run(ids_of(catalog)["second"])
-    assert views.scored_fields(run) == ["reason_code", "severity"]  # rationale is free text
-    case = next(c for c in views.grid_page(run)["cases"] if c["id"] == "st-h-001")
-    severity = case["cells"]["base"][0]["fields"][1]
-    assert severity == {"field": "severity", "expected": "medium", "got": "low", "status": "wrong"}
+    assert views.scored_fields(run) == ["reason_code", "severity", "rationale"]  # task.fields of the example suite
+    row = next(r for r in run.rows if (r["case_id"], r["route"]) == ("st-h-001", "base"))
+    marks = next(c for c in views.grid_page(run)["cases"] if c["id"] == "st-h-001")["cells"]["base"][0]["fields"]
+    severity, rationale = row["fields"]["severity"], row["fields"]["rationale"]
+    assert marks[1] == {"field": "severity", "expected": severity["expected"], "got": severity["predicted"],
+                        "status": "right" if severity["correct"] else "wrong", "distance": severity["distance"]}
+    assert marks[2]["checks"] == rationale["checks"] and marks[2]["status"] == ("right" if rationale["correct"] else "wrong")
+    hostile = next(c for c in views.grid_page(run)["cases"] if c["id"] == HOSTILE_CASE)["cells"][HOSTILE_ROUTE][0]
+    assert [m["status"] for m in hostile["fields"]] == ["unparsed"] * 3
+
+
+def test_a_run_without_scored_fields_gets_closed_schema_fields_compared_exactly(tmp_path):
+    from view_runs import example_run
+
+    run_dir = example_run(tmp_path / "run", limit=3)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["suite"]["spec"]["task"].pop("fields")  # as a suite (or a run) from before task.fields
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    rows = load_run(run_dir).rows
+    for row in rows:
+        row.pop("fields"), row.pop("exact_match")
+    rewrite_rows(run_dir, rows)
+    run = views.Catalog([run_dir]).refresh()[0]
+    assert views.scored_fields(run) == ["reason_code", "severity"]  # an enum in the schema; rationale is free text
+    row = next(r for r in run.rows if (r["case_id"], r["route"]) == ("st-h-001", "base"))
+    got = json.loads(row["output"])["severity"]
+    mark = next(c for c in views.grid_page(run)["cases"] if c["id"] == "st-h-001")["cells"]["base"][0]["fields"][1]
+    assert mark == {"field": "severity", "expected": "medium", "got": got, "status": "right" if got == "medium" else "wrong"}
 
 
 def test_the_case_shows_the_request_as_recorded(catalog, reports):
@@ -116,6 +141,7 @@ def test_a_run_whose_suite_changed_since_shows_no_request(tmp_path):
     from view_runs import example_run
 
     run_dir = example_run(tmp_path / "run", limit=1)
+    (run_dir / "requests.jsonl").unlink()  # a run from before requests.jsonl
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
     manifest = json.loads((copy / "manifest.json").read_text())

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, example_run, make_hostile, write_requests
+from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, example_run, make_hostile
 
 pytest.importorskip("starlette", reason="evalkit view needs the 'view' extra (starlette, uvicorn)")
 pytest.importorskip("uvicorn", reason="evalkit view needs the 'view' extra (starlette, uvicorn)")
@@ -24,7 +24,6 @@ def served(tmp_path_factory):
     reports = tmp_path_factory.mktemp("served") / "reports"
     run_dir = example_run(reports / "support_triage" / "run", limit=6)
     make_hostile(run_dir)
-    write_requests(run_dir)
     with Background([reports]) as server:
         yield server, run_dir
 

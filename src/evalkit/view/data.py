@@ -143,7 +143,8 @@ def run_overview(run: store.Run) -> dict[str, Any]:
         routes.append({
             "name": name, "kind": info.get("kind"), "model": info.get("model"),
             "ran_as": info.get("ran_as") or info.get("resolved_model"), "reported_model": info.get("reported_model"),
-            "provenance": info.get("provenance"), "endpoint": info.get("endpoint"),
+            "provenance": info.get("provenance"), "endpoint": info.get("endpoint"), "evidence": info.get("evidence"),
+            "stale_parts": info.get("stale_parts") or [],
             "metrics": {m: _metric(run.summary, name, m) for m in METRICS},
             "n": s.get("n"), "errors": s.get("errors"),
             "cost_total": cost.get("total") if isinstance(cost, dict) else None,
@@ -181,12 +182,15 @@ def _spec(run: store.Run) -> dict[str, Any]:
 
 
 def scored_fields(run: store.Run) -> list[str]:
-    """The fields a cell shows a mark for: the label field, then (json suites whose cases expect
-    an object) every other top-level field the output schema closes: an enum, a boolean or a
-    number. Free text (a rationale) is shown, never marked."""
+    """The fields a cell shows a mark for: the label field, then the suite's scored fields
+    (`task.fields`, graded by the run into each row's `fields`). A run of a suite without them
+    (or from before them) gets the viewer's own reading: every other top-level field the output
+    schema closes (an enum, a boolean or a number), compared exactly; free text is not marked."""
     task = _spec(run).get("task") or {}
     label_field = task.get("label_field")
     fields = [label_field or "label"]
+    if task.get("fields"):
+        return fields + [name for name in task["fields"] if name != label_field]
     schema = (run.manifest.get("suite") or {}).get("output_schema")
     if task.get("output_format", "json") != "json" or not isinstance(schema, dict):
         return fields
@@ -229,11 +233,19 @@ def field_marks(run: store.Run, row: dict[str, Any], fields: list[str], parsed: 
     status = row_status(row)
     case = run.cases.get(row["case_id"]) or {}
     expected = case.get("expected")
+    graded = row.get("fields") if isinstance(row.get("fields"), dict) else None
     marks = []
     for i, name in enumerate(fields):
         if i == 0:  # the label field: the run's own verdict
             marks.append({"field": name, "expected": row.get("expected_label"), "got": row.get("predicted_label"),
                           "status": status})
+            continue
+        if graded is not None:  # the run graded it (task.fields): its verdict, as stored
+            score = graded.get(name) or {}
+            correct = score.get("correct")
+            mark = status if status in ("error", "unparsed") else None if correct is None else "right" if correct else "wrong"
+            marks.append({"field": name, "expected": score.get("expected"), "got": score.get("predicted"), "status": mark,
+                          **{key: score[key] for key in ("distance", "checks") if key in score}})
             continue
         want = get_path(expected, name) if isinstance(expected, dict) else None
         if want is None:
@@ -273,6 +285,7 @@ def grid_page(run: store.Run) -> dict[str, Any]:
         by_case[row["case_id"]][row["route"]].append({
             "repeat": row.get("repeat", 0), "predicted": row.get("predicted_label"), "status": row_status(row),
             "fields": field_marks(run, row, fields, parsed), "output": row.get("output"), "error": row.get("error"),
+            "exact_match": row.get("exact_match"),
         })
     cases = []
     for case_id in order:
@@ -462,10 +475,11 @@ def case_page(run: store.Run, extras: RunExtras, case_id: str) -> dict[str, Any]
                 "repair_passes": row.get("repair_passes", row.get("repairs", 0)) or 0,
                 "request_sha256": row.get("request_sha256") or (request or {}).get("request_sha256"),
                 "request_parts": row.get("request_parts"), "provenance": row.get("provenance"),
+                "exact_match": row.get("exact_match"), "stale_parts": row.get("stale_parts"),
             })
         routes.append({"name": name, "kind": info.get("kind"), "model": info.get("model"),
                        "ran_as": info.get("ran_as") or info.get("resolved_model"), "provenance": info.get("provenance"),
-                       "endpoint": info.get("endpoint"), "answers": answers})
+                       "endpoint": info.get("endpoint"), "evidence": info.get("evidence"), "answers": answers})
     previous, following = _neighbours(run).get(case_id, (None, None))
     return {"run": {"id": run.view_id, "suite": (run.manifest.get("suite") or {}).get("name"),
                     "requests_recorded": extras.recorded},

@@ -45,6 +45,16 @@ function pct(metric) {
   const ci = metric.ci95 ? ` [${fmt(metric.ci95[0])}, ${fmt(metric.ci95[1])}]` : "";
   return `${fmt(metric.value)}${ci}`;
 }
+function errorText(error) {
+  if (error && typeof error === "object") return error.type ? `${error.type}: ${error.message ?? ""}` : pretty(error);
+  return error ? String(error) : "";
+}
+// a provenance is a word ("configured", "stand-in", "cache", ...) or an object: inline or folded
+function provenanceOf(value, label) {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== "object") return h("span", {class: "provenance"}, ` · ${label} ${value}`);
+  return h("details", {class: "provenance"}, h("summary", {}, label), h("pre", {}, pretty(value)));
+}
 function shortSha(sha) { return sha ? String(sha).slice(0, 10) : "–"; }
 function pretty(value) { return typeof value === "string" ? value : JSON.stringify(value, null, 2); }
 function link(href, text, attrs) { return h("a", Object.assign({href}, attrs || {}), text); }
@@ -122,7 +132,9 @@ function routeSummary(route, headline) {
     h("span", {class: "metric"}, ` ${headline} ${pct(route.metrics[headline])}`),
     ` · parse ${pct(route.metrics.parse_rate)} · kappa ${fmt((route.metrics.kappa || {}).value)} · macro-F1 ${fmt((route.metrics.macro_f1 || {}).value)}`,
     route.errors ? ` · ${route.errors} error rows` : null,
-    route.provenance ? h("details", {class: "provenance"}, h("summary", {}, "provenance"), h("pre", {}, pretty(route.provenance))) : null);
+    route.evidence === false ? h("span", {class: "muted"}, " (not evidence about the configured model)") : null,
+    route.stale_parts && route.stale_parts.length ? h("span", {class: "warning"}, ` stale: ${route.stale_parts.join(", ")}`) : null,
+    provenanceOf(route.provenance, "provenance"));
 }
 
 async function showRuns() {
@@ -184,7 +196,7 @@ function matches(item, f, routes) {
   }
   if (f.q) {
     const q = f.q.toLowerCase();
-    const outputs = shown.flatMap((r) => (item.cells[r] || []).map((c) => `${c.output || ""} ${c.error || ""}`));
+    const outputs = shown.flatMap((r) => (item.cells[r] || []).map((c) => `${c.output || ""} ${errorText(c.error)}`));
     const haystack = [item.id, item.text, item.expected || "", ...outputs].join("\n").toLowerCase();
     if (!haystack.includes(q)) return false;
   }
@@ -229,12 +241,12 @@ async function showGrid(runId) {
       h("td", {}, item.expected ?? "–"),
       routes.map((route) => h("td", {"data-route": route, class: "cell"},
         (item.cells[route] || []).map((cell) => h("div", {class: `answer ${cell.status}`, "data-status": cell.status,
-                                                          title: cell.error || cell.output || ""},
+                                                          title: cell.error ? errorText(cell.error) : (cell.output || "")},
           badge(cell.status), " ", h("span", {class: "label"}, cellLabel(cell)),
           (item.cells[route] || []).length > 1 ? h("span", {class: "muted"}, ` #${cell.repeat}`) : null,
-          cell.fields.slice(1).filter((m) => m.status).map((m) =>
+          cell.fields.length > 1 ? h("div", {class: "marks"}, cell.fields.slice(1).filter((m) => m.status).map((m) =>
             h("span", {class: `field ${m.status}`, title: `${m.field}: expected ${pretty(m.expected)}, got ${pretty(m.got)}`},
-              ` ${m.field} ${MARK[m.status] || m.status}`)))))));
+              `${m.field} ${MARK[m.status] || m.status} `))) : null)))));
     body.append(tr);
     return {item, tr};
   });
@@ -281,6 +293,8 @@ function requestBlock(answer, recorded) {
     ? h("h4", {}, "Request ", h("span", {class: "muted"}, "rendered again from the unchanged suite (this run did not record requests.jsonl)"))
     : h("h4", {}, "Request, as sent");
   return h("section", {class: `request ${req.source || ""}`, "data-source": req.source || "recorded"}, title,
+    req.model || req.endpoint ? h("p", {class: "muted"}, req.model ? ["model ", h("code", {}, req.model)] : null,
+      req.endpoint ? [" · endpoint ", h("code", {}, pretty(req.endpoint))] : null) : null,
     req.request_sha256 ? h("p", {class: "muted"}, "sha256 ", h("code", {}, req.request_sha256)) : null,
     messages.map((m) => h("div", {class: "message"}, h("div", {class: "role"}, m.role ?? "?"),
       h("pre", {class: "content"}, typeof m.content === "string" ? m.content : pretty(m.content)))),
@@ -301,16 +315,21 @@ function answerBlock(answer, recorded, many) {
   const n = answer.numbers;
   return h("div", {class: `answer-card ${answer.status}`, "data-status": answer.status},
     h("div", {class: "verdict"}, badge(answer.status), " ", h("b", {}, cellLabel(answer)),
-      many ? h("span", {class: "muted"}, ` repeat ${answer.repeat}`) : null, " · expected ", answer.expected ?? "–"),
+      many ? h("span", {class: "muted"}, ` repeat ${answer.repeat}`) : null, " · expected ", answer.expected ?? "–",
+      answer.exact_match === true || answer.exact_match === false ? [" · every field ", badge(answer.exact_match ? "right" : "wrong")] : null),
     h("table", {class: "fields"}, h("tr", {}, h("th", {}, "field"), h("th", {}, "expected"), h("th", {}, "got"), h("th", {}, "")),
       answer.fields.map((m) => h("tr", {}, h("td", {}, m.field), h("td", {}, m.expected === null ? "–" : pretty(m.expected)),
-        h("td", {}, m.got === null || m.got === undefined ? "–" : pretty(m.got)), h("td", {}, m.status ? badge(m.status) : "not expected")))),
+        h("td", {}, m.got === null || m.got === undefined ? "–" : pretty(m.got),
+          m.distance ? h("div", {class: "muted"}, `${m.distance} step(s) off`) : null,
+          m.checks ? h("div", {class: "checks"}, Object.entries(m.checks).map(([name, ok]) =>
+            h("span", {class: `field ${ok ? "right" : "wrong"}`}, `${name} ${ok ? "✓" : "✗"} `))) : null),
+        h("td", {}, m.status ? badge(m.status) : "not scored")))),
     keyValues([["tokens in / out", `${fmt(n.input_tokens)} / ${fmt(n.output_tokens)}`], ["latency", `${fmt(n.latency_ms, 1)} ms`],
                ["cost", n.cost_usd === null ? "unknown" : `$${fmt(n.cost_usd, 6)}`], ["attempts", fmt(n.attempts)],
                ["repair passes", fmt(answer.repair_passes)], ["cached", n.cached ? "yes" : "no"],
                ["model reported", n.model], ["finish reason", n.finish_reason], ["request id", n.request_id],
                ["request sha256", answer.request_sha256 || undefined]]),
-    answer.error ? h("section", {}, h("h4", {}, "Error"), h("pre", {class: "error-text"}, answer.error)) : null,
+    answer.error ? h("section", {}, h("h4", {}, "Error"), h("pre", {class: "error-text"}, errorText(answer.error))) : null,
     h("section", {}, h("h4", {}, "Raw output"), h("pre", {class: "output"}, answer.output ?? "(none)")),
     answer.parse_error ? h("p", {class: "parse-error"}, "parse: ", answer.parse_error) : null,
     answer.parsed !== null && answer.parsed !== undefined
@@ -318,7 +337,8 @@ function answerBlock(answer, recorded, many) {
     chunksBlock(answer.chunks),
     requestBlock(answer, recorded),
     answer.request_parts ? h("details", {}, h("summary", {}, "request parts"), h("pre", {}, pretty(answer.request_parts))) : null,
-    answer.provenance ? h("details", {}, h("summary", {}, "provenance"), h("pre", {}, pretty(answer.provenance))) : null);
+    provenanceOf(answer.provenance, "answer provenance"),
+    answer.stale_parts && answer.stale_parts.length ? h("p", {class: "warning"}, `stale parts: ${answer.stale_parts.join(", ")}`) : null);
 }
 
 async function showCase(runId, caseId) {
@@ -342,7 +362,8 @@ async function showCase(runId, caseId) {
         h("h3", {}, route.name, h("span", {class: "muted"}, ` ${route.kind || ""}`)),
         h("p", {class: "muted"}, h("code", {}, route.model || "?"), route.ran_as && route.ran_as !== route.model ? ` ran as ${route.ran_as}` : ""),
         route.endpoint ? h("p", {class: "muted"}, "endpoint ", h("code", {}, pretty(route.endpoint))) : null,
-        route.provenance ? h("details", {}, h("summary", {}, "route provenance"), h("pre", {}, pretty(route.provenance))) : null,
+        h("p", {}, provenanceOf(route.provenance, "route provenance"),
+          route.evidence === false ? h("span", {class: "muted"}, " (not evidence about the configured model)") : null),
         route.answers.length ? route.answers.map((a) => answerBlock(a, data.run.requests_recorded, route.answers.length > 1))
           : h("p", {class: "muted"}, "no answer in this run")))));
 }

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import HOLDOUT, TRAIN, write_cases
 
 from evalkit.cli import main

@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, reports_with_two_runs
 
 
@@ -29,11 +28,11 @@ pytestmark = [
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (it is in the dev extra)")
 pytest.importorskip("starlette", reason="evalkit view needs the 'view' extra (starlette, uvicorn)")
 
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from evalkit.view.app import Background  # noqa: E402
-from evalkit.view.bundle import write_bundle  # noqa: E402
+from evalkit.view.app import Background
+from evalkit.view.bundle import write_bundle
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -202,7 +201,7 @@ def test_tag_search_and_changed_between_two_routes_filter_the_grid(browser, app,
     go(browser, app.url, f"#/run/{run_id(second)}")
     cases = {c["id"]: c for c in map(json.loads, (second / "cases.jsonl").read_text().splitlines())}
     first_answer = {(r["case_id"], r["route"]): (r["predicted_label"], r["correct"], r["parsed_ok"]) for r in rows_of(second)}
-    shown_ids = lambda: sorted(tr.get_attribute("data-case") for tr in visible_rows(browser))  # noqa: E731
+    shown_ids = lambda: sorted(tr.get_attribute("data-case") for tr in visible_rows(browser))
 
     Select(browser.find_element(By.ID, "filter-tag")).select_by_value("terse")
     assert shown_ids() == sorted(i for i, c in cases.items() if "terse" in c.get("tags", []))

@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, reports_with_two_runs
 
 from evalkit.store import load_run, point_latest, rewrite_rows
@@ -176,6 +175,32 @@ def test_chunks_a_route_retrieved_itself_are_shown_as_recorded(catalog):
                        "doc": "own-doc", "gold": True}]
 
 
+def test_scores_a_route_recorded_for_its_own_retrieval_are_shown_as_recorded(catalog):
+    run = catalog.run(ids_of(catalog)["second"])
+    row = {"case_id": "st-h-001", "route": "rag", "retrieved": ["triage-basics#2", "own-doc"], "retrieved_scores": [0.9, 0.4]}
+    chunks = catalog.extras(run).chunks(row, {"sources": ["own-doc"]})
+    assert [(c["id"], c["score"], c["from"], c["gold"]) for c in chunks] == [
+        ("triage-basics#2", 0.9, "recorded", False), ("own-doc", 0.4, "recorded", True)]
+    assert chunks[0]["text"] and chunks[1]["text"] is None  # an id the corpus knows gets its text, never a new score
+
+
+def test_repair_passes_and_their_earlier_outputs_reach_the_case_page(tmp_path):
+    from view_runs import example_run
+
+    run_dir = example_run(tmp_path / "run", limit=1)
+    rows = load_run(run_dir).rows
+    rows[0]["repair"] = {"passes": 2, "first_parsed_ok": False, "outputs": ["not json", "{\"reason_code\": 3}"],
+                         "parse_errors": ["invalid JSON", "label is not a string"]}
+    rewrite_rows(run_dir, rows)
+    catalog = views.Catalog([run_dir])
+    run = catalog.refresh()[0]
+    page = views.case_page(run, catalog.extras(run), rows[0]["case_id"])
+    answer = next(r for r in page["routes"] if r["name"] == rows[0]["route"])["answers"][0]
+    assert answer["repair_passes"] == 2 and answer["repair"]["outputs"] == ["not json", "{\"reason_code\": 3}"]
+    other = next(r for r in page["routes"] if r["name"] != rows[0]["route"])["answers"][0]
+    assert other["repair_passes"] == 0 and other["repair"] is None
+
+
 def test_row_provenance_and_request_parts_reach_the_case_page(tmp_path):
     from view_runs import example_run
 
@@ -225,7 +250,7 @@ def test_a_missing_folder_is_bad_input(tmp_path):
 def test_the_bundle_embeds_every_view_and_no_data_can_close_its_script(reports, tmp_path):
     index = write_bundle(tmp_path / "bundle", [reports[2]])
     html = index.read_text(encoding="utf-8")
-    block = re.search(r'<script type="application/json" id="evalkit-data">(.*?)</script>', html, re.S).group(1)
+    block = re.search(r'<script type="application/json" id="evalkit-data">(.*?)</script>', html, re.DOTALL).group(1)
     assert "<" not in block and ">" not in block
     data = json.loads(block)
     assert data["start"] == data["runs"]["runs"][0]["id"]  # one run: the page opens on its grid
@@ -237,6 +262,6 @@ def test_the_bundle_embeds_every_view_and_no_data_can_close_its_script(reports, 
 
 def test_a_bundle_of_two_runs_holds_their_diff(reports, tmp_path):
     index = write_bundle(tmp_path / "bundle", [reports[0]])
-    block = re.search(r'id="evalkit-data">(.*?)</script>', index.read_text(encoding="utf-8"), re.S).group(1)
+    block = re.search(r'id="evalkit-data">(.*?)</script>', index.read_text(encoding="utf-8"), re.DOTALL).group(1)
     data = json.loads(block)
     assert "start" not in data and len(data["diffs"]) == 1

@@ -10,13 +10,12 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, example_run, make_hostile
 
 pytest.importorskip("starlette", reason="evalkit view needs the 'view' extra (starlette, uvicorn)")
 pytest.importorskip("uvicorn", reason="evalkit view needs the 'view' extra (starlette, uvicorn)")
 
-from evalkit.view.app import Background  # noqa: E402
+from evalkit.view.app import Background
 
 
 @pytest.fixture(scope="module")

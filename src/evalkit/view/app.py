@@ -9,6 +9,7 @@ imported only by `evalkit view`, so `evalkit --version` and every other command 
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 from importlib import resources
@@ -49,7 +50,7 @@ def embed_json(value: Any) -> str:
 
 def _clean(value: Any) -> Any:
     """NaN and infinity (a metric over nothing) become null: JSON has no spelling for them."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
@@ -151,7 +152,7 @@ class Background:
         self.thread.join()
         self.sock.close()
 
-    def __enter__(self) -> "Background":
+    def __enter__(self) -> Background:
         return self
 
     def __exit__(self, *exc) -> None:

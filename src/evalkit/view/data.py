@@ -8,6 +8,7 @@ predates them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections import defaultdict
@@ -107,7 +108,7 @@ class Catalog:
             held[1].view_id = run_id  # type: ignore[attr-defined]
         return held[1]
 
-    def extras(self, run: store.Run) -> "RunExtras":
+    def extras(self, run: store.Run) -> RunExtras:
         key = (run.dir, _stamp(run.dir))
         if key not in self._extras:
             self._extras[key] = RunExtras(run)
@@ -245,7 +246,7 @@ def field_marks(run: store.Run, row: dict[str, Any], fields: list[str], parsed: 
             correct = score.get("correct")
             mark = status if status in ("error", "unparsed") else None if correct is None else "right" if correct else "wrong"
             marks.append({"field": name, "expected": score.get("expected"), "got": score.get("predicted"), "status": mark,
-                          **{key: score[key] for key in ("distance", "checks") if key in score}})
+                          **{key: score[key] for key in ("distance", "checks", "judge") if key in score}})
             continue
         want = get_path(expected, name) if isinstance(expected, dict) else None
         if want is None:
@@ -402,27 +403,31 @@ class RunExtras:
     def chunks(self, row: dict[str, Any], case: dict[str, Any]) -> list[dict[str, Any]]:
         """The row's retrieved chunks in rank order: id, document, score, text, gold."""
         retrieved = row.get("retrieved") or []
+        recorded_scores = row.get("retrieved_scores")  # a route that retrieves itself records its scores
         gold = set(case.get("sources") or [])
         chunks = []
-        ids = []
         for rank, item in enumerate(retrieved, start=1):
-            if isinstance(item, dict):  # a route that retrieves itself: {id, score, text}
-                chunk_id = str(item.get("id"))
-                chunks.append({"rank": rank, "id": chunk_id, "score": item.get("score"), "text": item.get("text"),
+            if isinstance(item, dict):  # {id, score, text}, as a route's own retrieval returns them
+                chunks.append({"rank": rank, "id": str(item.get("id")), "score": item.get("score"), "text": item.get("text"),
                                "from": "recorded"})
-            else:
-                chunk_id = str(item)
-                chunks.append({"rank": rank, "id": chunk_id, "score": None, "text": None, "from": None})
-            ids.append(chunk_id)
+                continue
+            score = recorded_scores[rank - 1] if isinstance(recorded_scores, list) and rank <= len(recorded_scores) else None
+            chunks.append({"rank": rank, "id": str(item), "score": score, "text": None,
+                           "from": "recorded" if recorded_scores is not None else None})
         if any(c["text"] is None for c in chunks):
             retriever = self.retriever(row["route"])
             if retriever is not None:
-                scores = retriever._index.scores(case_text(case))  # noqa: SLF001 - the same index the run used
+                scores = None
                 index = {c.id: i for i, c in enumerate(retriever.chunks)}
                 for chunk in chunks:
                     i = index.get(chunk["id"])
-                    if chunk["text"] is None and i is not None:
-                        chunk.update(text=retriever.chunks[i].text, score=float(scores[i]), **{"from": "corpus"})
+                    if chunk["text"] is not None or i is None:
+                        continue
+                    chunk["text"] = retriever.chunks[i].text
+                    if chunk["from"] is None:  # evalkit's retriever: the score it gave, computed again
+                        if scores is None:
+                            scores = retriever._index.scores(case_text(case))  # the same index the run used
+                        chunk.update(score=float(scores[i]), **{"from": "corpus"})
         for chunk in chunks:
             doc = chunk["id"].rsplit("#", 1)[0]
             chunk["doc"] = doc
@@ -472,7 +477,8 @@ def case_page(run: store.Run, extras: RunExtras, case_id: str) -> dict[str, Any]
                 "request": request,
                 "numbers": {key: row.get(key) for key in ("input_tokens", "output_tokens", "latency_ms", "cost_usd",
                                                           "attempts", "cached", "finish_reason", "model", "request_id")},
-                "repair_passes": row.get("repair_passes", row.get("repairs", 0)) or 0,
+                "repair": row.get("repair"),
+                "repair_passes": (row.get("repair") or {}).get("passes", 0) if isinstance(row.get("repair"), dict) else 0,
                 "request_sha256": row.get("request_sha256") or (request or {}).get("request_sha256"),
                 "request_parts": row.get("request_parts"), "provenance": row.get("provenance"),
                 "exact_match": row.get("exact_match"), "stale_parts": row.get("stale_parts"),
@@ -543,6 +549,6 @@ def everything(catalog: Catalog) -> dict[str, Any]:
     for run in reversed(runs):  # oldest first
         by_suite[(run.manifest.get("suite") or {}).get("name")].append(run)
     for suite_runs in by_suite.values():
-        for older, newer in zip(suite_runs, suite_runs[1:]):
+        for older, newer in itertools.pairwise(suite_runs):
             data["diffs"][f"{older.view_id}..{newer.view_id}"] = diff_page(older, newer)
     return data

@@ -322,7 +322,10 @@ function answerBlock(answer, recorded, many) {
         h("td", {}, m.got === null || m.got === undefined ? "–" : pretty(m.got),
           m.distance ? h("div", {class: "muted"}, `${m.distance} step(s) off`) : null,
           m.checks ? h("div", {class: "checks"}, Object.entries(m.checks).map(([name, ok]) =>
-            h("span", {class: `field ${ok ? "right" : "wrong"}`}, `${name} ${ok ? "✓" : "✗"} `))) : null),
+            h("span", {class: `field ${ok ? "right" : "wrong"}`}, `${name} ${ok ? "✓" : "✗"} `))) : null,
+          m.judge ? h("div", {class: "judge"}, m.judge.error
+            ? `judge ${m.judge.model}: ${errorText(m.judge.error)}`
+            : `judge ${m.judge.model}: grade ${fmt(m.judge.grade)} ${m.judge.passed ? "✓" : "✗"}`) : null),
         h("td", {}, m.status ? badge(m.status) : "not scored")))),
     keyValues([["tokens in / out", `${fmt(n.input_tokens)} / ${fmt(n.output_tokens)}`], ["latency", `${fmt(n.latency_ms, 1)} ms`],
                ["cost", n.cost_usd === null ? "unknown" : `$${fmt(n.cost_usd, 6)}`], ["attempts", fmt(n.attempts)],
@@ -332,6 +335,9 @@ function answerBlock(answer, recorded, many) {
     answer.error ? h("section", {}, h("h4", {}, "Error"), h("pre", {class: "error-text"}, errorText(answer.error))) : null,
     h("section", {}, h("h4", {}, "Raw output"), h("pre", {class: "output"}, answer.output ?? "(none)")),
     answer.parse_error ? h("p", {class: "parse-error"}, "parse: ", answer.parse_error) : null,
+    answer.repair && answer.repair.outputs ? h("details", {class: "repair"}, h("summary", {}, `earlier passes (${answer.repair.outputs.length})`),
+      answer.repair.outputs.map((output, i) => [h("pre", {class: "earlier-output"}, output ?? ""),
+        (answer.repair.parse_errors || [])[i] ? h("p", {class: "parse-error"}, "parse: ", answer.repair.parse_errors[i]) : null])) : null,
     answer.parsed !== null && answer.parsed !== undefined
       ? h("section", {}, h("h4", {}, "Parsed"), h("pre", {class: "parsed"}, pretty(answer.parsed))) : null,
     chunksBlock(answer.chunks),

@@ -265,3 +265,18 @@ def test_a_bundle_of_two_runs_holds_their_diff(reports, tmp_path):
     block = re.search(r'id="evalkit-data">(.*?)</script>', index.read_text(encoding="utf-8"), re.DOTALL).group(1)
     data = json.loads(block)
     assert "start" not in data and len(data["diffs"]) == 1
+
+
+def test_a_bundle_of_a_folder_without_runs_is_bad_input(tmp_path, capsys):
+    from evalkit.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["view", "--bundle", str(tmp_path / "out"), str(tmp_path / "empty")]) == 2
+    assert "no run directory found" in capsys.readouterr().err and not (tmp_path / "out" / "index.html").exists()
+
+
+def test_the_bundle_command_prints_the_page_it_wrote(reports, tmp_path, capsys):
+    from evalkit.cli import main
+
+    assert main(["view", "--bundle", str(tmp_path / "out"), str(reports[2])]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "index.html")

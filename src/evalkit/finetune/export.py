@@ -104,6 +104,17 @@ def training_examples(suite, route_name: str, cases: list) -> list[TrainingExamp
             for case in cases]
 
 
+def with_references(suite, cases: list, examples: list[TrainingExample]) -> list[TrainingExample]:
+    """The examples with their cases' expected answers as the grader's reference fields (evalkit.finetune.rft)."""
+    from dataclasses import replace
+
+    from evalkit.finetune.rft import references, reward_plan
+
+    plan = reward_plan(suite)
+    by_id = {case.id: case for case in cases}
+    return [replace(e, reference=references(plan, by_id[e.case_id], str(suite.path))) for e in examples]
+
+
 def _validation_ids(suite, cases: list, fraction: float, seed: int) -> set[str]:
     from evalkit.cases import expected_label
     from evalkit.finetune.split import SplitCase, assign_splits
@@ -147,8 +158,12 @@ def export_training_data(suite, out: str | Path, *, route: str | None = None, fm
         cases = [c for c in cases if c.rejected is not None]
         if not cases:
             raise BadInput(f"format {fmt} needs cases with a `rejected` output, and no train case has one", where=str(suite.path))
+    if format_.needs_validation and not validation_out:
+        raise BadInput(f"format {fmt} needs a validation file: pass --validation-out VALID.jsonl", where=str(suite.path))
     held = _validation_ids(suite, cases, validation_fraction, seed) if validation_out else set()
     examples = training_examples(suite, name, cases)
+    if format_.needs_reference:
+        examples = with_references(suite, cases, examples)
     train = [e for e in examples if e.case_id not in held]
     result = ExportResult(Path(out), fmt, name, len(train), _write(Path(out), format_, train), skipped=skipped, leaks=leaks)
     if validation_out:

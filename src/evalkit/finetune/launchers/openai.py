@@ -84,4 +84,4 @@ class OpenAILauncher(Launcher):
         error = f"{job.error.code}: {job.error.message}" if job.error and job.error.message else None
         return JobState(id=job.id, status=_STATUS.get(job.status, job.status), provider_status=job.status, base_model=job.model,
                         fine_tuned_model=job.fine_tuned_model, training_file_id=job.training_file, error=error,
-                        trained_tokens=job.trained_tokens, raw=job.model_dump(mode="json"))
+                        trained_tokens=job.trained_tokens, raw=job.model_dump(mode="json", warnings=False))

@@ -99,6 +99,20 @@ def test_the_example_suite_exports_rft_files_and_a_grader(tmp_path):
     assert json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))["type"] == "multi"
 
 
+def test_an_rft_export_warns_when_the_prompt_never_asks_for_the_answer_field(tmp_path, capsys):
+    assert main(["ft", "export", str(EXAMPLE), "--format", "openai-rft", "--out", str(tmp_path / "t.jsonl"),
+                 "--validation-out", str(tmp_path / "v.jsonl")]) == 0
+    assert "route 'tuned' does not name the answer's field 'reason_code'" in capsys.readouterr().err
+
+
+def test_hf_grpo_lines_carry_the_prompt_and_the_reference_columns(write_suite, tmp_path):
+    out = tmp_path / "grpo.jsonl"
+    assert main(["ft", "export", str(write_suite()), "--format", "hf-grpo", "--out", str(out)]) == 0
+    first = lines(out)[0]
+    assert set(first) == {"prompt", "label", "severity"} and first["prompt"][-1]["role"] == "user"
+    assert main(["ft", "validate", str(out)]) == 0
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -170,10 +170,12 @@ def handle_export(args) -> int:
                "sha256": result.sha256, "validation_path": str(result.validation_path) if result.validation_path else None,
                "n_validation": result.n_validation, "validation_sha256": result.validation_sha256, "skipped": result.skipped,
                "leaks": [leak.describe() for leak in result.leaks], "billed_tokens": report.billed_tokens,
-               "errors": len(report.errors)})
+               "errors": len(report.errors), "warnings": result.warnings})
         return 0
     for leak in result.leaks:
         print(f"warning: {leak.describe()} (written anyway: --allow-leakage)", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {result.path}: {result.n_examples} examples ({result.format}, route {result.route!r})")
     print(f"  sha256 {result.sha256}")
     if result.validation_path:

@@ -20,6 +20,7 @@ _BUILTIN = {
     "openai-dpo": "evalkit.finetune.formats.dpo:OpenAIPreference",
     "hf-chat": "evalkit.finetune.formats.chat:HuggingFaceChat",
     "vertex-gemini": "evalkit.finetune.formats.vertex:VertexGemini",
+    "hf-grpo": "evalkit.finetune.formats.rft:TRLPromptOnly",
 }
 
 

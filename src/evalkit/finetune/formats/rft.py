@@ -1,6 +1,9 @@
-"""Reinforcement fine-tuning JSONL, as OpenAI (and Azure OpenAI) take it: per line the prompt
-messages, ending with a user message (the model writes the answer), and the reference fields
-the grader reads as `{{ item.<field> }}`: {"messages": [...], "reason_code": "...", ...}.
+"""Reinforcement fine-tuning data: per line the prompt messages, ending with a user message (the
+model writes the answer), and the case's expected answer as reference fields.
+
+`openai-rft` is what OpenAI (and Azure OpenAI) take, the grader reading the fields as
+`{{ item.<field> }}`: {"messages": [...], "reason_code": "...", ...}. `hf-grpo` is TRL's
+prompt-only layout for GRPOTrainer: {"prompt": [...], "reason_code": "...", ...}.
 """
 
 from __future__ import annotations
@@ -55,3 +58,34 @@ class OpenAIReinforcement(Format):
 
     def matches(self, record: Any) -> bool:
         return isinstance(record, dict) and isinstance(record.get("messages"), list) and len(record) > 1
+
+
+class TRLPromptOnly(OpenAIReinforcement):
+    """TRL's prompt-only conversational dataset for GRPOTrainer: {"prompt": [...], reference columns};
+    the columns reach the reward function (`evalkit ft reward --format trl`) as keyword lists."""
+
+    name = "hf-grpo"
+    description = "Hugging Face TRL GRPOTrainer prompt-only dataset: {prompt: [... user], reference columns}"
+    method = "grpo"
+    needs_validation = False
+
+    def render(self, example: TrainingExample) -> dict[str, Any]:
+        record = super().render(example)
+        return {"prompt": record.pop("messages"), **record}
+
+    def check(self, record: Any) -> list[Problem]:
+        if isinstance(record, dict) and "prompt" in record:
+            record = {"messages": record["prompt"], **{k: v for k, v in record.items() if k != "prompt"}}
+        return [Problem(p.kind.replace("messages", "prompt"), p.message.replace("`messages`", "`prompt`"), p.severity)
+                for p in super().check(record)]
+
+    def check_file(self, records: list[tuple[int, Any]]) -> list[tuple[int, Problem]]:
+        renamed = [(line, {("messages" if k == "prompt" else k): v for k, v in r.items()}) for line, r in records
+                   if isinstance(r, dict)]
+        return super().check_file(renamed)
+
+    def messages(self, record: Any) -> list[dict[str, Any]]:
+        return list(record["prompt"])
+
+    def matches(self, record: Any) -> bool:
+        return isinstance(record, dict) and isinstance(record.get("prompt"), list) and len(record) > 1

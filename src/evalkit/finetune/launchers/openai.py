@@ -82,6 +82,7 @@ class OpenAILauncher(Launcher):
     @staticmethod
     def _state(job) -> JobState:
         error = f"{job.error.code}: {job.error.message}" if job.error and job.error.message else None
+        # warnings off: the SDK's types read a multi grader's `graders` mapping as one grader and warn when dumping it
         return JobState(id=job.id, status=_STATUS.get(job.status, job.status), provider_status=job.status, base_model=job.model,
                         fine_tuned_model=job.fine_tuned_model, training_file_id=job.training_file, error=error,
                         trained_tokens=job.trained_tokens, raw=job.model_dump(mode="json", warnings=False))

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-FORMATS_HELP = "openai-chat (default), openai-dpo, openai-rft, hf-chat, vertex-gemini, or a plugin's (evalkit.ft_formats)"
+FORMATS_HELP = "openai-chat (default), openai-dpo, openai-rft, hf-chat, hf-grpo, vertex-gemini, or a plugin's (evalkit.ft_formats)"
 REWARD_FORMATS = ("trl", "openai-grader")
 
 

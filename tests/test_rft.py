@@ -212,3 +212,17 @@ def test_the_trl_reward_names_a_missing_dataset_column(trl_module):
 
     with pytest.raises(KeyError, match="severity"):
         load_module(trl_module).reward(prompts=["p"], completions=["{}"], label=["cancel"])
+
+
+def test_the_light_schema_check_tells_a_boolean_from_a_number():
+    from evalkit.finetune.rewardcore import schema_error
+
+    schema = {"type": "object", "properties": {"n": {"type": "number"}}}
+    assert (schema_error({"n": 2.5}, schema), schema_error({"n": True}, schema)) == (None, "(root)/n is not of type number")
+
+
+def test_with_ignore_case_the_label_is_graded_by_a_python_grader_that_folds_case(write_suite, tmp_path):
+    grader = grader_of(write_suite(fields={}, ignore_case=True, output_schema=None), tmp_path)
+    answer = json.dumps({"label": "Billing"})
+    assert grader["graders"]["label"]["type"] == "python"
+    assert grade(grader, sample_for(answer), {"label": "billing"}) == 1.0

@@ -318,7 +318,7 @@ def reward_module_source(plan: RewardPlan) -> str:
             "    return rewards\n")
     core = core_source()
     core = core.split('"""', 2)[2].lstrip("\n") if core.startswith('"""') else core
-    notes = "# " + "\n# ".join(_core_notes().splitlines()) + "\n"
+    notes = "".join(f"# {line}".rstrip() + "\n" for line in _core_notes().splitlines())
     return header + notes + core + body
 
 

@@ -259,6 +259,8 @@ def print_report(report) -> None:
         print(f"~{report.billed_tokens} tokens will be billed per epoch (each example counted up to the limit)")
         print(f"default epochs: {report.default_epochs} for {report.n_examples} examples")
         print(f"~{report.charged_tokens} tokens charged at the default epochs")
+        if report.format == "openai-rft":
+            print("note: reinforcement fine-tuning is billed by training time, not tokens: these figures only orient")
 
 
 def _at(problem) -> str:

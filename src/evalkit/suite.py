@@ -30,6 +30,9 @@ class Task(_Strict):
     output_schema: Union[dict[str, Any], str, None] = Field(None, description="JSON Schema of the output, or a path to one (json mode).")
     label_field: str | None = Field(None, description="Dot path of the label in the parsed output (json mode).")
     extract: str | None = Field(None, description="Text mode: the label is group 1 of this regex's first match.")
+    label_weight: float = Field(1.0, ge=0, description=(
+        "The label's weight in exported graders and rewards (evalkit ft export --grader-out, ft reward); "
+        "task.fields give the other fields' weights."))
     fields: dict[str, FieldSpec] = Field(default_factory=dict, description=(
         "JSON mode: how other fields of the output are scored, by dot path: label, ordinal (with order), "
         "text (checks), number (tolerance), boolean or exact. The label_field stays the headline."))

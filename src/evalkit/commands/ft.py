@@ -6,11 +6,12 @@ import json
 import sys
 from pathlib import Path
 
-FORMATS_HELP = "openai-chat (default), openai-dpo, hf-chat, vertex-gemini, or a plugin's (evalkit.ft_formats)"
+FORMATS_HELP = "openai-chat (default), openai-dpo, openai-rft, hf-chat, hf-grpo, vertex-gemini, or a plugin's (evalkit.ft_formats)"
+REWARD_FORMATS = ("trl", "openai-grader")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ft", help="fine-tune data and jobs: split, export, validate, estimate, leakage, launch, status",
+    p = sub.add_parser("ft", help="fine-tune data and jobs: split, export, reward, validate, estimate, leakage, launch, status",
                        description="Prepare, check, price and launch the fine-tune of a suite's tuned route.")
     ft = p.add_subparsers(dest="ft_command", metavar="STEP")
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
@@ -36,13 +37,24 @@ def register(sub) -> None:
     e.add_argument("--format", default="openai-chat", help=FORMATS_HELP)
     e.add_argument("--allow-leakage", action="store_true", help="write even when holdout cases leak into the train split")
     e.add_argument("--threshold", type=float, help="near-copy cosine threshold of the leakage check (default 0.9)")
+    e.add_argument("--grader-out", type=Path, help="also write the suite's scoring as an OpenAI grader (JSON), for RFT")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(handler=handle_export)
+
+    r = ft.add_parser("reward", help="write the suite's scoring as a reward: a TRL reward module or an OpenAI grader",
+                      description="Write the suite's scoring (parse, validate, compare each scored field, weights) as a "
+                                  "stdlib-only reward function for TRL's GRPOTrainer, or as an OpenAI grader. See docs/rft.md.")
+    r.add_argument("suite", type=Path, help="suite YAML file")
+    r.add_argument("--format", choices=REWARD_FORMATS, default="trl", help="trl: a Python module (default); openai-grader: grader JSON")
+    r.add_argument("--out", type=Path, required=True, help="file to write")
+    r.set_defaults(handler=handle_reward)
 
     v = ft.add_parser("validate", help="check a training file: format errors, warnings, tokens, epochs, billed tokens")
     v.add_argument("file", type=Path, help="training JSONL")
     v.add_argument("--format", help=FORMATS_HELP.replace(" (default)", "") + "; default: guessed from the first line")
     v.add_argument("--model", help="count with this model's encoding and token limit (default: cl100k_base, 4,096)")
+    v.add_argument("--validation", type=Path, help="openai-rft: the validation file to check with it")
+    v.add_argument("--grader", type=Path, help="openai-rft: the grader JSON whose reference fields every line must carry")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(handler=handle_validate)
 
@@ -76,6 +88,9 @@ def register(sub) -> None:
     la.add_argument("--epochs", type=int, help="epochs (default: the provider's)")
     la.add_argument("--validation", type=Path, help="validation JSONL")
     la.add_argument("--format", help="training file format (default: guessed)")
+    la.add_argument("--method", choices=["supervised", "dpo", "reinforcement"],
+                    help="training method (default: the file format's: openai-rft files train by reinforcement)")
+    la.add_argument("--grader", type=Path, help="reinforcement: the grader JSON (default: built from --suite)")
     la.add_argument("--no-lora", dest="lora", action="store_false", help="full fine-tune where the provider offers LoRA (Together)")
     la.add_argument("--base-url", help="provider API base URL (default: OPENAI_BASE_URL / TOGETHER_BASE_URL, else the provider's)")
     la.add_argument("--bucket", help="vertex: a Cloud Storage bucket evalkit uploads the training files to")
@@ -138,27 +153,68 @@ def handle_export(args) -> int:
     from evalkit.suite import load_suite
 
     suite = load_suite(args.suite)
+    grader = None
+    if args.grader_out:
+        from evalkit.finetune.rft import build_grader, reward_plan
+
+        grader = build_grader(reward_plan(suite))
     result = export_training_data(suite, args.out, route=args.route, fmt=args.format, validation_out=args.validation_out,
                                   validation_fraction=args.validation_fraction, seed=args.seed,
                                   allow_leakage=args.allow_leakage, threshold=args.threshold)
     report = result.report
+    if grader is not None:
+        _write_json(args.grader_out, grader)
     if args.json:
         _dump({"path": str(result.path), "format": result.format, "route": result.route, "n_examples": result.n_examples,
+               "grader_path": str(args.grader_out) if grader is not None else None,
                "sha256": result.sha256, "validation_path": str(result.validation_path) if result.validation_path else None,
                "n_validation": result.n_validation, "validation_sha256": result.validation_sha256, "skipped": result.skipped,
                "leaks": [leak.describe() for leak in result.leaks], "billed_tokens": report.billed_tokens,
-               "errors": len(report.errors)})
+               "errors": len(report.errors), "warnings": result.warnings})
         return 0
     for leak in result.leaks:
         print(f"warning: {leak.describe()} (written anyway: --allow-leakage)", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {result.path}: {result.n_examples} examples ({result.format}, route {result.route!r})")
     print(f"  sha256 {result.sha256}")
     if result.validation_path:
         print(f"wrote {result.validation_path}: {result.n_validation} validation examples")
+    if grader is not None:
+        print(f"wrote {args.grader_out}: {grader['type']} grader ({', '.join(grader.get('graders', {})) or grader['name']})")
     if result.skipped:
         print(f"  {len(result.skipped)} train case(s) without a rejected output were left out")
     print(f"  ~{report.billed_tokens} billed tokens per epoch; {len(report.errors)} format errors"
           + (f"; check with: evalkit ft validate {result.path}" if report.errors else ""))
+    return 0
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# ---------------------------------------------------------------- reward
+
+
+def handle_reward(args) -> int:
+    from evalkit.finetune.rft import build_grader, reward_module_source, reward_plan
+    from evalkit.suite import load_suite
+
+    plan = reward_plan(load_suite(args.suite))
+    if args.format == "trl":
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(reward_module_source(plan), encoding="utf-8")
+        print(f"wrote {args.out}: reward(prompts, completions, **columns) for TRL's GRPOTrainer; "
+              f"dataset columns {', '.join(plan.reference_keys) or 'none'}")
+    else:
+        grader = build_grader(plan)
+        _write_json(args.out, grader)
+        print(f"wrote {args.out}: {grader['type']} grader")
+    weights = ", ".join(f"{c.path} {c.weight:g}" for c in plan.components)
+    print(f"  rewards: {weights} (0 for an answer that does not parse)")
+    for note in plan.left_out:
+        print(f"  not rewarded: {note}")
     return 0
 
 
@@ -187,14 +243,14 @@ def print_report(report) -> None:
     if report.errors:
         print("Found errors: " + ", ".join(f"{kind}: {n}" for kind, n in report.error_counts.items()))
         for problem in report.errors:
-            print(f"  line {problem.line}: {problem.kind}: {problem.message}")
+            print(f"  {_at(problem)}: {problem.kind}: {problem.message}")
     else:
         print("No format errors")
     if report.warnings:
         print(f"Warnings: {report.missing_system} without a system message, {report.missing_user} without a user message, "
               f"{len(report.over_limit_lines)} over the token limit")
         for problem in report.warnings:
-            print(f"  line {problem.line}: {problem.kind}: {problem.message}")
+            print(f"  {_at(problem)}: {problem.kind}: {problem.message}")
     rows = _distribution_rows(report)
     if rows:
         print()
@@ -203,12 +259,23 @@ def print_report(report) -> None:
         print(f"~{report.billed_tokens} tokens will be billed per epoch (each example counted up to the limit)")
         print(f"default epochs: {report.default_epochs} for {report.n_examples} examples")
         print(f"~{report.charged_tokens} tokens charged at the default epochs")
+        if report.format == "openai-rft":
+            print("note: reinforcement fine-tuning is billed by training time, not tokens: these figures only orient")
+
+
+def _at(problem) -> str:
+    return "file" if problem.line == 0 else f"line {problem.line}"
 
 
 def handle_validate(args) -> int:
     from evalkit.finetune.validate import validate_file
 
-    report = validate_file(args.file, args.format, args.model)
+    grader = None
+    if args.grader:
+        from evalkit.finetune.rft import load_grader
+
+        grader = load_grader(args.grader)
+    report = validate_file(args.file, args.format, args.model, validation=args.validation, grader=grader)
     if args.json:
         _dump(report.to_dict())
     else:
@@ -302,6 +369,7 @@ def handle_launch(args) -> int:
 
     state, record = launch_job(args.file, args.provider, args.model, suffix=args.suffix, epochs=args.epochs,
                                validation=args.validation, fmt=args.format, lora=args.lora, base_url=args.base_url,
+                               method=args.method, grader=args.grader,
                                suite=args.suite, route=args.route, bucket=args.bucket, training_uri=args.training_uri,
                                validation_uri=args.validation_uri)
     if args.json:

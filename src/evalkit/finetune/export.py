@@ -30,6 +30,7 @@ class ExportResult:
     validation_sha256: str | None = None
     skipped: list[str] = field(default_factory=list)  # train cases left out (no rejected output, for preference formats)
     leaks: list = field(default_factory=list)  # allowed with --allow-leakage
+    warnings: list[str] = field(default_factory=list)
     report: object = None  # the ValidationReport of the written training file
 
 
@@ -100,6 +101,23 @@ def training_examples(suite, route_name: str, cases: list) -> list[TrainingExamp
             for case in cases]
 
 
+def with_references(suite, cases: list, examples: list[TrainingExample]) -> list[TrainingExample]:
+    """The examples with their cases' expected answers as the grader's reference fields (evalkit.finetune.rft)."""
+    from dataclasses import replace
+
+    from evalkit.finetune.rft import references, reward_plan
+
+    plan = reward_plan(suite)
+    by_id = {case.id: case for case in cases}
+    return [replace(e, reference=references(plan, by_id[e.case_id], str(suite.path))) for e in examples]
+
+
+def _names_answer_format(suite, examples: list[TrainingExample]) -> bool:
+    """Whether the prompts mention the label field: without it a model cannot know the answer's shape."""
+    key = (suite.spec.task.label_field or "").rsplit(".", 1)[-1]
+    return not key or all(any(key in str(m.get("content", "")) for m in e.prompt) for e in examples[:20])
+
+
 def _validation_ids(suite, cases: list, fraction: float, seed: int) -> set[str]:
     from evalkit.cases import expected_label
     from evalkit.finetune.split import SplitCase, assign_splits
@@ -143,10 +161,18 @@ def export_training_data(suite, out: str | Path, *, route: str | None = None, fm
         cases = [c for c in cases if c.rejected is not None]
         if not cases:
             raise BadInput(f"format {fmt} needs cases with a `rejected` output, and no train case has one", where=str(suite.path))
+    if format_.needs_validation and not validation_out:
+        raise BadInput(f"format {fmt} needs a validation file: pass --validation-out VALID.jsonl", where=str(suite.path))
     held = _validation_ids(suite, cases, validation_fraction, seed) if validation_out else set()
     examples = training_examples(suite, name, cases)
+    if format_.needs_reference:
+        examples = with_references(suite, cases, examples)
     train = [e for e in examples if e.case_id not in held]
     result = ExportResult(Path(out), fmt, name, len(train), _write(Path(out), format_, train), skipped=skipped, leaks=leaks)
+    if format_.needs_reference and not _names_answer_format(suite, examples):
+        result.warnings.append(f"route {name!r} does not name the answer's field {suite.spec.task.label_field!r} in its prompts: "
+                               "reinforcement learns from rewards, not from shown answers, so the prompt must ask for "
+                               "the JSON answer (export from a route that does, with --route)")
     if validation_out:
         validation = [e for e in examples if e.case_id in held]
         result.validation_path, result.n_validation = Path(validation_out), len(validation)

@@ -80,10 +80,12 @@ def _checked(path: Path, fmt: str | None, launcher: type[Launcher], what: str) -
 def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | None = None, epochs: int | None = None,
                validation: str | Path | None = None, fmt: str | None = None, lora: bool = True, base_url: str | None = None,
                suite: str | Path | None = None, route: str | None = None, bucket: str | None = None,
-               training_uri: str | None = None, validation_uri: str | None = None) -> tuple[JobState, JobRecord]:
+               training_uri: str | None = None, validation_uri: str | None = None, method: str | None = None,
+               grader: str | Path | None = None) -> tuple[JobState, JobRecord]:
     """Upload the training (and validation) file and create the job; keep a record of it.
     `bucket`, `training_uri` and `validation_uri`: where providers that read from object
-    storage (vertex) find the files."""
+    storage (vertex) find the files. `method` must agree with the file's format; a reinforcement
+    job sends `grader` (a grader JSON file), else the grader built from `suite`."""
     from evalkit.finetune.formats import get_format
 
     path = Path(path)
@@ -95,11 +97,17 @@ def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | Non
     format_name = _checked(path, fmt, launcher_class, "training file")
     if validation is not None:
         _checked(Path(validation), format_name, launcher_class, "validation file")
+    format_ = get_format(format_name)
+    if method is not None and method != format_.method:
+        raise BadInput(f"--method {method} does not train on a {format_name} file (it trains by {format_.method})", where=str(path))
+    loaded = None
     if suite is not None:
         from evalkit.finetune.export import pick_route
         from evalkit.suite import load_suite
 
-        route = pick_route(load_suite(suite), route)
+        loaded = load_suite(suite)
+        route = pick_route(loaded, route)
+    job_grader = _job_grader(format_, grader, loaded, path, validation)
     launcher = launcher_class(base_url)
     try:
         if bucket or training_uri or validation_uri:
@@ -108,7 +116,8 @@ def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | Non
         training_id = launcher.upload(path)
         validation_id = launcher.upload(Path(validation)) if validation is not None else None
         state = launcher.create(JobRequest(model=model, training_file_id=training_id, validation_file_id=validation_id,
-                                           suffix=suffix, epochs=epochs, method=get_format(format_name).method, lora=lora))
+                                           suffix=suffix, epochs=epochs, method=format_.method, lora=lora,
+                                           grader=job_grader))
     finally:
         launcher.close()
     record = JobRecord(provider=provider, job_id=state.id, base_model=model, training_file=str(path),
@@ -117,6 +126,33 @@ def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | Non
                        suite=str(suite) if suite else None, route=route, base_url=base_url)
     save_record(record)
     return state, record
+
+
+def _job_grader(format_, grader: str | Path | None, suite, path: Path, validation) -> dict | None:
+    """The grader a reinforcement job sends: the given file's, else the suite's; None for other methods."""
+    if format_.method != "reinforcement":
+        if grader is not None:
+            raise BadInput(f"--grader goes with reinforcement fine-tuning, not a {format_.name} file", where=str(path))
+        return None
+    if format_.needs_validation and validation is None:
+        raise BadInput("reinforcement fine-tuning needs a validation file: pass --validation VALID.jsonl", where=str(path))
+    from evalkit.finetune.rft import build_grader, grader_reference_keys, load_grader, reward_plan
+
+    if grader is not None:
+        job_grader = load_grader(grader)
+    elif suite is not None:
+        job_grader = build_grader(reward_plan(suite))
+    else:
+        raise BadInput("reinforcement fine-tuning needs a grader: pass --grader GRADER.json (evalkit ft export "
+                       "--grader-out) or --suite", where=str(path))
+    from evalkit.finetune.validate import read_records
+
+    for file in [path, *([Path(validation)] if validation is not None else [])]:
+        for line, record in read_records(file):
+            missing = sorted(k for k in grader_reference_keys(job_grader) if isinstance(record, dict) and k not in record)
+            if missing:
+                raise BadInput(f"line {line} has no reference field {missing[0]!r}, which the grader reads", where=str(file))
+    return job_grader
 
 
 def follow_job(provider: str, job_id: str, *, wait: bool = False, interval: float = 30.0, timeout: float | None = None,

@@ -159,6 +159,7 @@ def resolve_format(records: list[tuple[int, Any]], name: str | None, path: Path 
 
 def validate_records(records: list[tuple[int, Any]], fmt: Format, counter: TokenCounter, path: str = "") -> ValidationReport:
     report = ValidationReport(path=path, format=fmt.name, counter=counter, n_examples=len(records))
+    clean: list[tuple[int, Any]] = []
     for line, record in records:
         if isinstance(record, _Unreadable):
             report.problems.append(LineProblem(line, "invalid_json", record.message))
@@ -167,6 +168,7 @@ def validate_records(records: list[tuple[int, Any]], fmt: Format, counter: Token
         report.problems += [LineProblem(line, p.kind, p.message, p.severity) for p in problems]
         if any(p.severity == "error" for p in problems):
             continue
+        clean.append((line, record))
         messages = fmt.messages(record)
         roles = {m.get("role") for m in messages}
         if "system" not in roles:
@@ -181,13 +183,62 @@ def validate_records(records: list[tuple[int, Any]], fmt: Format, counter: Token
         if counter.limit is not None and tokens > counter.limit:
             report.problems.append(LineProblem(line, "over_token_limit",
                                                f"{tokens} tokens, over the {counter.limit}-token limit: training truncates it", "warning"))
+    report.problems += [LineProblem(line, p.kind, p.message, p.severity) for line, p in fmt.check_file(clean)]
     report.problems.sort(key=lambda p: p.line)
     return report
 
 
-def validate_file(path: str | Path, fmt: str | None = None, model: str | None = None) -> ValidationReport:
+def validate_file(path: str | Path, fmt: str | None = None, model: str | None = None, *,
+                  validation: str | Path | None = None, grader: dict[str, Any] | None = None) -> ValidationReport:
+    """Validate the file; for a reinforcement format also the grader's reference fields, the
+    validation file (`validation`) and the model (problems about the whole file have line 0)."""
     path = Path(path)
     records = read_records(path)
     if not records:
         raise BadInput("the training file holds no examples", where=str(path))
-    return validate_records(records, resolve_format(records, fmt, path), counter_for(model), str(path))
+    format_ = resolve_format(records, fmt, path)
+    report = validate_records(records, format_, counter_for(model), str(path))
+    if format_.method == "reinforcement":
+        extra = _reinforcement_problems(records, format_, model, validation, grader)
+        report.problems = sorted(report.problems + extra, key=lambda p: p.line)
+    return report
+
+
+#: model names OpenAI's reinforcement fine-tuning takes: reasoning models
+_REASONING = ("o1", "o3", "o4", "gpt-5")
+
+
+def is_reasoning_model(model: str) -> bool:
+    name = model.split(":", 1)[1] if ":" in model and not model.startswith("ft:") else model
+    name = name[3:] if name.startswith("ft:") else name
+    return any(name == family or name.startswith(family + "-") for family in _REASONING)
+
+
+def _reinforcement_problems(records, format_: Format, model: str | None, validation, grader) -> list[LineProblem]:
+    problems: list[LineProblem] = []
+    if model is None:
+        problems.append(LineProblem(0, "model_unknown", "no --model: reinforcement fine-tuning needs a reasoning model "
+                                                        "(o4-mini on OpenAI and Azure OpenAI)", "warning"))
+    elif not is_reasoning_model(model):
+        problems.append(LineProblem(0, "not_a_reasoning_model", f"{model} is not a reasoning model: reinforcement "
+                                                                "fine-tuning tunes reasoning models (o4-mini)", "warning"))
+    keys = {k for _, r in records if isinstance(r, dict) for k in r if k != "messages"}
+    if validation is None:
+        problems.append(LineProblem(0, "no_validation_file", "no validation file: reinforcement fine-tuning needs one "
+                                                             "(pass --validation VALID.jsonl)", "warning"))
+    else:
+        other = validate_file(validation, format_.name)
+        problems += [LineProblem(0, p.kind, f"validation file line {p.line}: {p.message}", p.severity) for p in other.errors]
+        other_keys = {k for _, r in read_records(Path(validation)) if isinstance(r, dict) for k in r if k != "messages"}
+        for key in sorted(keys ^ other_keys):
+            where = "the validation file lacks" if key in keys else "only the validation file has"
+            problems.append(LineProblem(0, "reference_fields_differ", f"{where} reference field {key!r}"))
+    if grader is not None:
+        from evalkit.finetune.rft import grader_reference_keys
+
+        for key in sorted(grader_reference_keys(grader)):
+            for line, record in records:
+                if isinstance(record, dict) and key not in record:
+                    problems.append(LineProblem(line, "missing_reference_field", f"no reference field {key!r}: the grader reads "
+                                                                                 f"{{{{ item.{key} }}}}"))
+    return problems

@@ -15,10 +15,12 @@ from evalkit.errors import BadInput
 ENTRY_POINT_GROUP = "evalkit.ft_formats"
 
 _BUILTIN = {
+    "openai-rft": "evalkit.finetune.formats.rft:OpenAIReinforcement",  # first: it is a chat line with reference fields
     "openai-chat": "evalkit.finetune.formats.chat:OpenAIChat",
     "openai-dpo": "evalkit.finetune.formats.dpo:OpenAIPreference",
     "hf-chat": "evalkit.finetune.formats.chat:HuggingFaceChat",
     "vertex-gemini": "evalkit.finetune.formats.vertex:VertexGemini",
+    "hf-grpo": "evalkit.finetune.formats.rft:TRLPromptOnly",
 }
 
 
@@ -30,6 +32,7 @@ class TrainingExample:
     prompt: list[dict[str, str]]  # system and user messages (and earlier turns), as inference sends them
     completion: str  # the expected output, serialised as the output schema wants
     rejected: str | None = None  # a worse answer, for preference formats
+    reference: dict[str, Any] | None = None  # the expected answer's fields, for a reinforcement grader
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +51,12 @@ class Format:
     description: ClassVar[str] = ""
     #: True when an example needs a rejected answer (preference tuning)
     needs_rejected: ClassVar[bool] = False
-    #: the training method a launcher should ask for: "supervised" or "dpo"
+    #: the training method a launcher should ask for: "supervised", "dpo" or "reinforcement"
     method: ClassVar[str] = "supervised"
+    #: True when an example carries the expected answer as reference fields for a grader
+    needs_reference: ClassVar[bool] = False
+    #: True when the format's jobs need a validation file
+    needs_validation: ClassVar[bool] = False
 
     def render(self, example: TrainingExample) -> dict[str, Any]:
         """The JSON object of one line of the training file."""
@@ -58,6 +65,10 @@ class Format:
     def check(self, record: Any) -> list[Problem]:
         """Format errors (and format-specific warnings) of one line's parsed JSON."""
         raise NotImplementedError
+
+    def check_file(self, records: list[tuple[int, Any]]) -> list[tuple[int, Problem]]:
+        """Problems across lines, as (line, problem); only lines `check` found no error in."""
+        return []
 
     def messages(self, record: Any) -> list[dict[str, Any]]:
         """The example as chat messages (role, content), for token counts; called only when check found no error."""

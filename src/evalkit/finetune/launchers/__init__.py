@@ -37,7 +37,8 @@ class JobRequest:
     validation_file_id: str | None = None
     suffix: str | None = None
     epochs: int | None = None
-    method: str = "supervised"  # or "dpo"
+    method: str = "supervised"  # or "dpo", "reinforcement"
+    grader: dict[str, Any] | None = None  # reinforcement: the grader that scores each sampled answer
     lora: bool = True  # providers that offer both (Together) train an adapter unless told otherwise
 
 

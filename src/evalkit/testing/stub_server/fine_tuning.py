@@ -1,6 +1,8 @@
 """Fine-tuning jobs (``evalkit ft launch`` / ``status``), in each provider's wire format.
 
-``POST /v1/fine_tuning/jobs``            OpenAI ``fine_tuning.job`` creation.
+``POST /v1/fine_tuning/jobs``            OpenAI ``fine_tuning.job`` creation; a reinforcement job
+                                         (``method.type`` "reinforcement") needs
+                                         ``method.reinforcement.grader``, a known grader type.
 ``GET  /v1/fine_tuning/jobs/{id}``       the job; each retrieval moves it one status on
                                          (validating_files, queued, running, succeeded).
 ``GET  /v1/fine_tuning/jobs/{id}/events`` its events, newest first.
@@ -14,7 +16,8 @@ The training files are uploaded first (see ``files``).  ``fine_tuning_refusal=(s
 message)`` refuses every job creation with that error (an organisation no longer allowed to
 tune); ``fine_tunable_models`` limits the base models (others get 400 "not available for
 fine-tuning"); ``fine_tuning_outcome="failed"`` makes jobs end failed.  Jobs are kept in
-``fine_tuning_jobs``.  Together answers errors in the OpenAI shape, and so does the stub.
+``fine_tuning_jobs``.  Together answers errors in the OpenAI shape, and so does the stub.  The OpenAI endpoints also
+answer under ``/openai/v1/``, as an Azure OpenAI v1 endpoint does.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class _FineTuningMixin:
         if self.fine_tuning_refusal is not None:
             status, message = self.fine_tuning_refusal
             return int(status), openai_error_body(int(status), message, "fine_tuning_not_allowed"), None
+        refused = self._check_method(body)
+        if refused is not None:
+            return refused
         model = body["model"]
         if self.fine_tunable_models is not None and model not in self.fine_tunable_models:
             message = f"Model {model} is not available for fine-tuning or does not exist."
@@ -47,6 +53,24 @@ class _FineTuningMixin:
             file_id = body.get(field)
             if file_id and (file_id not in self.files or self.files[file_id]["provider"] != provider):
                 return 400, openai_error_body(400, f"invalid {field}: {file_id}", "invalid_file"), None
+        return None
+
+    _GRADER_TYPES = ("string_check", "text_similarity", "python", "score_model", "label_model", "multi")
+
+    def _check_method(self, body: Dict[str, Any]) -> Optional[Handled]:
+        """A reinforcement job must carry a grader of a known type (sub-graders of a multi one too)."""
+        method = body.get("method")
+        if not isinstance(method, dict) or method.get("type") != "reinforcement":
+            return None
+        grader = (method.get("reinforcement") or {}).get("grader")
+        if not isinstance(grader, dict):
+            return 400, openai_error_body(400, "Missing required parameter: 'method.reinforcement.grader'.",
+                                          "missing_required_parameter"), None
+        graders = [grader, *((grader.get("graders") or {}).values() if grader.get("type") == "multi" else ())]
+        unknown = [g.get("type") for g in graders if not isinstance(g, dict) or g.get("type") not in self._GRADER_TYPES]
+        if unknown or (grader.get("type") == "multi" and not grader.get("calculate_output")):
+            what = f"unknown grader type {unknown[0]!r}" if unknown else "a multi grader needs calculate_output"
+            return 400, openai_error_body(400, f"Invalid grader: {what}.", "invalid_grader"), None
         return None
 
     def _new_job(self, provider: str, body: Dict[str, Any]) -> Dict[str, Any]:

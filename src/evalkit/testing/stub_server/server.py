@@ -52,6 +52,10 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
         ("POST", "/v1/files"): ("openai", "_handle_openai_file_upload"),
         ("POST", "/v1/fine_tuning/jobs"): ("openai", "_handle_openai_ft_create"),
         ("GET", "/v1/fine_tuning/jobs/"): ("openai", "_handle_openai_ft_job"),
+        # fine-tuning: an Azure OpenAI v1 endpoint (https://RESOURCE.openai.azure.com/openai/v1/)
+        ("POST", "/openai/v1/files"): ("openai", "_handle_openai_file_upload"),
+        ("POST", "/openai/v1/fine_tuning/jobs"): ("openai", "_handle_openai_ft_create"),
+        ("GET", "/openai/v1/fine_tuning/jobs/"): ("openai", "_handle_openai_ft_job"),
         # fine-tuning: Together (errors in the OpenAI shape, as Together answers them)
         ("POST", "/v1/files/upload"): ("together", "_handle_together_file_upload"),
         ("POST", "/v1/fine-tunes"): ("together", "_handle_together_ft_create"),

@@ -35,7 +35,8 @@ _FORMAT = 2  # bump when the key's contents change: old entries are simply never
 _BATCH = 64
 _BATCH_S = 1.0
 
-_RESPONSE_FIELDS = ("text", "model", "input_tokens", "output_tokens", "latency_ms", "finish_reason", "request_id")
+_RESPONSE_FIELDS = ("text", "model", "input_tokens", "output_tokens", "latency_ms", "finish_reason", "request_id",
+                    "cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
 def default_dir() -> Path:

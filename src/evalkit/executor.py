@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     from evalkit.runner import RunOptions
 
 
+class QuotaExhausted(Exception):
+    """A provider refused a call for quota or billing: every later call would fail too."""
+
+    def __init__(self, model: str, message: str):
+        super().__init__(f"{model}: quota or billing limit reached, so every later call would fail: {message}")
+        self.model = model
+
+
 class Executor:
     """Answers calls from the cache, then runs the rest with one global concurrency limit,
     per-provider rate limits and retries, writing a row per answer."""
@@ -38,6 +46,7 @@ class Executor:
         self.retries = 0
         self.retries_by_route: Counter[str] = Counter()
         self.cache_hits = 0
+        self.rate_limited = 0  # 429s waited out
         self.bar = None
         self.gate = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
 
@@ -49,20 +58,46 @@ class Executor:
         return min(delay, options.max_retry_after_s)
 
     async def _call_with_retries(self, call: Call):
-        """(response, error, attempts, latency_ms): one of response and error is None."""
+        """(response, error, attempts, latency_ms): one of response and error is None.
+
+        `call.limiter` (evalkit.pacing.Pacer) paces every attempt and learns from each answer.
+        A rate-limit error is waited out until `--max-wait` has passed since the first attempt,
+        apart from `--attempts`, which counts the other retryable errors; a quota error stops
+        the run (QuotaExhausted)."""
         attempts = self.options.attempts
-        provider, request, limiter = call.provider, call.request, call.limiter
-        attempt = 0
+        provider, request, pacer = call.provider, call.request, call.limiter
+        attempt = failures = 0
+        first = None
         while True:
             attempt += 1
-            if limiter is not None:
-                await limiter.acquire()
+            ticket = await pacer.acquire(request) if pacer is not None else None
             self.calls_made += 1
             started = time.perf_counter()
+            if first is None:
+                first = started
             try:
                 response = await provider.complete(request)
             except ProviderError as error:
-                if not error.retryable or attempt >= attempts:
+                limited = error.type == "rate_limit"
+                if ticket is not None:
+                    pacer.release(ticket, error.rate_limits, rate_limited=limited, retry_after_s=error.retry_after_s)
+                if error.type == "quota":
+                    raise QuotaExhausted(call.provider.ref, error.message)
+                if limited:
+                    self.rate_limited += 1
+                    waited = time.perf_counter() - first
+                    if waited < self.options.max_wait_s:
+                        self.retries += 1
+                        self.retries_by_route[request.route] += 1
+                        if pacer is None:  # no pacer waits for it: back off here
+                            await asyncio.sleep(min(self._backoff(min(attempt, 8), error),
+                                                    max(self.options.max_wait_s - waited, 0.0)))
+                        continue
+                    error = ProviderError(error.type, f"{error.message} (still rate limited after {waited:.0f} s "
+                                                      f"and {attempt} attempts: --max-wait)", status=error.status)
+                    return None, error, attempt, (time.perf_counter() - started) * 1000
+                failures += 1
+                if not error.retryable or failures >= attempts:
                     if attempt > 1:
                         error = ProviderError(error.type, f"{error.message} (gave up after {attempt} attempts)",
                                               retryable=error.retryable, status=error.status,
@@ -70,10 +105,18 @@ class Executor:
                     return None, error, attempt, (time.perf_counter() - started) * 1000
                 self.retries += 1
                 self.retries_by_route[request.route] += 1
-                await asyncio.sleep(self._backoff(attempt, error))
+                await asyncio.sleep(self._backoff(failures, error))
                 continue
             except Exception as error:  # noqa: BLE001 - a provider bug must not lose the run
+                if ticket is not None:
+                    pacer.release(ticket, None)
                 return None, ProviderError(type(error).__name__, str(error)), attempt, (time.perf_counter() - started) * 1000
+            except BaseException:  # cancelled: give the place back
+                if ticket is not None:
+                    pacer.release(ticket, None)
+                raise
+            if ticket is not None:
+                pacer.release(ticket, response.rate_limits)
             if response.latency_ms is None:
                 response.latency_ms = (time.perf_counter() - started) * 1000
             response.attempts = attempt
@@ -94,7 +137,8 @@ class Executor:
         score = self.scorer.score(response.text)
         # a verified recording is priced as the configured model, from its recorded tokens
         price = call.recorded_price if provenance in EVIDENCE and call.recorded_price is not None else call.price
-        cost = call_cost(price, response.input_tokens, response.output_tokens)
+        cost = call_cost(price, response.input_tokens, response.output_tokens, cached=response.cached_input_tokens,
+                         written=response.cache_write_tokens)
         row = {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
                "expected_label": call.expected, "output": response.text, "parsed_ok": score.parsed_ok,
                "parse_error": score.parse_error, "predicted_label": score.predicted_label,
@@ -103,6 +147,13 @@ class Executor:
                "cost_usd": cost, "cached": response.cached, "retrieved": call.retrieved, "model": response.model,
                "finish_reason": response.finish_reason, "request_id": response.request_id,
                "attempts": response.attempts, **origin, "provenance": provenance}
+        for name in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
+            value = getattr(response, name)
+            if value is not None:
+                row[name] = value
+        if call.projected_price is not None and provenance not in EVIDENCE:
+            # a stand-in's answer, priced as the configured model from its tokens: what the decision would cost
+            row["projected_cost_usd"] = call_cost(call.projected_price, response.input_tokens, response.output_tokens)
         if stale:
             row["stale_parts"] = stale
         if response.recording is not None and response.recording.get("endpoint"):
@@ -163,7 +214,14 @@ class Executor:
             if opener is not None:
                 opener()
         freeze_more()  # the SDK's modules and clients live as long as the run
-        await asyncio.gather(*(self._one(call, self.gate) for call in pending))
+        tasks = [asyncio.ensure_future(self._one(call, self.gate)) for call in pending]
+        try:
+            await asyncio.gather(*tasks)
+        except QuotaExhausted:  # stop every other call: they would be refused too
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
 
 def answer_provenance(call: Call, response) -> tuple[str, list[str]]:

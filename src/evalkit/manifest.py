@@ -78,6 +78,7 @@ def new_manifest(suite: LoadedSuite, providers: dict[str, Provider], options: Ru
         "attempts": options.attempts,
         "timeout_s": options.timeout_s,
         "rate_limits_rpm": dict(options.rpm) or None,
+        "rate_limits_tpm": dict(getattr(options, "tpm", None) or {}) or None,
         "routes": routes,
         "warnings": [],
     }

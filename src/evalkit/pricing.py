@@ -39,7 +39,16 @@ def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price | 
     return next((table[key] for key in _candidates(model) if key in table), None)
 
 
-def call_cost(price: Price | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
+def call_cost(price: Price | None, input_tokens: int | None, output_tokens: int | None, *,
+              cached: int | None = None, written: int | None = None) -> float | None:
+    """USD of one call. `input_tokens` counts every input token, `cached` (read from the prompt
+    cache) and `written` (written to it) among them: those are priced at the table's
+    `cached_input` and `cache_write` rates (the input rate when the table has none). Reasoning
+    tokens are output tokens and priced as such."""
     if price is None or input_tokens is None or output_tokens is None:
         return None
-    return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+    cached, written = cached or 0, written or 0
+    fresh = max(input_tokens - cached - written, 0)
+    read_rate = price.cached_input if price.cached_input is not None else price.input
+    write_rate = price.cache_write if price.cache_write is not None else price.input
+    return (fresh * price.input + cached * read_rate + written * write_rate + output_tokens * price.output) / 1_000_000

@@ -50,16 +50,22 @@ class ProviderResponse:
     attempts: int = 1
     cached: bool = False
     recording: dict[str, Any] | None = None  # the recording line a replayed answer came from
+    cached_input_tokens: int | None = None  # input tokens read from the provider's prompt cache (in input_tokens)
+    cache_write_tokens: int | None = None  # input tokens written to the prompt cache (in input_tokens)
+    reasoning_tokens: int | None = None  # output tokens spent on reasoning (in output_tokens)
+    rate_limits: dict[str, Any] | None = None  # the answer's rate-limit headers (evalkit.pacing.read_rate_limits)
 
 
 class ProviderError(Exception):
-    """A call that returned no output. `retryable` errors are retried by the runner."""
+    """A call that returned no output. `retryable` errors are retried by the runner; a
+    `rate_limit` error is waited out (`--max-wait`), a `quota` error stops the run."""
 
     def __init__(self, type: str, message: str, *, retryable: bool = False, status: int | None = None,
-                 retry_after_s: float | None = None):
+                 retry_after_s: float | None = None, rate_limits: dict[str, Any] | None = None):
         super().__init__(message)
         self.type, self.message = type, message
         self.retryable, self.status, self.retry_after_s = retryable, status, retry_after_s
+        self.rate_limits = rate_limits
 
 
 class Provider:

@@ -1,0 +1,208 @@
+"""The rate-limit benchmark: 200 calls against a stub that enforces a provider's limits.
+
+    .venv/bin/python benchmarks/ratelimit.py            # about 5 minutes; writes RATELIMIT.md and RATELIMIT.json
+    .venv/bin/python benchmarks/ratelimit.py --quick    # 40 calls, the OpenAI request limit only
+
+The stub (`stub_process.py`, its own process) limits the chat endpoints the way providers do
+(`evalkit.testing.stub_server.ratelimit`): a bucket per limit holding 2 s of it, refilled
+continuously; tokens counted as the serialised messages in characters / 4 + `max_tokens`;
+429 answered at once, with or without `retry-after`; the rate-limit headers of the route's
+dialect on every answer. The workload is the example suite's 4 routes x 50 cases at
+`--concurrency 32` and 200 ms of latency: at 600 requests a minute, the first wave alone is
+larger than the bucket. The token limit is set so that it allows the same 10 calls a second
+on average.
+
+For each case it reports wall time over what the limit allows (the answered requests at the
+limit's rate, or their tokens at the token limit's, whichever is longer: the burst the
+bucket grants at the start is the margin), the share of requests answered 429, the rows
+answered and the exit code; for evalkit with no flags, with `--rpm` / `--tpm` set to the
+limit, and for the bare SDK loop (`sdk_loop.py` with the SDK's own 2 retries). A last case
+answers with the provider's quota error after 50 calls: evalkit must stop with exit 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.measure import run_measured  # noqa: E402
+from benchmarks.stub_process import StubProcess  # noqa: E402
+
+BENCH_KEY = "sk-bench-not-a-real-key"
+RPM = 600
+CONCURRENCY = 32
+LATENCY_MS = 200
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    except OSError:
+        return 0
+
+
+def _error_rows(path: Path) -> int:
+    try:
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line).get("error"))
+    except OSError:
+        return 0
+
+
+def mean_tokens(requests_path: Path) -> float:
+    """The average request's tokens as the stub counts them (messages chars / 4 + max_tokens)."""
+    calls = json.loads(requests_path.read_text(encoding="utf-8"))["calls"]
+    counts = [len(json.dumps(c["messages"], ensure_ascii=False)) // 4 + 1 + int(c.get("max_tokens") or 0) for c in calls]
+    return sum(counts) / len(counts)
+
+
+def anthropic_suite(suite: Path, stub_root: str) -> Path:
+    """The workload's suite with every route on `anthropic:claude-haiku-4-5` at the stub."""
+    import yaml
+
+    spec = yaml.safe_load(suite.read_text(encoding="utf-8"))
+    for route in spec["routes"].values():
+        route["model"] = "anthropic:claude-haiku-4-5"
+        route["base_url"] = stub_root
+        for key in ("base_model", "job_id", "training_file_sha256", "trained_tokens", "training_cost_usd", "provider"):
+            route.pop(key, None)
+    path = suite.with_name("suite_anthropic.yaml")
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+class RateBench:
+    def __init__(self, scratch: Path, calls: int, python: str = sys.executable, log=print):
+        self.scratch, self.python, self.log = scratch, python, log
+        self.evalkit = str(Path(python).parent / "evalkit")
+        self.stub = StubProcess(LATENCY_MS, python)
+        self.records: list[dict[str, Any]] = []
+        self.serial = 0
+        folder = scratch / "workload"
+        argv = [python, str(HERE / "workloads.py"), "support_triage", str(folder), "--base-url", self.stub.base_url,
+                "--cases", str(calls // 4)]
+        done = subprocess.run(argv, capture_output=True, text=True, check=True)
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+        self.suite, self.requests, self.calls = Path(data["suite"]), Path(data["requests"]), data["calls"]
+        self.stub.load(Path(data["answers"]))
+        self.tokens = mean_tokens(self.requests)
+        self.tpm = round(self.tokens * RPM)
+        self.anthropic = anthropic_suite(self.suite, self.stub.base_url[: -len("/v1")])
+
+    def fresh(self, stem: str) -> Path:
+        self.serial += 1
+        return self.scratch / f"{stem}-{self.serial:03d}"
+
+    def env(self) -> dict[str, str]:
+        import os
+
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CI")}
+        env.update(OPENAI_API_KEY=BENCH_KEY, ANTHROPIC_API_KEY=BENCH_KEY, EVALKIT_CACHE_DIR=str(self.fresh("cache")))
+        return env
+
+    def one(self, case: str, limit: dict[str, Any], tool: str, flags: list[str], dialect: str = "openai") -> dict[str, Any]:
+        self.stub.reset()
+        self.stub.set_limit(limit)  # a fresh, full bucket
+        out = self.fresh("run")
+        if tool == "sdk":
+            rows_path = out.with_suffix(".jsonl")
+            argv = [self.python, str(HERE / "sdk_loop.py"), str(self.requests), "--base-url", self.stub.base_url,
+                    "--concurrency", str(CONCURRENCY), "--out", str(rows_path), "--max-retries", "2"]
+        else:
+            rows_path = out / "results.jsonl"
+            suite = self.anthropic if dialect == "anthropic" else self.suite
+            argv = [self.evalkit, "run", str(suite), "--out", str(out), "--concurrency", str(CONCURRENCY),
+                    "--no-progress", "--cache", "off", *flags]
+        measured = run_measured(argv, env=self.env(), log=out.with_suffix(".log"))
+        stats = self.stub.stats()
+        answered = stats.get("answered", 0)
+        sent = answered + stats.get("rejected", 0)
+        allowed = answered * 60.0 / limit["rpm"] if limit.get("rpm") else 0.0
+        if limit.get("tpm"):
+            allowed = max(allowed, stats.get("admitted_tokens", 0.0) * 60.0 / limit["tpm"])
+        if tool == "sdk":
+            rows = sum(1 for line in rows_path.read_text(encoding="utf-8").splitlines() if '"output"' in line) \
+                if rows_path.exists() else 0
+        else:
+            rows = _count_lines(rows_path) - _error_rows(rows_path)
+        record = {"case": case, "tool": tool, "flags": " ".join(flags), "dialect": dialect, "limit": limit,
+                  "wall_s": measured.wall_s, "cpu_s": measured.cpu_s, "allowed_s": allowed,
+                  "ratio": measured.wall_s / allowed if allowed else None,
+                  "requests": sent, "rejected": stats.get("rejected", 0),
+                  "share_429": stats.get("rejected", 0) / sent if sent else 0.0,
+                  "rows": rows, "calls": self.calls, "exit": measured.returncode}
+        self.records.append(record)
+        ratio = f"{record['ratio']:.2f}x" if record["ratio"] else "-"
+        self.log(f"  {case:34s} {tool:7s} {record['flags']:18s} wall {measured.wall_s:6.2f} s  {ratio:>6s}  "
+                 f"429s {record['rejected']:4d} ({record['share_429']:.1%})  rows {rows}/{self.calls}  exit {measured.returncode}")
+        return record
+
+    def run(self, quick: bool) -> None:
+        rpm = {"rpm": RPM}
+        tpm = {"tpm": self.tpm}
+        cases = [("OpenAI 600 RPM, retry-after", {**rpm}, "openai"),
+                 ("OpenAI 600 RPM, no retry-after", {**rpm, "retry_after": False}, "openai")]
+        if not quick:
+            cases += [(f"OpenAI {self.tpm:,} TPM, retry-after", {**tpm}, "openai"),
+                      (f"OpenAI {self.tpm:,} TPM, no retry-after", {**tpm, "retry_after": False}, "openai"),
+                      ("Anthropic 600 RPM, retry-after", {**rpm}, "anthropic"),
+                      ("Anthropic 600 RPM, no retry-after", {**rpm, "retry_after": False}, "anthropic"),
+                      (f"Anthropic {self.tpm:,} TPM, no retry-after", {**tpm, "retry_after": False}, "anthropic")]
+        for case, limit, dialect in cases:
+            self.one(case, limit, "evalkit", [], dialect)
+        self.one("OpenAI 600 RPM, retry-after", {**rpm}, "evalkit", ["--rpm", f"openai={RPM}"])
+        if not quick:
+            self.one(f"OpenAI {self.tpm:,} TPM, retry-after", {**tpm}, "evalkit", ["--tpm", f"openai={self.tpm}"])
+        self.one("OpenAI 600 RPM, retry-after", {**rpm}, "sdk", [])
+        self.one("OpenAI 600 RPM, no retry-after", {**rpm, "retry_after": False}, "sdk", [])
+        if not quick:
+            self.one(f"OpenAI {self.tpm:,} TPM, retry-after", {**tpm}, "sdk", [])
+        self.one("quota error after 50 calls", {**rpm, "quota_after": 50}, "evalkit", [])
+
+    def close(self) -> None:
+        self.stub.close()
+
+
+def render(bench: RateBench) -> str:
+    lines = ["# Rate limits: the figures", "",
+             f"{bench.calls} calls (the example suite's 4 routes) at `--concurrency {CONCURRENCY}`, {LATENCY_MS} ms "
+             f"per answer, against a stub enforcing the limit with a 2-second bucket (mean request "
+             f"{bench.tokens:.0f} tokens as counted). \"Allowed\" is what the limit allows for the requests "
+             "answered; the SDK loop is AsyncOpenAI with its own 2 retries.", "",
+             "| limit | harness | wall / allowed | wall | 429s (share of requests) | rows answered | exit |",
+             "|---|---|---|---|---|---|---|"]
+    for r in bench.records:
+        harness = {"sdk": "bare SDK loop"}.get(r["tool"], "evalkit" + (f" `{r['flags']}`" if r["flags"] else ""))
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] else "-"
+        lines.append(f"| {r['case']} | {harness} | {ratio} | {r['wall_s']:.1f} s | {r['rejected']} "
+                     f"({r['share_429']:.1%}) | {r['rows']} / {r['calls']} | {r['exit']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="40 calls, the request limit only")
+    parser.add_argument("--out", type=Path, default=HERE / "RATELIMIT.md")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="evalkit-ratebench-") as scratch:
+        bench = RateBench(Path(scratch), 40 if args.quick else 200)
+        try:
+            bench.run(args.quick)
+        finally:
+            bench.close()
+    args.out.write_text(render(bench), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps(bench.records, indent=2) + "\n", encoding="utf-8")
+    print(render(bench))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

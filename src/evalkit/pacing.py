@@ -32,7 +32,7 @@ from typing import Any
 #: calls in flight before the first answer tells what the limits are
 START_WINDOW = 8
 #: the share of a learned rate actually used: a margin for clocks and other clients of the key
-RATE_MARGIN = 0.97
+RATE_MARGIN = 0.99
 #: the same for a rate set by hand (`--rpm`, `--tpm`): the user says it is the limit
 HAND_SET_MARGIN = 0.995
 #: bucket names and the request-cost part each one takes
@@ -224,13 +224,7 @@ class Pacer:
         try:
             while True:
                 now = loop.time()
-                wait = self.blocked_until - now
-                for name, bucket in self.buckets.items():
-                    bucket.refill(now)
-                    need = bucket.wait_for(costs[name])
-                    if need > wait:
-                        wait = need
-                        self.reason = self._why(bucket, need)
+                wait = self.delay(costs, now)
                 if wait <= 0:
                     break
                 self.throttled += 1
@@ -244,6 +238,17 @@ class Pacer:
             bucket.sent += costs[name]
             marks[name] = bucket.sent
         return Ticket(costs, now, marks)
+
+    def delay(self, costs: dict[str, float], now: float) -> float:
+        """Seconds a call of these costs must wait at `now` (0: it may go)."""
+        wait = self.blocked_until - now
+        for name, bucket in self.buckets.items():
+            bucket.refill(now)
+            need = bucket.wait_for(costs[name])
+            if need > wait:
+                wait = need
+                self.reason = self._why(bucket, need)
+        return wait
 
     def _why(self, bucket: _Bucket, wait: float) -> str:
         unit = bucket.name.replace("_", " ")

@@ -78,13 +78,15 @@ class RunResult:
         return 0 if self.complete and not self.manifest.get("error_rate_exceeded") else 3
 
 
-def _progress_bar(total: int, options: RunOptions):
-    show = options.progress if options.progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))
-    if not show or total == 0:
+def _progress_bar(total: int, options: RunOptions, pacers=None):
+    """A bar on a terminal, lines every few seconds when stderr is not one (CI); none with
+    progress=False (`--no-progress`)."""
+    if options.progress is False or total == 0:
         return None
-    from tqdm import tqdm
+    from evalkit.progress import Progress
 
-    return tqdm(total=total, unit="call", file=sys.stderr, mininterval=0.2, leave=False)
+    tty = sys.stderr.isatty() and not os.environ.get("CI")
+    return Progress(total, tty=bool(options.progress) or tty, pacers=pacers)
 
 
 async def lookup_retirements(providers: dict[str, Provider], cache, today, *, network: bool = True,
@@ -215,7 +217,8 @@ class _Session:
             started = asyncio.Event()
             lookups = asyncio.ensure_future(self.check_retirements(started))
             await started.wait()  # the lookups hold their slots before the first call queues
-        self.executor.bar = _progress_bar(len(self.calls), self.options)
+        self.executor.bar = _progress_bar(len(self.calls), self.options, getattr(self, "pacers", None))
+        watcher = asyncio.ensure_future(self.executor.bar.watch()) if self.executor.bar is not None else None
         try:
             await self.executor.run()
             if lookups is not None:
@@ -223,6 +226,8 @@ class _Session:
         finally:
             if lookups is not None and not lookups.done():
                 lookups.cancel()
+            if watcher is not None:
+                watcher.cancel()
             if self.executor.bar is not None:
                 self.executor.bar.close()
         for name, info in self.manifest["routes"].items():
@@ -349,6 +354,11 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
 
         session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None)
         session.pacers = pacers
+        if previous is None and not options.batch:
+            from evalkit.pricing import caching_advice
+
+            for message in caching_advice(suite, calls):
+                session.warn(message)
         writer = store.RunWriter(run_dir)
         try:
             with long_lived_objects_frozen():

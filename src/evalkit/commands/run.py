@@ -127,3 +127,10 @@ def print_result(result) -> None:
     print(f"run directory: {result.run_dir}")
     for name in ("manifest.json", "results.jsonl", "summary.json", "report.md"):
         print(f"  {result.run_dir / name}")
+    errors = sum(s.get("errors") or 0 for s in result.summary["routes"].values())
+    suite = manifest.get("suite", {}).get("path") or "SUITE"
+    if errors:
+        print(f"error rows: {errors}; make those calls again with: "
+              f"evalkit run {suite} --resume {result.run_dir} --retry-errors")
+    else:
+        print("error rows: 0")

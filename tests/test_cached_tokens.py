@@ -64,3 +64,12 @@ def test_cached_tokens_without_a_cached_rate_are_priced_at_the_input_rate():
     from evalkit.suite import Price
 
     assert call_cost(Price(input=2.0, output=4.0), 1000, 10, cached=400) == pytest.approx((1000 * 2.0 + 10 * 4.0) / 1e6)
+
+
+def test_a_prompted_route_with_similar_examples_is_warned_what_fixed_examples_would_cost(tmp_path):
+    with StubServer(lambda kind, body: gold(body)) as stub:
+        route = openai_route(stub, kind="prompted", examples={"k": 2, "strategy": "similar"})
+        suite = write_suite(tmp_path, {"prompted": route}, n=2, train=4)
+        result = run(suite, tmp_path / "run", cache="off")
+    [advice] = [w for w in result.warnings if "similar" in w]
+    assert "`fixed` or `stratified`" in advice and "per 1,000 cases" in advice

@@ -1,10 +1,12 @@
 """Make a run's planned calls and write a row per answer.
 
 Answers already in the response cache are written at once (`--cache`, see evalkit.cache); the
-rest go through one global concurrency limit, an optional per-provider requests-per-minute
-limit (`--rpm`, see evalkit.limits) and the retry loop: 429, 5xx, timeouts and connection
-errors are retried with exponential backoff and jitter, waiting at least what
-`retry-after-ms` / `retry-after` ask; other errors become error rows. Each row is appended
+rest go through one global concurrency limit, the pacer of their provider, model and key
+(evalkit.pacing: the provider's rate-limit headers, `--rpm` / `--tpm`) and the retry loop: a
+rate-limit 429 is waited out until `--max-wait`; 5xx, timeouts and connection errors are
+retried up to `--attempts` with exponential backoff and jitter, waiting at least what
+`retry-after-ms` / `retry-after` ask; a quota or billing refusal stops the run
+(QuotaExhausted); other errors become error rows. Each row is appended
 the moment its answer arrives. With `--batch` the calls go through evalkit.batch.lane, which
 uses this executor's rows, cache and live path.
 """

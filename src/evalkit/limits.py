@@ -1,9 +1,10 @@
-"""Per-provider request-rate limits (`--rpm`): requests per minute, evenly spaced.
+"""Hand-set rate limits: `--rpm` (requests per minute) and `--tpm` (estimated tokens per
+minute), per provider.
 
-The global concurrency limit lives in the runner (a semaphore); this caps the rate of
-calls to one provider, counting every attempt (retries included), which is what a
-provider's own limit counts. Spacing the calls evenly, rather than allowing a burst and
-then waiting, keeps a run under the limit from its first second.
+They count every attempt (retries included), which is what a provider's own limit counts.
+evalkit.pacing applies them: calls are spaced evenly at the given rate until the provider's
+rate-limit headers show its bucket, whose burst is then used at the given rate. `RateLimiter`
+and `TokenLimiter` also space calls by themselves (`acquire`), for code that has no pacer.
 """
 
 from __future__ import annotations

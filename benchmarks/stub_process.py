@@ -67,7 +67,9 @@ def _stats(server, book: AnswerBook) -> dict[str, int]:
              "max_in_flight": server.max_in_flight, "misses": book.misses}
     limit = server.rate_limit
     if limit is not None:
-        stats.update(rejected=limit.rejected, answered=limit.answered, admitted_tokens=limit.admitted_tokens)
+        span = limit.last_at - limit.first_at if limit.first_at is not None else 0.0
+        stats.update(rejected=limit.rejected, answered=limit.answered, admitted_tokens=limit.admitted_tokens,
+                     admitted_span_s=span)
     return stats
 
 

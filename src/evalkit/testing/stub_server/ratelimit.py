@@ -16,8 +16,9 @@ route's dialect unless ``headers=False``:
 
 ``quota_after=N`` answers every chat request after the first N with the provider's quota
 error: OpenAI's 429 ``insufficient_quota``, Anthropic's 400 "credit balance is too low".
-``rejected`` counts the 429s sent, ``answered`` the requests let through and
-``admitted_tokens`` their tokens.
+``rejected`` counts the 429s sent, ``answered`` the requests let through,
+``admitted_tokens`` their tokens, ``first_at`` / ``last_at`` when the first and the last
+of them arrived (``time.monotonic()``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class RateLimit:
         self.answered = 0
         self.seen = 0
         self.admitted_tokens = 0.0  # tokens of the requests let through, as counted against `tpm`
+        self.first_at: Optional[float] = None  # time.monotonic() of the first and last request let through
+        self.last_at: Optional[float] = None
         self._lock = threading.Lock()
 
     def _capacity(self, name: str) -> float:
@@ -106,6 +109,9 @@ class RateLimit:
                 self.levels[name] -= costs[name]
             self.answered += 1
             self.admitted_tokens += costs["tokens"]
+            if self.first_at is None:
+                self.first_at = now
+            self.last_at = now
             return None, self._headers(kind) if self.headers else {}
 
     def _headers(self, kind: str) -> Dict[str, str]:

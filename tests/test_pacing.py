@@ -152,3 +152,27 @@ def test_a_quota_error_stops_the_run_with_exit_3_and_says_why(tmp_path, capsys, 
     assert "quota" in err and "--resume" in err
     assert len(rows(tmp_path / "run")) == 2  # the refused call is not a row: --resume makes it again
     assert sent < 10  # the calls after the refusal were never sent
+
+
+def test_a_run_starts_with_a_few_calls_and_opens_to_its_concurrency_on_the_first_answer():
+    async def go():
+        pacer = Pacer("openai:gpt-4.1-mini", 32)
+        tickets = []
+
+        async def take():
+            tickets.append(await pacer.acquire(_request()))
+
+        tasks = [asyncio.ensure_future(take()) for _ in range(20)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        before = pacer.in_flight
+        pacer.release(tickets[0], {"requests": (6000.0, 199.0, 0.1)})
+        for _ in range(5):
+            await asyncio.sleep(0)
+        after = pacer.in_flight
+        await asyncio.gather(*tasks)
+        return before, after
+
+    before, after = asyncio.run(go())
+    assert before == 8  # until an answer shows the limits
+    assert after == 19  # the other 12 callers go at once

@@ -265,12 +265,14 @@ class Pacer:
         return any(b.level < 1 for b in self.buckets.values())
 
     def _leave(self) -> None:
+        """Give back a place; wake as many waiting calls as the window now has room for."""
         self.in_flight -= 1
-        while self._waiting and self.in_flight < int(self.window):
+        free = int(self.window) - self.in_flight
+        while self._waiting and free > 0:
             future = self._waiting.popleft()
             if not future.done():
                 future.set_result(None)
-                break
+                free -= 1
 
     def release(self, ticket: Ticket, limits: dict | None, *, rate_limited: bool = False,
                 retry_after_s: float | None = None) -> None:

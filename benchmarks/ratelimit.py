@@ -140,7 +140,7 @@ class RateBench:
                   "calls_s": stats.get("admitted_span_s", 0.0) + LATENCY_MS / 1000,
                   "requests": sent, "rejected": stats.get("rejected", 0),
                   "share_429": stats.get("rejected", 0) / sent if sent else 0.0,
-                  "rows": rows, "calls": self.calls, "exit": measured.returncode}
+                  "rows": rows, "calls": self.calls, "exit": measured.returncode, "mean_tokens": self.tokens}
         self.records.append(record)
         ratio = f"{record['ratio']:.2f}x" if record["ratio"] else "-"
         self.log(f"  {case:34s} {tool:7s} {record['flags']:18s} wall {measured.wall_s:6.2f} s  {ratio:>6s}  "
@@ -184,8 +184,12 @@ def _medians(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for group in groups.values():
         middle = statistics.median_low([r["wall_s"] for r in group])
         median = next(r for r in group if r["wall_s"] == middle)
+        ratios = [r["ratio"] for r in group if r["ratio"]]
+        calls = [r["calls_s"] / r["allowed_s"] for r in group if r.get("allowed_s") and "calls_s" in r]
         chosen.append({**median, "reps": len(group), "rejected_max": max(r["rejected"] for r in group),
-                       "rows_min": min(r["rows"] for r in group)})
+                       "rows_min": min(r["rows"] for r in group),
+                       "ratio_range": (min(ratios), max(ratios)) if ratios else None,
+                       "calls_range": (min(calls), max(calls)) if calls else None})
     return chosen
 
 
@@ -196,8 +200,9 @@ def render(bench: RateBench) -> str:
              f"{bench.tokens:.0f} tokens as counted). \"Allowed\" is what the limit allows for the requests "
              "answered; \"calls\" is the time from the first request let through to the last answer (the process's "
              "start-up left out); the SDK loop is AsyncOpenAI with its own 2 retries.", "",
-             "Figures are the repetition with the median wall time; with several repetitions, the 429s",
-             "and rows of the worst one are in brackets.", "",
+             "Figures are the repetition with the median wall time (of two, the faster); with several",
+             "repetitions, the range of the ratios is in parentheses, the 429s and rows of the worst one",
+             "in brackets.", "",
              "| limit | harness | wall / allowed | wall | calls / allowed | 429s (share of requests) | rows answered | exit |",
              "|---|---|---|---|---|---|---|---|"]
     for r in _medians(bench.records):
@@ -206,6 +211,10 @@ def render(bench: RateBench) -> str:
         worst = f" [{r['rejected_max']}]" if r["reps"] > 1 and r["rejected_max"] != r["rejected"] else ""
         rows = f" [{r['rows_min']}]" if r["reps"] > 1 and r["rows_min"] != r["rows"] else ""
         calls = f"{r['calls_s'] / r['allowed_s']:.2f}x" if r.get("allowed_s") and "calls_s" in r else "-"
+        if r["reps"] > 1 and r.get("ratio_range"):
+            ratio += " ({:.2f}–{:.2f})".format(*r["ratio_range"])
+        if r["reps"] > 1 and r.get("calls_range"):
+            calls += " ({:.2f}–{:.2f})".format(*r["calls_range"])
         lines.append(f"| {r['case']} | {harness} | {ratio} | {r['wall_s']:.1f} s | {calls} | {r['rejected']} "
                      f"({r['share_429']:.1%}){worst} | {r['rows']} / {r['calls']}{rows} | {r['exit']} |")
     return "\n".join(lines) + "\n"
@@ -216,7 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="40 calls, the request limit only")
     parser.add_argument("--out", type=Path, default=HERE / "RATELIMIT.md")
     parser.add_argument("--reps", type=int, default=1, help="repetitions of every case (the median is reported)")
+    parser.add_argument("--render", type=Path, metavar="RATELIMIT.json", help="only write the table of saved records")
     args = parser.parse_args(argv)
+    if args.render is not None:
+        records = json.loads(args.render.read_text(encoding="utf-8"))
+        saved = argparse.Namespace(records=records, calls=records[0]["calls"], tokens=records[0].get("mean_tokens", 0.0))
+        args.out.write_text(render(saved), encoding="utf-8")
+        print(render(saved))
+        return 0
     with tempfile.TemporaryDirectory(prefix="evalkit-ratebench-") as scratch:
         bench = RateBench(Path(scratch), 40 if args.quick else 200)
         try:

@@ -6,7 +6,8 @@ REQUESTS.json holds `calls`, a list of `chat.completions.create` keyword argumen
 messages, temperature, ...), exactly what evalkit sends for the same calls, whose
 `response_format` is an index into `response_formats` (one shared object per schema). The loop
 writes one line per answer (its index and the message content), as the least a script that
-keeps its results would do. Nothing else: no retries, no scoring, no cache.
+keeps its results would do. Nothing else: no retries (unless `--max-retries`, the SDK's own),
+no scoring, no cache.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import os
 import sys
 
 
-async def call_all(requests: list[dict], base_url: str, concurrency: int, out_path: str) -> int:
+async def call_all(requests: list[dict], base_url: str, concurrency: int, out_path: str, max_retries: int = 0) -> int:
     from openai import AsyncOpenAI
 
-    client = AsyncOpenAI(api_key=os.environ.get("OPENAI_API_KEY", "sk-bench"), base_url=base_url, max_retries=0)
+    client = AsyncOpenAI(api_key=os.environ.get("OPENAI_API_KEY", "sk-bench"), base_url=base_url,
+                         max_retries=max_retries)
     gate = asyncio.Semaphore(concurrency)
     failures = 0
     with open(out_path, "w", encoding="utf-8") as out:
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--max-retries", type=int, default=0,
+                        help="the SDK's own retries (default 0; the rate-limit benchmark uses the SDK's default, 2)")
     args = parser.parse_args(argv)
     with open(args.requests, encoding="utf-8") as handle:
         data = json.load(handle)
@@ -55,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     for request in requests:
         if "response_format" in request:
             request["response_format"] = data["response_formats"][request["response_format"]]
-    failures = asyncio.run(call_all(requests, args.base_url, args.concurrency, args.out))
+    failures = asyncio.run(call_all(requests, args.base_url, args.concurrency, args.out, args.max_retries))
     return 1 if failures else 0
 
 

@@ -8,7 +8,9 @@ time measured for a client is the client's alone:
 It serves the OpenAI (`/v1/chat/completions`) and Anthropic (`/v1/messages`) wire formats,
 prints one JSON line `{"port": N}`, then answers commands read from stdin, one per line,
 with one JSON line each: `load ANSWERS.json`, `stats` (completion requests, all requests,
-most in flight at once), `reset`, `latency MS`, `quit` (also on end of input).
+most in flight at once; with a rate limit, the 429s, the requests let through and their
+tokens), `reset`, `latency MS`, `limit JSON` (a fresh `RateLimit(**JSON)`, or `null` for
+none), `quit` (also on end of input).
 
 An answers file maps the text of a request's last user message to the output to send back,
 so every request is answered with its case's gold output; anything else gets `{"label": null}`.
@@ -61,8 +63,21 @@ class AnswerBook:
 
 
 def _stats(server, book: AnswerBook) -> dict[str, int]:
-    return {"completions": book.completions, "requests": server.request_count,
-            "max_in_flight": server.max_in_flight, "misses": book.misses}
+    stats = {"completions": book.completions, "requests": server.request_count,
+             "max_in_flight": server.max_in_flight, "misses": book.misses}
+    limit = server.rate_limit
+    if limit is not None:
+        span = limit.last_at - limit.first_at if limit.first_at is not None else 0.0
+        stats.update(rejected=limit.rejected, answered=limit.answered, admitted_tokens=limit.admitted_tokens,
+                     admitted_span_s=span)
+    return stats
+
+
+def _set_limit(server, settings: dict[str, Any] | None) -> None:
+    """A fresh rate limit (evalkit.testing.stub_server.ratelimit.RateLimit keyword arguments), or none."""
+    from evalkit.testing import RateLimit
+
+    server.rate_limit = RateLimit(**settings) if settings else None
 
 
 class LocalStub:
@@ -87,6 +102,9 @@ class LocalStub:
 
     def set_latency(self, latency_ms: float) -> None:
         self.server.latency_ms = float(latency_ms)
+
+    def set_limit(self, settings: dict[str, Any] | None) -> None:
+        _set_limit(self.server, settings)
 
     def close(self) -> None:
         self.server.stop()
@@ -127,6 +145,11 @@ class StubProcess:
 
     def set_latency(self, latency_ms: float) -> None:
         self._ask(f"latency {latency_ms}")
+
+    def set_limit(self, settings: dict[str, Any] | None) -> None:
+        reply = self._ask(f"limit {json.dumps(settings)}")
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -171,6 +194,12 @@ def serve(latency_ms: float, jitter_ms: float = 0.0, error_rate: float = 0.0) ->
             elif command == "latency":
                 server.latency_ms = float(argument)
                 say({"ok": True})
+            elif command == "limit":
+                try:
+                    _set_limit(server, json.loads(argument))
+                    say({"ok": True})
+                except (TypeError, ValueError) as error:
+                    say({"error": f"bad limit {argument}: {error}"})
             elif command == "quit":
                 say({"ok": True})
                 break

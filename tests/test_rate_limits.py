@@ -7,6 +7,7 @@ from stub_helpers import anthropic_route, gold, isolate, openai_route, run, writ
 
 from evalkit.errors import BadInput
 from evalkit.limits import RateLimiter, limiters_for, parse_rpm
+from evalkit.pacing import Pacer
 from evalkit.testing.stub_server import StubServer, fail
 
 
@@ -52,13 +53,14 @@ def test_a_rate_for_a_provider_no_route_uses_is_bad_input():
 
 def test_every_attempt_of_the_limited_provider_waits_for_a_slot(tmp_path, monkeypatch):
     taken = []
-    original = RateLimiter.acquire
+    original = Pacer.acquire
 
-    async def counting(self):
-        taken.append(self.rpm)
-        await original(self)
+    async def counting(self, request):
+        if "requests" in self.hand_set_rates:
+            taken.append(self.hand_set_rates["requests"])
+        return await original(self, request)
 
-    monkeypatch.setattr(RateLimiter, "acquire", counting)
+    monkeypatch.setattr(Pacer, "acquire", counting)
     script = iter([fail(429, retry_after_ms=1)])
     with StubServer(lambda kind, body: gold(body),
                     fail_script=lambda n, kind, body: next(script, None) if kind == "anthropic" else None) as stub:

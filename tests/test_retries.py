@@ -7,6 +7,7 @@ import pytest
 from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.executor import Executor
+from evalkit.pacing import Pacer
 from evalkit.providers.base import ProviderError
 from evalkit.providers.sdk import retry_after_seconds
 from evalkit.runner import RunOptions
@@ -90,12 +91,12 @@ def test_a_dropped_connection_is_retried(stub, tmp_path):
 
 
 def test_retries_stop_after_the_attempts_setting(stub, tmp_path):
-    stub.fail_script = lambda n, kind, body: fail(429, "Slow down.") if body else None
+    stub.fail_script = lambda n, kind, body: fail(503, "Overloaded.") if body else None
     suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=1)
-    result = run(suite, tmp_path / "run", cache="off", attempts=3)
+    result = run(suite, tmp_path / "run", cache="off", attempts=3, backoff_s=0.001)
     row = rows(result.run_dir)[0]
     assert len(model_calls(stub)) == 3 and row["attempts"] == 3
-    assert row["error"] == {"type": "rate_limit", "message": "HTTP 429: Slow down. (gave up after 3 attempts)"}
+    assert row["error"] == {"type": "server_error", "message": "HTTP 503: Overloaded. (gave up after 3 attempts)"}
 
 
 def test_server_saying_do_not_retry_is_obeyed(stub, tmp_path):
@@ -107,12 +108,22 @@ def test_server_saying_do_not_retry_is_obeyed(stub, tmp_path):
 
 @pytest.mark.parametrize("route_for", [openai_route, anthropic_route])
 def test_the_wait_the_server_asks_for_reaches_the_retry_loop(stub, tmp_path, monkeypatch, route_for):
-    asked = []
+    asked, paced = [], []
     monkeypatch.setattr(Executor, "_backoff", lambda self, attempt, error: asked.append(error.retry_after_s) or 0.0)
+    release = Pacer.release
+
+    def recording(self, ticket, limits, *, rate_limited=False, retry_after_s=None):
+        if rate_limited:
+            paced.append(retry_after_s)
+            retry_after_s = 0.0
+        release(self, ticket, limits, rate_limited=rate_limited, retry_after_s=retry_after_s)
+
+    monkeypatch.setattr(Pacer, "release", recording)
     stub.fail_script = first_call_fails(fail(429, retry_after_ms=250), fail(503, retry_after=2))
     suite = write_suite(tmp_path, {"base": route_for(stub)}, n=1)
     run(suite, tmp_path / "run", cache="off")
-    assert asked == [0.25, 2.0]
+    assert paced == [0.25]  # a rate limit is waited out by the provider's pacer
+    assert asked == [2.0]
 
 
 def test_backoff_waits_at_least_what_the_server_asks_and_at_most_the_cap():

@@ -36,7 +36,8 @@ _BATCH = 64
 _BATCH_S = 1.0
 
 _RESPONSE_FIELDS = ("text", "model", "input_tokens", "output_tokens", "latency_ms", "finish_reason", "request_id",
-                    "retrieved", "cost_usd", "source_sha256")
+                    "retrieved", "cost_usd", "source_sha256",
+                    "cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
 def default_dir() -> Path:

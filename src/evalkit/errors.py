@@ -51,11 +51,14 @@ class ProviderUnreachable(RunIncomplete):
 
 
 class ProviderError(EvalkitError):
-    """A call that returned no output. `retryable` errors are retried by the runner; the rest
-    become error rows carrying `type` and `message`."""
+    """A call that returned no output. `retryable` errors are retried by the runner, a
+    `rate_limit` error is waited out (`--max-wait`), a `quota` error stops the run; the rest
+    become error rows carrying `type` and `message`. `rate_limits` are the answer's rate-limit
+    headers (evalkit.pacing)."""
 
     def __init__(self, type: str, message: str, *, retryable: bool = False, status: int | None = None,
-                 retry_after_s: float | None = None):
+                 retry_after_s: float | None = None, rate_limits: dict | None = None):
         super().__init__(message)
         self.type, self.message = type, message
         self.retryable, self.status, self.retry_after_s = retryable, status, retry_after_s
+        self.rate_limits = rate_limits

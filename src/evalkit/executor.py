@@ -1,10 +1,12 @@
 """Make a run's planned calls and write a row per answer.
 
 Answers already in the response cache are written at once (`--cache`, see evalkit.cache); the
-rest go through one global concurrency limit, an optional per-provider requests-per-minute
-limit (`--rpm`, see evalkit.limits) and the retry loop: 429, 5xx, timeouts and connection
-errors are retried with exponential backoff and jitter, waiting at least what
-`retry-after-ms` / `retry-after` ask; other errors become error rows. Each row is appended
+rest go through one global concurrency limit, the pacer of their provider, model and key
+(evalkit.pacing: the provider's rate-limit headers, `--rpm` / `--tpm`) and the retry loop: a
+rate-limit 429 is waited out until `--max-wait`; 5xx, timeouts and connection errors are
+retried up to `--attempts` with exponential backoff and jitter, waiting at least what
+`retry-after-ms` / `retry-after` ask; a quota or billing refusal stops the run
+(QuotaExhausted); other errors become error rows. Each row is appended
 the moment its answer arrives. With `--batch` the calls go through evalkit.batch.lane, which
 uses this executor's rows, cache and live path.
 """
@@ -30,6 +32,14 @@ if TYPE_CHECKING:
     from evalkit.runner import RunOptions
 
 
+class QuotaExhausted(Exception):
+    """A provider refused a call for quota or billing: every later call would fail too."""
+
+    def __init__(self, model: str, message: str):
+        super().__init__(f"{model}: quota or billing limit reached, so every later call would fail: {message}")
+        self.model = model
+
+
 class Executor:
     """Answers calls from the cache, then runs the rest with one global concurrency limit,
     per-provider rate limits and retries, writing a row per answer."""
@@ -40,6 +50,7 @@ class Executor:
         self.retries = 0
         self.retries_by_route: Counter[str] = Counter()
         self.cache_hits = 0
+        self.rate_limited = 0  # 429s waited out
         self.bar = None
         self.gate = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
         self.judges = None  # evalkit.judge.Judges when the task has judged fields
@@ -53,21 +64,47 @@ class Executor:
 
     async def _call_with_retries(self, call: Call, request: ProviderRequest | None = None):
         """(response, error, attempts, latency_ms): one of response and error is None. `request`
-        replaces the call's own (a repair pass)."""
+        replaces the call's own (a repair pass).
+
+        `call.limiter` (evalkit.pacing.Pacer) paces every attempt and learns from each answer.
+        A rate-limit error is waited out until `--max-wait` has passed since the first attempt,
+        apart from `--attempts`, which counts the other retryable errors; a quota error stops
+        the run (QuotaExhausted)."""
         attempts = self.options.attempts
-        provider, limiter = call.provider, call.limiter
+        provider, pacer = call.provider, call.limiter
         request = request or call.request
-        attempt = 0
+        attempt = failures = 0
+        first = None
         while True:
             attempt += 1
-            if limiter is not None:
-                await limiter.acquire()
+            ticket = await pacer.acquire(request) if pacer is not None else None
             self.calls_made += 1
             started = time.perf_counter()
+            if first is None:
+                first = started
             try:
                 response = await provider.complete(request)
             except ProviderError as error:
-                if not error.retryable or attempt >= attempts:
+                limited = error.type == "rate_limit"
+                if ticket is not None:
+                    pacer.release(ticket, error.rate_limits, rate_limited=limited, retry_after_s=error.retry_after_s)
+                if error.type == "quota":
+                    raise QuotaExhausted(call.provider.ref, error.message)
+                if limited:
+                    self.rate_limited += 1
+                    waited = time.perf_counter() - first
+                    if waited < self.options.max_wait_s:
+                        self.retries += 1
+                        self.retries_by_route[request.route] += 1
+                        if pacer is None:  # no pacer waits for it: back off here
+                            await asyncio.sleep(min(self._backoff(min(attempt, 8), error),
+                                                    max(self.options.max_wait_s - waited, 0.0)))
+                        continue
+                    error = ProviderError(error.type, f"{error.message} (still rate limited after {waited:.0f} s "
+                                                      f"and {attempt} attempts: --max-wait)", status=error.status)
+                    return None, error, attempt, (time.perf_counter() - started) * 1000
+                failures += 1
+                if not error.retryable or failures >= attempts:
                     if attempt > 1:
                         error = ProviderError(error.type, f"{error.message} (gave up after {attempt} attempts)",
                                               retryable=error.retryable, status=error.status,
@@ -75,10 +112,18 @@ class Executor:
                     return None, error, attempt, (time.perf_counter() - started) * 1000
                 self.retries += 1
                 self.retries_by_route[request.route] += 1
-                await asyncio.sleep(self._backoff(attempt, error))
+                await asyncio.sleep(self._backoff(failures, error))
                 continue
             except Exception as error:  # noqa: BLE001 - a provider bug must not lose the run
+                if ticket is not None:
+                    pacer.release(ticket, None)
                 return None, ProviderError(type(error).__name__, str(error)), attempt, (time.perf_counter() - started) * 1000
+            except BaseException:  # cancelled: give the place back
+                if ticket is not None:
+                    pacer.release(ticket, None)
+                raise
+            if ticket is not None:
+                pacer.release(ticket, response.rate_limits)
             if response.latency_ms is None:
                 response.latency_ms = (time.perf_counter() - started) * 1000
             response.attempts = attempt
@@ -101,7 +146,8 @@ class Executor:
         score = self.scorer.score(response.text)
         # a verified recording is priced as the configured model, from its recorded tokens
         price = call.recorded_price if provenance in EVIDENCE and call.recorded_price is not None else call.price
-        cost = call_cost(price, response.input_tokens, response.output_tokens)
+        cost = call_cost(price, response.input_tokens, response.output_tokens, cached=response.cached_input_tokens,
+                         written=response.cache_write_tokens)
         row = {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
                "expected_label": call.expected, "output": response.text, "parsed_ok": score.parsed_ok,
                "parse_error": score.parse_error, "predicted_label": score.predicted_label,
@@ -115,6 +161,13 @@ class Executor:
 
             add_own_fields(row, response)
         row.update(self.scorer.field_scores(score, _expected(request), _sources(call, row["retrieved"])))
+        for name in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
+            value = getattr(response, name)
+            if value is not None:
+                row[name] = value
+        if call.projected_price is not None and provenance not in EVIDENCE:
+            # a stand-in's answer, priced as the configured model from its tokens: what the decision would cost
+            row["projected_cost_usd"] = call_cost(call.projected_price, response.input_tokens, response.output_tokens)
         if stale:
             row["stale_parts"] = stale
         if response.recording is not None and response.recording.get("endpoint"):
@@ -248,7 +301,14 @@ class Executor:
             if opener is not None:
                 opener()
         freeze_more()  # the SDK's modules and clients live as long as the run
-        await asyncio.gather(*(self._one(call, self.gate) for call in pending))
+        tasks = [asyncio.ensure_future(self._one(call, self.gate)) for call in pending]
+        try:
+            await asyncio.gather(*tasks)
+        except QuotaExhausted:  # stop every other call: they would be refused too
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
 
 FAILED = Score(False, "no output", None)

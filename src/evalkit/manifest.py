@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 #: what a route's YAML says about its model's origin, copied into the manifest (the packet shows it)
 FINETUNE_FIELDS = {"base_model", "job_id", "training_file_sha256", "provider", "base_url", "trained_tokens",
-                   "training_cost_usd"}
+                   "training_cost_usd", "hosting_usd_per_hour"}
 
 
 def git_state(folder: Path) -> dict[str, Any]:
@@ -84,6 +84,7 @@ def new_manifest(suite: LoadedSuite, providers: dict[str, Provider], options: Ru
         "attempts": options.attempts,
         "timeout_s": options.timeout_s,
         "rate_limits_rpm": dict(options.rpm) or None,
+        "rate_limits_tpm": dict(getattr(options, "tpm", None) or {}) or None,
         "routes": routes,
         "warnings": [],
     }

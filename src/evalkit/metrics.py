@@ -244,6 +244,24 @@ def cost(rows: list[dict[str, Any]]) -> dict[str, float] | None:
     return {"total": total, "per_1k": total / len(answered) * 1000}
 
 
+def projected_cost(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the configured model would have cost for the rows a stand-in or an unverified
+    recording answered (their `projected_cost_usd`, from their tokens); None when not every
+    answered row has one. Never mixed into `cost_usd`, which is what was billed."""
+    answered = [r for r in rows if not r.get("error")]
+    if not answered or any(r.get("projected_cost_usd") is None for r in answered):
+        return None
+    total = sum(r["projected_cost_usd"] for r in answered)
+    return {"total": total, "per_1k": total / len(answered) * 1000, "projected": True}
+
+
+def cached_input_share(rows: list[dict[str, Any]]) -> float | None:
+    """The share of input tokens read from the provider's prompt cache; None when no row says."""
+    answered = [r for r in rows if not r.get("error") and r.get("cached_input_tokens") is not None]
+    total = sum(r.get("input_tokens") or 0 for r in answered)
+    return sum(r["cached_input_tokens"] for r in answered) / total if answered and total else None
+
+
 def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sources: dict[str, list[str]] | None = None,
                     seed: int = 0, n_boot: int = N_BOOT) -> dict[str, Any]:
     """Every metric of one route's rows (summary.json, as the README describes it)."""
@@ -292,6 +310,12 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
         "cached": sum(1 for r in rows if r.get("cached")),
         "attempts": sum(r.get("attempts") or 1 for r in rows),
     }
+    projected = projected_cost(rows)
+    if projected is not None:
+        summary["projected_cost_usd"] = projected
+    share = cached_input_share(rows)
+    if share is not None:
+        summary["cached_input_share"] = share
     retrieval = retrieval_quality(rows, gold_sources or {})
     if retrieval is not None:
         summary["retrieval"] = retrieval

@@ -3,7 +3,9 @@
 `build_packet` is a pure function of loaded runs, `compare` results and the gate verdict:
 it copies figures from summary.json, compare and gate and never recomputes a metric. The
 only arithmetic of its own is the monthly cost projection (cost per 1,000 cases x the
-volume the user gives); the rest is choosing, ordering and grouping what they returned.
+volume the user gives, plus any hourly hosting of a deployed fine-tune) and the tuned
+route's break-even (training cost / monthly saving); the rest is choosing, ordering and
+grouping what they returned.
 `make_packet` is the edge: it loads the runs, calls compare and the gate, and then builds.
 """
 
@@ -35,12 +37,14 @@ class RouteRef:
 def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, comparison: dict[str, Any],
                  layers: dict[str, dict[str, Any]], versus_candidate: dict[str, dict[str, Any]],
                  verdict: dict[str, Any], monthly_volume: int | None = None, generated_at: str | None = None,
-                 evalkit_version: str = "") -> dict[str, Any]:
+                 evalkit_version: str = "", meets_policy: dict[str, bool] | None = None) -> dict[str, Any]:
     """Every figure of the packet, as one JSON-ready dict.
 
     `comparison` is compare(baseline, candidate); `layers[name]` is compare(baseline, name)
     and `versus_candidate[name]` is compare(name, candidate) for every other route;
-    `verdict` comes from `verdict_from_gate` or `no_policy_verdict`.
+    `verdict` comes from `verdict_from_gate` or `no_policy_verdict`; `meets_policy[name]` says
+    whether a route, as the candidate against the baseline, passes the policy (the break-even is
+    against the cheapest that does). Without `monthly_volume`, the suite's `monthly_volume`.
     """
     by_name = {r.name: r for r in routes}
     if baseline not in by_name or candidate not in by_name:
@@ -51,6 +55,7 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
     base_run, cand_run = by_name[baseline].run, by_name[candidate].run
     spec = cand_run.manifest["suite"].get("spec", {})
     task = spec.get("task", {})
+    monthly_volume = monthly_volume or spec.get("monthly_volume")
     return {
         "packet_version": PACKET_VERSION,
         "title": f"{cand_run.manifest['suite']['name']}: {candidate} vs {baseline}",
@@ -71,7 +76,7 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         "failures": {"by_tag": _tag_failures(routes, baseline, candidate, comparison, layers),
                      "by_label": _label_failures(routes, baseline)},
         "cases": _flipped_cases(routes, comparison, base_run, cand_run),
-        "cost": _cost(routes, baseline, candidate, comparison, layers, versus_candidate, monthly_volume),
+        "cost": _cost(routes, baseline, candidate, comparison, layers, versus_candidate, monthly_volume, meets_policy),
         "ownership": {"owner": spec.get("owner"), "shutdowns": _shutdowns(routes)},
         "provenance": _provenance(routes),
     }
@@ -193,13 +198,29 @@ def _flipped_cases(routes, comparison, base_run: Run, cand_run: Run) -> list[dic
     return cases
 
 
-def _cost(routes, baseline, candidate, comparison, layers, versus_candidate, monthly_volume) -> dict[str, Any]:
+#: hours in an average month (365.25 x 24 / 12), for hosting billed by the hour
+HOURS_PER_MONTH = 730.5
+
+
+def _cost(routes, baseline, candidate, comparison, layers, versus_candidate, monthly_volume,
+          meets_policy=None) -> dict[str, Any]:
     entries = []
     for ref in routes:
-        cost = _summary(ref)["cost_usd"]
+        summary = _summary(ref)
+        cost = summary["cost_usd"]
         per_1k = cost and cost.get("per_1k")
-        monthly = per_1k * monthly_volume / 1000 if per_1k is not None and monthly_volume else None
-        entries.append({"name": ref.name, "per_1k": per_1k, "total": cost and cost.get("total"), "monthly_usd": monthly})
+        projected = summary.get("projected_cost_usd")
+        # the decision's price: what the configured model bills, projected from the stand-in's tokens
+        decision = projected["per_1k"] if projected is not None else per_1k
+        hosting = _route_info(ref).get("hosting_usd_per_hour")
+        hosting_month = hosting * HOURS_PER_MONTH if hosting is not None else None
+        monthly = decision * monthly_volume / 1000 + (hosting_month or 0.0) \
+            if decision is not None and monthly_volume else None
+        entries.append({"name": ref.name, "per_1k": per_1k, "total": cost and cost.get("total"),
+                        "projected_per_1k": projected["per_1k"] if projected is not None else None,
+                        "decision_per_1k": decision, "projected": projected is not None,
+                        "cached_share": summary.get("cached_input_share"),
+                        "hosting_usd_per_month": hosting_month, "monthly_usd": monthly})
     against_baseline = {**layers, candidate: comparison}
     tokens = []
     for ref in routes:
@@ -217,7 +238,44 @@ def _cost(routes, baseline, candidate, comparison, layers, versus_candidate, mon
             training.append({"name": ref.name, "cost_usd": info.get("training_cost_usd"),
                              **{k: info.get(k) for k in ("base_model", "job_id", "provider", "training_file_sha256")}})
     return {"monthly_volume": monthly_volume, "routes": entries, "prompt_tokens": tokens, "training": training,
-            "candidate_vs_baseline": comparison["cost_usd"]}
+            "candidate_vs_baseline": comparison["cost_usd"],
+            "break_even": _break_even(entries, routes, baseline, candidate, training, meets_policy)}
+
+
+def _break_even(entries, routes, baseline, candidate, training, meets_policy) -> dict[str, Any] | None:
+    """Months for the tuned route to pay back its training: training cost / its monthly saving
+    against the cheapest other route that meets the policy (else the baseline), at the monthly
+    volume, counting its hosting. None when the candidate is not a tuned route."""
+    by_name = {e["name"]: e for e in entries}
+    trained = next((t for t in training if t["name"] == candidate), None)
+    if trained is None:
+        return None
+    tuned = by_name[candidate]
+    meeting = [e for e in entries if e["name"] != candidate and (meets_policy or {}).get(e["name"])
+               and e["monthly_usd"] is not None]
+    if meeting:
+        against = min(meeting, key=lambda e: e["monthly_usd"])
+        why = "the cheapest route that meets the policy"
+    else:
+        against = by_name[baseline]
+        why = "the baseline (no other route meets the policy)" if meets_policy is not None else "the baseline (no policy)"
+    result = {"route": candidate, "against": against["name"], "against_why": why,
+              "training_cost_usd": trained["cost_usd"], "hosting_usd_per_month": tuned["hosting_usd_per_month"],
+              "candidate_monthly_usd": tuned["monthly_usd"], "against_monthly_usd": against["monthly_usd"],
+              "monthly_saving_usd": None, "months": None,
+              "projected": bool(tuned["projected"] or against["projected"])}
+    if tuned["monthly_usd"] is None or against["monthly_usd"] is None:
+        result["note"] = "needs the monthly volume (--monthly-volume or the suite's monthly_volume) and known costs"
+        return result
+    saving = against["monthly_usd"] - tuned["monthly_usd"]
+    result["monthly_saving_usd"] = saving
+    if trained["cost_usd"] is None:
+        result["note"] = "the training cost is not recorded in the route"
+    elif saving <= 0:
+        result["note"] = f"never: it costs more a month than {against['name']}"
+    else:
+        result["months"] = trained["cost_usd"] / saving
+    return result
 
 
 def _shutdowns(routes) -> list[dict[str, Any]]:
@@ -345,9 +403,29 @@ def make_packet(run_dir: str | Path, *, baseline: str, candidate: str, with_rout
     others = routes[1:-1]
     layers = {r.name: compare(base.run, base.route, r.run, r.route, seed=seed, n_boot=n_boot) for r in others}
     versus = {r.name: compare(r.run, r.route, cand.run, cand.route, seed=seed, n_boot=n_boot) for r in others}
+    meets = _meets_policy(policy, routes, seed=seed, n_boot=n_boot, allow_unverified=allow_unverified)
     return build_packet(routes, baseline=base.name, candidate=cand.name, comparison=comparison, layers=layers,
                         versus_candidate=versus, verdict=verdict, monthly_volume=monthly_volume,
-                        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), evalkit_version=__version__)
+                        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), evalkit_version=__version__,
+                        meets_policy=meets)
+
+
+def _meets_policy(policy_path, routes: list[RouteRef], *, seed: int, n_boot: int,
+                  allow_unverified: bool) -> dict[str, bool] | None:
+    """For every route but the candidate: does it pass the policy as the candidate against the
+    baseline? None without a policy."""
+    base = routes[0]
+    results = {}
+    for ref in routes[:-1]:
+        try:
+            verdict, _ = _gate(policy_path, base, ref, seed=seed, n_boot=n_boot, allow_unverified=allow_unverified)
+        except BadInput:  # a route the policy cannot judge does not meet it
+            results[ref.name] = False
+            continue
+        if verdict["status"] == "no_policy":
+            return None
+        results[ref.name] = verdict["status"] == "approve"
+    return results
 
 
 def _gate(policy_path, base: RouteRef, cand: RouteRef, *, seed: int, n_boot: int, allow_unverified: bool):

@@ -30,6 +30,7 @@ class Call:
     cache_mode: str = "off"
     limiter: Any = None
     recorded_price: Any = None  # a replayed route's verified answers are priced as its configured model
+    projected_price: Any = None  # a stand-in's or recording's route: its configured model's price (projected cost)
     fingerprinter: Any = None  # evalkit.fingerprint.Fingerprinter of the route
     endpoint: str | None = None  # where the call goes (from the suite or the environment)
     repair_attempts: int = 0  # repair passes allowed when the answer does not parse (evalkit.repair)
@@ -206,6 +207,8 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
             configured = configured_provider(suite, name)
             recorded_price = price_for(configured.price_ref() if configured else suite.spec.routes[name].model,
                                        suite.spec.pricing)
+        projected_price = price_for(suite.spec.routes[name].model, suite.spec.pricing) \
+            if provider.ref != suite.spec.routes[name].model else None
         fingerprinter = fingerprinter_for(suite, name, provider, params)
         endpoint = provider.endpoint()
         repair = suite.spec.routes[name].repair
@@ -216,8 +219,8 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
                 request = ProviderRequest(case.id, name, repeat, rendered.messages, params, suite.output_schema,
                                           case, rendered.examples, rendered.context, rendered.retrieved or [])
                 calls.append(Call(request, provider, expected_label(case, label_field), case.tags, rendered.retrieved,
-                                  price, recorded_price=recorded_price, fingerprinter=fingerprinter, endpoint=endpoint,
-                                  repair_attempts=repairs))
+                                  price, recorded_price=recorded_price, projected_price=projected_price,
+                                  fingerprinter=fingerprinter, endpoint=endpoint, repair_attempts=repairs))
     return calls
 
 

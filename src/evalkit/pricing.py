@@ -51,7 +51,44 @@ def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price | 
     return next((table[key] for key in _candidates(model) if key in table), None)
 
 
-def call_cost(price: Price | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
+def call_cost(price: Price | None, input_tokens: int | None, output_tokens: int | None, *,
+              cached: int | None = None, written: int | None = None) -> float | None:
+    """USD of one call. `input_tokens` counts every input token, `cached` (read from the prompt
+    cache) and `written` (written to it) among them: those are priced at the table's
+    `cached_input` and `cache_write` rates (the input rate when the table has none). Reasoning
+    tokens are output tokens and priced as such."""
     if price is None or input_tokens is None or output_tokens is None:
         return None
-    return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+    cached, written = cached or 0, written or 0
+    fresh = max(input_tokens - cached - written, 0)
+    read_rate = price.cached_input if price.cached_input is not None else price.input
+    write_rate = price.cache_write if price.cache_write is not None else price.input
+    return (fresh * price.input + cached * read_rate + written * write_rate + output_tokens * price.output) / 1_000_000
+
+
+def caching_advice(suite, calls) -> list[str]:
+    """A warning for each prompted route whose `similar` examples make every prompt prefix
+    different, so the provider's prompt cache cannot serve it: what its prefix (system prompt
+    and examples) costs per 1,000 cases now, and what `fixed` or `stratified` examples, one
+    prefix for every call, would cost at the cached-input rate."""
+    advice = []
+    for name, route in suite.spec.routes.items():
+        if route.kind != "prompted" or route.examples is None or route.examples.strategy != "similar":
+            continue
+        price = price_for(route.model, suite.spec.pricing)
+        mine = [c for c in calls if c.request.route == name]
+        if price is None or price.cached_input is None or not mine:
+            continue
+        prefix = sum(len(m["content"]) for c in mine for m in c.request.messages[:-1]
+                     if isinstance(m.get("content"), str)) / len(mine) / 4
+        if prefix < 1:
+            continue
+        now = prefix * price.input / 1000
+        cached = prefix * price.cached_input / 1000
+        extra = " with params: {cache_prompt: true}" if route.model.startswith("anthropic:") else ""
+        advice.append(f"route {name!r}: `similar` examples make every prompt prefix different, so the prompt cache "
+                      f"cannot serve them: its prefix of about {prefix:,.0f} tokens (system prompt and examples) costs "
+                      f"${now:.4f} per 1,000 cases at {route.model}'s input rate; `fixed` or `stratified` examples "
+                      f"(one prefix for every call){extra} would cost about ${cached:.4f} per 1,000 cases at its "
+                      f"cached-input rate, if they answer as well")
+    return advice

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
-from evalkit.executor import Executor
+from evalkit.executor import Executor, QuotaExhausted
 from evalkit.gcfreeze import long_lived_objects_frozen
 from evalkit.manifest import new_manifest, now_iso, reported_models
 from evalkit.planning import attach_cache_keys, build_providers, cache_modes, plan_calls
@@ -51,6 +51,8 @@ class RunOptions:
     max_retry_after_s: float = 120.0  # never wait longer than this, whatever the server asks
     timeout_s: float | None = None  # per-call timeout; None: the suite's (defaults.timeout_s, route params)
     rpm: dict[str, float] = field(default_factory=dict)  # provider prefix (or "*") -> requests per minute
+    tpm: dict[str, float] = field(default_factory=dict)  # provider prefix (or "*") -> estimated tokens per minute
+    max_wait_s: float = 600.0  # how long one call may wait out rate limits (429s), apart from `attempts`
     cache: str = "auto"  # auto | off | read | write | readwrite
     cache_dir: Path | None = None
     progress: bool | None = None  # None: a bar only when stderr is a terminal
@@ -72,19 +74,22 @@ class RunResult:
     retries: int = 0  # made by this session, as the next field, by route
     retries_by_route: dict[str, int] = field(default_factory=dict)
     cache_hits: int = 0
+    stopped: str | None = None  # why the run stopped early on its own (a quota or billing error)
 
     @property
     def exit_code(self) -> int:
         return 0 if self.complete and not self.manifest.get("error_rate_exceeded") else 3
 
 
-def _progress_bar(total: int, options: RunOptions):
-    show = options.progress if options.progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))
-    if not show or total == 0:
+def _progress_bar(total: int, options: RunOptions, pacers=None):
+    """A bar on a terminal, lines every few seconds when stderr is not one (CI); none with
+    progress=False (`--no-progress`)."""
+    if options.progress is False or total == 0:
         return None
-    from tqdm import tqdm
+    from evalkit.progress import Progress
 
-    return tqdm(total=total, unit="call", file=sys.stderr, mininterval=0.2, leave=False)
+    tty = sys.stderr.isatty() and not os.environ.get("CI")
+    return Progress(total, tty=bool(options.progress) or tty, pacers=pacers)
 
 
 async def lookup_retirements(providers: dict[str, Provider], cache, today, *, network: bool = True,
@@ -184,6 +189,7 @@ class _Session:
         self.warnings: list[str] = []
         self.executor: Executor | None = None
         self.judges = None
+        self.stopped: str | None = None
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -216,7 +222,8 @@ class _Session:
             started = asyncio.Event()
             lookups = asyncio.ensure_future(self.check_retirements(started))
             await started.wait()  # the lookups hold their slots before the first call queues
-        self.executor.bar = _progress_bar(len(self.calls), self.options)
+        self.executor.bar = _progress_bar(len(self.calls), self.options, getattr(self, "pacers", None))
+        watcher = asyncio.ensure_future(self.executor.bar.watch()) if self.executor.bar is not None else None
         try:
             await self.executor.run()
             if lookups is not None:
@@ -224,6 +231,8 @@ class _Session:
         finally:
             if lookups is not None and not lookups.done():
                 lookups.cancel()
+            if watcher is not None:
+                watcher.cancel()
             if self.executor.bar is not None:
                 self.executor.bar.close()
         for name, info in self.manifest["routes"].items():
@@ -250,6 +259,10 @@ class _Session:
         try:
             await work
             return True
+        except QuotaExhausted as error:
+            self.stopped = str(error)
+            self.warn(f"stopped early: {error}")
+            return False
         except asyncio.CancelledError:
             if not stopped:
                 raise
@@ -268,7 +281,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
     """Run every holdout case through the suite's routes and write the run directory."""
     from evalkit import store
     from evalkit.cache import ResponseCache
-    from evalkit.limits import limiters_for
+    from evalkit.limits import TokenLimiter, limiters_for
+    from evalkit.pacing import Pacers
     from evalkit.scoring import Scorer
 
     options = options or RunOptions()
@@ -313,10 +327,15 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
 
         judges = Judges(suite, offline=options.offline)
     modes = cache_modes(suite, providers, options.cache)
-    limiters = limiters_for({split_model(p.ref)[0]: p.remote for p in providers.values()}, options.rpm)
+    prefixes = {split_model(p.ref)[0]: p.remote for p in providers.values()}
+    pacers = Pacers(options.concurrency, limiters_for(prefixes, options.rpm),
+                    limiters_for(prefixes, options.tpm, TokenLimiter, "--tpm"))
+    if options.max_wait_s is None or not options.max_wait_s >= 0:
+        raise BadInput(f"--max-wait must be zero or more seconds, got {options.max_wait_s}")
     calls = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s)
+    by_route = {name: pacers.for_provider(provider) for name, provider in providers.items()}
     for call in calls:
-        call.limiter = limiters.get(split_model(call.provider.ref)[0])
+        call.limiter = by_route[call.request.route]
 
     if previous is not None:
         run_dir = options.resume
@@ -354,6 +373,12 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
 
         session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None)
         session.judges = judges
+        session.pacers = pacers
+        if previous is None and not options.batch:
+            from evalkit.pricing import caching_advice
+
+            for message in caching_advice(suite, calls):
+                session.warn(message)
         writer = store.RunWriter(run_dir)
         try:
             with long_lived_objects_frozen():
@@ -367,13 +392,17 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
                  "retries_by_route": dict(executor.retries_by_route) if executor else {},
                  "calls_made": executor.calls_made if executor else 0}
         manifest["warnings"] = sorted(set(manifest.get("warnings") or []) | set(session.warnings))
+        if session.stopped:
+            manifest["stopped"] = session.stopped
+        if executor is not None and executor.rate_limited:
+            manifest["rate_limited"] = manifest.get("rate_limited", 0) + executor.rate_limited
         summary = finish_run(run_dir, manifest, complete=complete, max_error_rate=options.max_error_rate,
                              retries=stats["retries"], stats=stats)
     finally:
         lock.close()
     return RunResult(run_dir, manifest, summary, complete, stats["calls_made"], session.warnings,
                      retries=stats["retries"], retries_by_route=stats["retries_by_route"],
-                     cache_hits=executor.cache_hits if executor else 0)
+                     cache_hits=executor.cache_hits if executor else 0, stopped=session.stopped)
 
 
 def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_error_rate: float, retries: int = 0,

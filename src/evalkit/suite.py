@@ -136,6 +136,10 @@ class Route(_Strict):
     trained_tokens: int | None = Field(None, description="Fine-tuned routes: billable tokens the job processed.")
     training_cost_usd: float | None = Field(None, description="Fine-tuned routes: what training cost, in USD.")
     provider: str | None = Field(None, description="Fine-tuned routes: who trained it (openai, together, ...).")
+    hosting_usd_per_hour: float | None = Field(None, ge=0, description="Fine-tuned routes: a fixed hosting cost of the "
+                                               "deployed model in USD per hour, billed whether or not it is called "
+                                               "(some platforms bill deployed tuned models by the hour); counted "
+                                               "in the packet's monthly cost and break-even.")
     base_url: str | None = Field(None, description="Any compatible endpoint for this route.")
     api_key_env: str | None = Field(None, description="Name of the variable holding this route's key.")
     params: dict[str, Any] = Field(default_factory=dict, description="Overrides the suite defaults.")
@@ -163,7 +167,14 @@ class Price(_Strict):
     output: float = Field(description="USD per million output tokens")
     batch_input: float | None = None
     batch_output: float | None = None
+    cached_input: float | None = Field(None, description="USD per million input tokens read from the prompt cache "
+                                                         "(OpenAI cached tokens, Anthropic cache reads); "
+                                                         "none: the input rate")
+    cache_write: float | None = Field(None, description="USD per million input tokens written to the prompt cache "
+                                                        "(Anthropic cache writes); none: the input rate")
     training: float | None = Field(None, description="USD per million training tokens (fine-tuning)")
+    as_of: str | None = Field(None, description="When this price was looked up (YYYY-MM-DD)")
+    source: str | None = Field(None, description="Where this price comes from (a pricing page's URL)")
 
 
 class CaseSource(_Strict):
@@ -184,6 +195,9 @@ class Suite(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     routes: dict[str, Route] = Field(min_length=1)
     pricing: dict[str, Price] = Field(default_factory=dict, description="Overrides of the shipped price table, by PROVIDER:MODEL.")
+    monthly_volume: int | None = Field(None, ge=1, description="Cases a month in production: the packet's monthly cost "
+                                                               "and the tuned route's break-even use it unless "
+                                                               "--monthly-volume is given.")
     gate: GatePolicy | None = Field(None, description="The gate policy (docs/ci.md, section 2).")
 
     @model_validator(mode="after")

@@ -37,11 +37,15 @@ def completion_response(body: dict[str, Any], request_id: str | None) -> Outcome
     content = message.get("content")
     text = content if content is not None else (message.get("refusal") or "")
     usage = body.get("usage") or None
+    prompt_details = (usage.get("prompt_tokens_details") or {}) if usage else {}
+    completion_details = (usage.get("completion_tokens_details") or {}) if usage else {}
     return ProviderResponse(
         text=text, model=body.get("model"),
         input_tokens=usage.get("prompt_tokens") if usage else None,
         output_tokens=usage.get("completion_tokens") if usage else None,
-        latency_ms=None, finish_reason=choice.get("finish_reason"), request_id=request_id)
+        latency_ms=None, finish_reason=choice.get("finish_reason"), request_id=request_id,
+        cached_input_tokens=prompt_details.get("cached_tokens"),
+        reasoning_tokens=completion_details.get("reasoning_tokens"))
 
 
 def line_outcome(line: dict[str, Any]) -> Outcome:

@@ -17,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--with", dest="with_routes", metavar="ROUTES", action="append",
                    help="other routes to show, comma-separated, each ROUTE or RUN_DIR:ROUTE (default: every route of RUN_DIR)")
     p.add_argument("--policy", type=Path, metavar="FILE", help="gate policy YAML (default: the gate: section of the candidate's suite)")
-    p.add_argument("--monthly-volume", type=int, metavar="N", help="cases per month, for the projected monthly cost")
+    p.add_argument("--monthly-volume", type=int, metavar="N", help="cases per month, for the projected monthly cost and the tuned route's break-even (default: the suite's monthly_volume)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default RUN_DIR/packet)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed, as for compare and gate (default 0)")
     p.add_argument("--allow-unverified", action="store_true",

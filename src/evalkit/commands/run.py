@@ -19,14 +19,20 @@ def register(sub) -> None:
     p.add_argument("--route", action="append", dest="routes", metavar="ROUTE", help="run only this route (repeatable)")
     p.add_argument("--concurrency", type=int, default=8, help="calls in flight at once, over all routes (default 8)")
     p.add_argument("--rpm", action="append", metavar="[PROVIDER=]N",
-                   help="at most N requests per minute to each remote provider, or to PROVIDER (repeatable; retries count)")
+                   help="at most N requests per minute to each remote provider, or to PROVIDER (repeatable; retries count). "
+                   "Without it, calls are paced from the provider's rate-limit headers")
+    p.add_argument("--tpm", action="append", metavar="[PROVIDER=]N",
+                   help="at most N tokens per minute (estimated before sending: messages in characters / 4 + max_tokens) "
+                   "to each remote provider, or to PROVIDER (repeatable)")
+    p.add_argument("--max-wait", type=float, default=10.0, metavar="MINUTES",
+                   help="how long one call may wait out rate limits (429), apart from --attempts (default 10)")
     p.add_argument("--repeats", type=int, default=1, help="answers per case and route (default 1)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish a stopped run: only missing calls are made "
                    "(its routes, repeats and --offline come from the run)")
     p.add_argument("--retry-errors", action="store_true",
                    help="with --resume: drop the run's error rows and make those calls again (finished answers are kept)")
     p.add_argument("--max-error-rate", type=float, default=0.5, help="exit 3 when a route's share of error rows exceeds this (default 0.5)")
-    p.add_argument("--attempts", type=int, default=4, help="tries per call for 429, 5xx, timeouts and connection errors (default 4)")
+    p.add_argument("--attempts", type=int, default=4, help="tries per call for 5xx, timeouts and connection errors (default 4); rate limits wait instead (--max-wait)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="per-call timeout (default: the suite's defaults.timeout_s)")
     p.add_argument("--cache", choices=["auto", "off", "read", "write", "readwrite"], default="auto", help=CACHE_HELP)
     p.add_argument("--cache-dir", type=Path, metavar="DIR", help="where the response cache lives (default: EVALKIT_CACHE_DIR or the user cache directory)")
@@ -56,6 +62,7 @@ def handle(args) -> int:
     options = RunOptions(batch=batch_options(args), out=args.out, offline=args.offline, replay=args.replay, concurrency=args.concurrency, repeats=args.repeats,
                          routes=args.routes, resume=args.resume, retry_errors=args.retry_errors, max_error_rate=args.max_error_rate,
                          attempts=args.attempts, timeout_s=args.timeout, rpm=parse_rpm(args.rpm),
+                         tpm=parse_rpm(args.tpm, "--tpm", "tokens per minute"), max_wait_s=args.max_wait * 60,
                          cache=args.cache, cache_dir=args.cache_dir,
                          progress=False if args.no_progress else None, notify=warn,
                          cases=args.cases, tags=args.tags, limit=args.limit)
@@ -68,6 +75,8 @@ def handle(args) -> int:
         print(json.dumps({"run_dir": str(result.run_dir), "summary": result.summary}, indent=2))
     else:
         print_result(result)
+    if result.stopped:
+        print(f"evalkit: the run stopped early: {result.stopped}", file=sys.stderr)
     if not result.complete:
         print(f"evalkit: the run stopped early; finish it with: evalkit run {args.suite} --resume {result.run_dir}", file=sys.stderr)
     elif result.manifest.get("error_rate_exceeded"):
@@ -142,3 +151,10 @@ def print_result(result) -> None:
     print(f"run directory: {result.run_dir}")
     for name in ("manifest.json", "results.jsonl", "summary.json", "report.md"):
         print(f"  {result.run_dir / name}")
+    errors = sum(s.get("errors") or 0 for s in result.summary["routes"].values())
+    suite = manifest.get("suite", {}).get("path") or "SUITE"
+    if errors:
+        print(f"error rows: {errors}; make those calls again with: "
+              f"evalkit run {suite} --resume {result.run_dir} --retry-errors")
+    else:
+        print("error rows: 0")

@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from evalkit.errors import BadInput
+from evalkit.pacing import read_rate_limits
 from evalkit.providers.base import ProviderRequest, ProviderResponse
 from evalkit.providers.sdk import SDKProvider, shared_client, split_params
 
@@ -51,7 +52,8 @@ def accepts_sampling(model: str) -> bool:
 
 def message_response(message: Any, *, latency_ms: float | None = None, request_id: str | None = None) -> ProviderResponse:
     """A Message as a row's response: the forced tool's input as JSON, else the text blocks;
-    input tokens include cache writes and reads. The batch lane reads its results the same way."""
+    input tokens include cache writes and reads (Anthropic's `input_tokens` leaves them out),
+    which are also kept apart for pricing. The batch lane reads its results the same way."""
     text = None
     parts = []
     for block in message.content:
@@ -63,13 +65,15 @@ def message_response(message: Any, *, latency_ms: float | None = None, request_i
     if text is None:
         text = "".join(parts)
     usage = message.usage
-    input_tokens = None
+    input_tokens = written = read = None
     if usage is not None:
-        input_tokens = (usage.input_tokens or 0) + (getattr(usage, "cache_creation_input_tokens", None) or 0) \
-            + (getattr(usage, "cache_read_input_tokens", None) or 0)
+        written = getattr(usage, "cache_creation_input_tokens", None)
+        read = getattr(usage, "cache_read_input_tokens", None)
+        input_tokens = (usage.input_tokens or 0) + (written or 0) + (read or 0)
     return ProviderResponse(text=text, model=message.model, input_tokens=input_tokens,
                             output_tokens=usage.output_tokens if usage is not None else None,
-                            latency_ms=latency_ms, finish_reason=message.stop_reason, request_id=request_id)
+                            latency_ms=latency_ms, finish_reason=message.stop_reason, request_id=request_id,
+                            cached_input_tokens=read, cache_write_tokens=written)
 
 
 class AnthropicProvider(SDKProvider):
@@ -117,11 +121,17 @@ class AnthropicProvider(SDKProvider):
 
     @staticmethod
     def _messages(request: ProviderRequest) -> dict[str, Any]:
-        """`messages`, and the system messages joined into `system` (the Messages API has no system role)."""
+        """`messages`, and the system messages joined into `system` (the Messages API has no system role).
+        With `params: {cache_prompt: true}` the system prompt (instructions and the few-shot block
+        or context placed there) is marked cacheable: the static prefix every call repeats."""
         system = [m["content"] for m in request.messages if m["role"] == "system"]
         if not system:
             return {"messages": request.messages}
-        return {"messages": [m for m in request.messages if m["role"] != "system"], "system": "\n\n".join(system)}
+        text = "\n\n".join(system)
+        if request.params.get("cache_prompt"):
+            return {"messages": [m for m in request.messages if m["role"] != "system"],
+                    "system": [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]}
+        return {"messages": [m for m in request.messages if m["role"] != "system"], "system": text}
 
     def request_body(self, request: ProviderRequest) -> dict[str, Any]:
         """The JSON body `complete` sends for this request (the batch lane writes the same)."""
@@ -139,11 +149,13 @@ class AnthropicProvider(SDKProvider):
 
     def _bind(self, sdk: Any, key: str):
         self._client = shared_client(sdk.AsyncAnthropic, **self._client_settings(key))
-        return self._client.messages.create
+        return self._client.messages.with_raw_response.create
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
-        response, latency_ms = await self._send(**self._messages(request), **self._configured(request))
-        return message_response(response, latency_ms=latency_ms, request_id=getattr(response, "_request_id", None))
+        raw, latency_ms = await self._send(**self._messages(request), **self._configured(request))
+        answer = message_response(await raw.parse(), latency_ms=latency_ms, request_id=raw.headers.get("request-id"))
+        answer.rate_limits = read_rate_limits(raw.headers)
+        return answer
 
     async def lookup_shutdown_date(self) -> str | None:
         """The model's end-of-life date from the deprecation table Anthropic ships in its SDK

@@ -61,6 +61,11 @@ class ProviderResponse:
     cost_usd: float | None = None
     #: SHA-256 of the code that answered (python: routes), recorded on the row
     source_sha256: str | None = None
+    cached_input_tokens: int | None = None  # input tokens read from the provider's prompt cache (in input_tokens)
+    cache_write_tokens: int | None = None  # input tokens written to the prompt cache (in input_tokens)
+    reasoning_tokens: int | None = None  # output tokens spent on reasoning (in output_tokens)
+    rate_limits: dict[str, Any] | None = None  # the answer's rate-limit headers (evalkit.pacing.read_rate_limits)
+
 
 
 class Provider:

@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from evalkit.errors import BadInput
+from evalkit.pacing import read_rate_limits
 from evalkit.providers.base import ProviderError, ProviderRequest, ProviderResponse
 from evalkit.providers.sdk import SDKProvider, shared_client, split_params
 
@@ -122,10 +123,11 @@ class OpenAIProvider(SDKProvider):
 
     def _bind(self, sdk: Any, key: str):
         self._client = shared_client(sdk.AsyncOpenAI, **self._client_settings(key))
-        return self._client.chat.completions.create
+        return self._client.chat.completions.with_raw_response.create
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
-        response, latency_ms = await self._send(messages=request.messages, **self._configured(request))
+        raw, latency_ms = await self._send(messages=request.messages, **self._configured(request))
+        response = raw.parse()
         choices = response.choices
         if not choices:
             raise ProviderError("bad_response", "the server returned no choices")
@@ -133,12 +135,19 @@ class OpenAIProvider(SDKProvider):
         message = choice.message
         text = message.content if message.content is not None else (getattr(message, "refusal", None) or "")
         usage = response.usage
-        return ProviderResponse(
+        answer = ProviderResponse(
             text=text, model=response.model,
             input_tokens=usage.prompt_tokens if usage is not None else None,
             output_tokens=usage.completion_tokens if usage is not None else None,
             latency_ms=latency_ms, finish_reason=choice.finish_reason,
-            request_id=getattr(response, "_request_id", None))
+            request_id=raw.headers.get("x-request-id"), rate_limits=read_rate_limits(raw.headers))
+        if usage is not None:
+            prompt_details, completion_details = usage.prompt_tokens_details, usage.completion_tokens_details
+            if prompt_details is not None and prompt_details.cached_tokens is not None:
+                answer.cached_input_tokens = prompt_details.cached_tokens
+            if completion_details is not None and completion_details.reasoning_tokens is not None:
+                answer.reasoning_tokens = completion_details.reasoning_tokens
+        return answer
 
     async def lookup_shutdown_date(self) -> str | None:
         """The shutdown date the models endpoint reports for this model (a fine-tune: for its

@@ -63,6 +63,9 @@ class ReplayProvider(Provider):
             input_tokens=record.get("input_tokens"),
             output_tokens=record.get("output_tokens"),
             latency_ms=record.get("latency_ms"),
+            cached_input_tokens=record.get("cached_input_tokens"),
+            cache_write_tokens=record.get("cache_write_tokens"),
+            reasoning_tokens=record.get("reasoning_tokens"),
             recording=record,
         )
 

@@ -21,7 +21,11 @@ from urllib.parse import urlsplit, urlunsplit
 from evalkit.providers.base import Provider, ProviderError, ProviderRequest
 
 #: request parameters that evalkit reads itself and never sends
-EVALKIT_PARAMS = frozenset({"timeout_s", "structured"})
+EVALKIT_PARAMS = frozenset({"timeout_s", "structured", "cache_prompt"})
+
+#: what an exhausted quota or billing problem looks like: every later call would fail too
+_QUOTA_CODES = frozenset({"insufficient_quota", "billing_error", "billing_not_active"})
+_QUOTA_WORDS = ("credit balance is too low", "exceeded your current quota")
 
 _ERROR_TYPES = {400: "bad_request", 401: "authentication", 403: "permission_denied", 404: "not_found",
                 408: "timeout", 409: "conflict", 413: "request_too_large", 422: "unprocessable", 429: "rate_limit"}
@@ -74,6 +78,17 @@ def server_message(error: Any) -> str:
     return str(getattr(error, "message", None) or error)
 
 
+def quota_exhausted(error: Any) -> bool:
+    """True for OpenAI's `insufficient_quota` 429 and Anthropic's `billing_error` (or its
+    "credit balance is too low" refusal): no retry can succeed."""
+    body = getattr(error, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(inner, dict) and (inner.get("code") in _QUOTA_CODES or inner.get("type") in _QUOTA_CODES):
+        return True
+    message = server_message(error).lower()
+    return any(words in message for words in _QUOTA_WORDS)
+
+
 def convert_error(error: BaseException, sdk: Any, *, secret: str | None, timeout_s: float | None) -> ProviderError:
     """An SDK exception as a ProviderError (`sdk` is the `openai` or `anthropic` module)."""
 
@@ -88,13 +103,18 @@ def convert_error(error: BaseException, sdk: Any, *, secret: str | None, timeout
         detail = f": {type(cause).__name__}: {cause}" if cause else ""
         return ProviderError("connection", scrub(f"{error}{detail}"), retryable=True)
     if isinstance(error, sdk.APIStatusError):
+        from evalkit.pacing import read_rate_limits
+
         status, headers = error.status_code, error.response.headers
+        if quota_exhausted(error):
+            return ProviderError("quota", scrub(f"HTTP {status}: {server_message(error)}"), status=status)
         retryable = retryable_status(status)
         hint = (headers.get("x-should-retry") or "").lower()
-        if hint in ("true", "false"):
+        if hint in ("true", "false") and status != 429:  # a rate limit is waited out, whatever the hint
             retryable = hint == "true"
         return ProviderError(error_type(status), scrub(f"HTTP {status}: {server_message(error)}"), retryable=retryable,
-                             status=status, retry_after_s=retry_after_seconds(headers))
+                             status=status, retry_after_s=retry_after_seconds(headers),
+                             rate_limits=read_rate_limits(headers))
     if isinstance(error, sdk.APIError):  # e.g. a response that does not match the API's schema
         return ProviderError("bad_response", scrub(server_message(error)))
     return ProviderError(type(error).__name__, scrub(str(error)))
@@ -256,7 +276,8 @@ class SDKProvider(Provider):
                 pass
 
     async def _send(self, **kwargs: Any) -> tuple[Any, float]:
-        """Call `create`; the response and its latency in ms. Every SDK failure becomes a
+        """Call `create` (the SDK's `with_raw_response` form: the parsed answer comes with its
+        headers); the raw response and its latency in ms. Every SDK failure becomes a
         ProviderError (retryable or not), with the key scrubbed from its message."""
         create = self._create or self._connect()
         started = time.perf_counter()

@@ -1,5 +1,5 @@
 """Test helpers for evalkit: a local stub of the OpenAI and Anthropic HTTP APIs."""
 
-from evalkit.testing.stub_server import StubServer, default_responder, fail, hang
+from evalkit.testing.stub_server import RateLimit, StubServer, default_responder, fail, hang
 
-__all__ = ["StubServer", "default_responder", "fail", "hang"]
+__all__ = ["StubServer", "RateLimit", "default_responder", "fail", "hang"]

@@ -28,6 +28,8 @@ Each module describes its part:
   ``batch_order``, ``batch_fault``);
 * ``fine_tuning``: OpenAI and Together fine-tuning jobs (``fine_tuning_refusal``,
   ``fine_tunable_models``, ``fine_tuning_outcome``);
+* ``ratelimit``: request and token buckets with each provider's rate-limit headers
+  (``rate_limit``), and quota errors;
 * ``common``: the request a handler receives and each provider's error document;
 * ``httpio``: HTTP framing: chunked bodies, multipart/form-data, responses.
 
@@ -38,7 +40,8 @@ JSON (or not a JSON object on a POST) is answered 400 in the route's shape.
 
 from evalkit.testing.stub_server.chat import Responder, default_responder  # noqa: F401
 from evalkit.testing.stub_server.common import Handled, StubRequest, anthropic_error_body, openai_error_body  # noqa: F401
+from evalkit.testing.stub_server.ratelimit import RateLimit  # noqa: F401
 from evalkit.testing.stub_server.dispatch import DEFAULT_HANG_S, HANG, FailScript, fail, hang  # noqa: F401
 from evalkit.testing.stub_server.server import StubServer  # noqa: F401
 
-__all__ = ["StubServer", "default_responder", "fail", "hang", "HANG"]
+__all__ = ["StubServer", "RateLimit", "default_responder", "fail", "hang", "HANG"]

@@ -7,7 +7,10 @@
 
 The answer text comes from ``responder(kind, body)`` (``kind`` ``"openai"`` or
 ``"anthropic"``, ``body`` the request's JSON): a string, or a JSON document that is
-serialized; it may be an ``async def``.  A Messages request that forces a tool
+serialized; it may be an ``async def``.  ``usage_hook(kind, body, usage)`` may change a
+usage document before it is sent.  A ``system`` block marked ``cache_control`` is a cache
+write the first time its prefix is seen, a cache read after that (Anthropic's counts:
+``input_tokens`` then leaves the cached tokens out).  A Messages request that forces a tool
 (``tool_choice`` ``tool`` or ``any``) gets a ``tool_use`` block when the answer is a
 JSON object.  Usage counts are characters / 4 + 1.  ``models`` and
 ``model_shutdown_dates`` fill the model list.
@@ -58,6 +61,19 @@ def _messages_chars(messages: Any) -> int:
     if not isinstance(messages, list):
         return 0
     return sum(_text_len(m.get("content")) for m in messages if isinstance(m, dict))
+
+
+def _cacheable_prefix(system: Any) -> Optional[str]:
+    """The text of ``system`` up to its last block marked ``cache_control``; None without one."""
+    if not isinstance(system, list):
+        return None
+    text, marked = "", None
+    for block in system:
+        if isinstance(block, dict) and isinstance(block.get("text"), str):
+            text += block["text"]
+            if block.get("cache_control"):
+                marked = text
+    return marked
 
 
 def _as_json_object(value: Any) -> Optional[Dict[str, Any]]:
@@ -118,6 +134,8 @@ class _ChatMixin:
             "system_fingerprint": "fp_evalkit_stub",
             "service_tier": "default",
         }
+        if self.usage_hook is not None:
+            self.usage_hook("openai", body, payload["usage"])
         return 200, payload, None
 
     async def _handle_messages(self, req: StubRequest) -> Handled:
@@ -160,6 +178,15 @@ class _ChatMixin:
 
         system = body.get("system")
         in_chars = _messages_chars(body["messages"]) + _text_len(system)
+        written = read = 0
+        cached = _cacheable_prefix(system)
+        if cached is not None:  # prompt caching: the marked prefix is written once, then read
+            prefix_tokens = len(cached) // 4
+            if cached in self.prompt_cache:
+                read = prefix_tokens
+            else:
+                self.prompt_cache.add(cached)
+                written = prefix_tokens
         payload = {
             "id": f"msg_stub{req.request_id[4:]}",
             "type": "message",
@@ -169,12 +196,14 @@ class _ChatMixin:
             "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": in_chars // 4 + 1,
+                "input_tokens": in_chars // 4 + 1 - written - read,
                 "output_tokens": out_chars // 4 + 1,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": written,
+                "cache_read_input_tokens": read,
             },
         }
+        if self.usage_hook is not None:
+            self.usage_hook("anthropic", body, payload["usage"])
         return 200, payload, None
 
     def _model_object(self, model_id: str) -> Dict[str, Any]:

@@ -29,6 +29,8 @@ Failure injection
   way, so a script does not shift the seeded sequence.  ``responder`` and
   ``fail_script`` run on the stub's event-loop thread: keep them quick (a
   responder may also be an ``async def``).
+* ``rate_limit``: a ``ratelimit.RateLimit`` that refuses chat requests beyond its
+  limits with an immediate 429 and adds its rate-limit headers to every chat answer.
 * Latency (``latency_ms`` +/- uniform ``jitter_ms``, seeded) applies to every
   routed answer, errors included; 404s and unparseable bodies are answered at
   once.
@@ -70,6 +72,9 @@ HANG = "hang"
 DEFAULT_HANG_S = 60.0
 
 FailScript = Callable[[int, str, Any], Optional[tuple]]
+
+#: the handlers a ``rate_limit`` (see ``ratelimit``) applies to
+_LIMITED = frozenset({"_handle_chat_completions", "_handle_messages"})
 
 
 def _fmt_seconds(value: float) -> str:
@@ -196,6 +201,13 @@ class _DispatchMixin:
                 default = f"Stub scripted error {status} ({_PHRASES.get(int(status), 'Error')})."
                 return self._error(kind, int(status), message or default, request_id, extra)
 
+            limit_headers = None
+            if self.rate_limit is not None and route[1] in _LIMITED:  # refused at once, before any latency
+                refusal, limit_headers = self.rate_limit.admit(kind, body)
+                if refusal is not None:
+                    status, message, code = refusal
+                    return self._error(kind, status, message, request_id, limit_headers, code)
+
             if delay > 0:
                 await asyncio.sleep(delay)
 
@@ -223,4 +235,6 @@ class _DispatchMixin:
         resp_headers = {"request-id" if kind == "anthropic" else "x-request-id": request_id}
         if extra_headers:
             resp_headers.update(extra_headers)
+        if limit_headers:
+            resp_headers.update(limit_headers)
         return status, resp_headers, payload

@@ -28,6 +28,7 @@ from evalkit.testing.stub_server.dispatch import FailScript, _DispatchMixin
 from evalkit.testing.stub_server.files import _FilesMixin
 from evalkit.testing.stub_server.fine_tuning import _FineTuningMixin
 from evalkit.testing.stub_server.httpio import _raw_response, _read_chunked
+from evalkit.testing.stub_server.ratelimit import RateLimit
 
 _HOST = "127.0.0.1"
 _HEAD_LIMIT = 1 << 20  # max bytes of request line + headers
@@ -93,6 +94,8 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
         batch_polls: int = 1,
         batch_order: str = "request",
         batch_fault: Optional[Callable[[str, int, Dict[str, Any]], Any]] = None,
+        rate_limit: Optional[RateLimit] = None,
+        usage_hook: Optional[Callable[[str, Dict[str, Any], Dict[str, Any]], Any]] = None,
     ) -> None:
         if latency_ms < 0 or jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
@@ -121,6 +124,9 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
         self.batch_polls = int(batch_polls)
         self.batch_order = batch_order
         self.batch_fault = batch_fault
+        self.rate_limit = rate_limit
+        self.usage_hook = usage_hook
+        self.prompt_cache: set = set()  # Anthropic prompt-cache prefixes seen
         self.batches: Dict[str, Dict[str, Any]] = {}
 
         self.requests: List[Dict[str, Any]] = []

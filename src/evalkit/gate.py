@@ -336,8 +336,9 @@ def operating_characteristics(policy: GatePolicy, comparison: dict[str, Any] | N
         result["points"].append({"at": key, "delta": delta, "p_approve": p})
         parts.append(f"{words} with probability {p:.2f}")
     tail = "" if sdd is not None else f"; the smallest detectable difference {sdd_reason}"
+    checks = " and ".join(result["checks"])
     result["sentence"] = (f"at n={n} with {psi:.0%} discordant pairs, this gate approves " + "; ".join(parts) + tail
-                          + f" ({' and '.join(result['checks'])}; the other checks can only lower these)")
+                          + f" (from {checks}; the other checks can only lower these probabilities)")
     return result
 
 

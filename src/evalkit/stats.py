@@ -413,7 +413,7 @@ def smallest_detectable_difference(n: int, p_discordant: float, *, alpha: float 
         if significance_power(n, p_discordant, p_discordant, alpha) >= power:
             reach = np.array([len(powers)])
         else:
-            return None, (f"not detectable: with {n} pairs and {p_discordant:.0%} discordant, no gain reaches "
+            return None, (f"does not exist: with {n} pairs and {p_discordant:.0%} discordant, no gain reaches "
                           f"{power:.0%} power at one-sided alpha {alpha}")
     start = max(0, int(reach[0]) * 8 - 8)
     for d in grid[start:]:

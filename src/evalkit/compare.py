@@ -5,7 +5,7 @@ estimand, the per-call difference paired by case: a case's accuracy is the share
 that were right, the delta is the mean over cases of B's minus A's, its interval is Newcombe's
 on the per-case table (fractional with repeats), and its test the exact paired sign-flip test
 (McNemar's exact test when each case has one call). The majority vote is reported apart, as
-self-consistency. The paired BCa bootstrap resamples cases, never rows, drawing the same case
+self-consistency. The paired bootstrap (BCa widened to the jackknife) resamples cases, never rows, drawing the same case
 indices for A and B.
 Each side's metric values are computed over the paired cases only, with the same
 functions as summary.json (`metrics.summarize_route`). Deltas are B minus A.
@@ -79,7 +79,8 @@ def _rates(conf, n_labels: int) -> dict[str, Any]:
 
 
 def paired_bootstrap_deltas(rows_a, rows_b, labels: list[str], *, seed: int = 0, n_boot: int = N_BOOT) -> dict[str, list[float] | None]:
-    """95% BCa intervals of B - A for each metric, resampling the paired cases.
+    """95% intervals of B - A for each metric (BCa widened to the jackknife: evalkit.stats.bootstrap_interval),
+    resampling the paired cases.
 
     `rows_a` and `rows_b` hold the same cases in the same order (see `_in_order`). Both
     sides get the very same resampled case indices, and the jackknife leaves the same case
@@ -89,7 +90,7 @@ def paired_bootstrap_deltas(rows_a, rows_b, labels: list[str], *, seed: int = 0,
     import numpy as np
 
     from evalkit.metrics import (case_resamples, cluster_confusions, jackknife_multiplicities, resampled_confusions)
-    from evalkit.stats import bca_interval
+    from evalkit.stats import bootstrap_interval
 
     per_case_a, k = cluster_confusions(rows_a, labels)
     per_case_b, _ = cluster_confusions(rows_b, labels)
@@ -104,7 +105,8 @@ def paired_bootstrap_deltas(rows_a, rows_b, labels: list[str], *, seed: int = 0,
     estimate = deltas(np.ones((1, n_cases), dtype=np.int64))[0]
     boot = np.concatenate([deltas(m) for m in case_resamples(n_cases, n_boot=n_boot, seed=seed)])
     jack = np.concatenate([deltas(m) for m in jackknife_multiplicities(n_cases)]) if n_cases > 1 else boot[:0]
-    return {metric: bca_interval(float(estimate[j]) if np.isfinite(estimate[j]) else None, boot[:, j], jack[:, j])
+    return {metric: bootstrap_interval(float(estimate[j]) if np.isfinite(estimate[j]) else None, boot[:, j], jack[:, j],
+                                       bounds=(-2.0, 2.0) if metric == "kappa" else (-1.0, 1.0))
             for j, metric in enumerate(METRICS)}
 
 

@@ -284,6 +284,14 @@ def _significance(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]
     return [Check("require_significant_improvement", p, policy.alpha, significant, reason, op="<", n=m["n"])]
 
 
+def baseline_checks(policy: GatePolicy | dict[str, Any], comparison: dict[str, Any]) -> list[Check]:
+    """The policy's checks against the baseline (max_drop, require_significant_improvement),
+    decided on `comparison` = compare(baseline, candidate): a pure function."""
+    if not isinstance(policy, GatePolicy):
+        policy = parse_policy(policy, where="gate policy")
+    return _drops(policy, comparison) + _significance(policy, comparison)
+
+
 # -- operating characteristics --
 
 def _oc_inputs(comparison: dict[str, Any]) -> tuple[int, float, float]:
@@ -424,7 +432,7 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
         comparison = compare(base_run, base_route, candidate_run, route, seed=seed, n_boot=n_boot)
     checks += _floors(policy, summary, rows, labels, seed=seed, n_boot=n_boot)
     if comparison is not None:
-        checks += _drops(policy, comparison) + _significance(policy, comparison)
+        checks += baseline_checks(policy, comparison)
     model = candidate_run.manifest["routes"][route].get("ran_as") or candidate_run.manifest["routes"][route].get("model")
     checks += _ceilings(policy, summary, model)
     return Verdict(candidate=f"{candidate_run.dir}:{route}",

@@ -6,8 +6,8 @@ rows that returned an output; error rows are counted apart.
 
 A case's repeats are one cluster: `n` is the number of cases everywhere; rates are per-call
 means over the rows with a case-clustered Wilson interval (evalkit.stats.clustered_rate);
-kappa, macro-F1 and per-label F1 carry BCa intervals from a bootstrap that resamples whole
-cases. Macro-F1 averages over the labels that occur among the expected answers.
+kappa, macro-F1 and per-label F1 carry BCa intervals widened to the jackknife's
+(evalkit.stats.bootstrap_interval) from a bootstrap that resamples whole cases. Macro-F1 averages over the labels that occur among the expected answers.
 """
 
 from __future__ import annotations
@@ -212,11 +212,11 @@ def bootstrap_statistics(rows, labels, statistic, *, seed: int = 0, n_boot: int 
 
 
 def kappa_and_f1_intervals(rows, labels, *, seed: int = 0, n_boot: int = N_BOOT):
-    """BCa intervals (evalkit.stats.bca_interval) of kappa and macro-F1, and of each label's F1
-    (a dict), from one case-clustered bootstrap."""
+    """Intervals (evalkit.stats.bootstrap_interval: BCa widened to the jackknife) of kappa and
+    macro-F1, and of each label's F1 (a dict), from one case-clustered bootstrap."""
     import numpy as np
 
-    from evalkit.stats import bca_interval
+    from evalkit.stats import bootstrap_interval
 
     n_labels = len(labels)
 
@@ -225,7 +225,8 @@ def kappa_and_f1_intervals(rows, labels, *, seed: int = 0, n_boot: int = N_BOOT)
                                 f1_from_confusions(conf, n_labels)])
 
     estimate, boot, jack = bootstrap_statistics(rows, labels, statistic, seed=seed, n_boot=n_boot)
-    cis = [bca_interval(float(estimate[j]) if np.isfinite(estimate[j]) else None, boot[:, j], jack[:, j])
+    cis = [bootstrap_interval(float(estimate[j]) if np.isfinite(estimate[j]) else None, boot[:, j], jack[:, j],
+                              bounds=(-1.0, 1.0) if j == 0 else (0.0, 1.0))
            for j in range(boot.shape[1])]
     return cis[0], cis[1], dict(zip(labels, cis[2:]))
 

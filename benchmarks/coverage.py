@@ -22,6 +22,7 @@ same measurement for the tests, on fewer suites.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -57,12 +58,12 @@ POLICIES = {
 INTERVALS = {
     "accuracy (Wilson)": ("side", "accuracy"),
     "parse rate (Wilson)": ("side", "parse_rate"),
-    "kappa (BCa bootstrap)": ("side", "kappa"),
-    "macro-F1 (BCa bootstrap)": ("side", "macro_f1"),
+    "kappa (bootstrap)": ("side", "kappa"),
+    "macro-F1 (bootstrap)": ("side", "macro_f1"),
     "paired accuracy difference (Newcombe)": ("paired", "newcombe"),
-    "paired accuracy difference (BCa bootstrap)": ("paired", "accuracy"),
-    "paired kappa difference (BCa bootstrap)": ("paired", "kappa"),
-    "paired macro-F1 difference (BCa bootstrap)": ("paired", "macro_f1"),
+    "paired accuracy difference (bootstrap)": ("paired", "accuracy"),
+    "paired kappa difference (bootstrap)": ("paired", "kappa"),
+    "paired macro-F1 difference (bootstrap)": ("paired", "macro_f1"),
 }
 
 
@@ -205,7 +206,8 @@ def render(table: dict[str, Any]) -> str:
     by = {(c["n"], c["delta"]): c for c in table["cells"]}
     lines = [f"Coverage of the 95% intervals (target 0.95; {table['suites']} simulated suites per cell, seed "
              f"{table['seed']}, {table['n_boot']} bootstrap resamples; each route's intervals in the cell of equal routes, both "
-             "routes; the paired intervals pooled over the -5, 0 and +15 point cells):", "",
+             "routes; the paired intervals pooled over the -5, 0 and +15 point cells; bootstrap = BCa widened to the "
+             "jackknife, over cases):", "",
              "| interval | " + " | ".join(f"n={n}" for n in ns) + " |", "|---|" + "---:|" * len(ns)]
     for name in INTERVALS:
         values = []
@@ -223,6 +225,16 @@ def render(table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge(tables: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table from measurements of disjoint n made with the same settings."""
+    first = tables[0]
+    if any((t["suites"], t["seed"], t["n_boot"]) != (first["suites"], first["seed"], first["n_boot"]) for t in tables):
+        raise SystemExit("coverage.py --merge: the measurements were made with different --suites, --seed or --n-boot")
+    ns = sorted(n for t in tables for n in t["ns"])
+    return {**first, "ns": ns, "cells": [c for t in tables for c in t["cells"]],
+            "repeats": {int(n): v for t in tables for n, v in t["repeats"].items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suites", type=int, default=2000, help="simulated suites per cell (default 2000)")
@@ -230,9 +242,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap resamples per interval (default {N_BOOT})")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--save", type=Path, metavar="JSON", help="also write the measurements as JSON")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="render saved measurements (say, of --n 30 46 and --n 100 run apart) as one table")
     args = parser.parse_args(argv)
     started = time.time()
-    text = render(coverage_table(tuple(args.n), args.suites, args.seed, args.n_boot))
+    if args.merge:
+        table = merge([json.loads(path.read_text(encoding="utf-8")) for path in args.merge])
+    else:
+        table = coverage_table(tuple(args.n), args.suites, args.seed, args.n_boot)
+    if args.save:
+        args.save.write_text(json.dumps(table, indent=1), encoding="utf-8")
+    text = render(table)
     text += f"\n({time.time() - started:.0f} s)\n"
     print(text, end="")
     if args.out:

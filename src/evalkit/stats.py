@@ -31,6 +31,7 @@ __all__ = [
     "smallest_detectable_difference",
     "newcombe_arrays",
     "approval_probability",
+    "newcombe_half_width",
 ]
 
 
@@ -556,3 +557,12 @@ def _one_sided_table(n: int, alpha: float) -> np.ndarray:
     """(n + 1, n + 1) booleans: whether (broken b, fixed c) is significant one-sided at alpha."""
     b, c = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
     return one_sided_exact_p(b, c) < alpha
+
+
+def newcombe_half_width(n: int, p_discordant: float, accuracy: float = 0.8, confidence: float = 0.95) -> float:
+    """Half the width of Newcombe's interval on n pairs when both routes have `accuracy` and a
+    share p_discordant of the pairs is discordant, half each way (the figure docs/ci.md quotes
+    for choosing a margin; counts may be fractional)."""
+    discordant = p_discordant * n / 2.0
+    low, high = newcombe_arrays(accuracy * n - discordant, discordant, discordant, n - accuracy * n - discordant, confidence)
+    return float(high - low) / 2.0

@@ -117,3 +117,15 @@ def test_identical_repeats_do_not_narrow_the_intervals(tmp_path):
     for metric in ("accuracy", "kappa", "macro_f1"):
         assert three["metrics"][metric]["ci95"] == pytest.approx(one["metrics"][metric]["ci95"])
     assert three["mcnemar"] == one["mcnemar"]
+
+
+def test_with_repeats_n_is_the_number_of_cases_everywhere_in_the_summary(repeated):
+    summary = repeated.summary["routes"]["noisy"]
+    assert summary["n"] == 5 and summary["n_rows"] == 15
+    assert summary["accuracy"]["n"] == summary["kappa"]["n"] == summary["macro_f1"]["n"] == 5
+    assert all(tag["n"] <= 5 for tag in summary["by_tag"].values())
+
+
+def test_with_repeats_accuracy_is_the_per_call_mean(repeated):
+    accuracy = repeated.summary["routes"]["noisy"]["accuracy"]
+    assert accuracy["value"] == pytest.approx((3 + 2 + 0 + 1 + 1) / 15)

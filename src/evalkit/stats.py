@@ -1,8 +1,8 @@
 """Small, pure statistics helpers for comparing eval routes.
 
 Everything here is a function of counts or labels: no I/O,
-no global state. scipy is imported inside the function that needs it (mcnemar), so
-importing this module costs only numpy.
+no global state. scipy is imported inside the functions that need it, so importing this
+module costs only numpy.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ __all__ = [
     "newcombe_arrays",
     "approval_probability",
     "newcombe_half_width",
+    "conditional_false_approval",
 ]
 
 
@@ -566,3 +567,17 @@ def newcombe_half_width(n: int, p_discordant: float, accuracy: float = 0.8, conf
     discordant = p_discordant * n / 2.0
     low, high = newcombe_arrays(accuracy * n - discordant, discordant, discordant, n - accuracy * n - discordant, confidence)
     return float(high - low) / 2.0
+
+
+def conditional_false_approval(discordant: int, alpha: float = 0.05, *, mid_p: bool = False) -> float:
+    """Probability that the one-sided McNemar test finds B better when A and B are equally good,
+    given the number of discordant pairs: with the exact p (what the gate uses) it never exceeds
+    alpha; with the mid-p it does for some counts (the reason the gate does not use it)."""
+    from scipy.stats import binom
+
+    _check_count("discordant", discordant)
+    fixed = np.arange(discordant + 1)
+    p = binom.sf(fixed - 1, discordant, 0.5)
+    if mid_p:
+        p = p - 0.5 * binom.pmf(fixed, discordant, 0.5)
+    return float(binom.pmf(fixed, discordant, 0.5)[p < alpha].sum())

@@ -103,7 +103,7 @@ def _stand_ins(routes) -> list[dict[str, Any]]:
 def _tag_failures(routes, baseline, candidate, comparison, layers) -> list[dict[str, Any]]:
     """Per tag: each route's figures from its summary, and the cases each route fixed or broke
     against the baseline (compare's `by_tag`). Worst tags of the baseline first; `n` is the
-    largest row count any route has for the tag."""
+    largest number of cases any route has for the tag."""
     tags: dict[str, int] = {}
     for ref in routes:
         for tag, entry in _summary(ref)["by_tag"].items():

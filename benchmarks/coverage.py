@@ -10,9 +10,9 @@ another label 30 %, unparsed 7 % and an error row 3 %. The true values (accuracy
 kappa, macro-F1 and their differences) are those of the population confusion matrix.
 
 Each cell (n, true accuracy difference B - A of -5, 0 or +15 points) runs `--suites` suites
-through the public API: `compare.compare` and `gate.baseline_checks` on that comparison (the
-decisions of three policies; `gate.evaluate_gate` makes the same checks) and, in the cell of
-equal routes, `metrics.summarize_route` (each side's intervals) with the paired intervals. It
+through the public API: `compare.compare` (each side's intervals, which are those of
+`metrics.summarize_route`, and the paired ones) and `gate.baseline_checks` on that comparison
+(the decisions of three policies; `gate.evaluate_gate` makes the same checks). It
 prints, for every interval, the share of suites whose interval holds the true value, and
 for every policy the share of suites it approves. A last cell measures the accuracy
 interval with three repeats per case at temperature above 0. `coverage_table()` is the
@@ -164,10 +164,9 @@ def measure_cell(n: int, delta: float, suites: int, seed: int, n_boot: int = N_B
             comparison = compare(run, "a", run, "b", n_boot=GATE_ONLY_N_BOOT)
         else:
             comparison = compare(run, "a", run, "b", n_boot=n_boot)
-            summaries = {side: summarize_route(run.route_rows(side), LABELS, n_boot=n_boot) for side in ("a", "b")}
             for name, (kind, metric) in INTERVALS.items():
-                if kind == "side":
-                    hits[name] += [_covers(summaries[side][metric]["ci95"], truth[metric])
+                if kind == "side":  # each side's interval as summarize_route gives it, over the paired cases
+                    hits[name] += [_covers(comparison["metrics"][metric][f"ci95_{side}"], truth[metric])
                                    for side, truth in (("a", truth_a), ("b", truth_b))]
                 else:
                     key = "accuracy" if metric == "newcombe" else metric

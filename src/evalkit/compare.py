@@ -116,7 +116,8 @@ def _metric_entries(sa, sb, cis, n_paired: int) -> dict[str, dict[str, Any]]:
     entries = {}
     for metric in METRICS:
         a, b = sa[metric]["value"], sb[metric]["value"]
-        entry = {**_pair(a, b), "ci95": cis[metric] if a is not None and b is not None else None, "n": n_paired}
+        entry = {**_pair(a, b), "ci95": cis[metric] if a is not None and b is not None else None, "n": n_paired,
+                 "ci95_a": sa[metric]["ci95"], "ci95_b": sb[metric]["ci95"]}
         reasons = [f"{side}: {s[metric]['reason']}" for side, s in (("a", sa), ("b", sb)) if s[metric].get("reason")]
         if reasons:
             entry["reason"] = "; ".join(reasons)

@@ -50,3 +50,16 @@ def test_figure_in_ci_md_equals_the_code(name):
 def test_thirty_cases_with_a_fifth_discordant_detect_no_gain_at_80_percent_power():
     assert stats.smallest_detectable_difference(30, 0.2)[0] is None
     assert "with 30\ncases and a fifth discordant no gain up to that fifth reaches 80% power" in CI_MD.read_text(encoding="utf-8")
+
+
+def test_the_readme_coverage_table_is_the_saved_measurement():
+    import json
+    import sys
+
+    repo = CI_MD.parents[1]
+    sys.path.insert(0, str(repo))
+    from benchmarks.coverage import render
+
+    saved = json.loads((repo / "benchmarks" / "coverage.json").read_text(encoding="utf-8"))
+    saved["repeats"] = {int(n): value for n, value in saved["repeats"].items()}
+    assert render(saved) in (repo / "README.md").read_text(encoding="utf-8")

@@ -7,7 +7,8 @@ rows that returned an output; error rows are counted apart.
 A case's repeats are one cluster: `n` is the number of cases everywhere; rates are per-call
 means over the rows with a case-clustered Wilson interval (evalkit.stats.clustered_rate);
 kappa, macro-F1 and per-label F1 carry BCa intervals widened to the jackknife's
-(evalkit.stats.bootstrap_interval) from a bootstrap that resamples whole cases. Macro-F1 averages over the labels that occur among the expected answers.
+(evalkit.stats.bootstrap_interval) from a bootstrap that resamples whole cases; kappa's also
+reaches at least the Wilson limits of the observed agreement carried through its formula. Macro-F1 averages over the labels that occur among the expected answers.
 """
 
 from __future__ import annotations
@@ -228,7 +229,28 @@ def kappa_and_f1_intervals(rows, labels, *, seed: int = 0, n_boot: int = N_BOOT)
     cis = [bootstrap_interval(float(estimate[j]) if np.isfinite(estimate[j]) else None, boot[:, j], jack[:, j],
                               bounds=(-1.0, 1.0) if j == 0 else (0.0, 1.0))
            for j in range(boot.shape[1])]
-    return cis[0], cis[1], dict(zip(labels, cis[2:]))
+    return _with_agreement_limits(cis[0], rows, labels), cis[1], dict(zip(labels, cis[2:]))
+
+
+def _with_agreement_limits(kappa_ci, rows, labels):
+    """Kappa's interval widened, where needed, to the Wilson limits of the observed agreement
+    (which is accuracy) carried through kappa = (p_o - p_e) / (1 - p_e) at the observed chance
+    agreement p_e. A route right on nearly every case leaves the bootstrap and the jackknife
+    almost nothing to vary, and their interval collapses onto the estimate; the agreement's
+    Wilson limits, like Wilson's for accuracy, do not."""
+    import numpy as np
+
+    if kappa_ci is None:
+        return None
+    per_case, k = cluster_confusions(rows, labels)
+    conf = resampled_confusions(per_case, k, np.ones((1, per_case.n_cases), dtype=np.int64))[0]
+    total = conf.sum()
+    chance = float((conf.sum(axis=0) * conf.sum(axis=1)).sum() / (total * total))
+    agreement = case_rate(rows, lambda r: predicted_value(r) == r["expected_label"])["ci95"]
+    if chance >= 1.0 or agreement is None:
+        return kappa_ci
+    low, high = ((limit - chance) / (1.0 - chance) for limit in agreement)
+    return [max(-1.0, min(kappa_ci[0], low)), min(1.0, max(kappa_ci[1], high))]
 
 
 def per_case_counts(rows, hit, counted=lambda r: True):

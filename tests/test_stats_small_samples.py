@@ -143,3 +143,14 @@ def test_statsmodels_agrees_on_the_exact_mcnemar_p_when_installed():
     contingency = pytest.importorskip("statsmodels.stats.contingency_tables")
     test = stats.paired_sign_flip([1] * 3 + [0] * 9 + [1] * 4, [1] * 16, [0] * 3 + [1] * 9 + [1] * 4, [1] * 16)
     assert test["p_exact"] == pytest.approx(contingency.mcnemar([[4, 3], [9, 0]], exact=True).pvalue)
+
+
+def test_kappa_interval_of_a_route_right_on_every_case_does_not_collapse_on_its_estimate():
+    from evalkit.metrics import kappa_and_f1_intervals
+
+    labels = ["a", "b", "c"]
+    rows = [{"case_id": f"c{i}", "expected_label": labels[i % 3], "predicted_label": labels[i % 3], "parsed_ok": True,
+             "correct": True} for i in range(30)]
+    kappa_ci, f1_ci, _ = kappa_and_f1_intervals(rows, labels, n_boot=200)
+    wilson_low = stats.wilson_interval(30, 30)[0]
+    assert kappa_ci[1] == 1.0 and kappa_ci[0] == pytest.approx((wilson_low - 1 / 3) / (1 - 1 / 3))

@@ -94,3 +94,27 @@ def isolate(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EVALKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+
+
+def tuned_better_responder(suite):
+    """A stub responder for the example suite: the fine-tuned model answers every case with its
+    gold output; the other models give the wrong reason code on every other case, so the tuned
+    route is clearly better than the base route (as a gate that approves it needs to see)."""
+    from evalkit.testing.oracle import GoldResponder
+
+    import hashlib
+
+    gold_answer = GoldResponder(suite)
+
+    def respond(kind: str, body: dict) -> str:
+        answer = gold_answer(kind, body)
+        if str(body.get("model", "")).startswith("ft:"):
+            return answer
+        question = body["messages"][-1]["content"].encode()
+        if hashlib.sha256(question).digest()[0] % 2:
+            parsed = json.loads(answer)
+            parsed["reason_code"] = "other" if parsed["reason_code"] != "other" else "bug_report"
+            return json.dumps(parsed)
+        return answer
+
+    return respond

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stub_helpers import OPENAI_KEY
+from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 from conftest import REPO
 from evalkit.cli import main
 from evalkit.suite import load_suite
-from evalkit.testing.oracle import GoldResponder
 from evalkit.testing.stub_server import StubServer
 
 SUITE = REPO / "evals" / "support_triage.yaml"
@@ -55,7 +54,7 @@ def substituted(command: str, env: dict[str, str]) -> str:
 def record_live(suite: Path, folder: Path, recording: Path) -> None:
     """Run `suite` live against the stub (through OPENAI_BASE_URL) and record it."""
     with StubServer() as stub, pytest.MonkeyPatch.context() as env:
-        stub.responder = GoldResponder(load_suite(suite))
+        stub.responder = tuned_better_responder(load_suite(suite))
         env.setenv("OPENAI_API_KEY", OPENAI_KEY)
         env.setenv("OPENAI_BASE_URL", stub.base_url_openai)
         env.setenv("EVALKIT_CACHE_DIR", str(folder / "cache"))

@@ -138,7 +138,8 @@ def test_bootstrap_is_deterministic_for_a_seed(mixed):
     again = compare(run, "a", run, "b", seed=0)
     other = compare(run, "a", run, "b", seed=1)
     assert again["metrics"] == result["metrics"]
-    assert other["metrics"]["kappa"]["ci95"] != result["metrics"]["kappa"]["ci95"]
+    # the seed moves the bootstrap; where the jackknife bound is the wider one it does not show
+    assert any(other["metrics"][m]["ci95"] != result["metrics"][m]["ci95"] for m in ("accuracy", "kappa", "macro_f1"))
 
 
 def test_newcombe_interval_is_computed_on_the_paired_table(mixed):

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stub_helpers import OPENAI_KEY
+from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 from conftest import REPO
 from evalkit.cli import main
 from evalkit.suite import load_suite
-from evalkit.testing.oracle import GoldResponder
 from evalkit.testing.stub_server import StubServer
 
 EXAMPLE = REPO / "evals" / "support_triage.yaml"
@@ -51,7 +50,7 @@ def live(tmp_path_factory):
     folder = tmp_path_factory.mktemp("live")
     suite = suite_copy(folder / "suite")
     with StubServer() as stub, pytest.MonkeyPatch.context() as env:
-        stub.responder = GoldResponder(load_suite(suite))
+        stub.responder = tuned_better_responder(load_suite(suite))
         env.setenv("OPENAI_API_KEY", OPENAI_KEY)
         env.setenv("OPENAI_BASE_URL", stub.base_url_openai)
         env.setenv("EVALKIT_CACHE_DIR", str(folder / "cache"))
@@ -111,7 +110,7 @@ def replayed(live, tmp_path_factory):
 def test_replaying_the_live_recording_for_the_unchanged_suite_approves(replayed, live, tmp_path, capsys):
     code = main(["gate", str(replayed), *GATE, "--junit", str(tmp_path / "gate.xml"), "--summary", str(tmp_path / "gate.md")])
     out = capsys.readouterr().out
-    assert code == 0 and "verdict: APPROVE" in out
+    assert code == 0 and "verdict: APPROVE" in out, out
     assert f"candidate: tuned answers are recorded via {live['endpoint']}" in out
     assert "baseline: base answers are recorded" in out
     assert "NOT EVIDENCE" not in out and "NOT EVIDENCE" not in (tmp_path / "gate.md").read_text()

@@ -99,7 +99,7 @@ def test_an_incomplete_run_exits_3(run, tmp_path):
 
 
 def test_max_drop_on_the_point_estimate(run):
-    verdict = judge({"baseline": "base", "max_drop": {"accuracy": 0.05}}, run, "worse")
+    verdict = judge({"baseline": "base", "max_drop": {"accuracy": 0.05}, "drop_on": "point"}, run, "worse")
     drop = check(verdict, "max_drop.accuracy")
     assert verdict.exit_code == 1 and drop.value == pytest.approx(0.1)
     assert "a drop of 0.100, more than the 0.050 allowed" in drop.reason
@@ -107,8 +107,8 @@ def test_max_drop_on_the_point_estimate(run):
 
 def test_max_drop_on_the_interval_bound_is_stricter_than_on_the_point(run):
     policy = {"baseline": "base", "max_drop": {"accuracy": 0.02}}
-    assert judge(policy, run, "sidegrade").exit_code == 0
-    verdict = judge({**policy, "drop_on": "ci95"}, run, "sidegrade")
+    assert judge({**policy, "drop_on": "point"}, run, "sidegrade").exit_code == 0
+    verdict = judge(policy, run, "sidegrade")
     drop = check(verdict, "max_drop.accuracy")
     newcombe = verdict.comparison["metrics"]["accuracy"]["newcombe"]["ci95"]
     assert verdict.exit_code == 1 and drop.value == pytest.approx(-newcombe[0]) and "Newcombe" in drop.reason
@@ -120,16 +120,16 @@ def test_max_drop_on_the_bound_uses_the_bootstrap_for_other_metrics(run):
     assert drop.value == pytest.approx(-verdict.comparison["metrics"]["macro_f1"]["ci95"][0]) and "bootstrap" in drop.reason
 
 
-def test_significant_improvement_passes_when_mcnemar_exact_p_is_below_alpha(run):
+def test_significant_improvement_passes_when_the_one_sided_exact_p_is_below_alpha(run):
     verdict = judge({"baseline": "base", "require_significant_improvement": True}, run, "tuned")
     significance = check(verdict, "require_significant_improvement")
-    assert significance.passed and significance.value == pytest.approx(2 / 2 ** 7)  # b=0, c=7
+    assert significance.passed and significance.value == pytest.approx(1 / 2 ** 7)  # b=0, c=7
 
 
 def test_a_better_but_not_significant_candidate_is_rejected(run):
     verdict = judge({"baseline": "base", "require_significant_improvement": True}, run, "slightly")
     significance = check(verdict, "require_significant_improvement")
-    assert verdict.exit_code == 1 and significance.value == pytest.approx(0.5)
+    assert verdict.exit_code == 1 and significance.value == pytest.approx(0.25)  # b=0, c=2: one-sided
     assert "not below alpha 0.05" in significance.reason
 
 
@@ -153,15 +153,29 @@ def test_p95_latency_above_the_ceiling_fails(run):
     assert verdict.exit_code == 1 and check(verdict, "max_latency_p95_ms").value == 200.0
 
 
-def test_floors_per_tag_and_per_label(run):
-    policy = {"min_by_tag": {"adjacent-labels": {"accuracy": 0.9}, "easy": {"accuracy": 0.9}},
-              "min_by_label": {"billing_dispute": {"f1": 0.8, "recall": 0.95}}}
+def test_floors_per_tag_and_per_label_are_decided_on_their_intervals(run):
+    policy = {"min_by_tag": {"adjacent-labels": {"accuracy": 0.3}},
+              "min_by_label": {"billing_dispute": {"recall": 0.5}}}
     verdict = judge(policy, run, "tuned")  # wrong on c08, c09: both adjacent-labels
-    assert check(verdict, "min_by_tag.adjacent-labels.accuracy").value == pytest.approx(0.8)
-    assert not check(verdict, "min_by_tag.adjacent-labels.accuracy").passed
-    assert check(verdict, "min_by_tag.easy.accuracy").passed
-    assert check(verdict, "min_by_label.billing_dispute.f1").passed
+    tag = check(verdict, "min_by_tag.adjacent-labels.accuracy")  # 8/10, Wilson [0.49, 0.94]
+    assert tag.value == pytest.approx(0.8) and tag.status == "pass" and tag.ci95[0] > 0.3
+    worse = judge({"min_by_tag": {"adjacent-labels": {"accuracy": 0.5}}}, run, "worse")  # 0/10: [0, 0.28]
+    assert check(worse, "min_by_tag.adjacent-labels.accuracy").status == "fail" and worse.exit_code == 1
     assert check(verdict, "min_by_label.billing_dispute.recall").value == pytest.approx(1.0)
+    assert check(verdict, "min_by_label.billing_dispute.recall").status == "pass"
+
+
+def test_a_floor_whose_interval_straddles_it_is_undecided_and_a_warning(run):
+    verdict = judge({"min_by_tag": {"adjacent-labels": {"accuracy": 0.9}}}, run, "tuned")
+    floor = check(verdict, "min_by_tag.adjacent-labels.accuracy")
+    assert floor.status == "undecided" and floor.passed and verdict.exit_code == 0
+    assert verdict.to_dict()["warnings"] == [f"{floor.name}: {floor.reason}"]
+
+
+def test_a_floor_on_fewer_cases_than_min_cases_is_too_few_to_decide(run):
+    verdict = judge({"min_by_tag": {"adjacent-labels": {"accuracy": 0.99}}, "min_cases": 11}, run, "tuned")
+    floor = check(verdict, "min_by_tag.adjacent-labels.accuracy")
+    assert floor.status == "too few cases" and floor.passed and floor.reason.startswith("too few cases to decide: n=10")
 
 
 def test_an_undefined_kappa_fails_its_floor_with_the_reason(tmp_path):

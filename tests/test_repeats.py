@@ -80,11 +80,29 @@ def test_compare_counts_cases_not_rows(repeated):
     assert result["repeats"] == {"a": 3, "b": 3}
 
 
-def test_mcnemar_uses_the_majority_vote_of_each_case(repeated):
+def test_compare_pairs_per_call_accuracy_by_case(repeated):
+    result = compare(repeated, "noisy", repeated, "steady")
+    # noisy is right on 3, 2, 0, 1 and 1 of the three calls of c01..c05; steady always
+    assert (result["mcnemar"]["b"], result["mcnemar"]["c"]) == (0, 4)
+    assert result["flips"]["fixed"] == ["c02", "c03", "c04", "c05"]
+    assert result["metrics"]["accuracy"]["newcombe"]["delta"] == pytest.approx((0 + 1 / 3 + 1 + 2 / 3 + 2 / 3) / 5)
+
+
+def test_the_delta_and_its_test_are_one_estimand(repeated):
+    result = compare(repeated, "noisy", repeated, "steady")
+    summaries = repeated.summary["routes"]
+    per_call = summaries["steady"]["accuracy"]["value"] - summaries["noisy"]["accuracy"]["value"]
+    assert result["metrics"]["accuracy"]["delta"] == pytest.approx(per_call)
+    assert result["metrics"]["accuracy"]["newcombe"]["delta"] == pytest.approx(per_call)
+    assert result["mcnemar"]["on"] == "per-call correctness, paired by case"
+
+
+def test_majority_vote_is_reported_apart_as_self_consistency(repeated):
     result = compare(repeated, "noisy", repeated, "steady")
     # noisy's majority is right on c01 and c02 only; steady is always right
-    assert (result["mcnemar"]["b"], result["mcnemar"]["c"]) == (0, 3)
-    assert result["flips"]["fixed"] == ["c03", "c04", "c05"]
+    vote = result["self_consistency"]["mcnemar"]
+    assert (vote["b"], vote["c"]) == (0, 3)
+    assert result["self_consistency"]["majority_accuracy"]["a"]["value"] == pytest.approx(2 / 5)
 
 
 def test_identical_repeats_do_not_narrow_the_intervals(tmp_path):
@@ -99,3 +117,15 @@ def test_identical_repeats_do_not_narrow_the_intervals(tmp_path):
     for metric in ("accuracy", "kappa", "macro_f1"):
         assert three["metrics"][metric]["ci95"] == pytest.approx(one["metrics"][metric]["ci95"])
     assert three["mcnemar"] == one["mcnemar"]
+
+
+def test_with_repeats_n_is_the_number_of_cases_everywhere_in_the_summary(repeated):
+    summary = repeated.summary["routes"]["noisy"]
+    assert summary["n"] == 5 and summary["n_rows"] == 15
+    assert summary["accuracy"]["n"] == summary["kappa"]["n"] == summary["macro_f1"]["n"] == 5
+    assert all(tag["n"] <= 5 for tag in summary["by_tag"].values())
+
+
+def test_with_repeats_accuracy_is_the_per_call_mean(repeated):
+    accuracy = repeated.summary["routes"]["noisy"]["accuracy"]
+    assert accuracy["value"] == pytest.approx((3 + 2 + 0 + 1 + 1) / 15)

@@ -36,7 +36,8 @@ def test_repeats_give_one_row_per_case_route_and_repeat(make_suite, tmp_path):
     result = run_suite(make_suite(), RunOptions(out=tmp_path / "run", repeats=3, progress=False))
     keys = {(r["case_id"], r["route"], r["repeat"]) for r in load_run(result.run_dir).rows}
     assert len(keys) == len(HOLDOUT) * 3 and {k[2] for k in keys} == {0, 1, 2}
-    assert result.summary["routes"]["base"]["n"] == len(HOLDOUT) * 3
+    assert result.summary["routes"]["base"]["n"] == len(HOLDOUT)  # n counts cases
+    assert result.summary["routes"]["base"]["n_rows"] == len(HOLDOUT) * 3
 
 
 def test_manifest_records_suite_hashes_version_and_routes(make_suite, tmp_path):

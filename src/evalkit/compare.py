@@ -1,8 +1,12 @@
 """Compare two routes case by case (docs/ci.md, section 1): a pure function of two runs.
 
-Rows are paired by case id; a case's repeats are one cluster. Correctness for McNemar,
-the flips and the Newcombe interval is the case's majority vote (evalkit.repeats); the
-paired bootstrap resamples cases, never rows, drawing the same case indices for A and B.
+Rows are paired by case id; a case's repeats are one cluster. Accuracy is compared as one
+estimand, the per-call difference paired by case: a case's accuracy is the share of its calls
+that were right, the delta is the mean over cases of B's minus A's, its interval is Newcombe's
+on the per-case table (fractional with repeats), and its test the exact paired sign-flip test
+(McNemar's exact test when each case has one call). The majority vote is reported apart, as
+self-consistency. The paired bootstrap (BCa widened to the jackknife) resamples cases, never rows, drawing the same case
+indices for A and B.
 Each side's metric values are computed over the paired cases only, with the same
 functions as summary.json (`metrics.summarize_route`). Deltas are B minus A.
 """
@@ -39,6 +43,16 @@ def _in_order(rows: list[dict[str, Any]], order: dict[str, int]) -> list[dict[st
     return sorted(kept, key=lambda r: (order[r["case_id"]], r.get("repeat") or 0))
 
 
+def _call_counts(rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Case id -> (correct calls, calls)."""
+    counts: dict[str, list[int]] = {}
+    for row in rows:
+        tally = counts.setdefault(row["case_id"], [0, 0])
+        tally[0] += bool(row.get("correct"))
+        tally[1] += 1
+    return {case_id: (c, n) for case_id, (c, n) in counts.items()}
+
+
 def _listed(ids: list[str], limit: int = 10) -> str:
     shown = ", ".join(ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
@@ -66,29 +80,35 @@ def _rates(conf, n_labels: int) -> dict[str, Any]:
 
 
 def paired_bootstrap_deltas(rows_a, rows_b, labels: list[str], *, seed: int = 0, n_boot: int = N_BOOT) -> dict[str, list[float] | None]:
-    """95% percentile intervals of B - A for each metric, resampling the paired cases.
+    """95% intervals of B - A for each metric (BCa widened to the jackknife: evalkit.stats.bootstrap_interval),
+    resampling the paired cases.
 
     `rows_a` and `rows_b` hold the same cases in the same order (see `_in_order`). Both
-    sides get the very same resampled case indices. A resample where a metric is
-    undefined on either side is skipped; with more than half skipped the interval is None.
+    sides get the very same resampled case indices, and the jackknife leaves the same case
+    out of both. A resample where a metric is undefined on either side is skipped; with
+    more than half skipped the interval is None.
     """
     import numpy as np
 
-    from evalkit.metrics import case_resamples, cluster_confusions, interval, resampled_confusions
+    from evalkit.metrics import (case_resamples, cluster_confusions, jackknife_multiplicities, resampled_confusions)
+    from evalkit.stats import bootstrap_interval
 
     per_case_a, k = cluster_confusions(rows_a, labels)
     per_case_b, _ = cluster_confusions(rows_b, labels)
-    deltas: dict[str, list] = {m: [] for m in METRICS}
-    for multiplicity in case_resamples(per_case_a.shape[0], n_boot=n_boot, seed=seed):
-        side_a = _rates(resampled_confusions(per_case_a, k, multiplicity), len(labels))
-        side_b = _rates(resampled_confusions(per_case_b, k, multiplicity), len(labels))
-        for metric in METRICS:
-            deltas[metric].append(side_b[metric] - side_a[metric])
-    result = {}
-    for metric, chunks in deltas.items():
-        values = np.concatenate(chunks)
-        result[metric] = interval(values)
-    return result
+    n_labels = len(labels)
+
+    def deltas(multiplicity):
+        side_a = _rates(resampled_confusions(per_case_a, k, multiplicity), n_labels)
+        side_b = _rates(resampled_confusions(per_case_b, k, multiplicity), n_labels)
+        return np.column_stack([side_b[m] - side_a[m] for m in METRICS])
+
+    n_cases = per_case_a.shape[0]
+    estimate = deltas(np.ones((1, n_cases), dtype=np.int64))[0]
+    boot = np.concatenate([deltas(m) for m in case_resamples(n_cases, n_boot=n_boot, seed=seed)])
+    jack = np.concatenate([deltas(m) for m in jackknife_multiplicities(n_cases)]) if n_cases > 1 else boot[:0]
+    return {metric: bootstrap_interval(float(estimate[j]) if np.isfinite(estimate[j]) else None, boot[:, j], jack[:, j],
+                                       bounds=(-2.0, 2.0) if metric == "kappa" else (-1.0, 1.0))
+            for j, metric in enumerate(METRICS)}
 
 
 # -- the parts of the comparison --
@@ -97,7 +117,8 @@ def _metric_entries(sa, sb, cis, n_paired: int) -> dict[str, dict[str, Any]]:
     entries = {}
     for metric in METRICS:
         a, b = sa[metric]["value"], sb[metric]["value"]
-        entry = {**_pair(a, b), "ci95": cis[metric] if a is not None and b is not None else None, "n": n_paired}
+        entry = {**_pair(a, b), "ci95": cis[metric] if a is not None and b is not None else None, "n": n_paired,
+                 "ci95_a": sa[metric]["ci95"], "ci95_b": sb[metric]["ci95"]}
         reasons = [f"{side}: {s[metric]['reason']}" for side, s in (("a", sa), ("b", sb)) if s[metric].get("reason")]
         if reasons:
             entry["reason"] = "; ".join(reasons)
@@ -107,38 +128,70 @@ def _metric_entries(sa, sb, cis, n_paired: int) -> dict[str, dict[str, Any]]:
     return entries
 
 
-def _correctness(correct_a: dict[str, bool], correct_b: dict[str, bool], ids: list[str]) -> dict[str, Any]:
-    from evalkit.stats import mcnemar, newcombe_paired_interval
+ON = "per-call correctness, paired by case"
 
-    fixed = [i for i in ids if correct_b[i] and not correct_a[i]]
-    broken = [i for i in ids if correct_a[i] and not correct_b[i]]
-    both = sum(1 for i in ids if correct_a[i] and correct_b[i])
-    neither = len(ids) - both - len(fixed) - len(broken)
-    ci = newcombe_paired_interval(both, len(broken), len(fixed), neither)
+
+def _correctness(counts_a: dict[str, tuple[int, int]], counts_b: dict[str, tuple[int, int]], ids: list[str]) -> dict[str, Any]:
+    """The paired accuracy comparison on per-call correctness: `counts_x[id]` is (correct
+    calls, calls) of the case on side x."""
+    from evalkit.stats import mcnemar, newcombe_arrays, paired_sign_flip
+
+    acc_a = {i: counts_a[i][0] / counts_a[i][1] for i in ids}
+    acc_b = {i: counts_b[i][0] / counts_b[i][1] for i in ids}
+    fixed = [i for i in ids if acc_b[i] > acc_a[i]]
+    broken = [i for i in ids if acc_a[i] > acc_b[i]]
+    single = all(acc_a[i] in (0.0, 1.0) and acc_b[i] in (0.0, 1.0) for i in ids)  # McNemar's own case
+    table = {"both": sum(acc_a[i] * acc_b[i] for i in ids), "only_a": sum(acc_a[i] * (1 - acc_b[i]) for i in ids),
+             "only_b": sum((1 - acc_a[i]) * acc_b[i] for i in ids), "neither": sum((1 - acc_a[i]) * (1 - acc_b[i]) for i in ids)}
+    if single:
+        table = {key: int(round(value)) for key, value in table.items()}
+    low, high = newcombe_arrays(table["both"], table["only_a"], table["only_b"], table["neither"])
+    test = paired_sign_flip([counts_a[i][0] for i in ids], [counts_a[i][1] for i in ids],
+                            [counts_b[i][0] for i in ids], [counts_b[i][1] for i in ids])
+    two_sided = mcnemar(len(broken), len(fixed)) if single else {"p_exact": test["p_exact"], "p_midp": test["p_midp"]}
     return {
-        "mcnemar": {**mcnemar(len(broken), len(fixed)), "n": len(ids), "on": "majority-vote correctness per case"},
+        "mcnemar": {"b": len(broken), "c": len(fixed), "p_exact": two_sided["p_exact"], "p_midp": two_sided["p_midp"],
+                    "p_one_sided": test["p_greater"], "n": len(ids), "on": ON,
+                    "test": "exact McNemar" if single else "exact paired sign-flip (McNemar's test generalised to repeats)"},
         "flips": {"fixed": fixed, "broken": broken},
-        "newcombe": {"delta": (len(fixed) - len(broken)) / len(ids), "ci95": list(ci) if ci else None,
-                     "n": len(ids), "table": {"both": both, "only_a": len(broken), "only_b": len(fixed), "neither": neither},
-                     "on": "majority-vote correctness per case"},
+        "newcombe": {"delta": test["delta"], "ci95": [float(low), float(high)],
+                     "n": len(ids), "table": table, "on": ON},
+        "p_discordant": (table["only_a"] + table["only_b"]) / len(ids),
     }
 
 
-def _mde(n: int, b: int, c: int, warnings: list[str]) -> dict[str, Any]:
-    from evalkit.stats import min_detectable_difference
+def _self_consistency(pa, pb, ids: list[str]) -> dict[str, Any]:
+    """Majority-vote accuracy of each side and McNemar's test on it, reported apart from the
+    per-call comparison (only with repeats)."""
+    from evalkit.metrics import rate
+    from evalkit.stats import mcnemar
 
-    p_discordant = (b + c) / n
-    mde = min_detectable_difference(n, p_discordant or None, alpha=ALPHA, power=POWER)
-    observed = (c - b) / n
-    if mde is None:
+    ma, mb = majority_correct(pa), majority_correct(pb)
+    fixed = sum(1 for i in ids if mb[i] and not ma[i])
+    broken = sum(1 for i in ids if ma[i] and not mb[i])
+    return {"majority_accuracy": {"a": rate(sum(ma[i] for i in ids), len(ids)), "b": rate(sum(mb[i] for i in ids), len(ids))},
+            "mcnemar": {**mcnemar(broken, fixed), "n": len(ids), "on": "majority-vote correctness per case"}}
+
+
+def _mde(n: int, p_discordant: float, observed: float, warnings: list[str]) -> dict[str, Any]:
+    from evalkit.stats import smallest_detectable_difference
+
+    mde, reason = smallest_detectable_difference(n, p_discordant, alpha=ALPHA, power=POWER)
+    test = f"the one-sided exact McNemar test at alpha {ALPHA}"
+    if mde is None and p_discordant > 0:
         warnings.append(f"with {n} paired cases and {p_discordant:.0%} discordant pairs, no accuracy difference is "
-                        f"detectable at {POWER:.0%} power (alpha {ALPHA}): the suite is too small to tell these routes apart")
+                        f"detectable at {POWER:.0%} power ({test}): the suite is too small to tell these routes apart")
+    elif mde is None:
+        warnings.append(f"the smallest detectable accuracy difference {reason}")
     elif abs(observed) < mde:
         warnings.append(f"with {n} paired cases the smallest accuracy difference detectable at {POWER:.0%} power "
-                        f"(alpha {ALPHA}, {p_discordant:.0%} discordant pairs) is {mde:.3f}; the observed "
+                        f"({test}, {p_discordant:.0%} discordant pairs) is {mde:.3f}; the observed "
                         f"{observed:+.3f} is below it, so 'no significant difference' is not evidence of no difference")
-    return {"value": mde, "observed": observed, "n": n, "p_discordant": p_discordant,
-            "alpha": ALPHA, "power": POWER}
+    entry = {"value": mde, "observed": observed, "n": n, "p_discordant": p_discordant,
+             "alpha": ALPHA, "power": POWER, "test": test}
+    if reason:
+        entry["reason"] = reason
+    return entry
 
 
 def _per_class(sa, sb, labels: list[str]) -> dict[str, dict[str, Any]]:
@@ -242,11 +295,12 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
     sa = summarize_route(pa, labels, seed=seed, n_boot=n_boot)
     sb = summarize_route(pb, labels, seed=seed, n_boot=n_boot)
     cis = paired_bootstrap_deltas(pa, pb, labels, seed=seed, n_boot=n_boot)
-    correctness = _correctness(majority_correct(pa), majority_correct(pb), paired)
+    correctness = _correctness(_call_counts(pa), _call_counts(pb), paired)
     metrics = _metric_entries(sa, sb, cis, len(paired))
     metrics["accuracy"]["newcombe"] = correctness["newcombe"]
     mcnemar = correctness["mcnemar"]
-    mde = _mde(len(paired), mcnemar["b"], mcnemar["c"], warnings)
+    mde = _mde(len(paired), correctness["p_discordant"], correctness["newcombe"]["delta"], warnings)
+    repeats = {"a": len({r.get("repeat") or 0 for r in pa}), "b": len({r.get("repeat") or 0 for r in pb})}
     tags_of: dict[str, list[str]] = {}
     for row in pa:
         tags_of.setdefault(row["case_id"], row.get("tags") or [])
@@ -270,7 +324,8 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
         "warnings": warnings,
         "unmatched": {"only_a": only_a, "only_b": only_b},
         "mde": mde,
-        "repeats": {"a": len({r.get("repeat") or 0 for r in pa}), "b": len({r.get("repeat") or 0 for r in pb})},
+        "repeats": repeats,
         "errors": {"a": sa["errors"], "b": sb["errors"]},
+        **({"self_consistency": _self_consistency(pa, pb, paired)} if repeats["a"] > 1 or repeats["b"] > 1 else {}),
         "bootstrap": {"seed": seed, "n_boot": n_boot, "resamples": "cases (a case's repeats stay together), same indices for A and B"},
     }

@@ -6,13 +6,22 @@ over 1 so a dead endpoint is never read as a bad model. Every check is evaluated
 reported whatever the others say.
 
 Choices, documented here and in docs/ci.md:
-* `require_significant_improvement` uses McNemar's exact p (`p_exact`), the conservative
-  one, on majority-vote correctness per case; the candidate must also fix more cases
-  than it breaks.
-* `max_drop` with `drop_on: ci95` takes the lower bound of the paired 95% interval of
-  candidate minus baseline: Newcombe's interval for accuracy (reliable at n = 30), the
-  paired case bootstrap for the other metrics.
+* `require_significant_improvement` is the one-sided exact McNemar test at `alpha` (the
+  exact paired sign-flip test with repeats) on per-call correctness paired by case, the
+  same estimand as the delta it prints: p_one_sided = P(at least c fixed of b + c
+  discordant | Binomial(b + c, 1/2)). Exact, not mid-p: its false-approval rate is at most
+  alpha for every number of discordant pairs, not only on average.
+* `max_drop` with `drop_on: ci95` (the default) takes the lower bound of the paired 95%
+  interval of candidate minus baseline: Newcombe's interval for accuracy (reliable at
+  n = 30), the paired BCa case bootstrap for the other metrics. `drop_on: point` decides on
+  the observed delta and its reason states how often that approves a worse candidate.
+* `min_by_tag` and `min_by_label` floors are decided on the 95% interval (pass, fail or
+  undecided; below `min_cases` cases: too few cases to decide). Undecided floors are
+  warnings, never a rejection. Overall `min` floors decide on the point estimate.
 * per-tag macro-F1 averages over the labels that the tag's cases expect.
+* the verdict carries its operating characteristics: the probability that the paired
+  accuracy checks approve a candidate worse by the margin, as good, and better by the
+  smallest detectable difference, at this n and this share of discordant pairs.
 """
 
 from __future__ import annotations
@@ -28,6 +37,10 @@ from evalkit.provenance import MEANING, describe, run_provenance
 from evalkit.store import Run
 
 EPSILON = 1e-12  # thresholds are met exactly at equality, whatever the floating point says
+PASS, FAIL, UNDECIDED, TOO_FEW = "pass", "fail", "undecided", "too few cases"
+#: the reference 'worse' candidate of the operating characteristics when the margin is smaller
+WORSE_REFERENCE = 0.05
+POWER = 0.80
 
 APPROVE, REJECT, INCOMPLETE = 0, 1, 3
 
@@ -46,6 +59,17 @@ class Check:
     reason: str
     op: str = ">="
     kind: str = "quality"
+    status: str | None = None  # pass, fail, undecided or "too few cases"; the last two pass, as warnings
+    ci95: list[float] | None = None
+    n: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            self.status = PASS if self.passed else FAIL
+
+    @property
+    def warning(self) -> bool:
+        return self.status in (UNDECIDED, TOO_FEW)
 
 
 @dataclass
@@ -57,6 +81,7 @@ class Verdict:
     comparison: dict[str, Any] | None = field(default=None, repr=False)
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> route, provenance, endpoint
     allow_unverified: bool = False
+    operating_characteristics: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[Check]:
@@ -73,6 +98,11 @@ class Verdict:
         return [c for c in self.failed if not (c.kind == "evidence" and self.allow_unverified)]
 
     @property
+    def undecided(self) -> list[Check]:
+        """Checks that passed only because they could not be decided: warnings."""
+        return [c for c in self.checks if c.warning]
+
+    @property
     def exit_code(self) -> int:
         if any(c.kind == "completeness" for c in self.failed):
             return INCOMPLETE
@@ -85,7 +115,10 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return {"candidate": self.candidate, "baseline": self.baseline, "decision": self.decision,
                 "exit_code": self.exit_code, "evidence": self.evidence_summary(),
-                "checks": [asdict(c) for c in self.checks], "policy": self.policy, "comparison": self.comparison}
+                "checks": [asdict(c) for c in self.checks],
+                "warnings": [f"{c.name}: {c.reason}" for c in self.undecided],
+                "operating_characteristics": self.operating_characteristics,
+                "policy": self.policy, "comparison": self.comparison}
 
     def evidence_summary(self) -> dict[str, Any]:
         """{verified, allow_unverified, notice, routes}: `notice` is the NOT EVIDENCE line, or None."""
@@ -159,42 +192,89 @@ def _completeness(run: Run, rows: list[dict[str, Any]], role: str, budget: float
 
 # -- floors --
 
-def _tag_metrics(rows: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
+def _on_interval(name: str, what: str, value: float | None, ci: list[float] | None, floor: float, n: int,
+                 min_cases: int, missing: str | None = None) -> Check:
+    """A floor on a small group, decided on its 95% interval: pass when the lower bound meets the
+    floor, fail when the upper bound is below it, otherwise undecided; below min_cases cases,
+    too few cases to decide. The last two are warnings (the check passes)."""
+    if n < min_cases:
+        shown = f" ({what} {value:.3f}{' ' + _ci_text(ci) if ci else ''})" if value is not None else ""
+        return Check(name, value, floor, True, f"too few cases to decide: n={n} is below min_cases {min_cases}{shown}",
+                     status=TOO_FEW, ci95=ci, n=n)
+    if value is None:
+        return Check(name, None, floor, False, f"{what} is undefined{': ' + missing if missing else ''} (n={n})", n=n)
+    if ci is None:
+        return Check(name, value, floor, True, f"{what} {value:.3f} (n={n}) has no interval: undecided against the "
+                                               f"floor {floor:.3f}", status=UNDECIDED, n=n)
+    head = f"{what} {value:.3f} {_ci_text(ci)} (n={n})"
+    if ci[0] >= floor - EPSILON:
+        return Check(name, value, floor, True, f"{head}: the interval is at or above the floor {floor:.3f}", ci95=ci, n=n)
+    if ci[1] < floor - EPSILON:
+        return Check(name, value, floor, False, f"{head}: the interval is below the floor {floor:.3f}", ci95=ci, n=n)
+    return Check(name, value, floor, True, f"{head}: undecided, the interval straddles the floor {floor:.3f} "
+                                           "(a warning, not a rejection)", status=UNDECIDED, ci95=ci, n=n)
+
+
+def _ci_text(ci: list[float]) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _tag_metrics(rows: list[dict[str, Any]], labels: list[str], *, seed: int, n_boot: int) -> dict[str, Any]:
+    """The metrics of a tag's rows with their 95% intervals: case-clustered Wilson for the rates,
+    the BCa case bootstrap for kappa and macro-F1 (over the labels the tag's cases expect)."""
+    from evalkit.metrics import case_rate, kappa_and_f1_intervals
     from evalkit.stats import cohen_kappa
 
-    n = len(rows)
-    with_output = sum(1 for r in rows if not r.get("error"))
     y_true = [r["expected_label"] for r in rows]
     y_pred = [predicted_value(r) for r in rows]
     kappa, reason = cohen_kappa(y_true, y_pred, [*labels, UNPARSED, ERROR])
     per_class = per_class_scores(confusion_counts(rows, labels), labels)
     present = [per_class[label]["f1"] for label in labels if per_class[label]["support"]]
+    kappa_ci, f1_ci, _ = kappa_and_f1_intervals(rows, labels, seed=seed, n_boot=n_boot)
+    accuracy = case_rate(rows, lambda r: r.get("correct"))
+    parse = case_rate(rows, lambda r: r.get("parsed_ok"), lambda r: not r.get("error"))
     return {
-        "parse_rate": sum(1 for r in rows if r.get("parsed_ok")) / with_output if with_output else None,
-        "accuracy": sum(1 for r in rows if r.get("correct")) / n,
-        "kappa": kappa, "kappa_reason": reason,
-        "macro_f1": sum(present) / len(present),
-        "n": n,
+        "parse_rate": (parse["value"], parse["ci95"]),
+        "accuracy": (accuracy["value"], accuracy["ci95"]),
+        "kappa": (kappa, kappa_ci if kappa is not None else None), "kappa_reason": reason,
+        "macro_f1": (sum(present) / len(present), f1_ci),
+        "n": accuracy["n"],
     }
 
 
-def _floors(policy: GatePolicy, summary: dict[str, Any], rows: list[dict[str, Any]], labels: list[str]) -> list[Check]:
+def _label_metrics(rows: list[dict[str, Any]], label: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """(value, interval, n cases) of a label's precision (over the cases predicted as the label),
+    recall (over the cases that expect it) and F1 (BCa, over the whole suite)."""
+    from evalkit.metrics import case_rate
+
+    predicted = case_rate([r for r in rows if predicted_value(r) == label], lambda r: r.get("correct"))
+    expected = case_rate([r for r in rows if r["expected_label"] == label], lambda r: r.get("correct"))
+    per_class = summary["per_class"][label]
+    return {"precision": (per_class["precision"], predicted["ci95"], predicted["n"]),
+            "recall": (per_class["recall"], expected["ci95"], expected["n"]),
+            "f1": (per_class["f1"], per_class.get("f1_ci95"), expected["n"])}
+
+
+def _floors(policy: GatePolicy, summary: dict[str, Any], rows: list[dict[str, Any]], labels: list[str], *,
+            seed: int = 0, n_boot: int = N_BOOT) -> list[Check]:
     checks = []
     for metric, floor in (policy.min.model_dump(exclude_none=True) if policy.min else {}).items():
         entry = summary[metric]
         checks.append(_at_least(f"min.{metric}", METRIC_NAMES[metric], entry["value"], floor, entry["n"], entry.get("reason")))
     for tag, floors in policy.min_by_tag.items():
         tagged = [r for r in rows if tag in (r.get("tags") or [])]
-        values = _tag_metrics(tagged, labels)
+        values = _tag_metrics(tagged, labels, seed=seed, n_boot=n_boot)
         for metric, floor in floors.model_dump(exclude_none=True).items():
             what = f"{METRIC_NAMES[metric]} on tag {tag!r}"
-            checks.append(_at_least(f"min_by_tag.{tag}.{metric}", what, values[metric], floor, values["n"],
-                                    values["kappa_reason"] if metric == "kappa" else None))
+            value, ci = values[metric]
+            checks.append(_on_interval(f"min_by_tag.{tag}.{metric}", what, value, ci, floor, values["n"], policy.min_cases,
+                                       values["kappa_reason"] if metric == "kappa" else None))
     for label, floors in policy.min_by_label.items():
-        per_class = summary["per_class"][label]
+        values = _label_metrics(rows, label, summary)
         for metric, floor in floors.model_dump(exclude_none=True).items():
-            checks.append(_at_least(f"min_by_label.{label}.{metric}", f"{metric} of {label!r}", per_class[metric],
-                                    floor, per_class["support"]))
+            value, ci, n = values[metric]
+            checks.append(_on_interval(f"min_by_label.{label}.{metric}", f"{metric} of {label!r}", value, ci, floor, n,
+                                       policy.min_cases))
     return checks
 
 
@@ -213,7 +293,7 @@ def _drops(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
             drop = -entry["delta"]
             basis = f"a drop of {drop:.3f}" if drop > 0 else f"no drop (delta {entry['delta']:+.3f})"
         else:
-            ci, method = (entry["newcombe"]["ci95"], "Newcombe") if metric == "accuracy" else (entry["ci95"], "bootstrap")
+            ci, method = (entry["newcombe"]["ci95"], "Newcombe") if metric == "accuracy" else (entry["ci95"], "BCa bootstrap")
             if ci is None:
                 checks.append(Check(name, None, allowed, False, f"{head}: no paired 95% interval to bound the drop", op="<="))
                 continue
@@ -221,25 +301,108 @@ def _drops(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
             bounds = f"the paired 95% interval ({method}) [{ci[0]:.3f}, {ci[1]:.3f}]"
             basis = f"{bounds} allows a drop of up to {drop:.3f}" if drop > 0 else f"{bounds} excludes any drop"
         passed = drop <= allowed + EPSILON
-        checks.append(Check(name, drop, allowed, passed,
-                            f"{head}: {basis}, {'within' if passed else 'more than'} the {allowed:.3f} allowed", op="<="))
+        reason = f"{head}: {basis}, {'within' if passed else 'more than'} the {allowed:.3f} allowed"
+        if policy.drop_on == "point":
+            reason += "; " + _point_rule_risk(metric, allowed, comparison)
+        checks.append(Check(name, drop, allowed, passed, reason, op="<=", n=entry["n"]))
     return checks
+
+
+def _point_rule_risk(metric: str, allowed: float, comparison: dict[str, Any]) -> str:
+    """What deciding on the point estimate costs: how often it approves a worse candidate at this n."""
+    from evalkit.stats import approval_probability
+
+    if metric != "accuracy":
+        return "deciding on the point estimate ignores the uncertainty of the delta (drop_on: ci95 bounds it)"
+    n, psi, acc_a = _oc_inputs(comparison)
+    worse = max(allowed, WORSE_REFERENCE)
+    p = approval_probability(n, -worse, psi, acc_a, margin=allowed, drop_on="point")
+    return (f"deciding on the point estimate approves a candidate truly {_points(worse)} worse with probability "
+            f"{p:.2f} at n={n} (drop_on: ci95 bounds the drop by its interval instead)")
 
 
 def _significance(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
     if not policy.require_significant_improvement:
         return []
     m = comparison["mcnemar"]
-    better = m["c"] > m["b"]
-    significant = m["p_exact"] < policy.alpha
-    head = f"candidate fixed {m['c']} and broke {m['b']} of {m['n']} paired cases: McNemar exact p = {m['p_exact']:.4f}"
-    if better and significant:
+    p = m["p_one_sided"]
+    better = comparison["metrics"]["accuracy"]["newcombe"]["delta"] > 0
+    significant = better and p < policy.alpha
+    head = (f"candidate fixed {m['c']} and broke {m['b']} of {m['n']} paired cases: one-sided {m.get('test', 'exact McNemar')} "
+            f"p = {p:.4f}")
+    if significant:
         reason = f"{head}, below alpha {policy.alpha}"
     elif not better:
         reason = f"{head}: the candidate is not better than the baseline"
     else:
         reason = f"{head}, not below alpha {policy.alpha}"
-    return [Check("require_significant_improvement", m["p_exact"], policy.alpha, better and significant, reason, op="<")]
+    return [Check("require_significant_improvement", p, policy.alpha, significant, reason, op="<", n=m["n"])]
+
+
+def baseline_checks(policy: GatePolicy | dict[str, Any], comparison: dict[str, Any]) -> list[Check]:
+    """The policy's checks against the baseline (max_drop, require_significant_improvement),
+    decided on `comparison` = compare(baseline, candidate): a pure function."""
+    if not isinstance(policy, GatePolicy):
+        policy = parse_policy(policy, where="gate policy")
+    return _drops(policy, comparison) + _significance(policy, comparison)
+
+
+# -- operating characteristics --
+
+def _oc_inputs(comparison: dict[str, Any]) -> tuple[int, float, float]:
+    """n, the share of discordant pairs and the baseline's accuracy, from compare's accuracy table."""
+    newcombe = comparison["metrics"]["accuracy"]["newcombe"]
+    table, n = newcombe["table"], newcombe["n"]
+    return n, (table["only_a"] + table["only_b"]) / n, (table["both"] + table["only_a"]) / n
+
+
+def _points(value: float) -> str:
+    return f"{abs(value) * 100:.0f} points"
+
+
+def operating_characteristics(policy: GatePolicy, comparison: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The probability that the policy's paired accuracy checks (require_significant_improvement,
+    max_drop.accuracy) approve a candidate whose true accuracy differs from the baseline's by
+    minus the margin (at least WORSE_REFERENCE), 0, and the smallest detectable difference, at
+    the run's n, share of discordant pairs and baseline accuracy. Exact for n up to
+    stats.EXACT_OC_MAX_N (every 2x2 table), a seeded simulation beyond. None without a baseline."""
+    from evalkit.stats import EXACT_OC_MAX_N, approval_probability, smallest_detectable_difference
+
+    if comparison is None:
+        return None
+    margin = policy.max_drop.accuracy if policy.max_drop else None
+    alpha = policy.alpha if policy.require_significant_improvement else None
+    n, psi, acc_a = _oc_inputs(comparison)
+    sdd, sdd_reason = smallest_detectable_difference(n, psi, alpha=policy.alpha, power=POWER)
+    result: dict[str, Any] = {
+        "n": n, "p_discordant": psi, "baseline_accuracy": acc_a,
+        "checks": [name for name, on in (("require_significant_improvement", alpha is not None),
+                                         (f"max_drop.accuracy (drop_on: {policy.drop_on})", margin is not None)) if on],
+        "smallest_detectable_difference": sdd, "power": POWER, "alpha": policy.alpha,
+        "method": "exact, over every 2x2 table of n paired cases" if n <= EXACT_OC_MAX_N
+                  else "seeded simulation of 20,000 suites (seed 0)",
+        "points": [],
+    }
+    if sdd_reason:
+        result["smallest_detectable_difference_reason"] = sdd_reason
+    if alpha is None and margin is None:
+        result["sentence"] = ("no check of this policy is on the paired accuracy difference "
+                              "(require_significant_improvement, max_drop.accuracy): operating characteristics not computed")
+        return result
+    worse = max(margin or 0.0, WORSE_REFERENCE)
+    points = [("worse", -worse, f"a candidate {_points(worse)} worse"), ("equal", 0.0, "one as good")]
+    if sdd is not None:
+        points.append(("better", sdd, f"one {_points(sdd)} better (the smallest detectable difference)"))
+    parts = []
+    for key, delta, words in points:
+        p = approval_probability(n, delta, psi, acc_a, alpha=alpha, margin=margin, drop_on=policy.drop_on)
+        result["points"].append({"at": key, "delta": delta, "p_approve": p})
+        parts.append(f"{words} with probability {p:.2f}")
+    tail = "" if sdd is not None else f"; the smallest detectable difference {sdd_reason}"
+    checks = " and ".join(result["checks"])
+    result["sentence"] = (f"at n={n} with {psi:.0%} discordant pairs, this gate approves " + "; ".join(parts) + tail
+                          + f" (from {checks}; the other checks can only lower these probabilities)")
+    return result
 
 
 # -- cost and latency --
@@ -330,12 +493,13 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
         else:
             checks += _completeness(base_run, base_rows, "baseline", policy.error_budget)
         comparison = compare(base_run, base_route, candidate_run, route, seed=seed, n_boot=n_boot)
-    checks += _floors(policy, summary, rows, labels)
+    checks += _floors(policy, summary, rows, labels, seed=seed, n_boot=n_boot)
     if comparison is not None:
-        checks += _drops(policy, comparison) + _significance(policy, comparison)
+        checks += baseline_checks(policy, comparison)
     model = candidate_run.manifest["routes"][route].get("ran_as") or candidate_run.manifest["routes"][route].get("model")
     checks += _ceilings(policy, summary, model)
     return Verdict(candidate=f"{candidate_run.dir}:{route}",
                    baseline=f"{baseline[0].dir}:{baseline[1]}" if baseline else None,
                    checks=checks, policy=policy.model_dump(mode="json", exclude_none=True), comparison=comparison,
-                   provenance=provenance, allow_unverified=allow_unverified)
+                   provenance=provenance, allow_unverified=allow_unverified,
+                   operating_characteristics=operating_characteristics(policy, comparison))

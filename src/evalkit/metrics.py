@@ -3,6 +3,12 @@
 Accuracy, kappa and macro-F1 count unparsed and errored rows as wrong: they enter as
 the predicted values `__unparsed__` and `__error__`. Parse rate is parsed rows over
 rows that returned an output; error rows are counted apart.
+
+A case's repeats are one cluster: `n` is the number of cases everywhere; rates are per-call
+means over the rows with a case-clustered Wilson interval (evalkit.stats.clustered_rate);
+kappa, macro-F1 and per-label F1 carry BCa intervals widened to the jackknife's
+(evalkit.stats.bootstrap_interval) from a bootstrap that resamples whole cases; kappa's also
+reaches at least the Wilson limits of the observed agreement carried through its formula. Macro-F1 averages over the labels that occur among the expected answers.
 """
 
 from __future__ import annotations
@@ -68,8 +74,8 @@ def kappa_from_confusions(conf):
     return np.where(np.isclose(expected, 1.0), np.nan, kappa)
 
 
-def macro_f1_from_confusions(conf, n_labels: int):
-    """Macro-F1 over the first `n_labels` classes of each matrix (zero when undefined, as sklearn's zero_division=0)."""
+def f1_from_confusions(conf, n_labels: int):
+    """(B, n_labels) per-label F1 of each matrix, zero where undefined (sklearn's zero_division=0)."""
     import numpy as np
 
     tp = np.diagonal(conf, axis1=1, axis2=2)[:, :n_labels].astype(float)
@@ -77,8 +83,20 @@ def macro_f1_from_confusions(conf, n_labels: int):
     fn = conf.sum(axis=2)[:, :n_labels] - tp
     denom = 2 * tp + fp + fn
     with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
-    return f1.mean(axis=1)
+        return np.where(denom > 0, 2 * tp / denom, 0.0)
+
+
+def macro_f1_from_confusions(conf, n_labels: int):
+    """Macro-F1 of each matrix over the labels that occur among its expected answers (the
+    labels with support); nan when no label occurs. A label of the label set that no case
+    expects has no recall to measure and does not count as an F1 of zero."""
+    import numpy as np
+
+    f1 = f1_from_confusions(conf, n_labels)
+    present = conf.sum(axis=2)[:, :n_labels] > 0
+    count = present.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count > 0, (f1 * present).sum(axis=1) / np.maximum(count, 1), np.nan)
 
 
 class CaseCells:
@@ -168,16 +186,90 @@ def interval(values, confidence: float = 0.95) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
-def kappa_and_f1_intervals(rows, labels, *, seed: int = 0, n_boot: int = N_BOOT):
+def jackknife_multiplicities(n_cases: int, batch: int = 256):
+    """Yield (b, n_cases) multiplicity matrices that each leave one case out, in case order."""
+    import numpy as np
+
+    batch = max(1, min(batch, _BATCH_CELLS // max(n_cases, 1)))
+    for start in range(0, n_cases, batch):
+        size = min(batch, n_cases - start)
+        weights = np.ones((size, n_cases), dtype=np.int64)
+        weights[np.arange(size), start + np.arange(size)] = 0
+        yield weights
+
+
+def bootstrap_statistics(rows, labels, statistic, *, seed: int = 0, n_boot: int = N_BOOT):
+    """(estimate, bootstrap replicates, jackknife values) of `statistic`, a function from a
+    (B, K, K) stack of confusion matrices to a (B,) or (B, m) array. Cases are resampled
+    whole (a case's repeats stay together) and left out whole by the jackknife."""
     import numpy as np
 
     per_case, k = cluster_confusions(rows, labels)
-    kappas, f1s = [], []
-    for conf in bootstrap_confusions(per_case, k, n_boot=n_boot, seed=seed):
-        kappas.append(kappa_from_confusions(conf))
-        f1s.append(macro_f1_from_confusions(conf, len(labels)))
-    kappas, f1s = np.concatenate(kappas), np.concatenate(f1s)
-    return interval(kappas), interval(f1s)
+    full = resampled_confusions(per_case, k, np.ones((1, per_case.n_cases), dtype=np.int64))
+    boot = np.concatenate([statistic(c) for c in bootstrap_confusions(per_case, k, n_boot=n_boot, seed=seed)])
+    jack = np.concatenate([statistic(resampled_confusions(per_case, k, m))
+                           for m in jackknife_multiplicities(per_case.n_cases)]) if per_case.n_cases > 1 else boot[:0]
+    return statistic(full)[0], boot, jack
+
+
+def kappa_and_f1_intervals(rows, labels, *, seed: int = 0, n_boot: int = N_BOOT):
+    """Intervals (evalkit.stats.bootstrap_interval: BCa widened to the jackknife) of kappa and
+    macro-F1, and of each label's F1 (a dict), from one case-clustered bootstrap."""
+    import numpy as np
+
+    from evalkit.stats import bootstrap_interval
+
+    n_labels = len(labels)
+
+    def statistic(conf):
+        return np.column_stack([kappa_from_confusions(conf), macro_f1_from_confusions(conf, n_labels),
+                                f1_from_confusions(conf, n_labels)])
+
+    estimate, boot, jack = bootstrap_statistics(rows, labels, statistic, seed=seed, n_boot=n_boot)
+    cis = [bootstrap_interval(float(estimate[j]) if np.isfinite(estimate[j]) else None, boot[:, j], jack[:, j],
+                              bounds=(-1.0, 1.0) if j == 0 else (0.0, 1.0))
+           for j in range(boot.shape[1])]
+    return _with_agreement_limits(cis[0], rows, labels), cis[1], dict(zip(labels, cis[2:]))
+
+
+def _with_agreement_limits(kappa_ci, rows, labels):
+    """Kappa's interval widened, where needed, to the Wilson limits of the observed agreement
+    (which is accuracy) carried through kappa = (p_o - p_e) / (1 - p_e) at the observed chance
+    agreement p_e. A route right on nearly every case leaves the bootstrap and the jackknife
+    almost nothing to vary, and their interval collapses onto the estimate; the agreement's
+    Wilson limits, like Wilson's for accuracy, do not."""
+    import numpy as np
+
+    if kappa_ci is None:
+        return None
+    per_case, k = cluster_confusions(rows, labels)
+    conf = resampled_confusions(per_case, k, np.ones((1, per_case.n_cases), dtype=np.int64))[0]
+    total = conf.sum()
+    chance = float((conf.sum(axis=0) * conf.sum(axis=1)).sum() / (total * total))
+    agreement = case_rate(rows, lambda r: predicted_value(r) == r["expected_label"])["ci95"]
+    if chance >= 1.0 or agreement is None:
+        return kappa_ci
+    low, high = ((limit - chance) / (1.0 - chance) for limit in agreement)
+    return [max(-1.0, min(kappa_ci[0], low)), min(1.0, max(kappa_ci[1], high))]
+
+
+def per_case_counts(rows, hit, counted=lambda r: True):
+    """(successes, trials) per case, cases in first-seen order: `trials` counts the case's rows
+    for which `counted(row)`, `successes` those for which `hit(row)` too."""
+    tallies: dict[str, list[int]] = {}
+    for row in rows:
+        tally = tallies.setdefault(row["case_id"], [0, 0])
+        if counted(row):
+            tally[1] += 1
+            tally[0] += bool(hit(row))
+    return [t[0] for t in tallies.values()], [t[1] for t in tallies.values()]
+
+
+def case_rate(rows, hit, counted=lambda r: True) -> dict[str, Any]:
+    """A per-call rate over the rows, its case-clustered Wilson interval and n = cases."""
+    from evalkit.stats import clustered_rate
+
+    return clustered_rate(*per_case_counts(rows, hit, counted))
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -193,33 +285,25 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def by_tag(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per tag, in tag order: n, accuracy (with its Wilson interval), parse rate, correct."""
-    counts: dict[str, list[int]] = {}  # tag -> [n, correct, parsed, with output]
+    """Per tag, in tag order: n (cases), accuracy (per call, with its case-clustered Wilson
+    interval), parse rate, correct rows and rows."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        tags = row.get("tags")
-        if not tags:
-            continue
-        correct, parsed, with_output = bool(row.get("correct")), bool(row.get("parsed_ok")), not row.get("error")
-        for tag in tags:
-            if tag is None:
-                continue
-            tally = counts.get(tag)
-            if tally is None:
-                tally = counts[tag] = [0, 0, 0, 0]
-            tally[0] += 1
-            tally[1] += correct
-            tally[2] += parsed
-            tally[3] += with_output
+        for tag in row.get("tags") or ():
+            if tag is not None:
+                grouped.setdefault(str(tag), []).append(row)
     result = {}
-    for tag in sorted(counts):
-        n, correct, parsed, with_output = counts[tag]
-        accuracy = rate(correct, n)
-        result[str(tag)] = {
-            "n": n,
+    for tag in sorted(grouped):
+        tagged = grouped[tag]
+        accuracy = case_rate(tagged, lambda r: r.get("correct"))
+        parse = case_rate(tagged, lambda r: r.get("parsed_ok"), lambda r: not r.get("error"))
+        result[tag] = {
+            "n": accuracy["n"],
             "accuracy": accuracy["value"],
             "accuracy_ci95": accuracy["ci95"],
-            "parse_rate": parsed / with_output if with_output else None,
-            "correct": correct,
+            "parse_rate": parse["value"],
+            "correct": sum(1 for r in tagged if r.get("correct")),
+            "n_rows": len(tagged),
         }
     return result
 
@@ -267,36 +351,40 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
     """Every metric of one route's rows (summary.json, as the README describes it)."""
     from evalkit.stats import cohen_kappa
 
-    n = len(rows)
+    n_rows = len(rows)
     errors = [r for r in rows if r.get("error")]
-    with_output = n - len(errors)
+    with_output = n_rows - len(errors)
     parsed = sum(1 for r in rows if r.get("parsed_ok"))
-    correct = sum(1 for r in rows if r.get("correct"))
     y_true = [r["expected_label"] for r in rows]
     y_pred = [predicted_value(r) for r in rows]
     classes = [*labels, UNPARSED, ERROR]
 
-    kappa_value, kappa_reason = cohen_kappa(y_true, y_pred, classes) if n else (None, "no rows")
+    kappa_value, kappa_reason = cohen_kappa(y_true, y_pred, classes) if n_rows else (None, "no rows")
     confusion = confusion_counts(rows, labels)
-    per_class = per_class_scores(confusion, labels) if n else {}
-    macro = sum(c["f1"] for c in per_class.values()) / len(labels) if n and labels else None
+    per_class = per_class_scores(confusion, labels) if n_rows else {}
+    present = [c["f1"] for c in per_class.values() if c["support"]]
+    macro = sum(present) / len(present) if present else None
     kappa_ci = f1_ci = None
-    if n:
-        kappa_ci, f1_ci = kappa_and_f1_intervals(rows, labels, seed=seed, n_boot=n_boot)
+    if n_rows:
+        kappa_ci, f1_ci, label_cis = kappa_and_f1_intervals(rows, labels, seed=seed, n_boot=n_boot)
+        for label, ci in label_cis.items():
+            per_class[label]["f1_ci95"] = ci if per_class[label]["support"] else None
+            per_class[label]["n_cases"] = len({r["case_id"] for r in rows if r["expected_label"] == label})
     n_cases = len({r["case_id"] for r in rows})
     kappa = {"value": kappa_value, "ci95": kappa_ci if kappa_value is not None else None, "n": n_cases}
     if kappa_reason:
         kappa["reason"] = kappa_reason
 
-
     latencies = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None and not r.get("error")]
     summary = {
-        "n": n,
+        "n": n_cases,
         "n_cases": n_cases,
-        "parse_rate": rate(parsed, with_output),
-        "accuracy": rate(correct, n),
+        "n_rows": n_rows,
+        "parse_rate": case_rate(rows, lambda r: r.get("parsed_ok"), lambda r: not r.get("error")),
+        "accuracy": case_rate(rows, lambda r: r.get("correct")),
         "kappa": kappa,
-        "macro_f1": {"value": macro, "ci95": f1_ci, "n": n_cases},
+        "macro_f1": {"value": macro, "ci95": f1_ci if macro is not None else None, "n": n_cases,
+                     "over": "the labels that occur among the expected answers"},
         "per_class": per_class,
         "confusion": confusion,
         "by_tag": by_tag(rows),

@@ -136,7 +136,7 @@ def _evidence(routes) -> dict[str, Any]:
 def _tag_failures(routes, baseline, candidate, comparison, layers) -> list[dict[str, Any]]:
     """Per tag: each route's figures from its summary, and the cases each route fixed or broke
     against the baseline (compare's `by_tag`). Worst tags of the baseline first; `n` is the
-    largest row count any route has for the tag."""
+    largest number of cases any route has for the tag."""
     tags: dict[str, int] = {}
     for ref in routes:
         for tag, entry in _summary(ref)["by_tag"].items():
@@ -157,7 +157,7 @@ def _label_failures(routes, baseline) -> list[dict[str, Any]]:
     """Per label: precision, recall and F1 of every route (summary.json), weakest for the baseline first."""
     base = next(r for r in routes if r.name == baseline)
     labels = list(_summary(base)["per_class"])
-    result = [{"label": label, "support": _summary(base)["per_class"][label]["support"],
+    result = [{"label": label, "support": _summary(base)["per_class"][label].get("n_cases", _summary(base)["per_class"][label]["support"]),
                "routes": {ref.name: _summary(ref)["per_class"].get(label) for ref in routes}} for label in labels]
     result.sort(key=lambda e: (e["routes"][baseline]["f1"], -e["support"], e["label"]))
     return result
@@ -320,17 +320,20 @@ def verdict_from_gate(verdict, policy_source: str) -> dict[str, Any]:
     """The packet's verdict from a gate Verdict: the decision and one line per check."""
     data = verdict.to_dict()
     failed = [c for c in data["checks"] if not c["passed"]]
+    undecided = [c for c in data["checks"] if c.get("status") in ("undecided", "too few cases")]
+    warned = f" ({len(undecided)} undecided: warnings)" if undecided else ""
     if data["decision"] == "approve" and verdict.not_evidence:
-        headline = "the policy's checks passed, on answers that are not evidence (NOT EVIDENCE)"
+        headline = "the policy's checks passed, on answers that are not evidence (NOT EVIDENCE)" + warned
     elif data["decision"] == "approve":
-        headline = f"all {len(data['checks'])} checks passed"
+        headline = f"all {len(data['checks'])} checks passed" + warned
     elif data["decision"] == "incomplete":
         headline = "the run is not complete enough to judge (" + "; ".join(
             c["reason"] for c in failed if c.get("kind") == "completeness") + ")"
     else:
         headline = f"{len(failed)} of {len(data['checks'])} checks failed"
     return {"status": data["decision"], "headline": headline, "checks": data["checks"], "exit_code": data["exit_code"],
-            "policy": data["policy"], "policy_source": policy_source, "evidence": data["evidence"]}
+            "policy": data["policy"], "policy_source": policy_source, "evidence": data["evidence"],
+            "operating_characteristics": data.get("operating_characteristics")}
 
 
 # -- the edge: load runs, compare, gate, then build --

@@ -49,14 +49,24 @@ class GatePolicy(_Strict):
     candidate: str | None = Field(None, description="The route under approval (--route overrides).")
     baseline: str | None = Field(None, description="A route of the same run to compare against (--baseline overrides).")
     min: MinMetrics | None = Field(None, description="Floors on the candidate's overall metrics.")
-    min_by_tag: dict[str, MinMetrics] = Field(default_factory=dict, description="Floors on the metrics of the cases with a tag.")
-    min_by_label: dict[str, MinLabel] = Field(default_factory=dict, description="Floors on one label's precision, recall, F1.")
+    min_by_tag: dict[str, MinMetrics] = Field(
+        default_factory=dict, description="Floors on the metrics of the cases with a tag, decided on the 95% interval: "
+                                          "pass when its lower bound meets the floor, fail when its upper bound is below, "
+                                          "otherwise undecided (a warning).")
+    min_by_label: dict[str, MinLabel] = Field(
+        default_factory=dict, description="Floors on one label's precision, recall, F1, decided on the 95% interval as min_by_tag.")
     max_drop: MaxDrop | None = Field(None, description="Largest drop against the baseline allowed, per metric.")
     drop_on: Literal["point", "ci95"] = Field(
-        "point", description="point: the observed delta; ci95: the lower bound of the paired 95% interval (Newcombe for accuracy, bootstrap otherwise).")
+        "ci95", description="ci95 (the default): max_drop approves only when the lower bound of the paired 95% interval "
+                            "(Newcombe for accuracy, BCa bootstrap otherwise) is at least minus the margin; point: on the "
+                            "observed delta, which approves worse candidates often (the gate prints how often).")
     require_significant_improvement: bool = Field(
-        False, description="The candidate must beat the baseline with McNemar's exact p below alpha.")
-    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="Significance level of require_significant_improvement.")
+        False, description="The candidate must beat the baseline: the one-sided exact McNemar test (per-call "
+                           "correctness paired by case) below alpha.")
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="One-sided significance level of require_significant_improvement.")
+    min_cases: int = Field(
+        10, ge=1, description="min_by_tag and min_by_label floors on fewer cases than this are not decided: "
+                              "'too few cases to decide', a warning.")
     error_budget: float | None = Field(
         None, ge=0.0, le=1.0, description="Largest share of error rows allowed (candidate, and baseline when set); beyond it the gate exits 3.")
     max_cost_per_1k_usd: float | None = Field(None, ge=0.0, description="Ceiling on USD per 1,000 cases; an unknown cost fails.")

@@ -433,7 +433,7 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
                                          evidence=found["evidence"])
     manifest["max_error_rate"] = max_error_rate
     manifest["error_rate_exceeded"] = sorted(
-        route for route, s in summary["routes"].items() if s["n"] and s["errors"] / s["n"] > max_error_rate)
+        route for route, s in summary["routes"].items() if s["n_rows"] and s["errors"] / s["n_rows"] > max_error_rate)
     store.write_json(run_dir / store.MANIFEST, manifest)
     return summary
 

@@ -35,8 +35,16 @@ METRIC_HEADERS = ["metric", "A", "B", "B - A", "95% CI", "n", "note"]
 
 def mcnemar_line(comparison: dict[str, Any]) -> str:
     m = comparison["mcnemar"]
-    return (f"McNemar on correctness: b={m['b']} (A right, B wrong), c={m['c']} (B right, A wrong), "
-            f"p exact={m['p_exact']:.4f}, mid-p={m['p_midp']:.4f}, n={m['n']}")
+    line = (f"McNemar on correctness: b={m['b']} (A better), c={m['c']} (B better), "
+            f"p exact={m['p_exact']:.4f}, mid-p={m['p_midp']:.4f}")
+    if "p_one_sided" in m:
+        line += f", one-sided p (B better)={m['p_one_sided']:.4f}"
+    line += f", n={m['n']}"
+    vote = (comparison.get("self_consistency") or {}).get("mcnemar")
+    if vote:
+        line += (f"; self-consistency (majority vote, reported apart): b={vote['b']}, c={vote['c']}, "
+                 f"p exact={vote['p_exact']:.4f}")
+    return line
 
 
 def _ids(ids: list[str], limit: int = 20) -> str:

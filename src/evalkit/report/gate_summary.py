@@ -31,10 +31,14 @@ def threshold_text(check: Check) -> str:
     return "" if check.threshold is None else f"{check.op} {value_text(check, check.threshold)}"
 
 
+RESULTS = {"pass": "PASS", "fail": "FAIL", "undecided": "UNDECIDED", "too few cases": "TOO FEW CASES"}
+MARKS = {"PASS": "✅ ", "FAIL": "❌ ", "UNDECIDED": "⚠️ ", "TOO FEW CASES": "⚠️ ", "NOT EVIDENCE": "⚠️ "}
+
+
 def result_text(check: Check, verdict: Verdict) -> str:
-    if check.passed:
-        return "PASS"
-    return "NOT EVIDENCE" if check.kind == "evidence" and verdict.allow_unverified else "FAIL"
+    if check.kind == "evidence" and not check.passed and verdict.allow_unverified:
+        return "NOT EVIDENCE"
+    return RESULTS.get(check.status or "", "PASS" if check.passed else "FAIL")
 
 
 def check_rows(verdict: Verdict) -> list[list[str]]:
@@ -48,8 +52,10 @@ def verdict_line(verdict: Verdict) -> str:
     failed = verdict.blocking
     total = len(verdict.checks)
     if not failed:
-        detail = f"all {total} checks passed" if not verdict.not_evidence else \
-            f"the policy's checks passed on answers that are not evidence"
+        undecided = len(verdict.undecided)
+        passed = f"all {total} checks passed" if not verdict.not_evidence else \
+            "the policy's checks passed on answers that are not evidence"
+        detail = passed + (f" ({undecided} undecided: warnings)" if undecided else "")
     else:
         detail = f"{len(failed)} of {total} checks failed: {', '.join(c.name for c in failed)}"
     notice = f" [{verdict.evidence_notice()}]" if verdict.not_evidence else ""
@@ -74,7 +80,20 @@ def render_text(verdict: Verdict) -> str:
     body = tabulate(check_rows(verdict), headers=CHECK_HEADERS, tablefmt="plain", disable_numparse=True)
     warnings = (verdict.comparison or {}).get("warnings") or []
     tail = ["", "warnings (A = baseline, B = candidate):", *(f"  - {w}" for w in warnings)] if warnings else []
+    if verdict.undecided:
+        tail += ["", "undecided floors (warnings, not rejections):", *(f"  - {c.name}: {c.reason}" for c in verdict.undecided)]
+    oc = operating_line(verdict)
+    if oc:
+        tail += ["", f"operating characteristics: {oc}"]
     return "\n".join([*head, "", body, *tail, "", verdict_line(verdict)]) + "\n"
+
+
+def operating_line(verdict: Verdict) -> str | None:
+    """The gate's own error rates in one sentence, with how they were computed."""
+    oc = verdict.operating_characteristics
+    if not oc:
+        return None
+    return f"{oc['sentence']}; {oc['method']}"
 
 
 def render_markdown(verdict: Verdict) -> str:
@@ -89,8 +108,14 @@ def render_markdown(verdict: Verdict) -> str:
     against = f" against baseline `{verdict.baseline}`" if verdict.baseline else ""
     out += [f"Candidate `{verdict.candidate}`{against}. {verdict_line(verdict)[len('verdict: '):]}.", ""]
     out += [*(f"- {line}" for line in provenance_lines(verdict)), ""]
-    marks = {"PASS": "✅ ", "FAIL": "❌ ", "NOT EVIDENCE": "⚠️ "}
-    out += [table(CHECK_HEADERS, [[*row[:3], marks[row[3]] + row[3], row[4]] for row in check_rows(verdict)]), ""]
+    out += [table(CHECK_HEADERS, [[*row[:3], MARKS.get(row[3], "") + row[3], row[4]]
+                                  for row in check_rows(verdict)]), ""]
+    if verdict.undecided:
+        out += ["Undecided floors (warnings, not rejections): "
+                + "; ".join(f"`{c.name}` ({c.status})" for c in verdict.undecided) + ".", ""]
+    oc = operating_line(verdict)
+    if oc:
+        out += [f"**Operating characteristics.** {oc[0].upper() + oc[1:]}.", ""]
     if verdict.comparison is not None:
         out += ["<details><summary>Comparison with the baseline</summary>", "", comparison_markdown(verdict.comparison),
                 "</details>", ""]

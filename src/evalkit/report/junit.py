@@ -28,6 +28,9 @@ def render_junit(verdict: Verdict) -> str:
                         ("decision", verdict.decision), ("exit_code", str(verdict.exit_code)), ("evidence", evidence),
                         *((f"provenance.{role}", describe(info)) for role, info in verdict.provenance.items())):
         ET.SubElement(properties, "property", {"name": name, "value": value})
+    if verdict.operating_characteristics:
+        ET.SubElement(properties, "property", {"name": "operating_characteristics",
+                                               "value": verdict.operating_characteristics["sentence"]})
     for check in verdict.checks:
         case = ET.SubElement(suite, "testcase", {"classname": "evalkit.gate", "name": check.name, "time": "0"})
         detail = f"value {value_text(check, check.value)}, threshold {threshold_text(check) or 'none'}: {check.reason}"

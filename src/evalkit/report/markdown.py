@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evalkit.provenance import describe
-from evalkit.report.format import ROUTE_HEADERS, num, route_rows
+from evalkit.report.format import ROUTE_HEADERS, interval, num, route_rows
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -20,7 +20,9 @@ def render_report(run) -> str:
     out = [f"# {manifest['suite']['name']}: run {manifest['run_id']}", ""]
     out.append(f"Status: **{manifest['status']}**. evalkit {manifest['evalkit_version']}, started {manifest['started_at']}"
                + (", offline stand-ins" if manifest.get("offline") else "") + ".")
-    out += ["", "Rates carry a 95% interval (Wilson for parse rate and accuracy, a bootstrap over cases for kappa and macro-F1) and their n.",
+    out += ["", "Rates carry a 95% interval (Wilson for parse rate and accuracy, a bootstrap over cases for kappa and macro-F1) and their n, "
+            "the number of cases (a case's repeats are one cluster; rates are per-call means). "
+            "Macro-F1 averages over the labels that occur among the expected answers.",
             "Accuracy, kappa and macro-F1 count unparsed and errored rows as wrong; parse rate is over rows that returned an output.", ""]
     out += [table(ROUTE_HEADERS, route_rows(summary)), ""]
     routes = manifest["routes"]
@@ -47,6 +49,7 @@ def render_report(run) -> str:
                                        [[label, num(c["precision"]), num(c["recall"]), num(c["f1"]), c["support"]]
                                         for label, c in s["per_class"].items()]), ""]
         if s["by_tag"]:
-            out += ["By tag:", "", table(["tag", "n", "accuracy", "parse rate"],
-                                         [[tag, t["n"], num(t["accuracy"]), num(t["parse_rate"])] for tag, t in s["by_tag"].items()]), ""]
+            out += ["By tag:", "", table(["tag", "n", "accuracy", "95% CI", "parse rate"],
+                                         [[tag, t["n"], num(t["accuracy"]), interval(t.get("accuracy_ci95")), num(t["parse_rate"])]
+                                          for tag, t in s["by_tag"].items()]), ""]
     return "\n".join(out) + "\n"

@@ -29,6 +29,7 @@ from evalkit.store import Run
 EPSILON = 1e-12  # thresholds are met exactly at equality, whatever the floating point says
 
 APPROVE, REJECT, INCOMPLETE = 0, 1, 3
+DEFAULT_ERROR_BUDGET = 0.5
 
 
 @dataclass

@@ -54,6 +54,12 @@ class RunWriter:
         self._file.close()
 
 
+def lock_run(run_dir):
+    from evalkit.runner import _lock
+
+    return _lock(run_dir)
+
+
 def point_latest(run_dir: Path) -> None:
     """Make `latest` beside `run_dir` a symbolic link to it, so `reports/SUITE/latest` names the
     newest run. Best effort: where links cannot be made, nothing changes."""

@@ -22,6 +22,7 @@ from evalkit.gcfreeze import freeze_more
 from evalkit.planning import Call
 from evalkit.pricing import call_cost
 from evalkit.providers.base import ProviderError
+from evalkit.store import safe_text
 
 if TYPE_CHECKING:
     from evalkit.runner import RunOptions
@@ -75,6 +76,8 @@ class Executor:
                 return None, ProviderError(type(error).__name__, str(error)), attempt, (time.perf_counter() - started) * 1000
             if response.latency_ms is None:
                 response.latency_ms = (time.perf_counter() - started) * 1000
+            if isinstance(response.text, str):
+                response.text = safe_text(response.text)  # a lone surrogate is kept as its escape
             response.attempts = attempt
             return response, None, attempt, response.latency_ms
 

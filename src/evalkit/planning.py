@@ -53,9 +53,17 @@ def build_providers(suite: LoadedSuite, route_names: list[str], offline: bool, *
         provider = cls(model_name, route_name=name, route=route, suite=suite)
         provider.ref = model
         variable = provider.key_variable()
-        if variable and not os.environ.get(variable) and not (keyless_remote and provider.remote):
+        value = os.environ.get(variable) if variable else None
+        if variable and not value and not (keyless_remote and provider.remote):
             raise BadInput(f"route {name!r} ({route.model}) needs an API key: set {variable}, "
                            f"or run with --offline to use the local stand-ins")
+        if value:
+            from evalkit.secrets import control_character_problem, remember
+
+            remember(value)
+            problem = control_character_problem(value)
+            if problem:
+                raise BadInput(f"route {name!r}: {variable} cannot be sent as a key: {problem}; fix the variable")
         providers[name] = provider
     for provider in providers.values():
         provider.prepare()

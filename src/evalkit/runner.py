@@ -155,20 +155,10 @@ async def _holding(gate: asyncio.Semaphore | None, lookup):
 
 
 def _lock(run_dir: Path):
-    """Hold an exclusive lock on the run for this process: two writers would duplicate rows. The
-    lock is on a file of its own, which nothing replaces (results.jsonl is rewritten by
-    --retry-errors, and a lock on the old file would no longer guard the new one)."""
-    handle = (run_dir / ".lock").open("a", encoding="utf-8")
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return handle
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise BadInput("another evalkit process is writing this run; wait for it or stop it first", where=str(run_dir)) from None
-    return handle
+    """The run's lock (evalkit.store.lock_run): two writers would duplicate rows."""
+    from evalkit.store import lock_run
+
+    return lock_run(run_dir)
 
 
 class _Session:
@@ -313,13 +303,16 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
     else:
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = options.out or Path("reports") / suite.name / run_id
-        if (run_dir / store.RESULTS).exists():
-            raise BadInput("the output folder already holds a run: pass --resume to finish it, or choose another --out", where=str(run_dir))
+        _check_out(run_dir)
         manifest = new_manifest(suite, providers, options, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if previous is None and options.out is None:
-        store.point_latest(run_dir)
     lock = _lock(run_dir)
+    if previous is None and options.out is None and not store.point_latest(run_dir):
+        latest = run_dir.parent / store.LATEST
+        message = f"{latest} is not a link evalkit made: left as it is (the run is in {run_dir})"
+        manifest.setdefault("warnings", []).append(message)
+        if options.notify is not None:
+            options.notify(message)
     cache = None
     try:
         if any(mode != "off" for mode in modes.values()):
@@ -337,6 +330,13 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         try:
             with long_lived_objects_frozen():
                 complete = asyncio.run(session.main(writer, Scorer(suite.spec.task, suite.output_schema)))
+        except store.ResultsReplaced as error:
+            manifest["status"] = "incomplete"
+            manifest["ended_at"] = now_iso()
+            manifest["warnings"] = sorted(set(manifest.get("warnings") or []) | {str(error)})
+            store.write_json(run_dir / store.MANIFEST, manifest)
+            raise store.ResultsReplaced(f"{error}; rows answered since were not kept. Check the run, then finish it "
+                                        f"with: evalkit run {suite.path} --resume {run_dir}") from None
         finally:
             writer.close()
             if cache is not None:
@@ -354,6 +354,20 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
                      retries=stats["retries"], cache_hits=executor.cache_hits if executor else 0)
 
 
+def _check_out(run_dir: Path) -> None:
+    """A new run's folder must be new or empty: evalkit writes cases.jsonl, report.md and more
+    there, and must never replace the user's files."""
+    from evalkit import store
+
+    if (run_dir / store.RESULTS).exists():
+        raise BadInput("the output folder already holds a run: pass --resume to finish it, or choose another --out", where=str(run_dir))
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BadInput("--out must be a folder, and this is a file", where=str(run_dir))
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise BadInput("--out must be a new or empty folder (this one holds files evalkit would overwrite); "
+                       "choose another, or --resume a stopped run", where=str(run_dir))
+
+
 def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_error_rate: float, retries: int = 0,
                stats: dict[str, Any] | None = None) -> dict[str, Any]:
     """Summarise the stored rows, write summary.json and report.md, close the manifest.
@@ -361,7 +375,6 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     run recorded."""
     from evalkit import store
 
-    manifest["status"] = "complete" if complete else "incomplete"
     manifest["ended_at"] = now_iso()
     run = store.load_run(run_dir)
     run.manifest = manifest
@@ -380,6 +393,8 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     manifest["max_error_rate"] = max_error_rate
     manifest["error_rate_exceeded"] = sorted(
         route for route, s in summary["routes"].items() if s["n"] and s["errors"] / s["n"] > max_error_rate)
+    # complete only when the run exits 0: a run stopped early, or with too many error rows, is not
+    manifest["status"] = ("complete" if not manifest["error_rate_exceeded"] else "incomplete") if complete else "interrupted"
     store.write_json(run_dir / store.MANIFEST, manifest)
     return summary
 
@@ -393,13 +408,28 @@ def write_summary(run) -> dict[str, Any]:
     summary = summarize(run.rows, run.labels, routes=run.routes, gold_sources=gold)
     store.write_json(run.dir / store.SUMMARY, summary)
     run.summary = summary
-    (run.dir / store.REPORT).write_text(render_report(run), encoding="utf-8")
+    store.write_text(run.dir / store.REPORT, render_report(run))
     return summary
 
 
 def score_run(run_dir: str | Path, suite_path: str | Path | None = None) -> dict[str, Any]:
     """Re-score a stored run from its raw outputs (after a change to the label field, the
     extract pattern or the label set) and rewrite summary.json and report.md. No provider is called."""
+    from evalkit import store
+    from evalkit.scoring import Scorer
+    from evalkit.suite import Suite
+
+    run_dir = store.follow_latest(run_dir)
+    if not (Path(run_dir) / store.MANIFEST).exists():
+        store.load_run(run_dir)  # names what is missing
+    lock = _lock(Path(run_dir))  # a run still appending rows would lose them to the rewrite
+    try:
+        return _score_locked(run_dir, suite_path)
+    finally:
+        lock.close()
+
+
+def _score_locked(run_dir: Path, suite_path: str | Path | None) -> dict[str, Any]:
     from evalkit import store
     from evalkit.scoring import Scorer
     from evalkit.suite import Suite

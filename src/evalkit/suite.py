@@ -130,7 +130,19 @@ class CaseSource(_Strict):
 class Suite(_Strict):
     """An eval suite: a task, its cases, and the routes that answer it."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+                      description="A safe folder name (runs go to reports/NAME): letters, digits, '_', '-', '.', "
+                                  "starting with a letter or digit.")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _safe_slug(cls, name: Any) -> Any:
+        import re
+
+        if isinstance(name, str) and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+            raise ValueError(f"{name!r} is not a safe folder name: use letters, digits, '_', '-' and '.', "
+                             f"starting with a letter or digit (at most 100 characters)")
+        return name
     description: str = ""
     owner: str | None = Field(None, description="Who retrains and answers for the model.")
     task: Task

@@ -262,6 +262,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         raise BadInput("--repeats, --concurrency and --attempts must be at least 1")
     if options.offline and options.replay is not None:
         raise BadInput("--offline and --replay both replace every route: choose one")
+    if not 0 <= options.max_error_rate <= 1:  # NaN fails too
+        raise BadInput(f"--max-error-rate must be between 0 and 1 (both included), got {options.max_error_rate:g}")
     if options.timeout_s is not None and options.timeout_s <= 0:
         raise BadInput(f"--timeout must be positive, got {options.timeout_s:g}")
 
@@ -272,6 +274,12 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         previous = store.load_run(options.resume)
         if previous.manifest["suite"]["sha256"] != suite.sha256 or previous.manifest.get("cases_sha256") != suite.cases_sha256:
             raise BadInput("the suite or its cases changed since this run started: start a new run", where=str(options.resume))
+        planned = set(previous.manifest.get("routes") or {})
+        strays = sorted({row.get("route") for row in previous.rows} - (planned & set(suite.spec.routes)), key=str)
+        if strays:
+            raise BadInput(f"results.jsonl holds rows of route {strays[0]!r}, which the run or its suite does not have "
+                           f"(routes: {', '.join(sorted(planned))}): remove those rows or start a new run",
+                           where=str(options.resume / store.RESULTS))
         # a resumed run keeps its own plan: its routes, repeats and offline stand-ins
         options = replace(options, routes=list(previous.manifest["routes"]),
                           repeats=int(previous.manifest.get("repeats", 1)),

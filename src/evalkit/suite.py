@@ -278,6 +278,8 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
         schema, _ = load_with_lines(suite.resolve(schema), "output schema")
         if not isinstance(schema, dict):
             raise BadInput("an output schema must be a JSON object", where=str(suite.resolve(suite.spec.task.output_schema)))
+    if schema is not None and suite.spec.task.output_format == "json" and suite.spec.task.label_field:
+        _check_label_field(schema, suite.spec.task.label_field, suite.path)
     if schema is not None:
         from jsonschema import SchemaError, validators
 
@@ -286,6 +288,24 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
         except SchemaError as exc:
             raise BadInput(f"output_schema is not a valid JSON Schema: {exc.message}", where=f"{suite.path}: task.output_schema") from None
     return schema
+
+
+def _check_label_field(schema: dict[str, Any], label_field: str, where: Path) -> None:
+    """The label field's dot path must be an object property the output schema allows: otherwise
+    every answer that follows the schema fails to give a label. A level that lists no
+    properties (a free-form object) allows any name."""
+    current: Any = schema
+    for part in label_field.split("."):
+        if not isinstance(current, dict):
+            return
+        properties = current.get("properties")
+        if not isinstance(properties, dict) or not properties:
+            return  # free-form at this level
+        if part not in properties:
+            known = ", ".join(sorted(properties))
+            raise BadInput(f"task.label_field {label_field!r}: the output schema has no property {part!r} "
+                           f"(it has {known})", where=f"{where}: task.label_field")
+        current = properties[part]
 
 
 def canonical_json(value: Any) -> str:

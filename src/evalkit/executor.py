@@ -40,6 +40,7 @@ class Executor:
         self.cache_hits = 0
         self.bar = None
         self.gate = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
+        self.stopping = False  # set by the run's signal handler: no new call starts
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
         options = self.options
@@ -57,6 +58,8 @@ class Executor:
             attempt += 1
             if limiter is not None:
                 await limiter.acquire()
+            if self.stopping:
+                raise asyncio.CancelledError  # the run was stopped: this call is abandoned unrecorded
             self.calls_made += 1
             started = time.perf_counter()
             try:

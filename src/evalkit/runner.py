@@ -161,14 +161,64 @@ def _lock(run_dir: Path):
     return lock_run(run_dir)
 
 
+class _Stopper:
+    """SIGINT, SIGTERM and SIGHUP stop the run, however often they arrive, from the moment its
+    directory exists until its manifest is closed. The handler itself marks the executor as
+    stopping, so no new call starts even while the event loop is busy, then cancels the calls
+    in flight through the loop. Later signals change nothing: the run winds up, records that it
+    was interrupted and says how to resume. The previous handlers come back afterwards."""
+
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.session: _Session | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Future | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Stopper":
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.NAMES:
+                sig = getattr(signal, name, None)
+                if sig is None:
+                    continue
+                try:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+                except (ValueError, OSError):  # pragma: no cover - a platform without it
+                    pass
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+
+    def _handle(self, signum, frame) -> None:
+        first = not self.requested
+        self.requested = True
+        executor = self.session.executor if self.session is not None else None
+        if executor is not None:
+            executor.stopping = True
+        if first and self.loop is not None and self.task is not None:
+            try:
+                self.loop.call_soon_threadsafe(self.task.cancel)
+            except RuntimeError:  # the loop has closed: the run is winding up already
+                pass
+
+
 class _Session:
     """Everything one `run_suite` call does inside its event loop."""
 
-    def __init__(self, suite, providers, calls, run_dir, manifest, options, cache, resumed: bool):
+    def __init__(self, suite, providers, calls, run_dir, manifest, options, cache, resumed: bool,
+                 stopper: _Stopper | None = None):
         self.suite, self.providers, self.calls, self.run_dir = suite, providers, calls, run_dir
         self.manifest, self.options, self.cache, self.resumed = manifest, options, cache, resumed
         self.warnings: list[str] = []
         self.executor: Executor | None = None
+        self.stopper = stopper or _Stopper()
+        self.stopper.session = self
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -195,6 +245,7 @@ class _Session:
 
     async def work(self, writer, scorer) -> None:
         self.executor = Executor(self.calls, writer, scorer, self.options, self.cache)
+        self.executor.stopping = self.stopper.requested
         lookups = None
         if not self.resumed and any(p.remote for p in self.providers.values()):
             started = asyncio.Event()
@@ -215,32 +266,21 @@ class _Session:
                 self.warn(info["retirement_warning"])
 
     async def main(self, writer, scorer) -> bool:
-        """True when every call finished; False when stopped by SIGINT or SIGTERM."""
-        loop = asyncio.get_running_loop()
+        """True when every call finished; False when stopped by SIGINT, SIGTERM or SIGHUP."""
+        stopper = self.stopper
+        if stopper.requested:
+            return False
         work = asyncio.ensure_future(self.work(writer, scorer))
-        stopped = []
-
-        def stop() -> None:
-            stopped.append(True)
-            work.cancel()
-
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
+        stopper.loop, stopper.task = asyncio.get_running_loop(), work
         try:
             await work
-            return True
+            return not stopper.requested
         except asyncio.CancelledError:
-            if not stopped:
+            if not stopper.requested:
                 raise
             return False
         finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+            stopper.task = None
             for provider in self.providers.values():
                 try:
                     await provider.aclose()
@@ -315,14 +355,16 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         manifest = new_manifest(suite, providers, options, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock(run_dir)
-    if previous is None and options.out is None and not store.point_latest(run_dir):
-        latest = run_dir.parent / store.LATEST
-        message = f"{latest} is not a link evalkit made: left as it is (the run is in {run_dir})"
-        manifest.setdefault("warnings", []).append(message)
-        if options.notify is not None:
-            options.notify(message)
+    stopper = _Stopper()
     cache = None
     try:
+        stopper.__enter__()  # from here on a signal ends the run as "interrupted", never abruptly
+        if previous is None and options.out is None and not store.point_latest(run_dir):
+            latest = run_dir.parent / store.LATEST
+            message = f"{latest} is not a link evalkit made: left as it is (the run is in {run_dir})"
+            manifest.setdefault("warnings", []).append(message)
+            if options.notify is not None:
+                options.notify(message)
         if any(mode != "off" for mode in modes.values()):
             cache = ResponseCache(options.cache_dir)
             attach_cache_keys(calls, modes)
@@ -333,7 +375,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         elif len(kept) < len(previous.rows):  # --retry-errors: the error rows make way for new answers
             store.rewrite_rows(run_dir, kept)
 
-        session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None)
+        session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None,
+                           stopper=stopper)
         writer = store.RunWriter(run_dir)
         try:
             with long_lived_objects_frozen():
@@ -354,9 +397,10 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
                  "retries_by_route": dict(executor.retries_by_route) if executor else {},
                  "calls_made": executor.calls_made if executor else 0}
         manifest["warnings"] = sorted(set(manifest.get("warnings") or []) | set(session.warnings))
-        summary = finish_run(run_dir, manifest, complete=complete, max_error_rate=options.max_error_rate,
-                             retries=stats["retries"], stats=stats)
+        summary = finish_run(run_dir, manifest, complete=complete and not stopper.requested,
+                             max_error_rate=options.max_error_rate, retries=stats["retries"], stats=stats)
     finally:
+        stopper.__exit__(None, None, None)
         lock.close()
     return RunResult(run_dir, manifest, summary, complete, stats["calls_made"], session.warnings,
                      retries=stats["retries"], cache_hits=executor.cache_hits if executor else 0)

@@ -207,6 +207,7 @@ def prepare(name: str, suite_path: Path, folder: Path) -> Workload:
     providers = build_providers(suite, list(suite.spec.routes), offline=False)
     calls, formats, answers = [], [], {}
     for call in plan_calls(suite, providers, 1):
+        call.render()
         request = call.request
         arguments = sdk_arguments(suite, request.route, call.provider, request.messages)
         if "response_format" in arguments:  # one shared object, as a script would hold it, not one per call

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from evalkit.runner import RunOptions
 
 
+#: calls rendered (and looked up in the cache) at a time, ahead of the workers that make them
+RENDER_AHEAD = 32
+
+
 class Executor:
     """Answers calls from the cache, then runs the rest with one global concurrency limit,
     per-provider rate limits and retries, writing a row per answer."""
@@ -109,16 +113,28 @@ class Executor:
         if self.bar is not None:
             self.bar.update(1)
 
-    def answer_from_cache(self) -> list[Call]:
-        """Write the rows the cache answers (and, with `--cache read`, the misses as error
-        rows); return the calls still to make."""
-        readers = [c for c in self.calls if c.cache_mode in ("read", "readwrite")]
-        if not readers or self.cache is None:
-            return self.calls
-        hits = self.cache.get_many(c.cache_key for c in readers)
-        pending = []
-        for call in self.calls:
-            if call.cache_mode in ("read", "readwrite"):
+    def answer_from_cache(self, calls: list[Call] | None = None) -> list[Call]:
+        """Render these calls (default: all of them) and write the rows that need no call: the
+        answers in the cache, with `--cache read` its misses as error rows, and a call whose
+        template failed as an error row. Return the calls still to make. A call is looked up
+        once: calls looked up before pass straight through."""
+        calls = self.calls if calls is None else calls
+        pending = [call for call in calls if call.looked_up]
+        fresh = [call for call in calls if not call.looked_up] if pending else calls
+        for call in fresh:
+            call.looked_up = True
+            call.render()
+        cache = self.cache
+        hits = {}
+        if cache is not None:
+            keys = [c.cache_key for c in fresh if c.cache_mode in ("read", "readwrite") and c.problem is None]
+            if keys:
+                hits = cache.get_many(keys)
+        for call in fresh:
+            if call.problem is not None:
+                self._write(self._row(call, None, ProviderError("template_error", call.problem), 0, None))
+                continue
+            if cache is not None and call.cache_mode in ("read", "readwrite"):
                 hit = hits.get(call.cache_key)
                 if hit is not None:
                     self.cache_hits += 1
@@ -141,16 +157,19 @@ class Executor:
 
     async def run(self) -> None:
         """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
-        pending = self.answer_from_cache()
-        if pending and (self.options.batch or (self.writer.dir / STATE_FILE).exists()):
-            from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it
+        if self.options.batch or (self.writer.dir / STATE_FILE).exists():
+            pending = self.answer_from_cache()  # the batch lane submits them all at once
+            if pending:
+                from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it
 
-            await run_lane(self, pending)  # batch-capable routes through the batch APIs, the rest via run_live
+                await run_lane(self, pending)  # batch-capable routes through the batch APIs, the rest via run_live
             return
-        await self.run_live(pending)
+        await self.run_live(self.calls)
 
     async def run_live(self, pending: list[Call]) -> None:
-        """Make these calls now, concurrently, with rate limits and retries."""
+        """Make these calls now, concurrently, with rate limits and retries: `concurrency`
+        workers take the calls in order, each rendered and looked up in the cache a few at a
+        time just before it is due (see `_due`)."""
         if not pending:
             return
         for provider in {id(c.provider): c.provider for c in pending}.values():
@@ -158,4 +177,20 @@ class Executor:
             if opener is not None:
                 opener()
         freeze_more()  # the SDK's modules and clients live as long as the run
-        await asyncio.gather(*(self._one(call, self.gate) for call in pending))
+        due = self._due(pending)
+        workers = min(self.options.concurrency, len(pending))
+        await asyncio.gather(*(self._worker(due) for _ in range(workers)))
+
+    def _due(self, calls: list[Call]):
+        """The calls to make, in order: rendered and answered from the cache RENDER_AHEAD at a
+        time, so the first request goes out without waiting for the whole plan."""
+        for start in range(0, len(calls), RENDER_AHEAD):
+            yield from self.answer_from_cache(calls[start:start + RENDER_AHEAD])
+
+    async def _worker(self, due) -> None:
+        """Make the next due call until none is left (the workers share one iterator; taking
+        the next call never awaits, so no two workers take the same one)."""
+        for call in due:
+            if self.stopping:
+                raise asyncio.CancelledError
+            await self._one(call, self.gate)

@@ -1,8 +1,13 @@
 """Turn a loaded suite into the list of planned calls (case x route x repeat).
 
 One provider per route (a missing key stops here, before any call), every route's requests
-rendered with their parameters and price, and the response-cache key of each call that uses
-the cache.
+with their parameters and price, and the response-cache key of each call that uses the cache.
+
+Planning is lazy: every route is checked against every case before the first call (each
+template field the case must have, and one real render per route), but a call's messages,
+few-shot examples and retrieved context are rendered when the executor is about to make it
+(`Call.render`), so a 20,000-case suite starts calling within a second or two instead of
+searching its indexes 40,000 times first. The indexes (few-shot pool, corpus) are built once.
 """
 
 from __future__ import annotations
@@ -29,6 +34,29 @@ class Call:
     cache_key: str | None = None
     cache_mode: str = "off"
     limiter: Any = None
+    plan: Any = None  # the RoutePlan that still has to render this call; None once rendered
+    keys: Any = None  # the route's cache KeyMaker: the key is made when the messages are
+    problem: str | None = None  # why rendering failed: the call becomes an error row, never a crash
+    looked_up: bool = False  # the response cache was asked already
+
+    def render(self) -> None:
+        """Fill in the request's messages, examples and context, the retrieved chunk ids and
+        the cache key. Does nothing the second time."""
+        plan = self.plan
+        if plan is None:
+            return
+        self.plan = None
+        request = self.request
+        try:
+            rendered = plan.render_once(request.case)
+        except BadInput as error:
+            self.problem = str(error)
+            request.messages = []
+            return
+        request.messages, request.examples, request.context = rendered.messages, rendered.examples, rendered.context
+        self.retrieved = rendered.retrieved
+        if self.keys is not None:
+            self.cache_key = self.keys.key(request.messages, request.repeat)
 
 
 def offline_model(kind: str) -> str:
@@ -108,17 +136,29 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
 
     plans = build_plans(suite, list(providers))
     label_field = suite.spec.task.label_field
+    holdout = suite.holdout
+    for plan in plans.values():  # bad templates stop the run here, before any call
+        for case in holdout:
+            plan.check(case)
+        if holdout:
+            plan.render_once(holdout[0])
+    expected = [expected_label(case, label_field) for case in holdout]
     calls = []
     for name, provider in providers.items():
         params = route_params(suite, name, timeout_s)  # one dict per route: providers configure once
         price = price_for(provider.ref, suite.spec.pricing)
-        for case in suite.holdout:
-            rendered = plans[name].render(case)
+        plan, schema = plans[name], suite.output_schema
+        for case, label in zip(holdout, expected):
             for repeat in range(repeats):
-                request = ProviderRequest(case.id, name, repeat, rendered.messages, params, suite.output_schema,
-                                          case, rendered.examples, rendered.context)
-                calls.append(Call(request, provider, expected_label(case, label_field), case.tags, rendered.retrieved, price))
+                request = ProviderRequest(case.id, name, repeat, None, params, schema, case)
+                calls.append(Call(request, provider, label, case.tags, None, price, plan=plan))
     return calls
+
+
+def render_all(calls: list[Call]) -> None:
+    """Render every call now (an export, or the batch lane, which submits them all at once)."""
+    for call in calls:
+        call.render()
 
 
 def cache_modes(suite: LoadedSuite, providers: dict[str, Provider], mode: str) -> dict[str, str]:
@@ -148,5 +188,7 @@ def attach_cache_keys(calls: list[Call], modes: dict[str, str]) -> None:
             maker = makers[request.route] = KeyMaker(
                 provider=prefix, model=model, base_url=public_url(getattr(provider, "base_url", None)),
                 params=request.params, schema=request.output_schema)
-        call.cache_key = maker.key(request.messages, request.repeat)
+        call.keys = maker
         call.cache_mode = mode
+        if request.messages is not None:  # rendered already; otherwise `Call.render` makes the key
+            call.cache_key = maker.key(request.messages, request.repeat)

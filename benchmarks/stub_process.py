@@ -8,7 +8,7 @@ time measured for a client is the client's alone:
 It serves the OpenAI (`/v1/chat/completions`) and Anthropic (`/v1/messages`) wire formats,
 prints one JSON line `{"port": N}`, then answers commands read from stdin, one per line,
 with one JSON line each: `load ANSWERS.json`, `stats` (completion requests, all requests,
-most in flight at once), `reset`, `latency MS`, `quit` (also on end of input).
+most in flight at once, the time of the first completion request), `reset`, `latency MS`, `quit` (also on end of input).
 
 An answers file maps the text of a request's last user message to the output to send back,
 so every request is answered with its case's gold output; anything else gets `{"label": null}`.
@@ -21,6 +21,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,14 @@ class AnswerBook:
         self.answers = dict(answers or {})
         self.completions = 0
         self.misses = 0
+        self.first_at: float | None = None  # time.time() of the first completion request since the reset
         self._lock = threading.Lock()
 
     def __call__(self, kind: str, body: dict[str, Any]) -> str:
         with self._lock:
             self.completions += 1
+            if self.first_at is None:
+                self.first_at = time.time()
         for message in reversed(body.get("messages") or []):
             if message.get("role") == "user":
                 content = message.get("content")
@@ -58,11 +62,12 @@ class AnswerBook:
         with self._lock:
             self.completions = 0
             self.misses = 0
+            self.first_at = None
 
 
 def _stats(server, book: AnswerBook) -> dict[str, int]:
     return {"completions": book.completions, "requests": server.request_count,
-            "max_in_flight": server.max_in_flight, "misses": book.misses}
+            "max_in_flight": server.max_in_flight, "misses": book.misses, "first_at": book.first_at}
 
 
 class LocalStub:

@@ -233,13 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import asdict
 
     parser = argparse.ArgumentParser(description="write a benchmark workload")
-    parser.add_argument("kind", choices=["support_triage", "banking77"])
+    parser.add_argument("kind", choices=["support_triage", "banking77", "planning"])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--cases", type=int, help="holdout cases (support_triage: default 50; banking77: all)")
     args = parser.parse_args(argv)
     if args.kind == "support_triage":
         suite = support_triage(args.folder / "suite", args.base_url, args.cases or 50)
+    elif args.kind == "planning":  # only the time to the first request is measured: no requests or answers
+        suite = planning(args.folder / "suite", args.base_url, n=args.cases or 20_000)
+        sys.stdout.write(json.dumps({"name": "planning", "suite": str(suite), "requests": "", "answers": "",
+                                     "calls": 2 * (args.cases or 20_000)}) + "\n")
+        return 0
     else:
         suite = banking77(args.folder / "suite", args.base_url, limit=args.cases)
     workload = prepare(args.kind, suite, args.folder)

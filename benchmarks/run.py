@@ -63,7 +63,7 @@ class Config:
     calls: bool = True  # the 200-call pairs, the cached re-run and the cold start
     fast_latency_ms: float = 20.0  # the scale workload again against a fast server (a local vLLM or Ollama)
     fast_reps: int = 3
-    first_request: bool = True  # how long a 20,000-case suite waits before its first request
+    first_request: bool = False  # how long a 20,000-case suite waits before its first request (on in full runs)
     first_request_cases: int = 20_000
     first_request_reps: int = 3
 
@@ -117,22 +117,26 @@ class Bench:
         child = subprocess.Popen([self.evalkit, "run", str(workload.suite), "--out", str(out), "--no-progress",
                                   "--concurrency", "64", "--cache", "off"],
                                  env=self.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        first = None
+        first = status = usage = None
         try:
-            while child.poll() is None:
-                first = self.stub.stats().get("first_at")
-                if first is not None:
+            while first is None:
+                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+                if pid:  # it ended by itself
                     break
-                time.sleep(0.02)
+                status = None
+                first = self.stub.stats().get("first_at")
+                time.sleep(0 if first is not None else 0.02)
         finally:
-            if child.poll() is None:
+            if status is None:
                 child.send_signal(signal.SIGTERM)
-            child.wait(60)
+                _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
             log.close()
         if first is None:
             raise RuntimeError(f"the run ended before its first request (see {out.with_suffix('.log')})")
         record = {"figure": "first_request", "tool": "evalkit", "rep": rep, "calls": workload.calls,
-                  "first_request_s": first - started, "wall_s": first - started, "returncode": child.returncode}
+                  "first_request_s": first - started, "wall_s": first - started, "returncode": child.returncode,
+                  "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}
         self.records.append(record)
         return record
 
@@ -459,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out = Path(tempfile.gettempdir()) / "evalkit-bench-quick.md" if args.quick else HERE / "RESULTS.md"
     if args.quick:
         config = Config(cases=10, reps={1: 1, 8: 1, 32: 1}, cached_reps=2, cold_starts=3, scale=False)
+    config.first_request = not args.quick
     if args.no_scale or not (BANKING77 / "test.csv").exists():
         if not args.no_scale and not args.quick:
             print(f"note: {BANKING77} is absent: no scale run", file=sys.stderr)

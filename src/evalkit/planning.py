@@ -138,8 +138,9 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
     label_field = suite.spec.task.label_field
     holdout = suite.holdout
     for plan in plans.values():  # bad templates stop the run here, before any call
-        for case in holdout:
-            plan.check(case)
+        if plan.needs_fields():
+            for case in holdout:
+                plan.check(case)
         if holdout:
             plan.render_once(holdout[0])
     expected = [expected_label(case, label_field) for case in holdout]

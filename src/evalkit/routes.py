@@ -103,6 +103,10 @@ class RoutePlan:
             self._known.add("context")
         self._last: tuple[Any, RenderedRequest] | None = None
 
+    def needs_fields(self) -> bool:
+        """The templates name input fields (which some case might lack)."""
+        return bool(self._used - self._known)
+
     def check(self, case: Case) -> None:
         """Stop (BadInput) when a template needs a field this case lacks. Only a case that lacks
         a name the templates use is rendered to find out (the name may sit behind `is defined`)."""

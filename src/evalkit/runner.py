@@ -243,6 +243,15 @@ class _Session:
             self.manifest["routes"][name].update(info)
         store.write_json(self.run_dir / store.MANIFEST, self.manifest)
 
+    async def write_cases(self) -> None:
+        """cases.jsonl (the evaluated cases, for every later stage), written once the first calls
+        are on their way: 20,000 cases take a while to serialise, and the calls need not wait."""
+        from evalkit import store
+
+        await asyncio.sleep(0)
+        if not (self.run_dir / store.CASES).exists():
+            store.write_cases(self.run_dir, self.suite.holdout)
+
     async def work(self, writer, scorer) -> None:
         self.executor = Executor(self.calls, writer, scorer, self.options, self.cache)
         self.executor.stopping = self.stopper.requested
@@ -252,11 +261,15 @@ class _Session:
             lookups = asyncio.ensure_future(self.check_retirements(started))
             await started.wait()  # the lookups hold their slots before the first call queues
         self.executor.bar = _progress_bar(len(self.calls), self.options)
+        cases = asyncio.ensure_future(self.write_cases())
         try:
             await self.executor.run()
+            await cases
             if lookups is not None:
                 await lookups
         finally:
+            if not cases.done():
+                cases.cancel()
             if lookups is not None and not lookups.done():
                 lookups.cancel()
             if self.executor.bar is not None:
@@ -370,9 +383,7 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
             attach_cache_keys(calls, modes)
         manifest["cache"] = {"mode": options.cache, "routes": modes, "dir": str(cache.folder) if cache else None}
         store.write_json(run_dir / store.MANIFEST, manifest)
-        if previous is None:
-            store.write_cases(run_dir, suite.holdout)
-        elif len(kept) < len(previous.rows):  # --retry-errors: the error rows make way for new answers
+        if previous is not None and len(kept) < len(previous.rows):  # --retry-errors: the error rows make way for new answers
             store.rewrite_rows(run_dir, kept)
 
         session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None,

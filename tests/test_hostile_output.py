@@ -31,3 +31,13 @@ def test_lone_surrogate_as_the_label_is_an_unparsed_row_not_a_crash(make_suite, 
     assert code == 0
     assert main(["score", str(tmp_path / "run")]) == 0
     assert not any(r["correct"] for r in load_run(tmp_path / "run").rows)
+
+
+def test_deeply_nested_json_output_is_an_unparsed_row_not_a_crash(make_suite, tmp_path):
+    from evalkit.providers.mock import script
+
+    script("nested", lambda request: "[" * 200_000 + "]" * 200_000)
+    suite = make_suite(routes={"base": {"kind": "base", "model": "mock:nested"}})
+    code = main(["run", str(suite), "--out", str(tmp_path / "run"), "--no-progress"])
+    assert code == 0
+    assert not any(r["parsed_ok"] for r in load_run(tmp_path / "run").rows)

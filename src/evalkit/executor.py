@@ -22,6 +22,7 @@ from evalkit.gcfreeze import freeze_more
 from evalkit.planning import Call
 from evalkit.pricing import call_cost
 from evalkit.providers.base import ProviderError
+from evalkit.scoring import Score
 from evalkit.store import safe_text
 
 if TYPE_CHECKING:
@@ -97,7 +98,10 @@ class Executor:
                     "latency_ms": latency_ms, "input_tokens": None, "output_tokens": None, "cost_usd": None,
                     "cached": False, "retrieved": call.retrieved, "model": None, "finish_reason": None,
                     "request_id": None, "attempts": attempts}
-        score = self.scorer.score(response.text)
+        try:
+            score = self.scorer.score(response.text)
+        except Exception as error:  # noqa: BLE001 - no model output may stop the run
+            score = Score(False, f"could not score this output: {type(error).__name__}", None)
         return {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
                 "expected_label": call.expected, "output": response.text, "parsed_ok": score.parsed_ok,
                 "parse_error": score.parse_error, "predicted_label": score.predicted_label,

@@ -31,12 +31,16 @@ def parse_json(output: str) -> Any:
     text = output.strip()
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply to read") from None
     except json.JSONDecodeError as whole:
         block = next((m.group(2) for m in _FENCE.finditer(output) if m.group(1).lower() in ("", "json")), None)
         if block is None:
             raise ValueError(f"invalid JSON: {whole.msg} at line {whole.lineno} column {whole.colno}") from None
         try:
             return json.loads(block)
+        except RecursionError:
+            raise ValueError("invalid JSON in fenced block: nested too deeply to read") from None
         except json.JSONDecodeError as fenced:
             raise ValueError(f"invalid JSON in fenced block: {fenced.msg}") from None
 

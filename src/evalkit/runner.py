@@ -392,6 +392,7 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         try:
             with long_lived_objects_frozen():
                 complete = asyncio.run(session.main(writer, Scorer(suite.spec.task, suite.output_schema)))
+            writer.check()  # the last rows went to the file the run opened, and it is still there
         except store.ResultsReplaced as error:
             manifest["status"] = "incomplete"
             manifest["ended_at"] = now_iso()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,10 @@ def write_text(path: Path, text: str) -> None:
     path.write_text(scrub(safe_text(text)), encoding="utf-8")
 
 
+#: how often (seconds) appending rows checks that results.jsonl is still the file it opened
+CHECK_EVERY_S = 0.05
+
+
 class ResultsReplaced(RunIncomplete):
     """results.jsonl was replaced under a running run: rows appended from then on would be lost."""
 
@@ -76,16 +81,26 @@ class RunWriter:
         run_dir.mkdir(parents=True, exist_ok=True)
         self._path = results = run_dir / RESULTS
         _drop_torn_tail(results)
-        self._file = results.open("a", encoding="utf-8")
+        self._file = results.open("ab")  # UTF-8 bytes, encoded once per row
         stat = os.fstat(self._file.fileno())
         self._identity = (stat.st_dev, stat.st_ino)
+        self._checked = 0.0
 
     def append(self, row: dict[str, Any]) -> None:
-        self.check()
-        self._file.write(json_text(row) + "\n")
+        now = time.monotonic()
+        if now - self._checked >= CHECK_EVERY_S:
+            self.check()
+            self._checked = now
+        text = scrub(json.dumps(row, ensure_ascii=False))
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: its JSON escape instead
+            data = scrub(json.dumps(row)).encode("utf-8")
+        self._file.write(data + b"\n")
         self._file.flush()
 
     def check(self) -> None:
+        """Raise ResultsReplaced when results.jsonl is no longer the file this writer appends to."""
         try:
             stat = os.stat(self._path)
             same = (stat.st_dev, stat.st_ino) == self._identity

@@ -453,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                         "with --quick, evalkit-bench-quick.md in the temporary folder)")
     parser.add_argument("--json", type=Path, default=None, help="every measurement as JSON (default: beside --out)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (runs, logs)")
+    parser.add_argument("--reps", type=int, help="repetitions of the scale, fast-server, planning and summary figures "
+                        "(default 3)")
     parser.add_argument("--only", nargs="+", choices=["fast", "first_request", "scale"],
                         help="measure only these (no 200-call pairs): the 20 ms scale case, the 20,000-case "
                              "planning time, the 50 ms scale case and its summary times")
@@ -469,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {BANKING77} is absent: no scale run", file=sys.stderr)
         config.scale = False
         config.first_request = False
+    if args.reps is not None:
+        config.scale_reps = config.fast_reps = config.first_request_reps = config.summary_reps = args.reps
     if args.only:
         wanted = set(args.only)
         config.calls = False

@@ -40,7 +40,8 @@ from benchmarks.workloads import BANKING77, BENCH_KEY, Workload  # noqa: E402
 
 #: the issue's targets
 TARGETS = {"wall_ratio": 1.15, "cpu_ratio": 1.5, "rss_mb": 150.0, "cached_s": 1.5, "cold_start_s": 0.3,
-           "scale_wall_ratio": 1.2, "scale_rss_mb": 300.0, "summary_s": 3.0, "growth_10x": 12.0}
+           "scale_wall_ratio": 1.2, "scale_rss_mb": 300.0, "summary_s": 3.0, "growth_10x": 12.0,
+           "fast_wall_ratio": 1.15, "first_request_s": 2.0}
 
 
 @dataclass
@@ -59,6 +60,12 @@ class Config:
     scale_reps: int = 3
     summary_reps: int = 3
     growth: bool = True
+    calls: bool = True  # the 200-call pairs, the cached re-run and the cold start
+    fast_latency_ms: float = 20.0  # the scale workload again against a fast server (a local vLLM or Ollama)
+    fast_reps: int = 3
+    first_request: bool = False  # how long a 20,000-case suite waits before its first request (on in full runs)
+    first_request_cases: int = 20_000
+    first_request_reps: int = 3
 
 
 class Bench:
@@ -94,8 +101,44 @@ class Bench:
             raise RuntimeError(f"preparing the {kind} workload failed:\n{done.stderr}")
         data = json.loads(done.stdout.strip().splitlines()[-1])
         workload = Workload(data["name"], Path(data["suite"]), Path(data["requests"]), Path(data["answers"]), data["calls"])
-        self.stub.load(workload.answers)
+        if data["answers"]:
+            self.stub.load(workload.answers)
         return workload
+
+    def first_request_time(self, workload: Workload, rep: int) -> dict[str, Any]:
+        """Start `evalkit run` and stop it (SIGTERM) once the stub has seen its first completion
+        request: the seconds from start to that request are the planning time."""
+        import signal
+
+        out = self.fresh("first")
+        self.stub.reset()
+        log = out.with_suffix(".log").open("wb")
+        started = time.time()
+        child = subprocess.Popen([self.evalkit, "run", str(workload.suite), "--out", str(out), "--no-progress",
+                                  "--concurrency", "64", "--cache", "off"],
+                                 env=self.env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        first = status = usage = None
+        try:
+            while first is None:
+                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+                if pid:  # it ended by itself
+                    break
+                status = None
+                first = self.stub.stats().get("first_at")
+                time.sleep(0 if first is not None else 0.02)
+        finally:
+            if status is None:
+                child.send_signal(signal.SIGTERM)
+                _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+            log.close()
+        if first is None:
+            raise RuntimeError(f"the run ended before its first request (see {out.with_suffix('.log')})")
+        record = {"figure": "first_request", "tool": "evalkit", "rep": rep, "calls": workload.calls,
+                  "first_request_s": first - started, "wall_s": first - started, "returncode": child.returncode,
+                  "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}
+        self.records.append(record)
+        return record
 
     def _record(self, figure: str, tool: str, measured, **extra) -> dict[str, Any]:
         record = {"figure": figure, "tool": tool, **extra, **measured.as_dict()}
@@ -167,6 +210,15 @@ class Bench:
 
     def run(self) -> None:
         config = self.config
+        if config.calls:
+            self.calls()
+        if config.scale:
+            self.scale()
+        if config.first_request:
+            self.planning()
+
+    def calls(self) -> None:
+        config = self.config
         self.stub.set_latency(config.latency_ms)
         workload = self.prepare("support_triage", config.cases)
         self.log(f"support triage: {workload.calls} calls, {config.latency_ms:g} ms latency")
@@ -178,8 +230,15 @@ class Bench:
             self.pairs(workload, concurrency, config.reps.get(concurrency, 1), "calls")
         last = [r for r in self.records if r["figure"] == "calls" and r["tool"] == "evalkit"][-1]
         self.cached(workload, Path(last["cache_dir"]), config.cached_reps)
-        if config.scale:
-            self.scale()
+
+    def planning(self) -> None:
+        config = self.config
+        self.stub.set_latency(config.latency_ms)
+        workload = self.prepare("planning", config.first_request_cases)
+        self.log(f"planning: {workload.calls:,} calls (prompted with 8 similar examples, RAG)")
+        for rep in range(config.first_request_reps):
+            record = self.first_request_time(workload, rep)
+            self.log(f"  first request after {record['first_request_s']:.2f} s (rep {rep})")
 
     def scale(self) -> None:
         config = self.config
@@ -187,6 +246,13 @@ class Bench:
         workload = self.prepare("banking77", config.scale_cases)
         self.log(f"scale: banking77, {workload.calls} calls, concurrency {config.scale_concurrency}, "
                  f"{config.scale_latency_ms:g} ms latency")
+        if config.fast_reps:
+            self.stub.set_latency(config.fast_latency_ms)
+            self.log(f"scale at {config.fast_latency_ms:g} ms: {workload.calls} calls, concurrency {config.scale_concurrency}")
+            self.pairs(workload, config.scale_concurrency, config.fast_reps, "scale_fast")
+            self.stub.set_latency(config.scale_latency_ms)
+        if not config.scale_reps:
+            return
         self.pairs(workload, config.scale_concurrency, config.scale_reps, "scale")
         run_dir = Path([r for r in self.records if r["figure"] == "scale" and r["tool"] == "evalkit"][-1]["run_dir"])
         self.summary_time(run_dir, "summary", config.summary_reps)
@@ -242,33 +308,44 @@ def figures(bench: Bench) -> list[list[str]]:
     """The headline table: figure, evalkit, SDK loop, ratio, target, met."""
     rows = []
     calls = bench.config.cases * 4
-    for c in bench.config.concurrencies:
+    for c in bench.config.concurrencies if bench.config.calls else ():
         ev, sdk = median(bench.walls("calls", "evalkit", c)), median(bench.walls("calls", "sdk", c))
         ratio = _ratio(ev, sdk)
         target = f"≤ {TARGETS['wall_ratio']}x" if c > 1 else "(none)"
         rows.append([f"wall, {calls} calls, concurrency {c}", f"{ev:.2f} s", f"{sdk:.2f} s", f"{ratio:.2f}x", target,
                      _met(ratio <= TARGETS["wall_ratio"]) if c > 1 else ""])
-    for c in bench.config.concurrencies:
+    for c in bench.config.concurrencies if bench.config.calls else ():
         ev = median(bench.values("calls", "evalkit", "cpu_s", c)) / calls * 1000
         sdk = median(bench.values("calls", "sdk", "cpu_s", c)) / calls * 1000
         ratio = _ratio(ev, sdk)
         rows.append([f"CPU per call, concurrency {c}", f"{ev:.1f} ms", f"{sdk:.1f} ms", f"{ratio:.2f}x",
                      f"≤ {TARGETS['cpu_ratio']}x", _met(ratio <= TARGETS["cpu_ratio"])])
-    rss, rss_sdk = max(bench.values("calls", "evalkit", "maxrss_mb")), max(bench.values("calls", "sdk", "maxrss_mb"))
-    rows.append([f"peak RSS, {calls} calls (max of all runs)", f"{rss:.0f} MB", f"{rss_sdk:.0f} MB",
-                 f"{_ratio(rss, rss_sdk):.2f}x", f"≤ {TARGETS['rss_mb']:.0f} MB", _met(rss <= TARGETS["rss_mb"])])
-    for c in bench.config.concurrencies:
-        ev = [r for r in bench.records if r["figure"] == "calls" and r["tool"] == "evalkit" and r["concurrency"] == c]
-        sdk = [r for r in bench.records if r["figure"] == "calls" and r["tool"] == "sdk" and r["concurrency"] == c]
-        rows.append([f"requests / most in flight, concurrency {c}", _served(ev), _served(sdk), "", f"{calls} / {c}",
-                     _met(all(r["completions"] == calls and r["max_in_flight"] <= c for r in ev + sdk))])
-    cached = bench.walls("cached", "evalkit")
-    sent = max(r["requests"] for r in bench.records if r["figure"] == "cached")
-    rows.append([f"cached re-run, {calls} calls (requests sent: {sent})", f"{median(cached):.2f} s", "", "",
-                 f"≤ {TARGETS['cached_s']} s", _met(max(cached) <= TARGETS["cached_s"] and sent == 0)])
-    cold, python = median(bench.walls("cold_start", "evalkit")), median(bench.walls("cold_start", "python"))
-    rows.append(["`evalkit --version` cold start", f"{cold:.3f} s", f"(python -c pass: {python:.3f} s)", "",
-                 f"≤ {TARGETS['cold_start_s']} s", _met(cold <= TARGETS["cold_start_s"])])
+    if bench.config.calls:
+        rss, rss_sdk = max(bench.values("calls", "evalkit", "maxrss_mb")), max(bench.values("calls", "sdk", "maxrss_mb"))
+        rows.append([f"peak RSS, {calls} calls (max of all runs)", f"{rss:.0f} MB", f"{rss_sdk:.0f} MB",
+                     f"{_ratio(rss, rss_sdk):.2f}x", f"≤ {TARGETS['rss_mb']:.0f} MB", _met(rss <= TARGETS["rss_mb"])])
+        for c in bench.config.concurrencies:
+            ev = [r for r in bench.records if r["figure"] == "calls" and r["tool"] == "evalkit" and r["concurrency"] == c]
+            sdk = [r for r in bench.records if r["figure"] == "calls" and r["tool"] == "sdk" and r["concurrency"] == c]
+            rows.append([f"requests / most in flight, concurrency {c}", _served(ev), _served(sdk), "", f"{calls} / {c}",
+                         _met(all(r["completions"] == calls and r["max_in_flight"] <= c for r in ev + sdk))])
+        cached = bench.walls("cached", "evalkit")
+        sent = max(r["requests"] for r in bench.records if r["figure"] == "cached")
+        rows.append([f"cached re-run, {calls} calls (requests sent: {sent})", f"{median(cached):.2f} s", "", "",
+                     f"≤ {TARGETS['cached_s']} s", _met(max(cached) <= TARGETS["cached_s"] and sent == 0)])
+        cold, python = median(bench.walls("cold_start", "evalkit")), median(bench.walls("cold_start", "python"))
+        rows.append(["`evalkit --version` cold start", f"{cold:.3f} s", f"(python -c pass: {python:.3f} s)", "",
+                     f"≤ {TARGETS['cold_start_s']} s", _met(cold <= TARGETS["cold_start_s"])])
+    if bench.config.scale and bench.values("scale_fast", "evalkit", "wall_s") and not bench.values("scale", "evalkit", "wall_s"):
+        n = [r["calls"] for r in bench.records if r["figure"] == "scale_fast"][0]
+        c = bench.config.scale_concurrency
+        ev, sdk = median(bench.walls("scale_fast", "evalkit")), median(bench.walls("scale_fast", "sdk"))
+        rows.append([f"wall, {n:,} calls, concurrency {c}, {bench.config.fast_latency_ms:g} ms server", f"{ev:.1f} s",
+                     f"{sdk:.1f} s", f"{_ratio(ev, sdk):.2f}x", f"≤ {TARGETS['fast_wall_ratio']}x",
+                     _met(_ratio(ev, sdk) <= TARGETS["fast_wall_ratio"])])
+        ev_cpu, sdk_cpu = (median(bench.values("scale_fast", t, "cpu_s")) / n * 1000 for t in ("evalkit", "sdk"))
+        rows.append([f"CPU per call, {n:,} calls, {bench.config.fast_latency_ms:g} ms server", f"{ev_cpu:.2f} ms",
+                     f"{sdk_cpu:.2f} ms", f"{_ratio(ev_cpu, sdk_cpu):.2f}x", "", ""])
     if bench.config.scale and bench.values("scale", "evalkit", "wall_s"):
         n = [r["calls"] for r in bench.records if r["figure"] == "scale"][0]
         c = bench.config.scale_concurrency
@@ -285,6 +362,14 @@ def figures(bench: Bench) -> list[list[str]]:
         rows.append([f"requests / most in flight, {n:,} calls", _served([r for r in scale_records if r["tool"] == "evalkit"]),
                      _served([r for r in scale_records if r["tool"] == "sdk"]), "", f"{n:,} / {c}",
                      _met(all(r["completions"] == n and r["max_in_flight"] <= c for r in scale_records))])
+        if bench.values("scale_fast", "evalkit", "wall_s"):
+            ev, sdk = median(bench.walls("scale_fast", "evalkit")), median(bench.walls("scale_fast", "sdk"))
+            rows.append([f"wall, {n:,} calls, concurrency {c}, {bench.config.fast_latency_ms:g} ms server", f"{ev:.1f} s",
+                         f"{sdk:.1f} s", f"{_ratio(ev, sdk):.2f}x", f"≤ {TARGETS['fast_wall_ratio']}x",
+                         _met(_ratio(ev, sdk) <= TARGETS["fast_wall_ratio"])])
+            ev_cpu, sdk_cpu = (median(bench.values("scale_fast", t, "cpu_s")) / n * 1000 for t in ("evalkit", "sdk"))
+            rows.append([f"CPU per call, {n:,} calls, {bench.config.fast_latency_ms:g} ms server", f"{ev_cpu:.2f} ms",
+                         f"{sdk_cpu:.2f} ms", f"{_ratio(ev_cpu, sdk_cpu):.2f}x", "", ""])
         summary = median(bench.values("summary", "evalkit", "summary_report_s"))
         rows_n = bench.values("summary", "evalkit", "rows")[0]
         rows.append([f"summary + report, {rows_n:,} rows", f"{summary:.2f} s", "", "", f"≤ {TARGETS['summary_s']:.0f} s",
@@ -303,6 +388,12 @@ def figures(bench: Bench) -> list[list[str]]:
                          _met(_ratio(big, summary) <= TARGETS["growth_10x"])])
             rows.append([f"peak RSS, loading {big_rows:,} rows + summary + report",
                          f"{max(bench.values('summary_10x', 'evalkit', 'maxrss_mb')):.0f} MB", "", "", "", ""])
+    if bench.values("first_request", "evalkit", "first_request_s"):
+        first = bench.values("first_request", "evalkit", "first_request_s")
+        n = [r["calls"] for r in bench.records if r["figure"] == "first_request"][0]
+        rows.append([f"wait before the first request, {bench.config.first_request_cases:,} cases x 2 routes "
+                     f"({n:,} calls; prompted, similar k=8, and RAG)", f"{median(first):.2f} s", "", "",
+                     f"< {TARGETS['first_request_s']:.0f} s", _met(max(first) < TARGETS["first_request_s"])])
     return rows
 
 
@@ -335,13 +426,19 @@ def render_markdown(bench: Bench, info: dict[str, Any], elapsed_s: float) -> str
            f"repetitions per concurrency {', '.join(f'{c}: {config.reps.get(c, 1)}' for c in config.concurrencies)}.", ""]
     if config.scale:
         out += [f"Scale: banking77 test.csv x 4 routes at concurrency {config.scale_concurrency}, stub latency "
-                f"{config.scale_latency_ms:g} ms, {config.scale_reps} repetitions each.", ""]
+                f"{config.scale_latency_ms:g} ms, {config.scale_reps} repetitions each"
+                + (f"; the same at {config.fast_latency_ms:g} ms (a fast local server), {config.fast_reps} repetitions each"
+                   if config.fast_reps else "") + ".", ""]
+    if config.first_request:
+        out += [f"Planning: a {config.first_request_cases:,}-case suite (banking77 messages) with a prompted route "
+                f"(8 similar examples) and a RAG route; the wait is from starting `evalkit run` to the stub's first "
+                f"completion request, {config.first_request_reps} repetitions.", ""]
     out += ["## Figures", "", _table(["figure", "evalkit", "SDK loop", "ratio", "target", ""], figures(bench)), ""]
     out += ["## Every measurement", "",
             _table(["figure", "tool", "concurrency", "rep", "wall s", "CPU s", "peak RSS MB", "requests", "max in flight"],
                    [[r["figure"], r["tool"], r.get("concurrency", ""), r.get("rep", ""), f"{r['wall_s']:.3f}",
                      f"{r['cpu_s']:.2f}", f"{r['maxrss_mb']:.0f}", r.get("completions", ""), r.get("max_in_flight", "")]
-                    for r in bench.records if r["figure"] in ("calls", "scale", "cached")]), ""]
+                    for r in bench.records if r["figure"] in ("calls", "scale", "scale_fast", "cached")]), ""]
     findings = HERE / "findings.md"
     if findings.exists():
         out += [findings.read_text(encoding="utf-8").strip(), ""]
@@ -356,6 +453,11 @@ def main(argv: list[str] | None = None) -> int:
                         "with --quick, evalkit-bench-quick.md in the temporary folder)")
     parser.add_argument("--json", type=Path, default=None, help="every measurement as JSON (default: beside --out)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (runs, logs)")
+    parser.add_argument("--reps", type=int, help="repetitions of the scale, fast-server, planning and summary figures "
+                        "(default 3)")
+    parser.add_argument("--only", nargs="+", choices=["fast", "first_request", "scale"],
+                        help="measure only these (no 200-call pairs): the 20 ms scale case, the 20,000-case "
+                             "planning time, the 50 ms scale case and its summary times")
     args = parser.parse_args(argv)
 
     config = Config()
@@ -363,10 +465,22 @@ def main(argv: list[str] | None = None) -> int:
         args.out = Path(tempfile.gettempdir()) / "evalkit-bench-quick.md" if args.quick else HERE / "RESULTS.md"
     if args.quick:
         config = Config(cases=10, reps={1: 1, 8: 1, 32: 1}, cached_reps=2, cold_starts=3, scale=False)
+    config.first_request = not args.quick
     if args.no_scale or not (BANKING77 / "test.csv").exists():
         if not args.no_scale and not args.quick:
             print(f"note: {BANKING77} is absent: no scale run", file=sys.stderr)
         config.scale = False
+        config.first_request = False
+    if args.reps is not None:
+        config.scale_reps = config.fast_reps = config.first_request_reps = config.summary_reps = args.reps
+    if args.only:
+        wanted = set(args.only)
+        config.calls = False
+        config.scale = config.scale and bool(wanted & {"scale", "fast"})
+        config.scale_reps = config.scale_reps if "scale" in wanted else 0
+        config.fast_reps = config.fast_reps if "fast" in wanted else 0
+        config.first_request = config.first_request and "first_request" in wanted
+        config.growth = config.growth and "scale" in wanted
 
     from benchmarks.stub_process import StubProcess
 

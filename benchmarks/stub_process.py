@@ -8,9 +8,9 @@ time measured for a client is the client's alone:
 It serves the OpenAI (`/v1/chat/completions`) and Anthropic (`/v1/messages`) wire formats,
 prints one JSON line `{"port": N}`, then answers commands read from stdin, one per line,
 with one JSON line each: `load ANSWERS.json`, `stats` (completion requests, all requests,
-most in flight at once; with a rate limit, the 429s, the requests let through and their
-tokens), `reset`, `latency MS`, `limit JSON` (a fresh `RateLimit(**JSON)`, or `null` for
-none), `quit` (also on end of input).
+most in flight at once, the time of the first completion request; with a rate limit, the 429s,
+the requests let through and their tokens), `reset`, `latency MS`, `limit JSON` (a fresh
+`RateLimit(**JSON)`, or `null` for none), `quit` (also on end of input).
 
 An answers file maps the text of a request's last user message to the output to send back,
 so every request is answered with its case's gold output; anything else gets `{"label": null}`.
@@ -23,6 +23,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,14 @@ class AnswerBook:
         self.answers = dict(answers or {})
         self.completions = 0
         self.misses = 0
+        self.first_at: float | None = None  # time.time() of the first completion request since the reset
         self._lock = threading.Lock()
 
     def __call__(self, kind: str, body: dict[str, Any]) -> str:
         with self._lock:
             self.completions += 1
+            if self.first_at is None:
+                self.first_at = time.time()
         for message in reversed(body.get("messages") or []):
             if message.get("role") == "user":
                 content = message.get("content")
@@ -60,11 +64,12 @@ class AnswerBook:
         with self._lock:
             self.completions = 0
             self.misses = 0
+            self.first_at = None
 
 
 def _stats(server, book: AnswerBook) -> dict[str, int]:
     stats = {"completions": book.completions, "requests": server.request_count,
-             "max_in_flight": server.max_in_flight, "misses": book.misses}
+             "max_in_flight": server.max_in_flight, "misses": book.misses, "first_at": book.first_at}
     limit = server.rate_limit
     if limit is not None:
         span = limit.last_at - limit.first_at if limit.first_at is not None else 0.0

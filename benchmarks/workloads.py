@@ -64,6 +64,7 @@ def support_triage(folder: Path, base_url: str, n: int = 50) -> Path:
     spec["task"]["output_schema"] = str((EXAMPLE_SUITE.parent / spec["task"]["output_schema"]).resolve())
     spec["corpus"] = str((EXAMPLE_SUITE.parent / spec["corpus"]).resolve())
     spec["routes"] = _with_stub(spec["routes"], base_url)
+    spec["allow_outside_paths"] = True  # the schema and corpus stay in the checkout, outside the scratch folder
     path = folder / "suite.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -126,6 +127,58 @@ def banking77(folder: Path, base_url: str, dataset: Path = BANKING77, *, limit: 
     return path
 
 
+def planning(folder: Path, base_url: str, dataset: Path = BANKING77, *, n: int = 20_000, pool: int = 2_000) -> Path:
+    """A 20,000-case suite (banking77's messages, each used more than once with a numbered
+    variant) with a prompted route (8 similar examples from a pool of `pool` train cases) and a
+    RAG route (banking77's per-label corpus): the time before its first request is planning."""
+    from evalkit.cases import normalise_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = json.loads((dataset / "categories.json").read_text(encoding="utf-8"))
+    rows = _read_banking(dataset / "train.csv") + _read_banking(dataset / "test.csv")
+    train, rest = rows[:pool], rows[pool:]
+    seen = {normalise_text(r["text"]) for r in train}
+    rest = [r for r in rest if normalise_text(r["text"]) not in seen]
+    holdout = []
+    for i in range(n):
+        row = rest[i % len(rest)]
+        round_ = i // len(rest)
+        text = row["text"] if round_ == 0 else f"{row['text']} (follow-up {round_})"
+        holdout.append({"id": f"p-{i:05d}", "input": text, "expected": row["category"]})
+    train_cases = [{"id": f"p-t{i:05d}", "input": r["text"], "expected": r["category"], "split": "train"}
+                   for i, r in enumerate(train)]
+    _write_jsonl(folder / "cases.jsonl", holdout + train_cases)
+    corpus = folder / "corpus"
+    corpus.mkdir(exist_ok=True)
+    by_label: dict[str, list[str]] = {}
+    for row in train:
+        by_label.setdefault(row["category"], []).append(row["text"].replace("\n", " "))
+    for label in labels:
+        examples = "\n\n".join(by_label.get(label, [])[:12])
+        (corpus / f"{label}.md").write_text(f"{label.replace('_', ' ')}: questions like these.\n\n{examples}\n",
+                                            encoding="utf-8")
+    schema = {"type": "object", "additionalProperties": False, "required": ["label"],
+              "properties": {"label": {"type": "string", "enum": labels}}}
+    routes = {
+        "prompted": {"kind": "prompted", "model": "openai:gpt-4.1-mini",
+                     "system": "Classify the banking customer's message into one intent label. Answer with JSON "
+                               "{\"label\": ...}.\n\n{{ examples }}",
+                     "examples": {"k": 8, "strategy": "similar"}},
+        "rag": {"kind": "rag", "model": "openai:gpt-4.1-mini",
+                "system": "Classify the banking customer's message; the reference notes list typical messages "
+                          "per label. Answer with JSON {\"label\": ...}.\n\n{{ context }}",
+                "retrieval": {"k": 3, "chunk_chars": 600, "overlap": 0}},
+    }
+    spec = {"name": "planning_bench", "task": {"labels": labels, "output_format": "json", "output_schema": schema,
+                                               "label_field": "label"},
+            "cases": "cases.jsonl", "corpus": "corpus",
+            "defaults": {"temperature": 0, "max_tokens": 50, "seed": 7, "timeout_s": 60},
+            "routes": _with_stub(routes, base_url)}
+    path = folder / "suite.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def sdk_arguments(suite, route_name: str, provider, messages: list[dict[str, str]]) -> dict[str, Any]:
     """What a hand-written loop passes to `chat.completions.create` for this call: the model,
     the messages, the suite's parameters and the same json_schema response_format."""
@@ -154,6 +207,7 @@ def prepare(name: str, suite_path: Path, folder: Path) -> Workload:
     providers = build_providers(suite, list(suite.spec.routes), offline=False)
     calls, formats, answers = [], [], {}
     for call in plan_calls(suite, providers, 1):
+        call.render()
         request = call.request
         arguments = sdk_arguments(suite, request.route, call.provider, request.messages)
         if "response_format" in arguments:  # one shared object, as a script would hold it, not one per call
@@ -179,13 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import asdict
 
     parser = argparse.ArgumentParser(description="write a benchmark workload")
-    parser.add_argument("kind", choices=["support_triage", "banking77"])
+    parser.add_argument("kind", choices=["support_triage", "banking77", "planning"])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--cases", type=int, help="holdout cases (support_triage: default 50; banking77: all)")
     args = parser.parse_args(argv)
     if args.kind == "support_triage":
         suite = support_triage(args.folder / "suite", args.base_url, args.cases or 50)
+    elif args.kind == "planning":  # only the time to the first request is measured: no requests or answers
+        suite = planning(args.folder / "suite", args.base_url, n=args.cases or 20_000)
+        sys.stdout.write(json.dumps({"name": "planning", "suite": str(suite), "requests": "", "answers": "",
+                                     "calls": 2 * (args.cases or 20_000)}) + "\n")
+        return 0
     else:
         suite = banking77(args.folder / "suite", args.base_url, limit=args.cases)
     workload = prepare(args.kind, suite, args.folder)

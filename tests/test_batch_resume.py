@@ -92,7 +92,7 @@ def test_ctrl_c_while_polling_leaves_the_batches_running_and_says_how_to_resume(
 
     assert process.returncode == 3
     assert f"--resume {out}" in stderr and "keep running at the provider" in stderr
-    assert json.loads((out / "manifest.json").read_text())["status"] == "incomplete"
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
     assert not any(r["path"].endswith("/cancel") for r in held_stub.requests)
     assert not any(b["cancelled"] for b in held_stub.batches.values())
 

@@ -28,6 +28,7 @@ def suite_copy(folder: Path, change=None) -> Path:
     for key in ("cases", "corpus"):
         data[key] = str((EXAMPLE.parent / data[key]).resolve())
     data["task"]["output_schema"] = str((EXAMPLE.parent / data["task"]["output_schema"]).resolve())
+    data["allow_outside_paths"] = True  # the copy reads the repository's dataset
     if change is not None:
         change(data)
     folder.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,8 @@ def _suite(tmp_path, cases: str | dict, prompt: str) -> object:
     suite = {"name": "insurance", "task": {"labels": sorted(TEST_COUNTS), "output_format": "text"}, "cases": cases,
              "routes": {"base": {"kind": "base", "model": "local:keywords", "prompt": prompt},
                         "oracle": {"kind": "base", "model": "mock:expected", "prompt": prompt}}}
+    if isinstance(cases, dict):
+        suite["allow_outside_paths"] = True  # the shared datasets sit outside tmp_path
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
     return path

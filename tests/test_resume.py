@@ -92,7 +92,7 @@ def test_signal_stops_cleanly_and_the_run_resumes(slow_stub, tmp_path, stop_sign
     assert process.returncode == 3
     assert f"--resume {out}" in stderr
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "incomplete"
+    assert manifest["status"] == "interrupted"
     stopped_rows = rows(out)
     assert stopped_rows and all(r["error"] is None for r in stopped_rows)  # aborted calls are not recorded
     assert len(stopped_rows) < N

@@ -133,7 +133,8 @@ def test_launch_refuses_a_method_the_file_does_not_train(stub, env, exported, ca
 
 def test_status_registers_the_reinforcement_tuned_model_in_the_route(stub, env, exported, tmp_path):
     suite = tmp_path / "suite.yaml"
-    suite.write_text(EXAMPLE.read_text(encoding="utf-8").replace("../datasets/", str(REPO / "datasets") + "/"), encoding="utf-8")
+    suite.write_text(EXAMPLE.read_text(encoding="utf-8").replace("../datasets/", str(REPO / "datasets") + "/")
+                     + "allow_outside_paths: true\n", encoding="utf-8")
     assert launch(exported, stub.base_url_openai, "--validation", str(exported / "val.jsonl"),
                   "--grader", str(exported / "grader.json"), "--suite", str(suite)) == 0
     assert main(["ft", "status", "ftjob-stub1", "--provider", "openai", "--base-url", stub.base_url_openai,

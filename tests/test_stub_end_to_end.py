@@ -33,6 +33,7 @@ def example_suite_against(stub, folder: Path, sdk: str) -> Path:
     for key in ("cases", "corpus"):
         data[key] = str((EXAMPLE.parent / data[key]).resolve())
     data["task"]["output_schema"] = str((EXAMPLE.parent / data["task"]["output_schema"]).resolve())
+    data["allow_outside_paths"] = True  # the copy in tmp_path reads the checkout's datasets
     for route in data["routes"].values():
         if sdk == "anthropic":
             route["model"] = "anthropic:claude-haiku-4-5"

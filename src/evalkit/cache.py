@@ -111,7 +111,9 @@ class ResponseCache:
     def put(self, key: str, response: ProviderResponse) -> None:
         """Store a successful response (buffered; committed in batches and on close)."""
         stored = {name: getattr(response, name) for name in _RESPONSE_FIELDS}
-        self._pending.append((key, json.dumps(stored, ensure_ascii=False), time.time()))
+        from evalkit.store import json_text  # keys scrubbed, lone surrogates escaped
+
+        self._pending.append((key, json_text(stored), time.time()))
         if len(self._pending) >= _BATCH or time.monotonic() - self._last_flush >= _BATCH_S:
             self.flush()
 

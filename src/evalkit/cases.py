@@ -166,8 +166,12 @@ def load_cases(path: Path, fmt: str = "evalkit", label_field: str | None = None)
     return cases
 
 
+_PUNCTUATION = re.compile(r"[^\w\s]")
+_SPACES = re.compile(r"\s+")
+
+
 def normalise_text(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", "", text.lower())).strip()
+    return _SPACES.sub(" ", _PUNCTUATION.sub("", text.lower())).strip()
 
 
 def validate_cases(suite) -> None:
@@ -184,7 +188,8 @@ def validate_cases(suite) -> None:
             raise BadInput(f"case {case.id!r}: expected has no label at {task.label_field!r}", where=case.origin)
         if not isinstance(label, str) or label not in labels:
             raise BadInput(f"case {case.id!r}: expected label {label!r} is not in task.labels", where=case.origin)
-    holdout_texts = {normalise_text(c.text()): c for c in suite.cases if c.split == "holdout"}
+    has_train = any(c.split == "train" for c in suite.cases)
+    holdout_texts = {normalise_text(c.text()): c for c in suite.cases if c.split == "holdout"} if has_train else {}
     twins = [(case, holdout_texts[text]) for case in suite.cases
              if case.split == "train" and (text := normalise_text(case.text())) in holdout_texts]
     if twins:

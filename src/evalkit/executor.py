@@ -27,6 +27,7 @@ from evalkit.pricing import call_cost
 from evalkit.provenance import EVIDENCE, of_recording
 from evalkit.providers.base import ProviderError, ProviderRequest
 from evalkit.scoring import Score
+from evalkit.store import safe_text
 
 if TYPE_CHECKING:
     from evalkit.runner import RunOptions
@@ -38,6 +39,10 @@ class QuotaExhausted(Exception):
     def __init__(self, model: str, message: str):
         super().__init__(f"{model}: quota or billing limit reached, so every later call would fail: {message}")
         self.model = model
+
+
+#: calls rendered (and looked up in the cache) at a time, ahead of the workers that make them
+RENDER_AHEAD = 32
 
 
 class Executor:
@@ -54,6 +59,7 @@ class Executor:
         self.bar = None
         self.gate = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
         self.judges = None  # evalkit.judge.Judges when the task has judged fields
+        self.stopping = False  # set by the run's signal handler: no new call starts
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
         options = self.options
@@ -77,6 +83,8 @@ class Executor:
         first = None
         while True:
             attempt += 1
+            if self.stopping:
+                raise asyncio.CancelledError  # the run was stopped: this call is abandoned unrecorded
             ticket = await pacer.acquire(request) if pacer is not None else None
             self.calls_made += 1
             started = time.perf_counter()
@@ -126,6 +134,8 @@ class Executor:
                 pacer.release(ticket, response.rate_limits)
             if response.latency_ms is None:
                 response.latency_ms = (time.perf_counter() - started) * 1000
+            if isinstance(response.text, str):
+                response.text = safe_text(response.text)  # a lone surrogate is kept as its escape
             response.attempts = attempt
             return response, None, attempt, response.latency_ms
 
@@ -143,7 +153,10 @@ class Executor:
                     "request_id": None, "attempts": attempts, **origin, "provenance": call.provider.provenance,
                     **failed}
         provenance, stale = answer_provenance(call, response)
-        score = self.scorer.score(response.text)
+        try:
+            score = self.scorer.score(response.text)
+        except Exception as error:  # noqa: BLE001 - no model output may stop the run
+            score = Score(False, f"could not score this output: {type(error).__name__}", None)
         # a verified recording is priced as the configured model, from its recorded tokens
         price = call.recorded_price if provenance in EVIDENCE and call.recorded_price is not None else call.price
         cost = call_cost(price, response.input_tokens, response.output_tokens, cached=response.cached_input_tokens,
@@ -179,16 +192,28 @@ class Executor:
         if self.bar is not None:
             self.bar.update(1)
 
-    def answer_from_cache(self) -> list[Call]:
-        """Write the rows the cache answers (and, with `--cache read`, the misses as error
-        rows); return the calls still to make."""
-        readers = [c for c in self.calls if c.cache_mode in ("read", "readwrite")]
-        if not readers or self.cache is None:
-            return self.calls
-        hits = self.cache.get_many(c.cache_key for c in readers)
-        pending = []
-        for call in self.calls:
-            if call.cache_mode in ("read", "readwrite"):
+    def answer_from_cache(self, calls: list[Call] | None = None) -> list[Call]:
+        """Render these calls (default: all of them) and write the rows that need no call: the
+        answers in the cache, with `--cache read` its misses as error rows, and a call whose
+        template failed as an error row. Return the calls still to make. A call is looked up
+        once: calls looked up before pass straight through."""
+        calls = self.calls if calls is None else calls
+        pending = [call for call in calls if call.looked_up]
+        fresh = [call for call in calls if not call.looked_up] if pending else calls
+        for call in fresh:
+            call.looked_up = True
+            call.render()
+        cache = self.cache
+        hits = {}
+        if cache is not None:
+            keys = [c.cache_key for c in fresh if c.cache_mode in ("read", "readwrite") and c.problem is None]
+            if keys:
+                hits = cache.get_many(keys)
+        for call in fresh:
+            if call.problem is not None:
+                self._write(self._row(call, None, ProviderError("template_error", call.problem), 0, None), call)
+                continue
+            if cache is not None and call.cache_mode in ("read", "readwrite"):
                 hit = hits.get(call.cache_key)
                 if hit is not None:
                     self.cache_hits += 1
@@ -283,16 +308,19 @@ class Executor:
 
     async def run(self) -> None:
         """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
-        pending = self.answer_from_cache()
-        if pending and (self.options.batch or (self.writer.dir / STATE_FILE).exists()):
-            from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it
+        if self.options.batch or (self.writer.dir / STATE_FILE).exists():
+            pending = self.answer_from_cache()  # the batch lane submits them all at once
+            if pending:
+                from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it
 
-            await run_lane(self, pending)  # batch-capable routes through the batch APIs, the rest via run_live
+                await run_lane(self, pending)  # batch-capable routes through the batch APIs, the rest via run_live
             return
-        await self.run_live(pending)
+        await self.run_live(self.calls)
 
     async def run_live(self, pending: list[Call]) -> None:
-        """Make these calls now, concurrently, with rate limits and retries."""
+        """Make these calls now, concurrently, with rate limits and retries: `concurrency`
+        workers take the calls in order, each rendered and looked up in the cache a few at a
+        time just before it is due (see `_due`)."""
         if not pending:
             return
         judges = self.judges.opened() if self.judges else []
@@ -301,14 +329,29 @@ class Executor:
             if opener is not None:
                 opener()
         freeze_more()  # the SDK's modules and clients live as long as the run
-        tasks = [asyncio.ensure_future(self._one(call, self.gate)) for call in pending]
+        due = self._due(pending)
+        workers = [asyncio.ensure_future(self._worker(due)) for _ in range(min(self.options.concurrency, len(pending)))]
         try:
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*workers)
         except QuotaExhausted:  # stop every other call: they would be refused too
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
             raise
+
+    def _due(self, calls: list[Call]):
+        """The calls to make, in order: rendered and answered from the cache RENDER_AHEAD at a
+        time, so the first request goes out without waiting for the whole plan."""
+        for start in range(0, len(calls), RENDER_AHEAD):
+            yield from self.answer_from_cache(calls[start:start + RENDER_AHEAD])
+
+    async def _worker(self, due) -> None:
+        """Make the next due call until none is left (the workers share one iterator; taking
+        the next call never awaits, so no two workers take the same one)."""
+        for call in due:
+            if self.stopping:
+                raise asyncio.CancelledError
+            await self._one(call, self.gate)
 
 
 FAILED = Score(False, "no output", None)

@@ -43,6 +43,9 @@ WORSE_REFERENCE = 0.05
 POWER = 0.80
 
 APPROVE, REJECT, INCOMPLETE = 0, 1, 3
+#: the share of error rows beyond which a route's run counts as incomplete when the policy sets
+#: no error_budget (the run's own --max-error-rate default): a route of error rows is never approved
+DEFAULT_ERROR_BUDGET = 0.5
 
 
 @dataclass
@@ -171,22 +174,26 @@ def _remedy(run: Run, provenance: str) -> str:
 # -- completeness --
 
 def _completeness(run: Run, rows: list[dict[str, Any]], role: str, budget: float | None) -> list[Check]:
+    """The run is complete, and the route's error rows are within the budget (the policy's, else
+    DEFAULT_ERROR_BUDGET: whatever a policy leaves out, errors are never approved)."""
+    default = budget is None
+    budget = DEFAULT_ERROR_BUDGET if default else budget
     status = run.manifest.get("status", "complete")
     checks = [Check(f"complete.{role}", None, None, status == "complete",
                     f"the {role} run is complete" if status == "complete" else
-                    f"the {role} run is {status}: finish it with `evalkit run SUITE --resume {run.dir}`",
+                    f"the {role} run is {status}: finish it with `evalkit run SUITE --resume {run.dir}"
+                    f"{' --retry-errors' if run.manifest.get('error_rate_exceeded') else ''}`",
                     op="", kind="completeness")]
-    if budget is not None:
-        errors = [r for r in rows if r.get("error")]
-        share = len(errors) / len(rows) if rows else 1.0
-        kinds = {}
-        for row in errors:
-            kinds[row["error"]["type"]] = kinds.get(row["error"]["type"], 0) + 1
-        detail = f" ({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items()))})" if kinds else ""
-        passed = share <= budget + EPSILON
-        reason = (f"{len(errors)} of {len(rows)} {role} rows ({share:.1%}) are errors{detail}; "
-                  f"{'within' if passed else 'beyond'} the budget of {budget:.1%}")
-        checks.append(Check(f"error_budget.{role}", share, budget, passed, reason, op="<=", kind="completeness"))
+    errors = [r for r in rows if r.get("error")]
+    share = len(errors) / len(rows) if rows else 1.0
+    kinds = {}
+    for row in errors:
+        kinds[row["error"]["type"]] = kinds.get(row["error"]["type"], 0) + 1
+    detail = f" ({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items()))})" if kinds else ""
+    passed = share <= budget + EPSILON
+    reason = (f"{len(errors)} of {len(rows)} {role} rows ({share:.1%}) are errors{detail}; "
+              f"{'within' if passed else 'beyond'} the {'default ' if default else ''}budget of {budget:.1%}")
+    checks.append(Check(f"error_budget.{role}", share, budget, passed, reason, op="<=", kind="completeness"))
     return checks
 
 
@@ -488,8 +495,7 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
         checks.append(evidence)
         base_rows = base_run.route_rows(base_route)
         if base_run.dir == candidate_run.dir:
-            if policy.error_budget is not None:
-                checks += [c for c in _completeness(base_run, base_rows, "baseline", policy.error_budget) if c.name.startswith("error_budget")]
+            checks += [c for c in _completeness(base_run, base_rows, "baseline", policy.error_budget) if c.name.startswith("error_budget")]
         else:
             checks += _completeness(base_run, base_rows, "baseline", policy.error_budget)
         comparison = compare(base_run, base_route, candidate_run, route, seed=seed, n_boot=n_boot)

@@ -1,8 +1,13 @@
 """Turn a loaded suite into the list of planned calls (case x route x repeat).
 
 One provider per route (a missing key stops here, before any call), every route's requests
-rendered with their parameters and price, and the response-cache key of each call that uses
-the cache.
+with their parameters and price, and the response-cache key of each call that uses the cache.
+
+Planning is lazy: every route is checked against every case before the first call (each
+template field the case must have, and one real render per route), but a call's messages,
+few-shot examples and retrieved context are rendered when the executor is about to make it
+(`Call.render`), so a 20,000-case suite starts calling within a second or two instead of
+searching its indexes 40,000 times first. The indexes (few-shot pool, corpus) are built once.
 """
 
 from __future__ import annotations
@@ -34,16 +39,40 @@ class Call:
     fingerprinter: Any = None  # evalkit.fingerprint.Fingerprinter of the route
     endpoint: str | None = None  # where the call goes (from the suite or the environment)
     repair_attempts: int = 0  # repair passes allowed when the answer does not parse (evalkit.repair)
-    prefetched: Any = None  # a cached first answer that still needs its repair passes
+    prefetched: Any = None  # a cached first answer that still needs its repair passes or judges
+    plan: Any = None  # the RoutePlan that still has to render this call; None once rendered
+    problem: str | None = None  # why rendering failed: the call becomes an error row, never a crash
+    looked_up: bool = False  # the response cache was asked already
     _fingerprint: Any = None
 
     @property
     def fingerprint(self):
         """The request's fingerprint (evalkit.fingerprint), computed on first use."""
         if self._fingerprint is None:
+            self.render()
             request = self.request
             self._fingerprint = self.fingerprinter.of(request.messages, request.examples, request.context)
         return self._fingerprint
+
+    def render(self) -> None:
+        """Fill in the request's messages, examples and context, the retrieved chunk ids and
+        the cache key. Does nothing the second time."""
+        plan = self.plan
+        if plan is None:
+            return
+        self.plan = None
+        request = self.request
+        try:
+            rendered = plan.render_once(request.case)
+        except BadInput as error:
+            self.problem = str(error)
+            request.messages = []
+            return
+        request.messages, request.examples, request.context = rendered.messages, rendered.examples, rendered.context
+        request.context_ids = rendered.retrieved or []
+        self.retrieved = rendered.retrieved
+        if self.cache_mode != "off":
+            self.cache_key = cache_key_of(self)
 
 
 def offline_model(kind: str) -> str:
@@ -69,9 +98,17 @@ def build_providers(suite: LoadedSuite, route_names: list[str], offline: bool, *
         provider = cls(model_name, route_name=name, route=route, suite=suite)
         provider.ref = model
         variable = provider.key_variable()
-        if variable and not os.environ.get(variable) and not (keyless_remote and provider.remote):
+        value = os.environ.get(variable) if variable else None
+        if variable and not value and not (keyless_remote and provider.remote):
             raise BadInput(f"route {name!r} ({route.model}) needs an API key: set {variable}, "
                            f"or run with --offline to use the local stand-ins")
+        if value:
+            from evalkit.secrets import control_character_problem, remember
+
+            remember(value)
+            problem = control_character_problem(value)
+            if problem:
+                raise BadInput(f"route {name!r}: {variable} cannot be sent as a key: {problem}; fix the variable")
         providers[name] = provider
     for provider in providers.values():
         provider.prepare()
@@ -198,6 +235,14 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
     plans = build_plans(suite, list(providers),
                         frozenset(name for name, p in providers.items() if p.retrieves_itself))
     label_field = suite.spec.task.label_field
+    holdout = suite.holdout
+    for plan in plans.values():  # bad templates stop the run here, before any call
+        if plan.needs_fields():
+            for case in holdout:
+                plan.check(case)
+        if holdout:
+            plan.render_once(holdout[0])
+    expected = [expected_label(case, label_field) for case in holdout]
     calls = []
     for name, provider in providers.items():
         params = route_params(suite, name, timeout_s)  # one dict per route: providers configure once
@@ -213,15 +258,20 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
         endpoint = provider.endpoint()
         repair = suite.spec.routes[name].repair
         repairs = repair.attempts if repair is not None and split_model(provider.ref)[0] != "replay" else 0
-        for case in suite.holdout:
-            rendered = plans[name].render(case)
+        plan, schema = plans[name], suite.output_schema
+        for case, label in zip(holdout, expected):
             for repeat in range(repeats):
-                request = ProviderRequest(case.id, name, repeat, rendered.messages, params, suite.output_schema,
-                                          case, rendered.examples, rendered.context, rendered.retrieved or [])
-                calls.append(Call(request, provider, expected_label(case, label_field), case.tags, rendered.retrieved,
-                                  price, recorded_price=recorded_price, projected_price=projected_price,
+                request = ProviderRequest(case.id, name, repeat, None, params, schema, case)
+                calls.append(Call(request, provider, label, case.tags, None, price, plan=plan,
+                                  recorded_price=recorded_price, projected_price=projected_price,
                                   fingerprinter=fingerprinter, endpoint=endpoint, repair_attempts=repairs))
     return calls
+
+
+def render_all(calls: list[Call]) -> None:
+    """Render every call now (an export, or the batch lane, which submits them all at once)."""
+    for call in calls:
+        call.render()
 
 
 def cache_modes(suite: LoadedSuite, providers: dict[str, Provider], mode: str) -> dict[str, str]:
@@ -233,13 +283,19 @@ def cache_modes(suite: LoadedSuite, providers: dict[str, Provider], mode: str) -
             for name, p in providers.items()}
 
 
-def attach_cache_keys(calls: list[Call], modes: dict[str, str]) -> None:
-    """Give every cached call its key: its fingerprint, endpoint and repeat (evalkit.cache)."""
+def cache_key_of(call: Call) -> str:
+    """A rendered call's cache key: its fingerprint, endpoint and repeat (evalkit.cache)."""
     from evalkit.cache import cache_key
 
+    return cache_key(call.fingerprint.sha256, call.endpoint, call.request.repeat)
+
+
+def attach_cache_keys(calls: list[Call], modes: dict[str, str]) -> None:
+    """Set every call's cache mode; a rendered call gets its key now, the others when they render."""
     for call in calls:
         mode = modes.get(call.request.route, "off")
         if mode == "off":
             continue
-        call.cache_key = cache_key(call.fingerprint.sha256, call.endpoint, call.request.repeat)
         call.cache_mode = mode
+        if call.request.messages is not None:
+            call.cache_key = cache_key_of(call)

@@ -76,10 +76,12 @@ def caching_advice(suite, calls) -> list[str]:
         if route.kind != "prompted" or route.examples is None or route.examples.strategy != "similar":
             continue
         price = price_for(route.model, suite.spec.pricing)
-        mine = [c for c in calls if c.request.route == name]
+        mine = [c for c in calls if c.request.route == name][:20]  # a sample: calls render lazily
         if price is None or price.cached_input is None or not mine:
             continue
-        prefix = sum(len(m["content"]) for c in mine for m in c.request.messages[:-1]
+        for call in mine:
+            call.render()
+        prefix = sum(len(m["content"]) for c in mine for m in (c.request.messages or [])[:-1]
                      if isinstance(m.get("content"), str)) / len(mine) / 4
         if prefix < 1:
             continue

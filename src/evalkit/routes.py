@@ -96,6 +96,35 @@ class RoutePlan:
         self.retriever = retriever
         self._examples = ExamplePicker(name, route, suite) if route.kind == "prompted" or route.examples else None
         self._shown: dict[str, str] = {}  # example case id -> its text in the few-shot block
+        self._known = {"labels", "label_descriptions", "input", *env.globals}
+        if self._examples is not None:
+            self._known.add("examples")
+        if retriever is not None:
+            self._known.add("context")
+        self._last: tuple[Any, RenderedRequest] | None = None
+
+    def needs_fields(self) -> bool:
+        """The templates name input fields (which some case might lack)."""
+        return bool(self._used - self._known)
+
+    def check(self, case: Case) -> None:
+        """Stop (BadInput) when a template needs a field this case lacks. Only a case that lacks
+        a name the templates use is rendered to find out (the name may sit behind `is defined`)."""
+        missing = self._used - self._known
+        if not missing:
+            return
+        fields = case.input if isinstance(case.input, dict) else {}
+        if any(name not in fields for name in missing):
+            self.render_once(case)
+
+    def render_once(self, case: Case) -> RenderedRequest:
+        """`render(case)`, kept for the next call of the same case (its repeats)."""
+        last = self._last
+        if last is not None and last[0] is case:
+            return last[1]
+        rendered = self.render(case)
+        self._last = (case, rendered)
+        return rendered
 
     def render(self, case: Case) -> RenderedRequest:
         from jinja2 import TemplateError

@@ -164,32 +164,72 @@ async def _holding(gate: asyncio.Semaphore | None, lookup):
 
 
 def _lock(run_dir: Path):
-    """Hold an exclusive lock on the run for this process: two writers would duplicate rows. The
-    lock is on a file of its own, which nothing replaces (results.jsonl is rewritten by
-    --retry-errors, and a lock on the old file would no longer guard the new one)."""
-    handle = (run_dir / ".lock").open("a", encoding="utf-8")
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return handle
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise BadInput("another evalkit process is writing this run; wait for it or stop it first", where=str(run_dir)) from None
-    return handle
+    """The run's lock (evalkit.store.lock_run): two writers would duplicate rows."""
+    from evalkit.store import lock_run
+
+    return lock_run(run_dir)
+
+
+class _Stopper:
+    """SIGINT, SIGTERM and SIGHUP stop the run, however often they arrive, from the moment its
+    directory exists until its manifest is closed. The handler itself marks the executor as
+    stopping, so no new call starts even while the event loop is busy, then cancels the calls
+    in flight through the loop. Later signals change nothing: the run winds up, records that it
+    was interrupted and says how to resume. The previous handlers come back afterwards."""
+
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.session: _Session | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Future | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Stopper":
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.NAMES:
+                sig = getattr(signal, name, None)
+                if sig is None:
+                    continue
+                try:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+                except (ValueError, OSError):  # pragma: no cover - a platform without it
+                    pass
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+
+    def _handle(self, signum, frame) -> None:
+        first = not self.requested
+        self.requested = True
+        executor = self.session.executor if self.session is not None else None
+        if executor is not None:
+            executor.stopping = True
+        if first and self.loop is not None and self.task is not None:
+            try:
+                self.loop.call_soon_threadsafe(self.task.cancel)
+            except RuntimeError:  # the loop has closed: the run is winding up already
+                pass
 
 
 class _Session:
     """Everything one `run_suite` call does inside its event loop."""
 
-    def __init__(self, suite, providers, calls, run_dir, manifest, options, cache, resumed: bool):
+    def __init__(self, suite, providers, calls, run_dir, manifest, options, cache, resumed: bool,
+                 stopper: _Stopper | None = None):
         self.suite, self.providers, self.calls, self.run_dir = suite, providers, calls, run_dir
         self.manifest, self.options, self.cache, self.resumed = manifest, options, cache, resumed
         self.warnings: list[str] = []
         self.executor: Executor | None = None
         self.judges = None
         self.stopped: str | None = None
+        self.stopper = stopper or _Stopper()
+        self.stopper.session = self
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -214,9 +254,19 @@ class _Session:
             self.manifest["routes"][name].update(info)
         store.write_json(self.run_dir / store.MANIFEST, self.manifest)
 
+    async def write_cases(self) -> None:
+        """cases.jsonl (the evaluated cases, for every later stage), written once the first calls
+        are on their way: 20,000 cases take a while to serialise, and the calls need not wait."""
+        from evalkit import store
+
+        await asyncio.sleep(0)
+        if not (self.run_dir / store.CASES).exists():
+            store.write_cases(self.run_dir, self.suite.holdout)
+
     async def work(self, writer, scorer) -> None:
         self.executor = Executor(self.calls, writer, scorer, self.options, self.cache)
         self.executor.judges = self.judges
+        self.executor.stopping = self.stopper.requested
         lookups = None
         if not self.resumed and any(p.remote for p in self.providers.values()):
             started = asyncio.Event()
@@ -224,11 +274,15 @@ class _Session:
             await started.wait()  # the lookups hold their slots before the first call queues
         self.executor.bar = _progress_bar(len(self.calls), self.options, getattr(self, "pacers", None))
         watcher = asyncio.ensure_future(self.executor.bar.watch()) if self.executor.bar is not None else None
+        cases = asyncio.ensure_future(self.write_cases())
         try:
             await self.executor.run()
+            await cases
             if lookups is not None:
                 await lookups
         finally:
+            if not cases.done():
+                cases.cancel()
             if lookups is not None and not lookups.done():
                 lookups.cancel()
             if watcher is not None:
@@ -240,36 +294,25 @@ class _Session:
                 self.warn(info["retirement_warning"])
 
     async def main(self, writer, scorer) -> bool:
-        """True when every call finished; False when stopped by SIGINT or SIGTERM."""
-        loop = asyncio.get_running_loop()
+        """True when every call finished; False when stopped by SIGINT, SIGTERM or SIGHUP."""
+        stopper = self.stopper
+        if stopper.requested:
+            return False
         work = asyncio.ensure_future(self.work(writer, scorer))
-        stopped = []
-
-        def stop() -> None:
-            stopped.append(True)
-            work.cancel()
-
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
+        stopper.loop, stopper.task = asyncio.get_running_loop(), work
         try:
             await work
-            return True
+            return not stopper.requested
         except QuotaExhausted as error:
             self.stopped = str(error)
             self.warn(f"stopped early: {error}")
             return False
         except asyncio.CancelledError:
-            if not stopped:
+            if not stopper.requested:
                 raise
             return False
         finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+            stopper.task = None
             for provider in [*self.providers.values(), *(self.judges.opened() if self.judges else [])]:
                 try:
                     await provider.aclose()
@@ -292,6 +335,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         raise BadInput("--repeats, --concurrency and --attempts must be at least 1")
     if options.offline and options.replay is not None:
         raise BadInput("--offline and --replay both replace every route: choose one")
+    if not 0 <= options.max_error_rate <= 1:  # NaN fails too
+        raise BadInput(f"--max-error-rate must be between 0 and 1 (both included), got {options.max_error_rate:g}")
     if options.timeout_s is not None and options.timeout_s <= 0:
         raise BadInput(f"--timeout must be positive, got {options.timeout_s:g}")
 
@@ -302,6 +347,12 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         previous = store.load_run(options.resume)
         if previous.manifest["suite"]["sha256"] != suite.sha256 or previous.manifest.get("cases_sha256") != suite.cases_sha256:
             raise BadInput("the suite or its cases changed since this run started: start a new run", where=str(options.resume))
+        planned = set(previous.manifest.get("routes") or {})
+        strays = sorted({row.get("route") for row in previous.rows} - (planned & set(suite.spec.routes)), key=str)
+        if strays:
+            raise BadInput(f"results.jsonl holds rows of route {strays[0]!r}, which the run or its suite does not have "
+                           f"(routes: {', '.join(sorted(planned))}): remove those rows or start a new run",
+                           where=str(options.resume / store.RESULTS))
         # a resumed run keeps its own plan: its routes, repeats and offline stand-ins
         options = replace(options, routes=list(previous.manifest["routes"]),
                           repeats=int(previous.manifest.get("repeats", 1)),
@@ -349,29 +400,33 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
     else:
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = options.out or Path("reports") / suite.name / run_id
-        if (run_dir / store.RESULTS).exists():
-            raise BadInput("the output folder already holds a run: pass --resume to finish it, or choose another --out", where=str(run_dir))
+        _check_out(run_dir)
         manifest = new_manifest(suite, providers, options, run_id)
         if selection is not None:
             manifest["selection"] = {**selection, "n_cases": len(suite.holdout)}
     run_dir.mkdir(parents=True, exist_ok=True)
-    if previous is None and options.out is None:
-        store.point_latest(run_dir)
     lock = _lock(run_dir)
+    stopper = _Stopper()
     cache = None
     try:
+        stopper.__enter__()  # from here on a signal ends the run as "interrupted", never abruptly
+        if previous is None and options.out is None and not store.point_latest(run_dir):
+            latest = run_dir.parent / store.LATEST
+            message = f"{latest} is not a link evalkit made: left as it is (the run is in {run_dir})"
+            manifest.setdefault("warnings", []).append(message)
+            if options.notify is not None:
+                options.notify(message)
         remote_judges = judges is not None and any(p.remote for p in judges.opened())
         if any(mode != "off" for mode in modes.values()) or (remote_judges and options.cache != "off"):
             cache = ResponseCache(options.cache_dir)
             attach_cache_keys(calls, modes)
         manifest["cache"] = {"mode": options.cache, "routes": modes, "dir": str(cache.folder) if cache else None}
         store.write_json(run_dir / store.MANIFEST, manifest)
-        if previous is None:
-            store.write_cases(run_dir, suite.holdout)
-        elif len(kept) < len(previous.rows):  # --retry-errors: the error rows make way for new answers
+        if previous is not None and len(kept) < len(previous.rows):  # --retry-errors: the error rows make way for new answers
             store.rewrite_rows(run_dir, kept)
 
-        session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None)
+        session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None,
+                           stopper=stopper)
         session.judges = judges
         session.pacers = pacers
         if previous is None and not options.batch:
@@ -383,6 +438,14 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         try:
             with long_lived_objects_frozen():
                 complete = asyncio.run(session.main(writer, Scorer(suite.spec.task, suite.output_schema)))
+            writer.check()  # the last rows went to the file the run opened, and it is still there
+        except store.ResultsReplaced as error:
+            manifest["status"] = "incomplete"
+            manifest["ended_at"] = now_iso()
+            manifest["warnings"] = sorted(set(manifest.get("warnings") or []) | {str(error)})
+            store.write_json(run_dir / store.MANIFEST, manifest)
+            raise store.ResultsReplaced(f"{error}; rows answered since were not kept. Check the run, then finish it "
+                                        f"with: evalkit run {suite.path} --resume {run_dir}") from None
         finally:
             writer.close()
             if cache is not None:
@@ -396,13 +459,31 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
             manifest["stopped"] = session.stopped
         if executor is not None and executor.rate_limited:
             manifest["rate_limited"] = manifest.get("rate_limited", 0) + executor.rate_limited
-        summary = finish_run(run_dir, manifest, complete=complete, max_error_rate=options.max_error_rate,
-                             retries=stats["retries"], stats=stats)
+        summary = finish_run(run_dir, manifest, complete=complete and not stopper.requested,
+                             max_error_rate=options.max_error_rate, retries=stats["retries"], stats=stats)
+        if session.stopped:  # a quota stop is not an interruption: the run cannot go on as it is
+            manifest["status"] = "incomplete"
+            store.write_json(run_dir / store.MANIFEST, manifest)
     finally:
+        stopper.__exit__(None, None, None)
         lock.close()
     return RunResult(run_dir, manifest, summary, complete, stats["calls_made"], session.warnings,
                      retries=stats["retries"], retries_by_route=stats["retries_by_route"],
                      cache_hits=executor.cache_hits if executor else 0, stopped=session.stopped)
+
+
+def _check_out(run_dir: Path) -> None:
+    """A new run's folder must be new or empty: evalkit writes cases.jsonl, report.md and more
+    there, and must never replace the user's files."""
+    from evalkit import store
+
+    if (run_dir / store.RESULTS).exists():
+        raise BadInput("the output folder already holds a run: pass --resume to finish it, or choose another --out", where=str(run_dir))
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BadInput("--out must be a folder, and this is a file", where=str(run_dir))
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise BadInput("--out must be a new or empty folder (this one holds files evalkit would overwrite); "
+                       "choose another, or --resume a stopped run", where=str(run_dir))
 
 
 def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_error_rate: float, retries: int = 0,
@@ -412,7 +493,6 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     run recorded."""
     from evalkit import store
 
-    manifest["status"] = "complete" if complete else "incomplete"
     manifest["ended_at"] = now_iso()
     run = store.load_run(run_dir)
     run.manifest = manifest
@@ -434,6 +514,8 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     manifest["max_error_rate"] = max_error_rate
     manifest["error_rate_exceeded"] = sorted(
         route for route, s in summary["routes"].items() if s["n_rows"] and s["errors"] / s["n_rows"] > max_error_rate)
+    # complete only when the run exits 0: a run stopped early, or with too many error rows, is not
+    manifest["status"] = ("complete" if not manifest["error_rate_exceeded"] else "incomplete") if complete else "interrupted"
     store.write_json(run_dir / store.MANIFEST, manifest)
     return summary
 
@@ -456,7 +538,7 @@ def write_summary(run) -> dict[str, Any]:
             summary["routes"][route]["provenance"] = found
     store.write_json(run.dir / store.SUMMARY, summary)
     run.summary = summary
-    (run.dir / store.REPORT).write_text(render_report(run), encoding="utf-8")
+    store.write_text(run.dir / store.REPORT, render_report(run))
     return summary
 
 
@@ -465,6 +547,21 @@ def score_run(run_dir: str | Path, suite_path: str | Path | None = None) -> dict
     extract pattern or the label set) and rewrite summary.json and report.md. No provider is called."""
     from evalkit import store
     from evalkit.executor import FAILED
+    from evalkit.scoring import Scorer
+    from evalkit.suite import Suite
+
+    run_dir = store.follow_latest(run_dir)
+    if not (Path(run_dir) / store.MANIFEST).exists():
+        store.load_run(run_dir)  # names what is missing
+    lock = _lock(Path(run_dir))  # a run still appending rows would lose them to the rewrite
+    try:
+        return _score_locked(run_dir, suite_path)
+    finally:
+        lock.close()
+
+
+def _score_locked(run_dir: Path, suite_path: str | Path | None) -> dict[str, Any]:
+    from evalkit import store
     from evalkit.scoring import Scorer
     from evalkit.suite import Suite
 

@@ -32,14 +32,22 @@ def parse_json(output: str) -> Any:
     text = output.strip()
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply to read") from None
     except json.JSONDecodeError as whole:
         block = next((m.group(2) for m in _FENCE.finditer(output) if m.group(1).lower() in ("", "json")), None)
         if block is None:
             raise ValueError(f"invalid JSON: {whole.msg} at line {whole.lineno} column {whole.colno}") from None
         try:
             return json.loads(block)
+        except RecursionError:
+            raise ValueError("invalid JSON in fenced block: nested too deeply to read") from None
         except json.JSONDecodeError as fenced:
             raise ValueError(f"invalid JSON in fenced block: {fenced.msg}") from None
+
+
+#: outputs up to this long have their scores kept, up to this many
+_KEEP_CHARS, _KEEP_OUTPUTS = 2_000, 20_000
 
 
 class Scorer:
@@ -51,6 +59,7 @@ class Scorer:
         self._by_folded = {label.casefold(): label for label in task.labels} if task.ignore_case else None
         self._extract = re.compile(task.extract, re.DOTALL) if task.extract else None
         self._validator = None
+        self._known: dict[str, Score] = {}  # output text -> its score (short outputs, up to _KEEP_OUTPUTS)
         if task.output_format == "json" and output_schema is not None:
             from jsonschema import validators
 
@@ -63,6 +72,17 @@ class Scorer:
         return label if label in self.labels else None
 
     def score(self, output: str) -> Score:
+        """The Score of an output. Classifiers repeat themselves, so the scores of short outputs
+        are kept: the same text is parsed and validated once (a Score is immutable)."""
+        known = self._known.get(output)
+        if known is not None:
+            return known
+        score = self._score(output)
+        if len(output) <= _KEEP_CHARS and len(self._known) < _KEEP_OUTPUTS:
+            self._known[output] = score
+        return score
+
+    def _score(self, output: str) -> Score:
         if self.task.output_format == "text":
             return self._score_text(output)
         try:

@@ -64,6 +64,11 @@ def starter_suite(name: str, suite_path: Path, cases_path: Path, cases: list, la
     spec["cases"] = Path(os.path.relpath(cases_path.resolve(), suite_path.resolve().parent)).as_posix()
     spec["defaults"] = {"temperature": 0, "max_tokens": 50}
     body = {key: spec[key] for key in ("name", "task", "cases", "defaults", "routes")}
+    from evalkit.suite import confinement_root
+
+    if not cases_path.resolve().is_relative_to(confinement_root(suite_path.resolve().parent)):
+        # the user named both files on the command line: a suite evalkit writes for them may read there
+        body["allow_outside_paths"] = True
     lines = [
         f"# A starter suite for the cases imported into {spec['cases']}: check the labels, the prompt and the",
         "# model, then run it:",

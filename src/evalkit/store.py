@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import BadInput
+from evalkit.errors import BadInput, RunIncomplete
+from evalkit.secrets import scrub
 
 MANIFEST, RESULTS, SUMMARY, REPORT, CASES = "manifest.json", "results.jsonl", "summary.json", "report.md", "cases.jsonl"
 REQUESTS = "requests.jsonl"  # one line per call: the messages and parameters as sent (evalkit.executor.request_line)
@@ -32,41 +34,135 @@ def row_key(row: dict[str, Any]) -> tuple[str, str, int]:
     return row["case_id"], row["route"], row.get("repeat", 0)
 
 
+def json_text(data: Any, **options: Any) -> str:
+    """JSON as text UTF-8 can hold, with every known key scrubbed. A string UTF-8 cannot hold (a
+    lone surrogate in a model's output) is written as its JSON escape (backslash-u)."""
+    text = json.dumps(data, ensure_ascii=False, **options)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, ensure_ascii=True, **options)
+    return scrub(text)
+
+
+def safe_text(text: str) -> str:
+    """`text` as UTF-8 can hold it: a lone surrogate becomes its escape (backslash-u) (a model's output
+    may hold one; storing it must not fail the run)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(json_text(data, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """A text file of the run directory (a report): keys scrubbed, lone surrogates escaped."""
+    path.write_text(scrub(safe_text(text)), encoding="utf-8")
+
+
+#: how often (seconds) appending rows checks that results.jsonl is still the file it opened
+CHECK_EVERY_S = 0.05
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    """One JSONL line in UTF-8, keys scrubbed; a lone surrogate is kept as its JSON escape."""
+    text = scrub(json.dumps(record, ensure_ascii=False))
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return scrub(json.dumps(record)).encode("utf-8") + b"\n"
+
+
+class ResultsReplaced(RunIncomplete):
+    """results.jsonl was replaced under a running run: rows appended from then on would be lost."""
 
 
 class RunWriter:
     """Appends rows to results.jsonl as they finish, and each row's request to requests.jsonl
-    (first, so a row never lacks its request)."""
+    (first, so a row never lacks its request). Each append first checks that results.jsonl is
+    still the file it opened: a run whose results were replaced stops (ResultsReplaced)."""
 
     def __init__(self, run_dir: Path):
         self.dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        results, requests = run_dir / RESULTS, run_dir / REQUESTS
+        self._path = results = run_dir / RESULTS
+        requests = run_dir / REQUESTS
         _drop_torn_tail(results)
         _drop_torn_tail(requests)
-        self._file = results.open("a", encoding="utf-8")
-        self._requests = requests.open("a", encoding="utf-8")
+        self._file = results.open("ab")  # UTF-8 bytes, encoded once per row
+        self._requests = requests.open("ab")
+        stat = os.fstat(self._file.fileno())
+        self._identity = (stat.st_dev, stat.st_ino)
+        self._checked = 0.0
 
     def append(self, row: dict[str, Any], request: dict[str, Any] | None = None) -> None:
+        now = time.monotonic()
+        if now - self._checked >= CHECK_EVERY_S:
+            self.check()
+            self._checked = now
         if request is not None:
-            self._requests.write(json.dumps(request, ensure_ascii=False) + "\n")
+            self._requests.write(_line(request))
             self._requests.flush()
-        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._file.write(_line(row))
         self._file.flush()
+
+    def check(self) -> None:
+        """Raise ResultsReplaced when results.jsonl is no longer the file this writer appends to."""
+        try:
+            stat = os.stat(self._path)
+            same = (stat.st_dev, stat.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            raise ResultsReplaced(f"{self._path} was replaced or removed while this run wrote it (another process "
+                                  f"rewrote the run directory): the run stopped")
 
     def close(self) -> None:
         self._file.close()
         self._requests.close()
 
 
-def point_latest(run_dir: Path) -> None:
+def lock_run(run_dir: Path):
+    """Hold an exclusive lock on the run for this process, or stop with BadInput (exit 2) when
+    another process holds it: a run appending rows, or a command rewriting the run directory.
+    The lock is on a file of its own, which nothing replaces (results.jsonl is rewritten by
+    `score` and --retry-errors, and a lock on the old file would no longer guard the new one).
+    Close the returned handle to release it."""
+    handle = (run_dir / ".lock").open("a", encoding="utf-8")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise BadInput("another evalkit process is writing this run; wait for it or stop it first", where=str(run_dir)) from None
+    return handle
+
+
+def is_evalkit_link(path: Path) -> bool:
+    """A `latest` evalkit made: a symbolic link to a sibling folder, its target a bare name."""
+    if not path.is_symlink():
+        return False
+    target = os.readlink(path)
+    return bool(target) and "/" not in target and os.sep not in target and target not in (".", "..")
+
+
+def point_latest(run_dir: Path) -> bool:
     """Make `latest` beside `run_dir` a symbolic link to it, so `reports/SUITE/latest` names the
-    newest run. Best effort: where links cannot be made, nothing changes."""
+    newest run. Only a link evalkit made is replaced: anything else of that name (a file, a
+    folder, another link) stays as it is, and the answer is False. Best effort: where links
+    cannot be made, nothing changes."""
     link = run_dir.parent / LATEST
+    if (link.exists() or link.is_symlink()) and not is_evalkit_link(link):
+        return False
     tmp = run_dir.parent / f".{LATEST}.{os.getpid()}"
     try:
         tmp.unlink(missing_ok=True)
@@ -74,6 +170,7 @@ def point_latest(run_dir: Path) -> None:
         os.replace(tmp, link)
     except OSError:
         tmp.unlink(missing_ok=True)
+    return True
 
 
 def write_cases(run_dir: Path, cases) -> None:
@@ -86,7 +183,7 @@ def rewrite_rows(run_dir: Path, rows: list[dict[str, Any]]) -> None:
     tmp = run_dir / (RESULTS + ".tmp")
     with tmp.open("w", encoding="utf-8") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(json_text(row) + "\n")
     os.replace(tmp, run_dir / RESULTS)
 
 

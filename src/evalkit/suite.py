@@ -186,7 +186,19 @@ class CaseSource(_Strict):
 class Suite(_Strict):
     """An eval suite: a task, its cases, and the routes that answer it."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+                      description="A safe folder name (runs go to reports/NAME): letters, digits, '_', '-', '.', "
+                                  "starting with a letter or digit.")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _safe_slug(cls, name: Any) -> Any:
+        import re
+
+        if isinstance(name, str) and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+            raise ValueError(f"{name!r} is not a safe folder name: use letters, digits, '_', '-' and '.', "
+                             f"starting with a letter or digit (at most 100 characters)")
+        return name
     description: str = ""
     owner: str | None = Field(None, description="Who retrains and answers for the model.")
     task: Task
@@ -199,6 +211,8 @@ class Suite(_Strict):
                                                                "and the tuned route's break-even use it unless "
                                                                "--monthly-volume is given.")
     gate: GatePolicy | None = Field(None, description="The gate policy (docs/ci.md, section 2).")
+    allow_outside_paths: bool = Field(False, description="Let the paths in this file (cases, corpus, output schema, "
+                                      "route files) point outside the suite's folder and the git work tree holding it.")
 
     @model_validator(mode="after")
     def _routes_need_what_they_use(self) -> "Suite":
@@ -252,6 +266,57 @@ class LoadedSuite:
     def resolve(self, relative: str) -> Path:
         path = Path(relative).expanduser()
         return path if path.is_absolute() else self.folder / path
+
+    def confined(self, relative: str, key: str) -> Path:
+        """`resolve(relative)`, refused (BadInput naming `key` and the path) when it leads outside
+        the suite's folder and the git work tree that holds it, unless the suite sets
+        `allow_outside_paths: true`. Symbolic links are followed, and every file a glob
+        matches is checked. A suite may come from someone else; the command line's paths are
+        the user's own and never pass through here."""
+        path = self.resolve(relative)
+        if self.spec.allow_outside_paths:
+            return path
+        root = confinement_root(self.folder)
+        if _has_magic(str(path)):
+            import glob
+
+            targets = [Path(p) for p in glob.glob(str(path), recursive=True)]
+            static = Path(*[part for part in _static_prefix(path)])
+            targets.append(static)
+        else:
+            targets = [path]
+            if path.is_dir():
+                targets += [p for p in path.rglob("*") if p.is_symlink()]
+        for target in targets:
+            resolved = target.resolve()
+            if not resolved.is_relative_to(root):
+                raise BadInput(f"{key} {relative!r} leads outside the suite's folder and its git work tree ({root}) to "
+                               f"{resolved}: suite files read only inside; set allow_outside_paths: true in the suite "
+                               f"if you trust it", where=f"{self.path}: {key}")
+        return path
+
+
+def confinement_root(folder: Path) -> Path:
+    """The git work tree holding `folder` (the nearest parent with a .git), else the folder."""
+    folder = folder.resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder
+
+
+def _has_magic(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _static_prefix(path: Path) -> list[str]:
+    """The parts of a glob before its first wildcard."""
+    parts = []
+    for part in path.parts:
+        if _has_magic(part):
+            break
+        parts.append(part)
+    return parts or ["."]
 
 
 def _known_keys() -> set[str]:
@@ -307,7 +372,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
     for source in sources:
         if isinstance(source, str):
             source = CaseSource(path=source)
-        suite.cases.extend(load_cases(suite.resolve(source.path), fmt=source.format, label_field=source.label_field))
+        suite.cases.extend(load_cases(suite.confined(source.path, "cases"), fmt=source.format, label_field=source.label_field))
     # the hash covers the loaded cases, so a file that an imported config pulls in counts too
     digest = hashlib.sha256()
     for case in suite.cases:
@@ -315,7 +380,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
     suite.cases_sha256 = digest.hexdigest()
     validate_cases(suite)
     if spec.corpus:
-        suite.corpus_path = suite.resolve(spec.corpus)
+        suite.corpus_path = suite.confined(spec.corpus, "corpus")
     return suite
 
 
@@ -324,9 +389,11 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
     if isinstance(schema, str):
         from evalkit.yamlfile import load_with_lines
 
-        schema, _ = load_with_lines(suite.resolve(schema), "output schema")
+        schema, _ = load_with_lines(suite.confined(schema, "task.output_schema"), "output schema")
         if not isinstance(schema, dict):
             raise BadInput("an output schema must be a JSON object", where=str(suite.resolve(suite.spec.task.output_schema)))
+    if schema is not None and suite.spec.task.output_format == "json" and suite.spec.task.label_field:
+        _check_label_field(schema, suite.spec.task.label_field, suite.path)
     if schema is not None:
         from jsonschema import SchemaError, validators
 
@@ -375,6 +442,24 @@ def _schema_paths(schema: dict[str, Any], prefix: str = "") -> list[str]:
         if isinstance(sub, dict):
             paths += _schema_paths(sub, prefix + key + ".")
     return paths
+
+
+def _check_label_field(schema: dict[str, Any], label_field: str, where: Path) -> None:
+    """The label field's dot path must be an object property the output schema allows: otherwise
+    every answer that follows the schema fails to give a label. A level that lists no
+    properties (a free-form object) allows any name."""
+    current: Any = schema
+    for part in label_field.split("."):
+        if not isinstance(current, dict):
+            return
+        properties = current.get("properties")
+        if not isinstance(properties, dict) or not properties:
+            return  # free-form at this level
+        if part not in properties:
+            known = ", ".join(sorted(properties))
+            raise BadInput(f"task.label_field {label_field!r}: the output schema has no property {part!r} "
+                           f"(it has {known})", where=f"{where}: task.label_field")
+        current = properties[part]
 
 
 def canonical_json(value: Any) -> str:

@@ -18,7 +18,7 @@ LFS_POINTER = "version https://git-lfs.github.com/spec/"
 
 def read_text(path: Path, what: str = "file") -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write, is dropped
     except FileNotFoundError:
         raise BadInput(f"{what} not found", where=str(path)) from None
     except IsADirectoryError:
@@ -68,6 +68,7 @@ def load_with_lines(path: Path, what: str = "file") -> tuple[Any, Callable[[tupl
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise BadInput(f"invalid YAML: {problem}", where=f"{path}{line}") from None
+    _refuse_duplicate_keys(node, path)
 
     def line_of(loc: tuple) -> int | None:
         current, line = node, None
@@ -88,3 +89,24 @@ def load_with_lines(path: Path, what: str = "file") -> tuple[Any, Callable[[tupl
         return line
 
     return data, line_of
+
+
+def _refuse_duplicate_keys(node: Any, path: Path) -> None:
+    """A key twice in one mapping is bad input (YAML loaders let the last one win silently)."""
+    import yaml
+
+    pending = [node] if node is not None else []
+    while pending:
+        current = pending.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        raise BadInput(f"duplicate key {key.value!r} (first at line {seen[key.value]}): "
+                                       f"keep one", where=f"{path}:{line}")
+                    seen[key.value] = line
+                pending.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)

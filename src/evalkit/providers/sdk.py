@@ -92,8 +92,12 @@ def quota_exhausted(error: Any) -> bool:
 def convert_error(error: BaseException, sdk: Any, *, secret: str | None, timeout_s: float | None) -> ProviderError:
     """An SDK exception as a ProviderError (`sdk` is the `openai` or `anthropic` module)."""
 
+    from evalkit.secrets import remember, scrub as scrub_known
+
+    remember(secret)
+
     def scrub(text: str) -> str:
-        return text.replace(secret, "***") if secret and secret in text else text
+        return scrub_known(text)
 
     if isinstance(error, sdk.APITimeoutError):
         limit = f" within {timeout_s:g} s" if timeout_s else ""

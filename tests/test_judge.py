@@ -67,3 +67,26 @@ def test_a_judge_without_a_rubric_is_bad_input(tmp_path, capsys):
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
     assert main(["run", str(tmp_path / "suite.yaml"), "--out", str(tmp_path / "run")]) == 2
     assert "task.fields.note.judge.rubric" in capsys.readouterr().err
+
+
+def test_the_summary_reports_the_judges_agreement_with_the_human_grades(judged_run):
+    from sklearn.metrics import cohen_kappa_score
+
+    agreement = judged_run.summary["routes"]["base"]["fields"]["note"]["judge_agreement"]
+    human, judge = [5, 4, 2, 1, 5, 2], [5, 3, 2, 1, 5, 2]
+    expected = cohen_kappa_score(human, judge, weights="quadratic", labels=[1, 2, 3, 4, 5])
+    assert agreement["weighted_kappa"]["value"] == pytest.approx(expected) and agreement["weighted_kappa"]["n"] == 6
+    assert agreement["exact_agreement"]["value"] == pytest.approx(5 / 6)
+
+
+def test_the_gate_refuses_a_judged_metric_whose_judge_disagrees_with_the_humans(judged_run, tmp_path, capsys):
+    from evalkit.cli import main
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text(yaml.safe_dump({"candidate": "base", "min": {"note.judge_pass_rate": 0.1},
+                                      "judge_agreement_min": 0.99}))
+    assert main(["gate", str(judged_run.run_dir), "--policy", str(policy), "--allow-unverified"]) == 1
+    assert "judge.note" in capsys.readouterr().out
+    policy.write_text(yaml.safe_dump({"candidate": "base", "min": {"note.judge_pass_rate": 0.1},
+                                      "judge_agreement_min": 0.5}))
+    assert main(["gate", str(judged_run.run_dir), "--policy", str(policy), "--allow-unverified"]) == 0

@@ -160,6 +160,28 @@ def _correctness(counts_a: dict[str, tuple[int, int]], counts_b: dict[str, tuple
     }
 
 
+def paired_rates(counts_a: dict[str, tuple[int, int]], counts_b: dict[str, tuple[int, int]],
+                 ids: list[str]) -> dict[str, Any]:
+    """B minus A of a per-call rate paired by case (a scored field's accuracy, say), with the
+    headline accuracy's test and interval: {a, b, delta, ci95, n, p_one_sided, p_exact}."""
+    result = _correctness(counts_a, counts_b, ids)
+    calls_a, calls_b = sum(counts_a[i][1] for i in ids), sum(counts_b[i][1] for i in ids)
+    a, b = sum(counts_a[i][0] for i in ids) / calls_a, sum(counts_b[i][0] for i in ids) / calls_b
+    return {"a": a, "b": b, "delta": result["newcombe"]["delta"], "ci95": result["newcombe"]["ci95"], "n": len(ids),
+            "p_one_sided": result["mcnemar"]["p_one_sided"], "p_exact": result["mcnemar"]["p_exact"],
+            "on": "per-call rate, paired by case (Newcombe interval, exact test)"}
+
+
+def _field_comparisons(pa, pb, fields: dict[str, Any], ids: list[str], *, seed: int, n_boot: int) -> dict[str, Any]:
+    """Every scored field's metrics, B minus A, paired by case (evalkit.field_metrics)."""
+    from evalkit.field_metrics import metrics_for, paired_field_metric
+
+    if not fields or not any("fields" in r for r in pa) or not any("fields" in r for r in pb):
+        return {}
+    return {name: {m.name: paired_field_metric(pa, pb, name, spec, m, ids, seed=seed) for m in metrics_for(spec)}
+            for name, spec in fields.items()}
+
+
 def _self_consistency(pa, pb, ids: list[str]) -> dict[str, Any]:
     """Majority-vote accuracy of each side and McNemar's test on it, reported apart from the
     per-call comparison (only with repeats)."""
@@ -327,5 +349,6 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
         "repeats": repeats,
         "errors": {"a": sa["errors"], "b": sb["errors"]},
         **({"self_consistency": _self_consistency(pa, pb, paired)} if repeats["a"] > 1 or repeats["b"] > 1 else {}),
+        "fields": _field_comparisons(pa, pb, run_b.fields, paired, seed=seed, n_boot=n_boot),
         "bootstrap": {"seed": seed, "n_boot": n_boot, "resamples": "cases (a case's repeats stay together), same indices for A and B"},
     }

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evalkit.errors import BadInput, RunIncomplete
+from evalkit.field_metrics import FIELD_METRICS, metrics_for
 from evalkit.metrics import (ERROR, METRIC_NAMES, N_BOOT, UNPARSED, confusion_counts, per_class_scores, predicted_value,
                              summarize_route)
 from evalkit.policy import GatePolicy, parse_policy
@@ -282,6 +283,41 @@ def _floors(policy: GatePolicy, summary: dict[str, Any], rows: list[dict[str, An
             value, ci, n = values[metric]
             checks.append(_on_interval(f"min_by_label.{label}.{metric}", f"{metric} of {label!r}", value, ci, floor, n,
                                        policy.min_cases))
+    for key, floor in policy.min_fields.items():
+        field, metric = key.rsplit(".", 1)
+        entry = summary["fields"][field][metric]
+        what = f"{FIELD_METRICS[metric].label} of {field!r}"
+        if FIELD_METRICS[metric].higher_is_better:
+            checks.append(_at_least(f"min.{key}", what, entry["value"], floor, entry["n"]))
+        else:
+            value = entry["value"]
+            passed = value is not None and value <= floor + EPSILON
+            reason = f"{what} is undefined" if value is None else \
+                f"{what} {value:.3f} (n={entry['n']}) {'within' if passed else 'above'} the ceiling {floor:.3f}"
+            checks.append(Check(f"min.{key}", value, floor, passed, reason, op="<=", n=entry["n"]))
+    return checks
+
+
+def _judges(policy: GatePolicy, summary: dict[str, Any], fields: dict[str, Any]) -> list[Check]:
+    """A check on a judged field's metric needs a judge that agrees with the cases' human grades."""
+    judged = sorted({key.rsplit(".", 1)[0] for key in [*policy.min_fields, *policy.max_drop_fields]
+                     if (fields.get(key.rsplit(".", 1)[0]) or {}).get("judge")})
+    checks = []
+    for field in judged:
+        agreement = (summary.get("fields", {}).get(field, {}).get("judge_agreement") or {}).get("weighted_kappa") or {}
+        value, floor = agreement.get("value"), policy.judge_agreement_min
+        if value is None:
+            reason = (f"the judge of {field!r} has no human grades to agree with: add grades: {{{field}: ...}} to "
+                      f"cases, or set allow_unvalidated_judge")
+            passed = False
+        else:
+            passed = value >= floor - EPSILON
+            reason = (f"the judge of {field!r} agrees with the human grades at weighted kappa {value:.3f} "
+                      f"(n={agreement.get('n')}), {'at least' if passed else 'below'} {floor:.3f}")
+        if not passed and policy.allow_unvalidated_judge:
+            reason += " (allowed by allow_unvalidated_judge)"
+            passed = True
+        checks.append(Check(f"judge.{field}", value, floor, passed, reason, n=agreement.get("n")))
     return checks
 
 
@@ -312,6 +348,29 @@ def _drops(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
         if policy.drop_on == "point":
             reason += "; " + _point_rule_risk(metric, allowed, comparison)
         checks.append(Check(name, drop, allowed, passed, reason, op="<=", n=entry["n"]))
+    for key, allowed in policy.max_drop_fields.items():
+        field, metric = key.rsplit(".", 1)
+        entry = (comparison.get("fields") or {}).get(field, {}).get(metric)
+        name, what = f"max_drop.{key}", f"{FIELD_METRICS[metric].label} of {field!r}"
+        sign = 1.0 if FIELD_METRICS[metric].higher_is_better else -1.0
+        if entry is None or entry["delta"] is None:
+            checks.append(Check(name, None, allowed, False, f"{what}: no paired values to compare", op="<="))
+            continue
+        head = f"candidate {what} {entry['b']:.3f} vs baseline {entry['a']:.3f} (n={entry['n']})"
+        if policy.drop_on == "point":
+            drop = -sign * entry["delta"]
+            basis = f"a drop of {drop:.3f}" if drop > 0 else f"no drop (delta {entry['delta']:+.3f})"
+        elif entry.get("ci95") is None:
+            checks.append(Check(name, None, allowed, False, f"{head}: no paired 95% interval to bound the drop", op="<="))
+            continue
+        else:
+            low, high = entry["ci95"]
+            drop = -low if sign > 0 else high
+            basis = f"the paired 95% interval [{low:.3f}, {high:.3f}] allows a drop of up to {max(drop, 0.0):.3f}"
+        passed = drop <= allowed + EPSILON
+        checks.append(Check(name, drop, allowed, passed,
+                            f"{head}: {basis}, {'within' if passed else 'more than'} the {allowed:.3f} allowed",
+                            op="<=", n=entry["n"]))
     return checks
 
 
@@ -438,6 +497,25 @@ def _ceilings(policy: GatePolicy, summary: dict[str, Any], model: str) -> list[C
 
 # -- the verdict --
 
+def _validate_fields(policy: GatePolicy, fields: dict[str, Any]) -> None:
+    """Every FIELD.METRIC key names a scored field of the suite and a metric of its type."""
+    import difflib
+
+    for section, keys in (("min", policy.min_fields), ("max_drop", policy.max_drop_fields)):
+        for key in keys:
+            field, _, metric = key.rpartition(".")
+            if field not in fields:
+                near = difflib.get_close_matches(field, list(fields), n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"the suite scores {', '.join(fields) or 'no other field'}"
+                raise BadInput(f"gate policy: {section}.{key}: {field!r} is not a scored field ({hint})")
+            known = [m.name for m in metrics_for(fields[field])]
+            if metric not in known:
+                near = difflib.get_close_matches(metric, known, n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"its metrics: {', '.join(known)}"
+                raise BadInput(f"gate policy: {section}.{key}: {metric!r} is not a metric of the {fields[field].get('type')} "
+                               f"field {field!r} ({hint})")
+
+
 def _validate_against_run(policy: GatePolicy, rows: list[dict[str, Any]], labels: list[str], needs_baseline: bool, has_baseline: bool) -> None:
     if not policy.sets_checks():
         raise BadInput("the gate policy sets no checks (min, max_drop, error_budget, ...): nothing to approve against")
@@ -480,9 +558,13 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
     if not rows:
         raise RunIncomplete(f"route {route!r} has no result rows in {candidate_run.dir}: the run did not get to it")
     labels = candidate_run.labels
-    needs_baseline = bool(policy.require_significant_improvement or (policy.max_drop and policy.max_drop.model_dump(exclude_none=True)))
+    needs_baseline = bool(policy.require_significant_improvement or policy.max_drop_fields
+                          or (policy.max_drop and policy.max_drop.model_dump(exclude_none=True)))
     _validate_against_run(policy, rows, labels, needs_baseline, baseline is not None)
-    summary = summarize_route(rows, labels, seed=seed, n_boot=n_boot)
+    fields = candidate_run.fields
+    _validate_fields(policy, fields)
+    grades = {case_id: case["grades"] for case_id, case in candidate_run.cases.items() if case.get("grades")}
+    summary = summarize_route(rows, labels, seed=seed, n_boot=n_boot, fields=fields, grades=grades)
 
     checks = _completeness(candidate_run, rows, "candidate", policy.error_budget)
     evidence, provenance = _evidence(candidate_run, route, "candidate")
@@ -500,6 +582,7 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
             checks += _completeness(base_run, base_rows, "baseline", policy.error_budget)
         comparison = compare(base_run, base_route, candidate_run, route, seed=seed, n_boot=n_boot)
     checks += _floors(policy, summary, rows, labels, seed=seed, n_boot=n_boot)
+    checks += _judges(policy, summary, fields)
     if comparison is not None:
         checks += baseline_checks(policy, comparison)
     model = candidate_run.manifest["routes"][route].get("ran_as") or candidate_run.manifest["routes"][route].get("model")

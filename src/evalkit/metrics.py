@@ -347,7 +347,8 @@ def cached_input_share(rows: list[dict[str, Any]]) -> float | None:
 
 
 def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sources: dict[str, list[str]] | None = None,
-                    seed: int = 0, n_boot: int = N_BOOT) -> dict[str, Any]:
+                    seed: int = 0, n_boot: int = N_BOOT, fields: dict[str, Any] | None = None,
+                    grades: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Every metric of one route's rows (summary.json, as the README describes it)."""
     from evalkit.stats import cohen_kappa
 
@@ -411,14 +412,36 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
         from evalkit.repeats import repeat_stability
 
         summary["repeats"] = repeat_stability(rows)
+    summary.update(scored_fields(rows, fields or {}, seed=seed, grades=grades or {}))
     return summary
 
 
+def scored_fields(rows: list[dict[str, Any]], fields: dict[str, Any], *, seed: int = 0,
+                  grades: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`fields` (each scored field's metrics, evalkit.field_metrics), `exact_match` (every scored
+    field right) and `repair` (repair passes) of a route, for the parts that apply."""
+    from evalkit.field_metrics import field_summary, repair_summary
+
+    found: dict[str, Any] = {}
+    if fields and any("fields" in r for r in rows):
+        found["fields"] = {name: field_summary(rows, name, spec if isinstance(spec, dict) else spec.model_dump(),
+                                               seed=seed, grades={c: g.get(name) for c, g in grades.items()})
+                           for name, spec in fields.items()}
+        found["exact_match"] = case_rate(rows, lambda r: r.get("exact_match") is True)
+    repair = repair_summary(rows)
+    if repair is not None:
+        found["repair"] = repair
+    return found
+
+
 def summarize(rows: list[dict[str, Any]], labels: list[str], *, routes: list[str] | None = None,
-              gold_sources: dict[str, list[str]] | None = None, seed: int = 0) -> dict[str, Any]:
-    """`summary.json`: per-route metrics of a run's rows."""
+              gold_sources: dict[str, list[str]] | None = None, seed: int = 0, fields: dict[str, Any] | None = None,
+              grades: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`summary.json`: per-route metrics of a run's rows. `fields` are the task's scored fields
+    (as in the suite), `grades` the cases' human grades of judged fields."""
     grouped: dict[str, list[dict[str, Any]]] = {route: [] for route in routes or []}
     for row in rows:
         grouped.setdefault(row["route"], []).append(row)
-    return {"routes": {route: summarize_route(route_rows, labels, gold_sources=gold_sources, seed=seed)
+    return {"routes": {route: summarize_route(route_rows, labels, gold_sources=gold_sources, seed=seed,
+                                              fields=fields, grades=grades)
                        for route, route_rows in grouped.items()}}

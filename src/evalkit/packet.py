@@ -70,6 +70,7 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         "routes": [_route_entry(r, baseline, candidate) for r in routes],
         "evidence": _evidence(routes),
         "retrieval": _retrieval(routes),
+        "fields": _fields(routes),
         "comparison": comparison,
         "layers": layers,
         "versus_candidate": versus_candidate,
@@ -107,6 +108,30 @@ def _retrieval(routes) -> list[dict[str, Any]]:
 
     return [{"name": ref.name, "retriever": retriever(_route_info(ref)), **_summary(ref)["retrieval"]}
             for ref in routes if _summary(ref).get("retrieval")]
+
+
+def _fields(routes) -> dict[str, Any]:
+    """Every scored field's metrics side by side (rows: field and metric; a cell per route),
+    each ordinal field's confusion per route, and each route's repair passes beside its prompt
+    length: all from the summaries (evalkit.field_metrics)."""
+    from evalkit.field_metrics import FIELD_METRICS
+
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    confusions, repairs = [], []
+    for ref in routes:
+        summary = _summary(ref)
+        if summary.get("exact_match"):
+            table.setdefault(("all scored fields", "exact match"), {})[ref.name] = summary["exact_match"]
+        for field, metrics in (summary.get("fields") or {}).items():
+            for name, entry in metrics.items():
+                if name in FIELD_METRICS:
+                    table.setdefault((field, FIELD_METRICS[name].label), {})[ref.name] = entry
+            if metrics.get("type") == "ordinal" and metrics.get("confusion"):
+                confusions.append({"field": field, "route": ref.name, **metrics["confusion"]})
+        if summary.get("repair"):
+            repairs.append({"name": ref.name, "prompt_tokens": summary["tokens"]["input_mean"], **summary["repair"]})
+    rows = [{"field": field, "metric": metric, "routes": cells} for (field, metric), cells in table.items()]
+    return {"rows": rows, "ordinal_confusions": confusions, "repairs": repairs}
 
 
 def _provenance_of(ref: RouteRef) -> dict[str, Any]:

@@ -71,6 +71,17 @@ class GatePolicy(_Strict):
         None, ge=0.0, le=1.0, description="Largest share of error rows allowed (candidate, and baseline when set); beyond it the gate exits 3.")
     max_cost_per_1k_usd: float | None = Field(None, ge=0.0, description="Ceiling on USD per 1,000 cases; an unknown cost fails.")
     max_latency_p95_ms: float | None = Field(None, gt=0.0, description="Ceiling on the 95th percentile latency in milliseconds.")
+    min_fields: dict[str, float] = Field(
+        default_factory=dict, description="Floors on scored fields' metrics, FIELD.METRIC: value (e.g. "
+                                          "severity.weighted_kappa: 0.6); also written under min: with the dotted key.")
+    max_drop_fields: dict[str, float] = Field(
+        default_factory=dict, description="Largest drop allowed per scored field's metric, FIELD.METRIC: value (e.g. "
+                                          "severity.accuracy: 0.02); also written under max_drop: with the dotted key.")
+    judge_agreement_min: float = Field(
+        0.6, ge=-1.0, le=1.0, description="A check on a judged field's metric needs the judge's quadratic-weighted "
+                                          "kappa with the cases' human grades at least this high.")
+    allow_unvalidated_judge: bool = Field(
+        False, description="Accept checks on judged metrics whose judge has no (or too little) agreement with human grades.")
 
     def sets_checks(self) -> bool:
         """True when the policy asks for at least one check."""
@@ -78,6 +89,7 @@ class GatePolicy(_Strict):
             self.min and self.min.model_dump(exclude_none=True), self.min_by_tag, self.min_by_label,
             self.max_drop and self.max_drop.model_dump(exclude_none=True), self.require_significant_improvement,
             self.error_budget is not None, self.max_cost_per_1k_usd is not None, self.max_latency_p95_ms is not None,
+            self.min_fields, self.max_drop_fields,
         ])
 
 
@@ -105,6 +117,7 @@ def parse_policy(data: Any, *, where: str, prefix: str = "", line_of=lambda loc:
         return data
     if not isinstance(data, dict):
         raise BadInput("a gate policy must be a mapping (min, max_drop, error_budget, ...)", where=where)
+    data = _dotted_apart(data)
     try:
         return GatePolicy.model_validate(data)
     except ValidationError as exc:
@@ -113,6 +126,19 @@ def parse_policy(data: Any, *, where: str, prefix: str = "", line_of=lambda loc:
         more = len(exc.errors()) - 1
         suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
         raise BadInput(message + suffix, where=f"{where}:{line}" if line else where) from None
+
+
+def _dotted_apart(data: dict[str, Any]) -> dict[str, Any]:
+    """`min: {severity.weighted_kappa: 0.6}` is a floor on a scored field's metric: dotted keys of
+    `min` and `max_drop` move to `min_fields` and `max_drop_fields`."""
+    data = dict(data)
+    for section, target in (("min", "min_fields"), ("max_drop", "max_drop_fields")):
+        block = data.get(section)
+        if isinstance(block, dict) and any("." in str(key) for key in block):
+            dotted = {str(k): v for k, v in block.items() if "." in str(k)}
+            data[section] = {k: v for k, v in block.items() if "." not in str(k)} or None
+            data[target] = {**(data.get(target) or {}), **dotted}
+    return data
 
 
 def load_policy(path: str | Path) -> GatePolicy:

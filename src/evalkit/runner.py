@@ -532,7 +532,8 @@ def write_summary(run) -> dict[str, Any]:
     from evalkit.provenance import run_provenance
 
     gold = {case_id: case.get("sources") for case_id, case in run.cases.items() if case.get("sources")}
-    summary = summarize(run.rows, run.labels, routes=run.routes, gold_sources=gold)
+    grades = {case_id: case["grades"] for case_id, case in run.cases.items() if case.get("grades")}
+    summary = summarize(run.rows, run.labels, routes=run.routes, gold_sources=gold, fields=run.fields, grades=grades)
     for route, found in run_provenance(run.manifest, run.rows).items():
         if route in summary["routes"]:
             summary["routes"][route]["provenance"] = found

@@ -269,6 +269,11 @@ class Run:
     def labels(self) -> list[str]:
         return self.manifest["suite"]["spec"]["task"]["labels"]
 
+    @property
+    def fields(self) -> dict[str, dict[str, Any]]:
+        """The task's scored fields (evalkit.fields), as the suite declared them."""
+        return self.manifest["suite"]["spec"]["task"].get("fields") or {}
+
     def route_rows(self, route: str) -> list[dict[str, Any]]:
         if route not in self.manifest.get("routes", {}):
             raise BadInput(f"route {route!r} is not in this run (routes: {', '.join(self.routes)})", where=str(self.dir))

@@ -52,4 +52,39 @@ def render_report(run) -> str:
             out += ["By tag:", "", table(["tag", "n", "accuracy", "95% CI", "parse rate"],
                                          [[tag, t["n"], num(t["accuracy"]), interval(t.get("accuracy_ci95")), num(t["parse_rate"])]
                                           for tag, t in s["by_tag"].items()]), ""]
+        out += field_lines(s)
     return "\n".join(out) + "\n"
+
+
+def field_rows(route_summary: dict) -> list[list[str]]:
+    """One row per scored field's metric: field, metric, value, 95% CI, n (every-field view)."""
+    from evalkit.field_metrics import FIELD_METRICS
+
+    rows = []
+    if route_summary.get("exact_match"):
+        e = route_summary["exact_match"]
+        rows.append(["(all fields)", "exact match", num(e["value"]), interval(e["ci95"]), str(e["n"])])
+    for field, metrics in (route_summary.get("fields") or {}).items():
+        for name, entry in metrics.items():
+            if name in FIELD_METRICS and isinstance(entry, dict):
+                rows.append([field, FIELD_METRICS[name].label, num(entry["value"]), interval(entry.get("ci95")), str(entry["n"])])
+        agreement = (metrics.get("judge_agreement") or {}).get("weighted_kappa")
+        if agreement:
+            rows.append([field, "judge agreement with human grades (weighted kappa)", num(agreement["value"]),
+                         interval(agreement.get("ci95")), str(agreement["n"])])
+    return rows
+
+
+def field_lines(route_summary: dict) -> list[str]:
+    """The report's scored-field and repair-pass sections of one route."""
+    out: list[str] = []
+    rows = field_rows(route_summary)
+    if rows:
+        out += ["Scored fields:", "", table(["field", "metric", "value", "95% CI", "n"], rows), ""]
+    repair = route_summary.get("repair")
+    if repair:
+        out += [f"Repair passes: {num(repair['passes_per_100_cases'], 1)} per 100 cases; parse rate "
+                f"{num(repair['parse_rate_first_pass']['value'])} before repair, "
+                f"{num(repair['parse_rate_after_repair']['value'])} after; "
+                f"{num(repair['needed_repair']['value'])} of answers needed one.", ""]
+    return out

@@ -62,3 +62,12 @@ def test_the_public_api_names_every_stage_of_the_flow():
     for name in ("load_suite", "run_suite", "load_run", "summarize", "compare_routes", "evaluate_gate", "make_packet",
                  "write_packet", "results_frame"):
         assert callable(getattr(evalkit, name)), name
+
+
+def test_help_texts_print_percent_signs_once(capsys):
+    import pytest as _pytest
+
+    with _pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    out = capsys.readouterr().out
+    assert "95% intervals" in out and "%%" not in out

@@ -221,3 +221,34 @@ def test_a_route_without_an_answer_for_a_changed_case_says_so_in_html_and_markdo
     assert {"route": "partial", "missing": True} in case["outputs"]
     assert "no answer for this case in the run" in (tmp_path / "p" / "packet.html").read_text()
     assert "| partial | no answer | – |" in (tmp_path / "p" / "packet.md").read_text()
+
+
+def test_retirement_dates_stay_on_lines_of_their_own(run_dir, tmp_path):
+    import re
+    import shutil
+    from html.parser import HTMLParser
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for route, day in (("base", "2027-02-01"), ("tuned", "2027-01-14")):
+        manifest["routes"][route].update(shutdown_date=day, shutdown_source="evalkit table",
+                                         retirement_warning=f"route {route!r}: shuts down on {day}")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["packet", str(copy), "--out", str(tmp_path / "p")]) == 0
+    md = (tmp_path / "p" / "packet.md").read_text()
+    bullets = [line for line in md.splitlines() if line.startswith("- Announced shutdown")]
+    assert len(bullets) == 2 and all(line.count("Announced shutdown") == 1 for line in bullets)
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts = []
+
+        def handle_data(self, data):
+            self.parts.append(data)
+
+    reader = Text()
+    reader.feed((tmp_path / "p" / "packet.html").read_text())
+    text = "".join(reader.parts)
+    assert re.search(r"replay:tuned\.jsonl\s+source: evalkit table\s+route 'tuned'", text)

@@ -198,3 +198,14 @@ def test_latest_names_the_newest_run_in_the_suite_reports_folder(make_suite, tmp
     latest = tmp_path / "reports" / "tiny" / "latest"
     assert latest.resolve() == newest.run_dir.resolve()
     assert load_run(latest).dir.name == newest.run_dir.name  # stages record the run, not the link
+
+
+def test_the_retries_line_adds_up_to_its_total_when_earlier_sessions_retried_too(make_suite, tmp_path, capsys):
+    from dataclasses import replace
+
+    from evalkit.commands.run import print_result
+
+    result = run_suite(make_suite(), RunOptions(out=tmp_path / "run", progress=False))
+    result.manifest["retries_by_route"] = {"base": 25, "tuned": 25}  # what earlier sessions of the run recorded
+    print_result(replace(result, retries=7, retries_by_route={"base": 3, "tuned": 4}))
+    assert "retries: 7 (base 3, tuned 4)" in capsys.readouterr().out

@@ -21,6 +21,9 @@ from evalkit.provenance import describe, run_provenance
 from evalkit.repeats import majority_correct
 from evalkit.store import Run
 
+Row = dict[str, Any]
+Summary = dict[str, Any]
+
 METRICS = ("accuracy", "parse_rate", "kappa", "macro_f1")
 ALPHA, POWER = 0.05, 0.80
 
@@ -60,7 +63,8 @@ def _listed(ids: list[str], limit: int = 10) -> str:
 
 # -- the paired bootstrap, vectorised over resamples --
 
-def _rates(conf, n_labels: int) -> dict[str, Any]:
+
+def _rates(conf: Any, n_labels: int) -> dict[str, Any]:
     """Each metric of a (B, K, K) stack of confusion matrices; nan where undefined."""
     import numpy as np
 
@@ -79,7 +83,9 @@ def _rates(conf, n_labels: int) -> dict[str, Any]:
         }
 
 
-def paired_bootstrap_deltas(rows_a, rows_b, labels: list[str], *, seed: int = 0, n_boot: int = N_BOOT) -> dict[str, list[float] | None]:
+def paired_bootstrap_deltas(
+    rows_a: list[Row], rows_b: list[Row], labels: list[str], *, seed: int = 0, n_boot: int = N_BOOT
+) -> dict[str, list[float] | None]:
     """95% intervals of B - A for each metric (BCa widened to the jackknife: evalkit.stats.bootstrap_interval),
     resampling the paired cases.
 
@@ -90,14 +96,14 @@ def paired_bootstrap_deltas(rows_a, rows_b, labels: list[str], *, seed: int = 0,
     """
     import numpy as np
 
-    from evalkit.metrics import (case_resamples, cluster_confusions, jackknife_multiplicities, resampled_confusions)
+    from evalkit.metrics import case_resamples, cluster_confusions, jackknife_multiplicities, resampled_confusions
     from evalkit.stats import bootstrap_interval
 
     per_case_a, k = cluster_confusions(rows_a, labels)
     per_case_b, _ = cluster_confusions(rows_b, labels)
     n_labels = len(labels)
 
-    def deltas(multiplicity):
+    def deltas(multiplicity: Any) -> Any:
         side_a = _rates(resampled_confusions(per_case_a, k, multiplicity), n_labels)
         side_b = _rates(resampled_confusions(per_case_b, k, multiplicity), n_labels)
         return np.column_stack([side_b[m] - side_a[m] for m in METRICS])
@@ -106,19 +112,31 @@ def paired_bootstrap_deltas(rows_a, rows_b, labels: list[str], *, seed: int = 0,
     estimate = deltas(np.ones((1, n_cases), dtype=np.int64))[0]
     boot = np.concatenate([deltas(m) for m in case_resamples(n_cases, n_boot=n_boot, seed=seed)])
     jack = np.concatenate([deltas(m) for m in jackknife_multiplicities(n_cases)]) if n_cases > 1 else boot[:0]
-    return {metric: bootstrap_interval(float(estimate[j]) if np.isfinite(estimate[j]) else None, boot[:, j], jack[:, j],
-                                       bounds=(-2.0, 2.0) if metric == "kappa" else (-1.0, 1.0))
-            for j, metric in enumerate(METRICS)}
+    return {
+        metric: bootstrap_interval(
+            float(estimate[j]) if np.isfinite(estimate[j]) else None,
+            boot[:, j],
+            jack[:, j],
+            bounds=(-2.0, 2.0) if metric == "kappa" else (-1.0, 1.0),
+        )
+        for j, metric in enumerate(METRICS)
+    }
 
 
 # -- the parts of the comparison --
 
-def _metric_entries(sa, sb, cis, n_paired: int) -> dict[str, dict[str, Any]]:
+
+def _metric_entries(sa: Summary, sb: Summary, cis: dict[str, Any], n_paired: int) -> dict[str, dict[str, Any]]:
     entries = {}
     for metric in METRICS:
         a, b = sa[metric]["value"], sb[metric]["value"]
-        entry = {**_pair(a, b), "ci95": cis[metric] if a is not None and b is not None else None, "n": n_paired,
-                 "ci95_a": sa[metric]["ci95"], "ci95_b": sb[metric]["ci95"]}
+        entry = {
+            **_pair(a, b),
+            "ci95": cis[metric] if a is not None and b is not None else None,
+            "n": n_paired,
+            "ci95_a": sa[metric]["ci95"],
+            "ci95_b": sb[metric]["ci95"],
+        }
         reasons = [f"{side}: {s[metric]['reason']}" for side, s in (("a", sa), ("b", sb)) if s[metric].get("reason")]
         if reasons:
             entry["reason"] = "; ".join(reasons)
@@ -131,7 +149,9 @@ def _metric_entries(sa, sb, cis, n_paired: int) -> dict[str, dict[str, Any]]:
 ON = "per-call correctness, paired by case"
 
 
-def _correctness(counts_a: dict[str, tuple[int, int]], counts_b: dict[str, tuple[int, int]], ids: list[str]) -> dict[str, Any]:
+def _correctness(
+    counts_a: dict[str, tuple[int, int]], counts_b: dict[str, tuple[int, int]], ids: list[str]
+) -> dict[str, Any]:
     """The paired accuracy comparison on per-call correctness: `counts_x[id]` is (correct
     calls, calls) of the case on side x."""
     from evalkit.stats import mcnemar, newcombe_arrays, paired_sign_flip
@@ -141,48 +161,80 @@ def _correctness(counts_a: dict[str, tuple[int, int]], counts_b: dict[str, tuple
     fixed = [i for i in ids if acc_b[i] > acc_a[i]]
     broken = [i for i in ids if acc_a[i] > acc_b[i]]
     single = all(acc_a[i] in (0.0, 1.0) and acc_b[i] in (0.0, 1.0) for i in ids)  # McNemar's own case
-    table = {"both": sum(acc_a[i] * acc_b[i] for i in ids), "only_a": sum(acc_a[i] * (1 - acc_b[i]) for i in ids),
-             "only_b": sum((1 - acc_a[i]) * acc_b[i] for i in ids), "neither": sum((1 - acc_a[i]) * (1 - acc_b[i]) for i in ids)}
+    table = {
+        "both": sum(acc_a[i] * acc_b[i] for i in ids),
+        "only_a": sum(acc_a[i] * (1 - acc_b[i]) for i in ids),
+        "only_b": sum((1 - acc_a[i]) * acc_b[i] for i in ids),
+        "neither": sum((1 - acc_a[i]) * (1 - acc_b[i]) for i in ids),
+    }
     if single:
         table = {key: int(round(value)) for key, value in table.items()}
     low, high = newcombe_arrays(table["both"], table["only_a"], table["only_b"], table["neither"])
-    test = paired_sign_flip([counts_a[i][0] for i in ids], [counts_a[i][1] for i in ids],
-                            [counts_b[i][0] for i in ids], [counts_b[i][1] for i in ids])
+    test = paired_sign_flip(
+        [counts_a[i][0] for i in ids],
+        [counts_a[i][1] for i in ids],
+        [counts_b[i][0] for i in ids],
+        [counts_b[i][1] for i in ids],
+    )
     two_sided = mcnemar(len(broken), len(fixed)) if single else {"p_exact": test["p_exact"], "p_midp": test["p_midp"]}
     return {
-        "mcnemar": {"b": len(broken), "c": len(fixed), "p_exact": two_sided["p_exact"], "p_midp": two_sided["p_midp"],
-                    "p_one_sided": test["p_greater"], "n": len(ids), "on": ON,
-                    "test": "exact McNemar" if single else "exact paired sign-flip (McNemar's test generalised to repeats)"},
+        "mcnemar": {
+            "b": len(broken),
+            "c": len(fixed),
+            "p_exact": two_sided["p_exact"],
+            "p_midp": two_sided["p_midp"],
+            "p_one_sided": test["p_greater"],
+            "n": len(ids),
+            "on": ON,
+            "test": "exact McNemar" if single else "exact paired sign-flip (McNemar's test generalised to repeats)",
+        },
         "flips": {"fixed": fixed, "broken": broken},
-        "newcombe": {"delta": test["delta"], "ci95": [float(low), float(high)],
-                     "n": len(ids), "table": table, "on": ON},
+        "newcombe": {
+            "delta": test["delta"],
+            "ci95": [float(low), float(high)],
+            "n": len(ids),
+            "table": table,
+            "on": ON,
+        },
         "p_discordant": (table["only_a"] + table["only_b"]) / len(ids),
     }
 
 
-def paired_rates(counts_a: dict[str, tuple[int, int]], counts_b: dict[str, tuple[int, int]],
-                 ids: list[str]) -> dict[str, Any]:
+def paired_rates(
+    counts_a: dict[str, tuple[int, int]], counts_b: dict[str, tuple[int, int]], ids: list[str]
+) -> dict[str, Any]:
     """B minus A of a per-call rate paired by case (a scored field's accuracy, say), with the
     headline accuracy's test and interval: {a, b, delta, ci95, n, p_one_sided, p_exact}."""
     result = _correctness(counts_a, counts_b, ids)
     calls_a, calls_b = sum(counts_a[i][1] for i in ids), sum(counts_b[i][1] for i in ids)
     a, b = sum(counts_a[i][0] for i in ids) / calls_a, sum(counts_b[i][0] for i in ids) / calls_b
-    return {"a": a, "b": b, "delta": result["newcombe"]["delta"], "ci95": result["newcombe"]["ci95"], "n": len(ids),
-            "p_one_sided": result["mcnemar"]["p_one_sided"], "p_exact": result["mcnemar"]["p_exact"],
-            "on": "per-call rate, paired by case (Newcombe interval, exact test)"}
+    return {
+        "a": a,
+        "b": b,
+        "delta": result["newcombe"]["delta"],
+        "ci95": result["newcombe"]["ci95"],
+        "n": len(ids),
+        "p_one_sided": result["mcnemar"]["p_one_sided"],
+        "p_exact": result["mcnemar"]["p_exact"],
+        "on": "per-call rate, paired by case (Newcombe interval, exact test)",
+    }
 
 
-def _field_comparisons(pa, pb, fields: dict[str, Any], ids: list[str], *, seed: int, n_boot: int) -> dict[str, Any]:
+def _field_comparisons(
+    pa: list[Row], pb: list[Row], fields: dict[str, Any], ids: list[str], *, seed: int, n_boot: int
+) -> dict[str, Any]:
     """Every scored field's metrics, B minus A, paired by case (evalkit.field_metrics)."""
     from evalkit.field_metrics import metrics_for, paired_field_metric
 
     if not fields or not any("fields" in r for r in pa) or not any("fields" in r for r in pb):
         return {}
-    return {name: {m.name: paired_field_metric(pa, pb, name, spec, m, ids, seed=seed) for m in metrics_for(spec)}
-            for name, spec in fields.items()}
+    return {
+        name: {m.name: paired_field_metric(pa, pb, name, spec, m, ids, seed=seed) for m in metrics_for(spec)}
+        for name, spec in fields.items()
+    }
 
 
-def _self_consistency(pa, pb, ids: list[str]) -> dict[str, Any]:
+def _self_consistency(pa: list[Row], pb: list[Row], ids: list[str]) -> dict[str, Any]:
     """Majority-vote accuracy of each side and McNemar's test on it, reported apart from the
     per-call comparison (only with repeats)."""
     from evalkit.metrics import rate
@@ -191,8 +243,13 @@ def _self_consistency(pa, pb, ids: list[str]) -> dict[str, Any]:
     ma, mb = majority_correct(pa), majority_correct(pb)
     fixed = sum(1 for i in ids if mb[i] and not ma[i])
     broken = sum(1 for i in ids if ma[i] and not mb[i])
-    return {"majority_accuracy": {"a": rate(sum(ma[i] for i in ids), len(ids)), "b": rate(sum(mb[i] for i in ids), len(ids))},
-            "mcnemar": {**mcnemar(broken, fixed), "n": len(ids), "on": "majority-vote correctness per case"}}
+    return {
+        "majority_accuracy": {
+            "a": rate(sum(ma[i] for i in ids), len(ids)),
+            "b": rate(sum(mb[i] for i in ids), len(ids)),
+        },
+        "mcnemar": {**mcnemar(broken, fixed), "n": len(ids), "on": "majority-vote correctness per case"},
+    }
 
 
 def _mde(n: int, p_discordant: float, observed: float, warnings: list[str]) -> dict[str, Any]:
@@ -201,22 +258,33 @@ def _mde(n: int, p_discordant: float, observed: float, warnings: list[str]) -> d
     mde, reason = smallest_detectable_difference(n, p_discordant, alpha=ALPHA, power=POWER)
     test = f"the one-sided exact McNemar test at alpha {ALPHA}"
     if mde is None and p_discordant > 0:
-        warnings.append(f"with {n} paired cases and {p_discordant:.0%} discordant pairs, no accuracy difference is "
-                        f"detectable at {POWER:.0%} power ({test}): the suite is too small to tell these routes apart")
+        warnings.append(
+            f"with {n} paired cases and {p_discordant:.0%} discordant pairs, no accuracy difference is "
+            f"detectable at {POWER:.0%} power ({test}): the suite is too small to tell these routes apart"
+        )
     elif mde is None:
         warnings.append(f"the smallest detectable accuracy difference {reason}")
     elif abs(observed) < mde:
-        warnings.append(f"with {n} paired cases the smallest accuracy difference detectable at {POWER:.0%} power "
-                        f"({test}, {p_discordant:.0%} discordant pairs) is {mde:.3f}; the observed "
-                        f"{observed:+.3f} is below it, so 'no significant difference' is not evidence of no difference")
-    entry = {"value": mde, "observed": observed, "n": n, "p_discordant": p_discordant,
-             "alpha": ALPHA, "power": POWER, "test": test}
+        warnings.append(
+            f"with {n} paired cases the smallest accuracy difference detectable at {POWER:.0%} power "
+            f"({test}, {p_discordant:.0%} discordant pairs) is {mde:.3f}; the observed "
+            f"{observed:+.3f} is below it, so 'no significant difference' is not evidence of no difference"
+        )
+    entry = {
+        "value": mde,
+        "observed": observed,
+        "n": n,
+        "p_discordant": p_discordant,
+        "alpha": ALPHA,
+        "power": POWER,
+        "test": test,
+    }
     if reason:
         entry["reason"] = reason
     return entry
 
 
-def _per_class(sa, sb, labels: list[str]) -> dict[str, dict[str, Any]]:
+def _per_class(sa: Summary, sb: Summary, labels: list[str]) -> dict[str, dict[str, Any]]:
     result = {}
     for label in labels:
         ca, cb = sa["per_class"].get(label), sb["per_class"].get(label)
@@ -224,7 +292,7 @@ def _per_class(sa, sb, labels: list[str]) -> dict[str, dict[str, Any]]:
     return result
 
 
-def _confusion_shifts(sa, sb) -> list[dict[str, Any]]:
+def _confusion_shifts(sa: Summary, sb: Summary) -> list[dict[str, Any]]:
     """Off-diagonal (expected, predicted) cells whose row count changed, largest change first."""
     conf_a, conf_b = sa["confusion"], sb["confusion"]
     shifts = []
@@ -236,7 +304,9 @@ def _confusion_shifts(sa, sb) -> list[dict[str, Any]]:
     return sorted(shifts, key=lambda s: (-abs(s["delta"]), s["expected"], s["predicted"]))
 
 
-def _by_tag(sa, sb, flips: dict[str, list[str]], tags_of: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+def _by_tag(
+    sa: Summary, sb: Summary, flips: dict[str, list[str]], tags_of: dict[str, list[str]]
+) -> dict[str, dict[str, Any]]:
     result = {}
     for tag in sorted(set(sa["by_tag"]) | set(sb["by_tag"])):
         ta, tb = sa["by_tag"].get(tag, {}), sb["by_tag"].get(tag, {})
@@ -251,10 +321,12 @@ def _by_tag(sa, sb, flips: dict[str, list[str]], tags_of: dict[str, list[str]]) 
     return result
 
 
-def _costs(sa, sb, warnings: list[str], refs: tuple[str, str]) -> dict[str, Any]:
+def _costs(sa: Summary, sb: Summary, warnings: list[str], refs: tuple[str, str]) -> dict[str, Any]:
     for side, s, ref in (("A", sa, refs[0]), ("B", sb, refs[1])):
         if s["cost_usd"] is None:
-            warnings.append(f"the cost of {side} ({ref}) is unknown: no price for its model, or rows without token counts")
+            warnings.append(
+                f"the cost of {side} ({ref}) is unknown: no price for its model, or rows without token counts"
+            )
     ca, cb = sa["cost_usd"] or {}, sb["cost_usd"] or {}
     return {"per_1k": _pair(ca.get("per_1k"), cb.get("per_1k")), "total": _pair(ca.get("total"), cb.get("total"))}
 
@@ -263,21 +335,33 @@ def _labels(run_a: Run, run_b: Run) -> list[str]:
     labels_a, labels_b = run_a.labels, run_b.labels
     if set(labels_a) != set(labels_b):
         only = sorted(set(labels_a) ^ set(labels_b))
-        raise BadInput(f"the two runs have different label sets (differing: {', '.join(only)}): their metrics do not compare")
+        raise BadInput(
+            f"the two runs have different label sets (differing: {', '.join(only)}): their metrics do not compare"
+        )
     return list(labels_a)
 
 
-def _side_warnings(run: Run, rows, side: str, ref: str, warnings: list[str]) -> None:
+def _side_warnings(run: Run, rows: list[Row], side: str, ref: str, warnings: list[str]) -> None:
     status = run.manifest.get("status")
     if status not in (None, "complete"):
         warnings.append(f"run {side} ({ref}) is {status}: cases may be missing")
     errors = sum(1 for r in rows if r.get("error"))
     if errors:
-        warnings.append(f"{side} ({ref}) has {errors} error row{'s' if errors > 1 else ''} (no output): they count as wrong")
+        warnings.append(
+            f"{side} ({ref}) has {errors} error row{'s' if errors > 1 else ''} (no output): they count as wrong"
+        )
 
 
-def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0, n_boot: int = N_BOOT,
-            refs: tuple[str, str] | None = None) -> dict[str, Any]:
+def compare(
+    run_a: Run,
+    route_a: str,
+    run_b: Run,
+    route_b: str,
+    *,
+    seed: int = 0,
+    n_boot: int = N_BOOT,
+    refs: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     """Compare route B against route A over the cases both evaluated.
 
     Returns exactly what `evalkit compare A B --json` prints. `refs` are the names shown
@@ -295,9 +379,14 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
 
     warnings: list[str] = []
     if only_a or only_b:
-        warnings.append(f"{len(only_a) + len(only_b)} case ids are not in both sides and are left out of every figure: "
-                        + "; ".join(part for part in (only_a and f"only in A: {_listed(only_a)}",
-                                                      only_b and f"only in B: {_listed(only_b)}") if part))
+        warnings.append(
+            f"{len(only_a) + len(only_b)} case ids are not in both sides and are left out of every figure: "
+            + "; ".join(
+                part
+                for part in (only_a and f"only in A: {_listed(only_a)}", only_b and f"only in B: {_listed(only_b)}")
+                if part
+            )
+        )
     if run_a.dir != run_b.dir and run_a.manifest.get("cases_sha256") != run_b.manifest.get("cases_sha256"):
         warnings.append("the two runs were made from different case files: check that the cases still mean the same")
     order = {case_id: i for i, case_id in enumerate(paired)}
@@ -306,13 +395,22 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
     gold_b = {r["case_id"]: r["expected_label"] for r in pb}
     relabelled = [i for i in paired if gold_a[i] != gold_b[i]]
     if relabelled:
-        warnings.append(f"the expected label differs between the runs for {_listed(relabelled)}: each side is graded against its own")
+        warnings.append(
+            f"the expected label differs between the runs for {_listed(relabelled)}: "
+            "each side is graded against its own"
+        )
     _side_warnings(run_a, pa, "A", refs[0], warnings)
     _side_warnings(run_b, pb, "B", refs[1], warnings)
-    provenance = {"a": run_provenance(run_a.manifest, rows_a)[route_a], "b": run_provenance(run_b.manifest, rows_b)[route_b]}
+    provenance = {
+        "a": run_provenance(run_a.manifest, rows_a)[route_a],
+        "b": run_provenance(run_b.manifest, rows_b)[route_b],
+    }
     for side, ref in (("a", refs[0]), ("b", refs[1])):
         if not provenance[side]["evidence"]:
-            warnings.append(f"{side.upper()} ({ref}) answers are {describe(provenance[side])}: not evidence about its configured model")
+            warnings.append(
+                f"{side.upper()} ({ref}) answers are {describe(provenance[side])}: "
+                "not evidence about its configured model"
+            )
 
     sa = summarize_route(pa, labels, seed=seed, n_boot=n_boot)
     sb = summarize_route(pb, labels, seed=seed, n_boot=n_boot)
@@ -338,10 +436,14 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
         "per_class": _per_class(sa, sb, labels),
         "confusion_shifts": _confusion_shifts(sa, sb),
         "by_tag": _by_tag(sa, sb, correctness["flips"], tags_of),
-        "latency_ms": {"p50": _pair(sa["latency_ms"]["p50"], sb["latency_ms"]["p50"]),
-                       "p95": _pair(sa["latency_ms"]["p95"], sb["latency_ms"]["p95"])},
-        "tokens": {"input_mean": _pair(sa["tokens"]["input_mean"], sb["tokens"]["input_mean"]),
-                   "output_mean": _pair(sa["tokens"]["output_mean"], sb["tokens"]["output_mean"])},
+        "latency_ms": {
+            "p50": _pair(sa["latency_ms"]["p50"], sb["latency_ms"]["p50"]),
+            "p95": _pair(sa["latency_ms"]["p95"], sb["latency_ms"]["p95"]),
+        },
+        "tokens": {
+            "input_mean": _pair(sa["tokens"]["input_mean"], sb["tokens"]["input_mean"]),
+            "output_mean": _pair(sa["tokens"]["output_mean"], sb["tokens"]["output_mean"]),
+        },
         "cost_usd": _costs(sa, sb, warnings, refs),
         "warnings": warnings,
         "unmatched": {"only_a": only_a, "only_b": only_b},
@@ -350,5 +452,9 @@ def compare(run_a: Run, route_a: str, run_b: Run, route_b: str, *, seed: int = 0
         "errors": {"a": sa["errors"], "b": sb["errors"]},
         **({"self_consistency": _self_consistency(pa, pb, paired)} if repeats["a"] > 1 or repeats["b"] > 1 else {}),
         "fields": _field_comparisons(pa, pb, run_b.fields, paired, seed=seed, n_boot=n_boot),
-        "bootstrap": {"seed": seed, "n_boot": n_boot, "resamples": "cases (a case's repeats stay together), same indices for A and B"},
+        "bootstrap": {
+            "seed": seed,
+            "n_boot": n_boot,
+            "resamples": "cases (a case's repeats stay together), same indices for A and B",
+        },
     }

@@ -41,8 +41,11 @@ class FieldMetric:
 
 def _order_pairs(entries: list[dict[str, Any]], spec: dict[str, Any]) -> list[tuple[int, int]]:
     order = spec.get("order") or []
-    return [(order.index(e["expected"]), order.index(e["predicted"])) for e in entries
-            if e.get("expected") in order and e.get("predicted") in order]
+    return [
+        (order.index(e["expected"]), order.index(e["predicted"]))
+        for e in entries
+        if e.get("expected") in order and e.get("predicted") in order
+    ]
 
 
 def quadratic_kappa(pairs: list[tuple[int, int]], k: int, weights: list[float] | None = None) -> float | None:
@@ -86,27 +89,61 @@ def _judged(entry: dict[str, Any]) -> bool:
     return (entry.get("judge") or {}).get("grade") is not None
 
 
-FIELD_METRICS: dict[str, FieldMetric] = {m.name: m for m in (
-    FieldMetric("accuracy", "accuracy", ("label", "ordinal", "number", "boolean", "exact"), "rate",
-                hit=lambda e: e.get("correct") is True, counted=lambda e: e.get("correct") is not None),
-    FieldMetric("within_one", "within one step", ("ordinal",), "rate",
-                hit=lambda e: e.get("distance") is not None and e["distance"] <= 1,
-                counted=lambda e: e.get("correct") is not None),
-    FieldMetric("weighted_kappa", "quadratic-weighted kappa", ("ordinal",), "statistic", compute=_weighted_kappa),
-    FieldMetric("mean_distance", "mean distance in steps", ("ordinal",), "statistic", higher_is_better=False,
-                compute=_mean_distance),
-    FieldMetric("pass_rate", "checks passed", ("text",), "rate",
-                hit=lambda e: e.get("correct") is True, counted=lambda e: e.get("correct") is not None),
-    FieldMetric("judge_pass_rate", "judge pass rate", ("text",), "rate", needs_judge=True,
-                hit=lambda e: (e.get("judge") or {}).get("passed") is True, counted=_judged),
-    FieldMetric("judge_mean", "mean judge grade", ("text",), "statistic", needs_judge=True, compute=_judge_mean),
-)}
+FIELD_METRICS: dict[str, FieldMetric] = {
+    m.name: m
+    for m in (
+        FieldMetric(
+            "accuracy",
+            "accuracy",
+            ("label", "ordinal", "number", "boolean", "exact"),
+            "rate",
+            hit=lambda e: e.get("correct") is True,
+            counted=lambda e: e.get("correct") is not None,
+        ),
+        FieldMetric(
+            "within_one",
+            "within one step",
+            ("ordinal",),
+            "rate",
+            hit=lambda e: e.get("distance") is not None and e["distance"] <= 1,
+            counted=lambda e: e.get("correct") is not None,
+        ),
+        FieldMetric("weighted_kappa", "quadratic-weighted kappa", ("ordinal",), "statistic", compute=_weighted_kappa),
+        FieldMetric(
+            "mean_distance",
+            "mean distance in steps",
+            ("ordinal",),
+            "statistic",
+            higher_is_better=False,
+            compute=_mean_distance,
+        ),
+        FieldMetric(
+            "pass_rate",
+            "checks passed",
+            ("text",),
+            "rate",
+            hit=lambda e: e.get("correct") is True,
+            counted=lambda e: e.get("correct") is not None,
+        ),
+        FieldMetric(
+            "judge_pass_rate",
+            "judge pass rate",
+            ("text",),
+            "rate",
+            needs_judge=True,
+            hit=lambda e: (e.get("judge") or {}).get("passed") is True,
+            counted=_judged,
+        ),
+        FieldMetric("judge_mean", "mean judge grade", ("text",), "statistic", needs_judge=True, compute=_judge_mean),
+    )
+}
 
 
 def metrics_for(spec: dict[str, Any]) -> list[FieldMetric]:
     """The registered metrics that apply to a field spec (a suite's task.fields entry as a dict)."""
-    return [m for m in FIELD_METRICS.values()
-            if spec.get("type") in m.types and (not m.needs_judge or spec.get("judge"))]
+    return [
+        m for m in FIELD_METRICS.values() if spec.get("type") in m.types and (not m.needs_judge or spec.get("judge"))
+    ]
 
 
 def entries(rows: list[Row], field: str) -> list[dict[str, Any]]:
@@ -141,8 +178,9 @@ def _bounds(metric: FieldMetric, spec: dict[str, Any]) -> tuple[float, float]:
     return (0.0, 1.0)
 
 
-def statistic_interval(items: list[dict[str, Any]], metric: FieldMetric, spec: dict[str, Any], *,
-                       seed: int = 0, n_boot: int = N_BOOT) -> list[float] | None:
+def statistic_interval(
+    items: list[dict[str, Any]], metric: FieldMetric, spec: dict[str, Any], *, seed: int = 0, n_boot: int = N_BOOT
+) -> list[float] | None:
     """The case bootstrap (widened by the jackknife) of a statistic metric."""
     import numpy as np
 
@@ -167,8 +205,15 @@ def statistic_interval(items: list[dict[str, Any]], metric: FieldMetric, spec: d
     return bootstrap_interval(estimate, boot, jack, bounds=_bounds(metric, spec))
 
 
-def field_summary(rows: list[Row], field: str, spec: dict[str, Any], *, seed: int = 0,
-                  n_boot: int = N_BOOT, grades: dict[str, Any] | None = None) -> dict[str, Any]:
+def field_summary(
+    rows: list[Row],
+    field: str,
+    spec: dict[str, Any],
+    *,
+    seed: int = 0,
+    n_boot: int = N_BOOT,
+    grades: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every metric of one scored field over one route's rows, plus its confusion (label and
     ordinal fields), its text checks' pass rates and the judge's agreement with human grades."""
     from evalkit.stats import clustered_rate
@@ -182,8 +227,11 @@ def field_summary(rows: list[Row], field: str, spec: dict[str, Any], *, seed: in
         else:
             assert metric.compute is not None
             cases = {e["case_id"] for e in items}
-            result[metric.name] = {"value": metric.compute(items, spec), "n": len(cases),
-                                   "ci95": statistic_interval(items, metric, spec, seed=seed, n_boot=n_boot)}
+            result[metric.name] = {
+                "value": metric.compute(items, spec),
+                "n": len(cases),
+                "ci95": statistic_interval(items, metric, spec, seed=seed, n_boot=n_boot),
+            }
     if spec.get("type") in ("label", "ordinal"):
         result["confusion"] = field_confusion(items, spec.get("order") or spec.get("labels") or [])
     if spec.get("type") == "text":
@@ -227,16 +275,26 @@ def judge_agreement(items: list[dict[str, Any]], spec: dict[str, Any], grades: d
     """The judge's quadratic-weighted kappa with the human grades (cases that carry one), with
     its interval and n, and the confusion of human grade by judge grade."""
     scale = list((spec.get("judge") or {}).get("scale") or [])
-    pairs = [{"case_id": e["case_id"], "expected": grades[e["case_id"]], "predicted": e["judge"]["grade"]}
-             for e in items if _judged(e) and grades.get(e["case_id"]) in scale]
+    pairs = [
+        {"case_id": e["case_id"], "expected": grades[e["case_id"]], "predicted": e["judge"]["grade"]}
+        for e in items
+        if _judged(e) and grades.get(e["case_id"]) in scale
+    ]
     as_order = {"order": scale}
     kappa = FieldMetric("agreement", "judge agreement", ("text",), "statistic", compute=_weighted_kappa)
     cases = {p["case_id"] for p in pairs}
-    return {"weighted_kappa": {"value": _weighted_kappa(pairs, as_order), "n": len(cases),
-                               "ci95": statistic_interval(pairs, kappa, as_order)},
-            "exact_agreement": {"value": sum(p["expected"] == p["predicted"] for p in pairs) / len(pairs) if pairs else None,
-                                "n": len(cases)},
-            "confusion": field_confusion(pairs, scale)}
+    return {
+        "weighted_kappa": {
+            "value": _weighted_kappa(pairs, as_order),
+            "n": len(cases),
+            "ci95": statistic_interval(pairs, kappa, as_order),
+        },
+        "exact_agreement": {
+            "value": sum(p["expected"] == p["predicted"] for p in pairs) / len(pairs) if pairs else None,
+            "n": len(cases),
+        },
+        "confusion": field_confusion(pairs, scale),
+    }
 
 
 def repair_summary(rows: list[Row]) -> dict[str, Any] | None:
@@ -261,8 +319,9 @@ def repair_summary(rows: list[Row]) -> dict[str, Any] | None:
     passes = sum((r.get("repair") or {}).get("passes", 0) for r in rows)
     costs = [(r.get("repair") or {}).get("cost_usd") for r in repaired if (r.get("repair") or {}).get("passes")]
     return {
-        "parse_rate_first_pass": per_case(lambda r: (r.get("repair") or {}).get("first_parsed_ok", r.get("parsed_ok")),
-                                          answered),
+        "parse_rate_first_pass": per_case(
+            lambda r: bool((r.get("repair") or {}).get("first_parsed_ok", r.get("parsed_ok"))), answered
+        ),
         "parse_rate_after_repair": per_case(lambda r: bool(r.get("parsed_ok")), answered),
         "needed_repair": per_case(lambda r: bool((r.get("repair") or {}).get("passes")), answered),
         "passes_per_100_cases": 100.0 * passes / len(cases) if cases else None,
@@ -273,8 +332,17 @@ def repair_summary(rows: list[Row]) -> dict[str, Any] | None:
     }
 
 
-def paired_field_metric(pa: list[Row], pb: list[Row], field: str, spec: dict[str, Any], metric: FieldMetric,
-                        ids: list[str], *, seed: int = 0, n_boot: int = N_BOOT) -> dict[str, Any]:
+def paired_field_metric(
+    pa: list[Row],
+    pb: list[Row],
+    field: str,
+    spec: dict[str, Any],
+    metric: FieldMetric,
+    ids: list[str],
+    *,
+    seed: int = 0,
+    n_boot: int = N_BOOT,
+) -> dict[str, Any]:
     """B minus A of one field metric over the paired cases: rates with the headline accuracy's
     paired test and Newcombe interval, statistics with the paired case bootstrap."""
     items_a, items_b = entries(pa, field), entries(pb, field)
@@ -289,8 +357,9 @@ def paired_field_metric(pa: list[Row], pb: list[Row], field: str, spec: dict[str
     return _paired_statistic(items_a, items_b, spec, metric, ids, seed=seed, n_boot=n_boot)
 
 
-def _paired_statistic(items_a, items_b, spec, metric: FieldMetric, ids: list[str], *, seed: int,
-                      n_boot: int) -> dict[str, Any]:
+def _paired_statistic(
+    items_a, items_b, spec, metric: FieldMetric, ids: list[str], *, seed: int, n_boot: int
+) -> dict[str, Any]:
     import numpy as np
 
     from evalkit.stats import bootstrap_interval
@@ -301,9 +370,11 @@ def _paired_statistic(items_a, items_b, spec, metric: FieldMetric, ids: list[str
     a, b = metric.compute(items_a, spec), metric.compute(items_b, spec)
     delta = None if a is None or b is None else b - a
 
+    compute = metric.compute
+
     def diff(chosen: list[str]) -> float:
-        va = metric.compute([e for i in chosen for e in by_a[i]], spec)
-        vb = metric.compute([e for i in chosen for e in by_b[i]], spec)
+        va = compute([e for i in chosen for e in by_a[i]], spec)
+        vb = compute([e for i in chosen for e in by_b[i]], spec)
         return np.nan if va is None or vb is None else vb - va
 
     ci = None

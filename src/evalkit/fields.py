@@ -40,8 +40,12 @@ class TextChecks(BaseModel):
     max_sentences: int | None = Field(None, ge=1, description="At most this many sentences.")
     must_match: list[str] = Field(default_factory=list, description="Regular expressions that must each match.")
     must_not_match: list[str] = Field(default_factory=list, description="Regular expressions that must not match.")
-    mentions_source: bool = Field(False, description=(
-        "Names one of the retrieved or gold source ids; checked on routes that retrieve, not on the others."))
+    mentions_source: bool = Field(
+        False,
+        description=(
+            "Names one of the retrieved or gold source ids; checked on routes that retrieve, not on the others."
+        ),
+    )
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> TextChecks:
@@ -59,8 +63,9 @@ class Judge(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="PROVIDER:MODEL of the judge; mock:, replay: and local: work offline.")
     rubric: str = Field(min_length=1, description="What a good answer is; the judge grades against it.")
-    scale: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=2,
-                             description="The grades, lowest to highest.")
+    scale: list[int] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5], min_length=2, description="The grades, lowest to highest."
+    )
     pass_at: int | None = Field(None, description="The lowest passing grade (default: the upper half of the scale).")
 
     @model_validator(mode="after")
@@ -135,7 +140,9 @@ def _mentions(text: str, source: str) -> bool:
     doc = source.rsplit("#", 1)[0]
     stem = doc.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     folded = text.casefold()
-    return any(name and name.casefold() in folded for name in {doc, stem, stem.replace("_", " "), stem.replace("-", " ")})
+    return any(
+        name and name.casefold() in folded for name in {doc, stem, stem.replace("_", " "), stem.replace("-", " ")}
+    )
 
 
 def score_value(spec: FieldSpec, expected: Any, predicted: Any, sources: list[str]) -> dict[str, Any]:
@@ -164,12 +171,17 @@ def score_value(spec: FieldSpec, expected: Any, predicted: Any, sources: list[st
     return entry
 
 
-def score_fields(fields: dict[str, FieldSpec], parsed: Any, expected: Any, sources: list[str]) -> dict[str, dict[str, Any]]:
+def score_fields(
+    fields: dict[str, FieldSpec], parsed: Any, expected: Any, sources: list[str]
+) -> dict[str, dict[str, Any]]:
     """Every declared field of one parsed output against the case's expected object."""
     expected_object = expected if isinstance(expected, dict) else {}
-    return {name: score_value(spec, get_path(expected_object, name), get_path(parsed, name) if parsed is not None else None,
-                              sources)
-            for name, spec in fields.items()}
+    return {
+        name: score_value(
+            spec, get_path(expected_object, name), get_path(parsed, name) if parsed is not None else None, sources
+        )
+        for name, spec in fields.items()
+    }
 
 
 def unparsed_fields(fields: dict[str, FieldSpec], expected: Any) -> dict[str, dict[str, Any]]:

@@ -48,11 +48,25 @@ def answer_params(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in NOT_IN_FINGERPRINT}
 
 
-def request_document(*, provider: str, model: str, base_url: str | None, messages: list[dict[str, Any]],
-                     params: dict[str, Any], schema: Any, material: dict[str, Any] | None = None) -> dict[str, Any]:
+def request_document(
+    *,
+    provider: str,
+    model: str,
+    base_url: str | None,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    schema: Any,
+    material: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The canonical request (the reference definition of what `request_sha256` hashes)."""
-    document = {"provider": provider, "model": model, "base_url": base_url, "messages": messages,
-                "params": answer_params(params), "schema": schema}
+    document = {
+        "provider": provider,
+        "model": model,
+        "base_url": base_url,
+        "messages": messages,
+        "params": answer_params(params),
+        "schema": schema,
+    }
     if material:
         document["material"] = material
     return document
@@ -63,12 +77,21 @@ class Fingerprinter:
     decides its answers (Provider.fingerprint_material: a python: route's source hash, an http:
     route's request template); it counts as part of the model."""
 
-    def __init__(self, *, provider: str, model: str, base_url: str | None, params: dict[str, Any], schema: Any,
-                 material: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str,
+        base_url: str | None,
+        params: dict[str, Any],
+        schema: Any,
+        material: dict[str, Any] | None = None,
+    ):
         self.provider, self.model, self.base_url = provider, model, base_url
         self.params, self.schema, self.material = answer_params(params), schema, material or {}
-        model_part = canonical_json({"provider": provider, "model": model, "base_url": base_url,
-                                     "material": self.material})
+        model_part = canonical_json(
+            {"provider": provider, "model": model, "base_url": base_url, "material": self.material}
+        )
         params_part = canonical_json({"params": self.params, "schema": schema})
         self._fixed_parts = {"model": _short(model_part), "params": _short(params_part)}
         # the document's keys in sorted order: base_url, [material,] messages, model, params, provider, schema
@@ -78,12 +101,19 @@ class Fingerprinter:
         self._tail = "," + canonical_json(rest)[1:]
 
     def document(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return request_document(provider=self.provider, model=self.model, base_url=self.base_url,
-                                messages=messages, params=self.params, schema=self.schema,
-                                material=self.material)
+        return request_document(
+            provider=self.provider,
+            model=self.model,
+            base_url=self.base_url,
+            messages=messages,
+            params=self.params,
+            schema=self.schema,
+            material=self.material,
+        )
 
-    def of(self, messages: list[dict[str, Any]], examples: list[Any] | None = None,
-           context: list[str] | None = None) -> Fingerprint:
+    def of(
+        self, messages: list[dict[str, Any]], examples: list[Any] | None = None, context: list[str] | None = None
+    ) -> Fingerprint:
         encoded = [canonical_json(m) for m in messages]
         whole = self._head + "[" + ",".join(encoded) + "]" + self._tail
         system = [text for m, text in zip(messages, encoded) if m.get("role") == "system"]
@@ -102,7 +132,11 @@ class Fingerprinter:
 def _example(example: Any) -> Any:
     """A few-shot example as the fingerprint sees it: its id, input and expected answer."""
     if hasattr(example, "id"):
-        return {"id": example.id, "input": getattr(example, "input", None), "expected": getattr(example, "expected", None)}
+        return {
+            "id": example.id,
+            "input": getattr(example, "input", None),
+            "expected": getattr(example, "expected", None),
+        }
     return example
 
 

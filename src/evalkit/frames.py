@@ -28,18 +28,20 @@ def _input_text(case: dict) -> str | None:
     return "\n".join(f"{key}: {text}" for key, text in value.items())
 
 
-def results_frame(run_dir: str | Path) -> "pd.DataFrame":
+def results_frame(run_dir: str | Path) -> pd.DataFrame:
     """Every result row of the run, in file order, plus `run_id` and the case's `input`."""
     import pandas as pd
 
     run = load_run(run_dir)
-    frame = pd.DataFrame.from_records(run.rows, columns=list(dict.fromkeys([*ROW_FIELDS, *(k for r in run.rows for k in r)])))
+    frame = pd.DataFrame.from_records(
+        run.rows, columns=list(dict.fromkeys([*ROW_FIELDS, *(k for r in run.rows for k in r)]))
+    )
     frame.insert(0, "run_id", run.manifest.get("run_id"))
     frame["input"] = [_input_text(run.cases.get(case_id, {})) for case_id in frame["case_id"]]
     return frame
 
 
-def metrics_frame(run_dir: str | Path) -> "pd.DataFrame":
+def metrics_frame(run_dir: str | Path) -> pd.DataFrame:
     """Route x metric: `value`, `ci95_low`, `ci95_high` and `n` of parse rate, accuracy, kappa
     and macro-F1, from summary.json."""
     import pandas as pd
@@ -52,6 +54,14 @@ def metrics_frame(run_dir: str | Path) -> "pd.DataFrame":
         for name in RATES:
             entry = metrics[name]
             low, high = entry.get("ci95") or (None, None)
-            records.append({"route": route, "metric": name, "value": entry["value"],
-                            "ci95_low": low, "ci95_high": high, "n": entry["n"]})
+            records.append(
+                {
+                    "route": route,
+                    "metric": name,
+                    "value": entry["value"],
+                    "ci95_low": low,
+                    "ci95_high": high,
+                    "n": entry["n"],
+                }
+            )
     return pd.DataFrame.from_records(records, columns=["route", "metric", "value", "ci95_low", "ci95_high", "n"])

@@ -31,8 +31,16 @@ from typing import Any
 
 from evalkit.errors import BadInput, RunIncomplete
 from evalkit.field_metrics import FIELD_METRICS, metrics_for
-from evalkit.metrics import (ERROR, METRIC_NAMES, N_BOOT, UNPARSED, confusion_counts, per_class_scores, predicted_value,
-                             summarize_route)
+from evalkit.metrics import (
+    ERROR,
+    METRIC_NAMES,
+    N_BOOT,
+    UNPARSED,
+    confusion_counts,
+    per_class_scores,
+    predicted_value,
+    summarize_route,
+)
 from evalkit.policy import GatePolicy, parse_policy
 from evalkit.provenance import MEANING, describe, run_provenance
 from evalkit.store import Run
@@ -117,23 +125,36 @@ class Verdict:
         return {APPROVE: "approve", REJECT: "reject", INCOMPLETE: "incomplete"}[self.exit_code]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"candidate": self.candidate, "baseline": self.baseline, "decision": self.decision,
-                "exit_code": self.exit_code, "evidence": self.evidence_summary(),
-                "checks": [asdict(c) for c in self.checks],
-                "warnings": [f"{c.name}: {c.reason}" for c in self.undecided],
-                "operating_characteristics": self.operating_characteristics,
-                "policy": self.policy, "comparison": self.comparison}
+        return {
+            "candidate": self.candidate,
+            "baseline": self.baseline,
+            "decision": self.decision,
+            "exit_code": self.exit_code,
+            "evidence": self.evidence_summary(),
+            "checks": [asdict(c) for c in self.checks],
+            "warnings": [f"{c.name}: {c.reason}" for c in self.undecided],
+            "operating_characteristics": self.operating_characteristics,
+            "policy": self.policy,
+            "comparison": self.comparison,
+        }
 
     def evidence_summary(self) -> dict[str, Any]:
         """{verified, allow_unverified, notice, routes}: `notice` is the NOT EVIDENCE line, or None."""
-        return {"verified": not self.not_evidence, "allow_unverified": self.allow_unverified,
-                "notice": self.evidence_notice(), "routes": self.provenance}
+        return {
+            "verified": not self.not_evidence,
+            "allow_unverified": self.allow_unverified,
+            "notice": self.evidence_notice(),
+            "routes": self.provenance,
+        }
 
     def evidence_notice(self) -> str | None:
         if not self.not_evidence:
             return None
-        what = "; ".join(f"{info['route']} ({role}) is {describe(info)}" for role, info in self.provenance.items()
-                         if not info.get("evidence"))
+        what = "; ".join(
+            f"{info['route']} ({role}) is {describe(info)}"
+            for role, info in self.provenance.items()
+            if not info.get("evidence")
+        )
         return f"NOT EVIDENCE: {what}, not answers of the configured model"
 
 
@@ -147,6 +168,7 @@ def _at_least(name: str, what: str, value: float | None, floor: float, n: int, m
 
 # -- evidence --
 
+
 def _evidence(run: Run, route: str, role: str) -> tuple[Check, dict[str, Any]]:
     """Did the configured model answer this route? Live, cached and verified recorded answers
     are evidence; stand-ins, unverified and stale recordings are not."""
@@ -159,14 +181,16 @@ def _evidence(run: Run, route: str, role: str) -> tuple[Check, dict[str, Any]]:
     if provenance is None:
         reason = f"{route} has no answered rows: nothing to judge {model} by"
     else:
-        reason = f"{route} is {describe(info)}: {MEANING[provenance]}, not evidence about {model}; {_remedy(run, provenance)}"
+        reason = (f"{route} is {describe(info)}: {MEANING[provenance]}, not evidence about {model}; "
+                  f"{_remedy(run, provenance)}")
     return Check(f"evidence.{role}", None, None, False, reason, op="", kind="evidence"), info
 
 
 def _remedy(run: Run, provenance: str) -> str:
     suite = run.manifest.get("suite", {}).get("path", "SUITE")
     recording = run.manifest.get("replay") or "RECORDING"
-    record = f"re-record: `evalkit run {suite} --out LIVE_RUN` with the key, then `evalkit record LIVE_RUN --out {recording}`"
+    record = (f"re-record: `evalkit run {suite} --out LIVE_RUN` with the key, "
+              f"then `evalkit record LIVE_RUN --out {recording}`")
     if provenance == "stand-in":
         return f"run the suite against the configured models (without --offline), or {record}"
     return record
@@ -174,53 +198,99 @@ def _remedy(run: Run, provenance: str) -> str:
 
 # -- completeness --
 
+
 def _completeness(run: Run, rows: list[dict[str, Any]], role: str, budget: float | None) -> list[Check]:
     """The run is complete, and the route's error rows are within the budget (the policy's, else
     DEFAULT_ERROR_BUDGET: whatever a policy leaves out, errors are never approved)."""
     default = budget is None
-    budget = DEFAULT_ERROR_BUDGET if default else budget
+    budget = DEFAULT_ERROR_BUDGET if budget is None else budget
     status = run.manifest.get("status", "complete")
-    checks = [Check(f"complete.{role}", None, None, status == "complete",
-                    f"the {role} run is complete" if status == "complete" else
-                    f"the {role} run is {status}: finish it with `evalkit run SUITE --resume {run.dir}"
-                    f"{' --retry-errors' if run.manifest.get('error_rate_exceeded') else ''}`",
-                    op="", kind="completeness")]
+    checks = [
+        Check(
+            f"complete.{role}",
+            None,
+            None,
+            status == "complete",
+            f"the {role} run is complete"
+            if status == "complete"
+            else f"the {role} run is {status}: finish it with `evalkit run SUITE --resume {run.dir}"
+            f"{' --retry-errors' if run.manifest.get('error_rate_exceeded') else ''}`",
+            op="",
+            kind="completeness",
+        )
+    ]
     errors = [r for r in rows if r.get("error")]
     share = len(errors) / len(rows) if rows else 1.0
-    kinds = {}
+    kinds: dict[str, int] = {}
     for row in errors:
         kinds[row["error"]["type"]] = kinds.get(row["error"]["type"], 0) + 1
     detail = f" ({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items()))})" if kinds else ""
     passed = share <= budget + EPSILON
-    reason = (f"{len(errors)} of {len(rows)} {role} rows ({share:.1%}) are errors{detail}; "
-              f"{'within' if passed else 'beyond'} the {'default ' if default else ''}budget of {budget:.1%}")
+    reason = (
+        f"{len(errors)} of {len(rows)} {role} rows ({share:.1%}) are errors{detail}; "
+        f"{'within' if passed else 'beyond'} the {'default ' if default else ''}budget of {budget:.1%}"
+    )
     checks.append(Check(f"error_budget.{role}", share, budget, passed, reason, op="<=", kind="completeness"))
     return checks
 
 
 # -- floors --
 
-def _on_interval(name: str, what: str, value: float | None, ci: list[float] | None, floor: float, n: int,
-                 min_cases: int, missing: str | None = None) -> Check:
+
+def _on_interval(
+    name: str,
+    what: str,
+    value: float | None,
+    ci: list[float] | None,
+    floor: float,
+    n: int,
+    min_cases: int,
+    missing: str | None = None,
+) -> Check:
     """A floor on a small group, decided on its 95% interval: pass when the lower bound meets the
     floor, fail when the upper bound is below it, otherwise undecided; below min_cases cases,
     too few cases to decide. The last two are warnings (the check passes)."""
     if n < min_cases:
         shown = f" ({what} {value:.3f}{' ' + _ci_text(ci) if ci else ''})" if value is not None else ""
-        return Check(name, value, floor, True, f"too few cases to decide: n={n} is below min_cases {min_cases}{shown}",
-                     status=TOO_FEW, ci95=ci, n=n)
+        return Check(
+            name,
+            value,
+            floor,
+            True,
+            f"too few cases to decide: n={n} is below min_cases {min_cases}{shown}",
+            status=TOO_FEW,
+            ci95=ci,
+            n=n,
+        )
     if value is None:
         return Check(name, None, floor, False, f"{what} is undefined{': ' + missing if missing else ''} (n={n})", n=n)
     if ci is None:
-        return Check(name, value, floor, True, f"{what} {value:.3f} (n={n}) has no interval: undecided against the "
-                                               f"floor {floor:.3f}", status=UNDECIDED, n=n)
+        return Check(
+            name,
+            value,
+            floor,
+            True,
+            f"{what} {value:.3f} (n={n}) has no interval: undecided against the floor {floor:.3f}",
+            status=UNDECIDED,
+            n=n,
+        )
     head = f"{what} {value:.3f} {_ci_text(ci)} (n={n})"
     if ci[0] >= floor - EPSILON:
-        return Check(name, value, floor, True, f"{head}: the interval is at or above the floor {floor:.3f}", ci95=ci, n=n)
+        return Check(
+            name, value, floor, True, f"{head}: the interval is at or above the floor {floor:.3f}", ci95=ci, n=n
+        )
     if ci[1] < floor - EPSILON:
         return Check(name, value, floor, False, f"{head}: the interval is below the floor {floor:.3f}", ci95=ci, n=n)
-    return Check(name, value, floor, True, f"{head}: undecided, the interval straddles the floor {floor:.3f} "
-                                           "(a warning, not a rejection)", status=UNDECIDED, ci95=ci, n=n)
+    return Check(
+        name,
+        value,
+        floor,
+        True,
+        f"{head}: undecided, the interval straddles the floor {floor:.3f} (a warning, not a rejection)",
+        status=UNDECIDED,
+        ci95=ci,
+        n=n,
+    )
 
 
 def _ci_text(ci: list[float]) -> str:
@@ -244,7 +314,8 @@ def _tag_metrics(rows: list[dict[str, Any]], labels: list[str], *, seed: int, n_
     return {
         "parse_rate": (parse["value"], parse["ci95"]),
         "accuracy": (accuracy["value"], accuracy["ci95"]),
-        "kappa": (kappa, kappa_ci if kappa is not None else None), "kappa_reason": reason,
+        "kappa": (kappa, kappa_ci if kappa is not None else None),
+        "kappa_reason": reason,
         "macro_f1": (sum(present) / len(present), f1_ci),
         "n": accuracy["n"],
     }
@@ -258,31 +329,55 @@ def _label_metrics(rows: list[dict[str, Any]], label: str, summary: dict[str, An
     predicted = case_rate([r for r in rows if predicted_value(r) == label], lambda r: r.get("correct"))
     expected = case_rate([r for r in rows if r["expected_label"] == label], lambda r: r.get("correct"))
     per_class = summary["per_class"][label]
-    return {"precision": (per_class["precision"], predicted["ci95"], predicted["n"]),
-            "recall": (per_class["recall"], expected["ci95"], expected["n"]),
-            "f1": (per_class["f1"], per_class.get("f1_ci95"), expected["n"])}
+    return {
+        "precision": (per_class["precision"], predicted["ci95"], predicted["n"]),
+        "recall": (per_class["recall"], expected["ci95"], expected["n"]),
+        "f1": (per_class["f1"], per_class.get("f1_ci95"), expected["n"]),
+    }
 
 
-def _floors(policy: GatePolicy, summary: dict[str, Any], rows: list[dict[str, Any]], labels: list[str], *,
-            seed: int = 0, n_boot: int = N_BOOT) -> list[Check]:
+def _floors(
+    policy: GatePolicy,
+    summary: dict[str, Any],
+    rows: list[dict[str, Any]],
+    labels: list[str],
+    *,
+    seed: int = 0,
+    n_boot: int = N_BOOT,
+) -> list[Check]:
     checks = []
     for metric, floor in (policy.min.model_dump(exclude_none=True) if policy.min else {}).items():
         entry = summary[metric]
-        checks.append(_at_least(f"min.{metric}", METRIC_NAMES[metric], entry["value"], floor, entry["n"], entry.get("reason")))
+        checks.append(
+            _at_least(f"min.{metric}", METRIC_NAMES[metric], entry["value"], floor, entry["n"], entry.get("reason"))
+        )
     for tag, floors in policy.min_by_tag.items():
         tagged = [r for r in rows if tag in (r.get("tags") or [])]
         values = _tag_metrics(tagged, labels, seed=seed, n_boot=n_boot)
         for metric, floor in floors.model_dump(exclude_none=True).items():
             what = f"{METRIC_NAMES[metric]} on tag {tag!r}"
             value, ci = values[metric]
-            checks.append(_on_interval(f"min_by_tag.{tag}.{metric}", what, value, ci, floor, values["n"], policy.min_cases,
-                                       values["kappa_reason"] if metric == "kappa" else None))
-    for label, floors in policy.min_by_label.items():
+            checks.append(
+                _on_interval(
+                    f"min_by_tag.{tag}.{metric}",
+                    what,
+                    value,
+                    ci,
+                    floor,
+                    values["n"],
+                    policy.min_cases,
+                    values["kappa_reason"] if metric == "kappa" else None,
+                )
+            )
+    for label, label_floors in policy.min_by_label.items():
         values = _label_metrics(rows, label, summary)
-        for metric, floor in floors.model_dump(exclude_none=True).items():
+        for metric, floor in label_floors.model_dump(exclude_none=True).items():
             value, ci, n = values[metric]
-            checks.append(_on_interval(f"min_by_label.{label}.{metric}", f"{metric} of {label!r}", value, ci, floor, n,
-                                       policy.min_cases))
+            checks.append(
+                _on_interval(
+                    f"min_by_label.{label}.{metric}", f"{metric} of {label!r}", value, ci, floor, n, policy.min_cases
+                )
+            )
     for key, floor in policy.min_fields.items():
         field, metric = key.rsplit(".", 1)
         entry = summary["fields"][field][metric]
@@ -292,36 +387,50 @@ def _floors(policy: GatePolicy, summary: dict[str, Any], rows: list[dict[str, An
         else:
             value = entry["value"]
             passed = value is not None and value <= floor + EPSILON
-            reason = f"{what} is undefined" if value is None else \
-                f"{what} {value:.3f} (n={entry['n']}) {'within' if passed else 'above'} the ceiling {floor:.3f}"
+            reason = (
+                f"{what} is undefined"
+                if value is None
+                else f"{what} {value:.3f} (n={entry['n']}) {'within' if passed else 'above'} the ceiling {floor:.3f}"
+            )
             checks.append(Check(f"min.{key}", value, floor, passed, reason, op="<=", n=entry["n"]))
     return checks
 
 
 def _judges(policy: GatePolicy, summary: dict[str, Any], fields: dict[str, Any]) -> list[Check]:
     """A check on a judged field's metric needs a judge that agrees with the cases' human grades."""
-    judged = sorted({key.rsplit(".", 1)[0] for key in [*policy.min_fields, *policy.max_drop_fields]
-                     if (fields.get(key.rsplit(".", 1)[0]) or {}).get("judge")})
+    judged = sorted(
+        {
+            key.rsplit(".", 1)[0]
+            for key in [*policy.min_fields, *policy.max_drop_fields]
+            if (fields.get(key.rsplit(".", 1)[0]) or {}).get("judge")
+        }
+    )
     checks = []
-    for field in judged:
-        agreement = (summary.get("fields", {}).get(field, {}).get("judge_agreement") or {}).get("weighted_kappa") or {}
+    for name in judged:
+        judge = summary.get("fields", {}).get(name, {}).get("judge_agreement") or {}
+        agreement = judge.get("weighted_kappa") or {}
         value, floor = agreement.get("value"), policy.judge_agreement_min
         if value is None:
-            reason = (f"the judge of {field!r} has no human grades to agree with: add grades: {{{field}: ...}} to "
-                      f"cases, or set allow_unvalidated_judge")
+            reason = (
+                f"the judge of {name!r} has no human grades to agree with: "
+                f"add grades: {{{name}: ...}} to cases, or set allow_unvalidated_judge"
+            )
             passed = False
         else:
             passed = value >= floor - EPSILON
-            reason = (f"the judge of {field!r} agrees with the human grades at weighted kappa {value:.3f} "
-                      f"(n={agreement.get('n')}), {'at least' if passed else 'below'} {floor:.3f}")
+            reason = (
+                f"the judge of {name!r} agrees with the human grades at weighted kappa {value:.3f} "
+                f"(n={agreement.get('n')}), {'at least' if passed else 'below'} {floor:.3f}"
+            )
         if not passed and policy.allow_unvalidated_judge:
             reason += " (allowed by allow_unvalidated_judge)"
             passed = True
-        checks.append(Check(f"judge.{field}", value, floor, passed, reason, n=agreement.get("n")))
+        checks.append(Check(f"judge.{name}", value, floor, passed, reason, n=agreement.get("n")))
     return checks
 
 
 # -- against the baseline --
+
 
 def _drops(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
     checks = []
@@ -329,16 +438,24 @@ def _drops(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
         entry = comparison["metrics"][metric]
         name, what = f"max_drop.{metric}", METRIC_NAMES[metric]
         if entry["delta"] is None:
-            checks.append(Check(name, None, allowed, False, f"{what} delta is undefined: {entry.get('reason', 'no value')}", op="<="))
+            checks.append(
+                Check(
+                    name, None, allowed, False, f"{what} delta is undefined: {entry.get('reason', 'no value')}", op="<="
+                )
+            )
             continue
         head = f"candidate {what} {entry['b']:.3f} vs baseline {entry['a']:.3f} (n={entry['n']})"
         if policy.drop_on == "point":
             drop = -entry["delta"]
             basis = f"a drop of {drop:.3f}" if drop > 0 else f"no drop (delta {entry['delta']:+.3f})"
         else:
-            ci, method = (entry["newcombe"]["ci95"], "Newcombe") if metric == "accuracy" else (entry["ci95"], "BCa bootstrap")
+            ci, method = (
+                (entry["newcombe"]["ci95"], "Newcombe") if metric == "accuracy" else (entry["ci95"], "BCa bootstrap")
+            )
             if ci is None:
-                checks.append(Check(name, None, allowed, False, f"{head}: no paired 95% interval to bound the drop", op="<="))
+                checks.append(
+                    Check(name, None, allowed, False, f"{head}: no paired 95% interval to bound the drop", op="<=")
+                )
                 continue
             drop = -ci[0]
             bounds = f"the paired 95% interval ({method}) [{ci[0]:.3f}, {ci[1]:.3f}]"
@@ -361,16 +478,26 @@ def _drops(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
             drop = -sign * entry["delta"]
             basis = f"a drop of {drop:.3f}" if drop > 0 else f"no drop (delta {entry['delta']:+.3f})"
         elif entry.get("ci95") is None:
-            checks.append(Check(name, None, allowed, False, f"{head}: no paired 95% interval to bound the drop", op="<="))
+            checks.append(
+                Check(name, None, allowed, False, f"{head}: no paired 95% interval to bound the drop", op="<=")
+            )
             continue
         else:
             low, high = entry["ci95"]
             drop = -low if sign > 0 else high
             basis = f"the paired 95% interval [{low:.3f}, {high:.3f}] allows a drop of up to {max(drop, 0.0):.3f}"
         passed = drop <= allowed + EPSILON
-        checks.append(Check(name, drop, allowed, passed,
-                            f"{head}: {basis}, {'within' if passed else 'more than'} the {allowed:.3f} allowed",
-                            op="<=", n=entry["n"]))
+        checks.append(
+            Check(
+                name,
+                drop,
+                allowed,
+                passed,
+                f"{head}: {basis}, {'within' if passed else 'more than'} the {allowed:.3f} allowed",
+                op="<=",
+                n=entry["n"],
+            )
+        )
     return checks
 
 
@@ -383,8 +510,10 @@ def _point_rule_risk(metric: str, allowed: float, comparison: dict[str, Any]) ->
     n, psi, acc_a = _oc_inputs(comparison)
     worse = max(allowed, WORSE_REFERENCE)
     p = approval_probability(n, -worse, psi, acc_a, margin=allowed, drop_on="point")
-    return (f"deciding on the point estimate approves a candidate truly {_points(worse)} worse with probability "
-            f"{p:.2f} at n={n} (drop_on: ci95 bounds the drop by its interval instead)")
+    return (
+        f"deciding on the point estimate approves a candidate truly {_points(worse)} worse with probability "
+        f"{p:.2f} at n={n} (drop_on: ci95 bounds the drop by its interval instead)"
+    )
 
 
 def _significance(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
@@ -394,8 +523,11 @@ def _significance(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]
     p = m["p_one_sided"]
     better = comparison["metrics"]["accuracy"]["newcombe"]["delta"] > 0
     significant = better and p < policy.alpha
-    head = (f"candidate fixed {m['c']} and broke {m['b']} of {m['n']} paired cases: one-sided {m.get('test', 'exact McNemar')} "
-            f"p = {p:.4f}")
+    head = (
+        f"candidate fixed {m['c']} and broke {m['b']} of {m['n']} paired cases: "
+        f"one-sided {m.get('test', 'exact McNemar')} "
+        f"p = {p:.4f}"
+    )
     if significant:
         reason = f"{head}, below alpha {policy.alpha}"
     elif not better:
@@ -414,6 +546,7 @@ def baseline_checks(policy: GatePolicy | dict[str, Any], comparison: dict[str, A
 
 
 # -- operating characteristics --
+
 
 def _oc_inputs(comparison: dict[str, Any]) -> tuple[int, float, float]:
     """n, the share of discordant pairs and the baseline's accuracy, from compare's accuracy table."""
@@ -441,19 +574,32 @@ def operating_characteristics(policy: GatePolicy, comparison: dict[str, Any] | N
     n, psi, acc_a = _oc_inputs(comparison)
     sdd, sdd_reason = smallest_detectable_difference(n, psi, alpha=policy.alpha, power=POWER)
     result: dict[str, Any] = {
-        "n": n, "p_discordant": psi, "baseline_accuracy": acc_a,
-        "checks": [name for name, on in (("require_significant_improvement", alpha is not None),
-                                         (f"max_drop.accuracy (drop_on: {policy.drop_on})", margin is not None)) if on],
-        "smallest_detectable_difference": sdd, "power": POWER, "alpha": policy.alpha,
-        "method": "exact, over every 2x2 table of n paired cases" if n <= EXACT_OC_MAX_N
-                  else "seeded simulation of 20,000 suites (seed 0)",
+        "n": n,
+        "p_discordant": psi,
+        "baseline_accuracy": acc_a,
+        "checks": [
+            name
+            for name, on in (
+                ("require_significant_improvement", alpha is not None),
+                (f"max_drop.accuracy (drop_on: {policy.drop_on})", margin is not None),
+            )
+            if on
+        ],
+        "smallest_detectable_difference": sdd,
+        "power": POWER,
+        "alpha": policy.alpha,
+        "method": "exact, over every 2x2 table of n paired cases"
+        if n <= EXACT_OC_MAX_N
+        else "seeded simulation of 20,000 suites (seed 0)",
         "points": [],
     }
     if sdd_reason:
         result["smallest_detectable_difference_reason"] = sdd_reason
     if alpha is None and margin is None:
-        result["sentence"] = ("no check of this policy is on the paired accuracy difference "
-                              "(require_significant_improvement, max_drop.accuracy): operating characteristics not computed")
+        result["sentence"] = (
+            "no check of this policy is on the paired accuracy difference "
+            "(require_significant_improvement, max_drop.accuracy): operating characteristics not computed"
+        )
         return result
     worse = max(margin or 0.0, WORSE_REFERENCE)
     points = [("worse", -worse, f"a candidate {_points(worse)} worse"), ("equal", 0.0, "one as good")]
@@ -466,36 +612,78 @@ def operating_characteristics(policy: GatePolicy, comparison: dict[str, Any] | N
         parts.append(f"{words} with probability {p:.2f}")
     tail = "" if sdd is not None else f"; the smallest detectable difference {sdd_reason}"
     checks = " and ".join(result["checks"])
-    result["sentence"] = (f"at n={n} with {psi:.0%} discordant pairs, this gate approves " + "; ".join(parts) + tail
-                          + f" (from {checks}; the other checks can only lower these probabilities)")
+    result["sentence"] = (
+        f"at n={n} with {psi:.0%} discordant pairs, this gate approves "
+        + "; ".join(parts)
+        + tail
+        + f" (from {checks}; the other checks can only lower these probabilities)"
+    )
     return result
 
 
 # -- cost and latency --
+
 
 def _ceilings(policy: GatePolicy, summary: dict[str, Any], model: str) -> list[Check]:
     checks = []
     if policy.max_cost_per_1k_usd is not None:
         ceiling, cost = policy.max_cost_per_1k_usd, summary["cost_usd"]
         if cost is None:
-            checks.append(Check("max_cost_per_1k_usd", None, ceiling, False,
-                                f"cost unknown: no price for {model} (add one under pricing: in the suite) or rows without token counts", op="<="))
+            checks.append(
+                Check(
+                    "max_cost_per_1k_usd",
+                    None,
+                    ceiling,
+                    False,
+                    f"cost unknown: no price for {model} (add one under pricing: in the suite) "
+                    "or rows without token counts",
+                    op="<=",
+                )
+            )
         else:
             passed = cost["per_1k"] <= ceiling + EPSILON
-            checks.append(Check("max_cost_per_1k_usd", cost["per_1k"], ceiling, passed,
-                                f"${cost['per_1k']:.4f} per 1,000 cases {'within' if passed else 'above'} the ceiling ${ceiling:.4f}", op="<="))
+            checks.append(
+                Check(
+                    "max_cost_per_1k_usd",
+                    cost["per_1k"],
+                    ceiling,
+                    passed,
+                    f"${cost['per_1k']:.4f} per 1,000 cases {'within' if passed else 'above'} "
+                    f"the ceiling ${ceiling:.4f}",
+                    op="<=",
+                )
+            )
     if policy.max_latency_p95_ms is not None:
         ceiling, latency = policy.max_latency_p95_ms, summary["latency_ms"]
         if latency["p95"] is None:
-            checks.append(Check("max_latency_p95_ms", None, ceiling, False, "no latency recorded (no row returned an output)", op="<="))
+            checks.append(
+                Check(
+                    "max_latency_p95_ms",
+                    None,
+                    ceiling,
+                    False,
+                    "no latency recorded (no row returned an output)",
+                    op="<=",
+                )
+            )
         else:
             passed = latency["p95"] <= ceiling + EPSILON
-            checks.append(Check("max_latency_p95_ms", latency["p95"], ceiling, passed,
-                                f"p95 latency {latency['p95']:.0f} ms over {latency['n']} rows {'within' if passed else 'above'} the ceiling {ceiling:.0f} ms", op="<="))
+            checks.append(
+                Check(
+                    "max_latency_p95_ms",
+                    latency["p95"],
+                    ceiling,
+                    passed,
+                    f"p95 latency {latency['p95']:.0f} ms over {latency['n']} rows "
+                    f"{'within' if passed else 'above'} the ceiling {ceiling:.0f} ms",
+                    op="<=",
+                )
+            )
     return checks
 
 
 # -- the verdict --
+
 
 def _validate_fields(policy: GatePolicy, fields: dict[str, Any]) -> None:
     """Every FIELD.METRIC key names a scored field of the suite and a metric of its type."""
@@ -506,35 +694,56 @@ def _validate_fields(policy: GatePolicy, fields: dict[str, Any]) -> None:
             field, _, metric = key.rpartition(".")
             if field not in fields:
                 near = difflib.get_close_matches(field, list(fields), n=1)
-                hint = f"did you mean {near[0]!r}?" if near else f"the suite scores {', '.join(fields) or 'no other field'}"
+                hint = (
+                    f"did you mean {near[0]!r}?"
+                    if near
+                    else f"the suite scores {', '.join(fields) or 'no other field'}"
+                )
                 raise BadInput(f"gate policy: {section}.{key}: {field!r} is not a scored field ({hint})")
             known = [m.name for m in metrics_for(fields[field])]
             if metric not in known:
                 near = difflib.get_close_matches(metric, known, n=1)
                 hint = f"did you mean {near[0]!r}?" if near else f"its metrics: {', '.join(known)}"
-                raise BadInput(f"gate policy: {section}.{key}: {metric!r} is not a metric of the {fields[field].get('type')} "
-                               f"field {field!r} ({hint})")
+                raise BadInput(
+                    f"gate policy: {section}.{key}: {metric!r} is not a metric of the {fields[field].get('type')} "
+                    f"field {field!r} ({hint})"
+                )
 
 
-def _validate_against_run(policy: GatePolicy, rows: list[dict[str, Any]], labels: list[str], needs_baseline: bool, has_baseline: bool) -> None:
+def _validate_against_run(
+    policy: GatePolicy, rows: list[dict[str, Any]], labels: list[str], needs_baseline: bool, has_baseline: bool
+) -> None:
     if not policy.sets_checks():
         raise BadInput("the gate policy sets no checks (min, max_drop, error_budget, ...): nothing to approve against")
     unknown_labels = [label for label in policy.min_by_label if label not in labels]
     if unknown_labels:
-        raise BadInput(f"gate policy: min_by_label.{unknown_labels[0]} is not a label of the suite ({', '.join(labels)})")
+        raise BadInput(
+            f"gate policy: min_by_label.{unknown_labels[0]} is not a label of the suite ({', '.join(labels)})"
+        )
     tags = sorted({t for r in rows for t in (r.get("tags") or [])})
     unknown_tags = [tag for tag in policy.min_by_tag if tag not in tags]
     if unknown_tags:
-        raise BadInput(f"gate policy: min_by_tag.{unknown_tags[0]}: no case of the candidate carries this tag "
-                       f"(tags: {', '.join(tags) or 'none'})")
+        raise BadInput(
+            f"gate policy: min_by_tag.{unknown_tags[0]}: no case of the candidate carries this tag "
+            f"(tags: {', '.join(tags) or 'none'})"
+        )
     if needs_baseline and not has_baseline:
-        raise BadInput("the gate policy compares against a baseline (max_drop or require_significant_improvement) "
-                       "but none is set: add baseline: to the policy or pass --baseline")
+        raise BadInput(
+            "the gate policy compares against a baseline (max_drop or require_significant_improvement) "
+            "but none is set: add baseline: to the policy or pass --baseline"
+        )
 
 
-def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route: str | None = None,
-                  baseline: tuple[Run, str] | None = None, *, seed: int = 0, n_boot: int = N_BOOT,
-                  allow_unverified: bool = False) -> Verdict:
+def evaluate_gate(
+    policy: GatePolicy | dict[str, Any],
+    candidate_run: Run,
+    route: str | None = None,
+    baseline: tuple[Run, str] | None = None,
+    *,
+    seed: int = 0,
+    n_boot: int = N_BOOT,
+    allow_unverified: bool = False,
+) -> Verdict:
     """Check `route` of `candidate_run` against the policy (and the baseline, when there is one).
 
     `route` defaults to the policy's `candidate`; `baseline` to the policy's `baseline`
@@ -558,8 +767,11 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
     if not rows:
         raise RunIncomplete(f"route {route!r} has no result rows in {candidate_run.dir}: the run did not get to it")
     labels = candidate_run.labels
-    needs_baseline = bool(policy.require_significant_improvement or policy.max_drop_fields
-                          or (policy.max_drop and policy.max_drop.model_dump(exclude_none=True)))
+    needs_baseline = bool(
+        policy.require_significant_improvement
+        or policy.max_drop_fields
+        or (policy.max_drop and policy.max_drop.model_dump(exclude_none=True))
+    )
     _validate_against_run(policy, rows, labels, needs_baseline, baseline is not None)
     fields = candidate_run.fields
     _validate_fields(policy, fields)
@@ -577,7 +789,11 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
         checks.append(evidence)
         base_rows = base_run.route_rows(base_route)
         if base_run.dir == candidate_run.dir:
-            checks += [c for c in _completeness(base_run, base_rows, "baseline", policy.error_budget) if c.name.startswith("error_budget")]
+            checks += [
+                c
+                for c in _completeness(base_run, base_rows, "baseline", policy.error_budget)
+                if c.name.startswith("error_budget")
+            ]
         else:
             checks += _completeness(base_run, base_rows, "baseline", policy.error_budget)
         comparison = compare(base_run, base_route, candidate_run, route, seed=seed, n_boot=n_boot)
@@ -585,10 +801,17 @@ def evaluate_gate(policy: GatePolicy | dict[str, Any], candidate_run: Run, route
     checks += _judges(policy, summary, fields)
     if comparison is not None:
         checks += baseline_checks(policy, comparison)
-    model = candidate_run.manifest["routes"][route].get("ran_as") or candidate_run.manifest["routes"][route].get("model")
+    model = candidate_run.manifest["routes"][route].get("ran_as") or candidate_run.manifest["routes"][route].get(
+        "model"
+    )
     checks += _ceilings(policy, summary, model)
-    return Verdict(candidate=f"{candidate_run.dir}:{route}",
-                   baseline=f"{baseline[0].dir}:{baseline[1]}" if baseline else None,
-                   checks=checks, policy=policy.model_dump(mode="json", exclude_none=True), comparison=comparison,
-                   provenance=provenance, allow_unverified=allow_unverified,
-                   operating_characteristics=operating_characteristics(policy, comparison))
+    return Verdict(
+        candidate=f"{candidate_run.dir}:{route}",
+        baseline=f"{baseline[0].dir}:{baseline[1]}" if baseline else None,
+        checks=checks,
+        policy=policy.model_dump(mode="json", exclude_none=True),
+        comparison=comparison,
+        provenance=provenance,
+        allow_unverified=allow_unverified,
+        operating_characteristics=operating_characteristics(policy, comparison),
+    )

@@ -26,8 +26,10 @@ _NUMBER = re.compile(r"-?\d+")
 
 def judge_messages(judge, field: str, case_text: str, reference: Any, answer: Any) -> list[dict[str, str]]:
     scale = ", ".join(str(g) for g in judge.scale)
-    system = (f"You grade one field of an answer. Rubric: {judge.rubric.strip()}\n"
-              f"Reply with the grade only: one of {scale} ({judge.scale[0]} worst, {judge.scale[-1]} best).")
+    system = (
+        f"You grade one field of an answer. Rubric: {judge.rubric.strip()}\n"
+        f"Reply with the grade only: one of {scale} ({judge.scale[0]} worst, {judge.scale[-1]} best)."
+    )
     reference_text = "" if reference is None else f"Reference answer for this field:\n{reference}\n\n"
     user = f"Case:\n{case_text}\n\n{reference_text}Answer to grade (field {field!r}):\n{answer}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -90,13 +92,21 @@ class Judges:
                 entry["judge"] = {"model": judge.model, "skipped": self.skipped[judge.model]}
                 continue
             provider = self.providers[judge.model]
-            messages = judge_messages(judge, name, case.text() if case is not None else "", entry.get("expected"),
-                                      entry["predicted"])
-            request = ProviderRequest(row["case_id"], row["route"], row.get("repeat", 0), messages, dict(JUDGE_PARAMS),
-                                      None, case)
+            messages = judge_messages(
+                judge, name, case.text() if case is not None else "", entry.get("expected"), entry["predicted"]
+            )
+            request = ProviderRequest(
+                row["case_id"], row["route"], row.get("repeat", 0), messages, dict(JUDGE_PARAMS), None, case
+            )
             prefix, model_name = split_model(judge.model)
-            fingerprint = Fingerprinter(provider=prefix, model=model_name, base_url=None, params=JUDGE_PARAMS,
-                                        schema=None, material={"judge_of": name}).of(messages)
+            fingerprint = Fingerprinter(
+                provider=prefix,
+                model=model_name,
+                base_url=None,
+                params=JUDGE_PARAMS,
+                schema=None,
+                material={"judge_of": name},
+            ).of(messages)
             key = cache_key(fingerprint.sha256, provider.endpoint(), request.repeat) if provider.remote else None
             response, error = await executor.ask(provider, request, key)
             if response is None:
@@ -105,12 +115,20 @@ class Judges:
                 continue
             grade = parse_grade(response.text, judge.scale)
             passed = grade is not None and grade >= judge.pass_at
-            entry["judge"] = {"model": judge.model, "grade": grade, "passed": passed, "reply": response.text[:200],
-                              "input_tokens": response.input_tokens, "output_tokens": response.output_tokens,
-                              "latency_ms": response.latency_ms, "cached": response.cached,
-                              "provenance": "cache" if response.cached else provider.provenance,
-                              "cost_usd": call_cost(price_for(judge.model, self.suite.spec.pricing),
-                                                    response.input_tokens, response.output_tokens)}
+            entry["judge"] = {
+                "model": judge.model,
+                "grade": grade,
+                "passed": passed,
+                "reply": response.text[:200],
+                "input_tokens": response.input_tokens,
+                "output_tokens": response.output_tokens,
+                "latency_ms": response.latency_ms,
+                "cached": response.cached,
+                "provenance": "cache" if response.cached else provider.provenance,
+                "cost_usd": call_cost(
+                    price_for(judge.model, self.suite.spec.pricing), response.input_tokens, response.output_tokens
+                ),
+            }
             entry["correct"] = bool(entry.get("correct")) and passed
         if fields:
             from evalkit.fields import exact_match

@@ -8,13 +8,18 @@ A case's repeats are one cluster: `n` is the number of cases everywhere; rates a
 means over the rows with a case-clustered Wilson interval (evalkit.stats.clustered_rate);
 kappa, macro-F1 and per-label F1 carry BCa intervals widened to the jackknife's
 (evalkit.stats.bootstrap_interval) from a bootstrap that resamples whole cases; kappa's also
-reaches at least the Wilson limits of the observed agreement carried through its formula. Macro-F1 averages over the labels that occur among the expected answers.
+reaches at least the Wilson limits of the observed agreement carried through its formula.
+Macro-F1 averages over the labels that occur among the expected answers.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+Row = dict[str, Any]
+Array = Any  # a numpy array (numpy's own types would make every caller spell out its dtype)
 
 UNPARSED, ERROR = "__unparsed__", "__error__"
 N_BOOT = 2000
@@ -53,16 +58,19 @@ def per_class_scores(confusion: dict[str, Any], labels: list[str]) -> dict[str, 
     scores = {}
     for i, label in enumerate(labels):
         tp, support = matrix[i][i], sum(matrix[i])
-        scores[label] = {"precision": tp / predicted[i] if predicted[i] else 0.0,
-                         "recall": tp / support if support else 0.0,
-                         "f1": 2 * tp / (support + predicted[i]) if support + predicted[i] else 0.0,
-                         "support": support}
+        scores[label] = {
+            "precision": tp / predicted[i] if predicted[i] else 0.0,
+            "recall": tp / support if support else 0.0,
+            "f1": 2 * tp / (support + predicted[i]) if support + predicted[i] else 0.0,
+            "support": support,
+        }
     return scores
 
 
 # -- vectorised kappa and macro-F1 over many confusion matrices (for the bootstrap) --
 
-def kappa_from_confusions(conf):
+
+def kappa_from_confusions(conf: Array) -> Array:
     """Cohen's kappa of each (K, K) matrix in a (B, K, K) stack; nan where undefined."""
     import numpy as np
 
@@ -74,7 +82,7 @@ def kappa_from_confusions(conf):
     return np.where(np.isclose(expected, 1.0), np.nan, kappa)
 
 
-def f1_from_confusions(conf, n_labels: int):
+def f1_from_confusions(conf: Array, n_labels: int) -> Array:
     """(B, n_labels) per-label F1 of each matrix, zero where undefined (sklearn's zero_division=0)."""
     import numpy as np
 
@@ -86,7 +94,7 @@ def f1_from_confusions(conf, n_labels: int):
         return np.where(denom > 0, 2 * tp / denom, 0.0)
 
 
-def macro_f1_from_confusions(conf, n_labels: int):
+def macro_f1_from_confusions(conf: Array, n_labels: int) -> Array:
     """Macro-F1 of each matrix over the labels that occur among its expected answers (the
     labels with support); nan when no label occurs. A label of the label set that no case
     expects has no recall to measure and does not count as an F1 of zero."""
@@ -104,7 +112,7 @@ class CaseCells:
     is kept as its case's index and its confusion cell (expected * K + predicted), so memory
     grows with the rows, not with K*K. Repeats of a case share its index."""
 
-    def __init__(self, cases, cells, n_cases: int, k: int):
+    def __init__(self, cases: Array, cells: Array, n_cases: int, k: int) -> None:
         self.cases, self.cells, self.n_cases, self.k = cases, cells, n_cases, k
 
     @property
@@ -120,8 +128,12 @@ def cluster_confusions(rows: list[dict[str, Any]], labels: list[str]) -> tuple[C
     index = {c: i for i, c in enumerate(classes)}
     k = len(classes)
     case_index: dict[str, int] = {}
-    clusters = np.fromiter((case_index.setdefault(r["case_id"], len(case_index)) for r in rows), dtype=np.int64, count=len(rows))
-    cells = np.fromiter((index[r["expected_label"]] * k + index[predicted_value(r)] for r in rows), dtype=np.int64, count=len(rows))
+    clusters = np.fromiter(
+        (case_index.setdefault(r["case_id"], len(case_index)) for r in rows), dtype=np.int64, count=len(rows)
+    )
+    cells = np.fromiter(
+        (index[r["expected_label"]] * k + index[predicted_value(r)] for r in rows), dtype=np.int64, count=len(rows)
+    )
     return CaseCells(clusters, cells, len(case_index), k), k
 
 
@@ -129,7 +141,7 @@ def cluster_confusions(rows: list[dict[str, Any]], labels: list[str]) -> tuple[C
 _BATCH_CELLS = 1 << 21
 
 
-def case_resamples(n_cases: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: int = 250):
+def case_resamples(n_cases: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: int = 250) -> Iterator[Array]:
     """Yield (b, n_cases) matrices: how often each case is drawn in each bootstrap resample.
 
     Seeded and batched; two routes given the same matrices stay paired case by case. Every
@@ -146,32 +158,35 @@ def case_resamples(n_cases: int, *, n_boot: int = N_BOOT, seed: int = 0, batch: 
         yield np.bincount(offsets, minlength=size * n_cases).reshape(size, n_cases)
 
 
-def resampled_confusions(per_case: CaseCells, k: int, multiplicity):
+def resampled_confusions(per_case: CaseCells, k: int, multiplicity: Array) -> Array:
     """(b, K, K) confusion matrices of the resamples in a (b, n_cases) multiplicity matrix:
     each row counts as often as its case was drawn."""
     import numpy as np
 
     b = multiplicity.shape[0]
-    weights = multiplicity if per_case.cases.size == per_case.n_cases and _is_range(per_case.cases) \
+    weights = (
+        multiplicity
+        if per_case.cases.size == per_case.n_cases and _is_range(per_case.cases)
         else multiplicity[:, per_case.cases]
+    )
     offsets = np.arange(0, b * k * k, k * k)[:, None] + per_case.cells[None, :]
     counts = np.bincount(offsets.ravel(), weights=weights.ravel(), minlength=b * k * k)
     return counts.reshape(b, k, k)
 
 
-def _is_range(values) -> bool:
+def _is_range(values: Array) -> bool:
     import numpy as np
 
     return bool(np.array_equal(values, np.arange(values.size)))
 
 
-def bootstrap_confusions(per_case, k: int, *, n_boot: int = N_BOOT, seed: int = 0):
+def bootstrap_confusions(per_case: CaseCells, k: int, *, n_boot: int = N_BOOT, seed: int = 0) -> Iterator[Array]:
     """Yield (b, K, K) stacks of confusion matrices of cases resampled with replacement."""
     for multiplicity in case_resamples(per_case.shape[0], n_boot=n_boot, seed=seed):
         yield resampled_confusions(per_case, k, multiplicity)
 
 
-def interval(values, confidence: float = 0.95) -> list[float] | None:
+def interval(values: Array, confidence: float = 0.95) -> list[float] | None:
     """The percentile interval of bootstrap values; None when the statistic was undefined (NaN)
     in more than half of the resamples."""
     import numpy as np
@@ -186,7 +201,7 @@ def interval(values, confidence: float = 0.95) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
-def jackknife_multiplicities(n_cases: int, batch: int = 256):
+def jackknife_multiplicities(n_cases: int, batch: int = 256) -> Iterator[Array]:
     """Yield (b, n_cases) multiplicity matrices that each leave one case out, in case order."""
     import numpy as np
 
@@ -198,7 +213,9 @@ def jackknife_multiplicities(n_cases: int, batch: int = 256):
         yield weights
 
 
-def bootstrap_statistics(rows, labels, statistic, *, seed: int = 0, n_boot: int = N_BOOT):
+def bootstrap_statistics(
+    rows: list[Row], labels: list[str], statistic: Callable[[Array], Any], *, seed: int = 0, n_boot: int = N_BOOT
+) -> Any:
     """(estimate, bootstrap replicates, jackknife values) of `statistic`, a function from a
     (B, K, K) stack of confusion matrices to a (B,) or (B, m) array. Cases are resampled
     whole (a case's repeats stay together) and left out whole by the jackknife."""
@@ -207,12 +224,17 @@ def bootstrap_statistics(rows, labels, statistic, *, seed: int = 0, n_boot: int 
     per_case, k = cluster_confusions(rows, labels)
     full = resampled_confusions(per_case, k, np.ones((1, per_case.n_cases), dtype=np.int64))
     boot = np.concatenate([statistic(c) for c in bootstrap_confusions(per_case, k, n_boot=n_boot, seed=seed)])
-    jack = np.concatenate([statistic(resampled_confusions(per_case, k, m))
-                           for m in jackknife_multiplicities(per_case.n_cases)]) if per_case.n_cases > 1 else boot[:0]
+    jack = (
+        np.concatenate(
+            [statistic(resampled_confusions(per_case, k, m)) for m in jackknife_multiplicities(per_case.n_cases)]
+        )
+        if per_case.n_cases > 1
+        else boot[:0]
+    )
     return statistic(full)[0], boot, jack
 
 
-def kappa_and_f1_intervals(rows, labels, *, seed: int = 0, n_boot: int = N_BOOT):
+def kappa_and_f1_intervals(rows: list[Row], labels: list[str], *, seed: int = 0, n_boot: int = N_BOOT) -> Any:
     """Intervals (evalkit.stats.bootstrap_interval: BCa widened to the jackknife) of kappa and
     macro-F1, and of each label's F1 (a dict), from one case-clustered bootstrap."""
     import numpy as np
@@ -221,18 +243,25 @@ def kappa_and_f1_intervals(rows, labels, *, seed: int = 0, n_boot: int = N_BOOT)
 
     n_labels = len(labels)
 
-    def statistic(conf):
-        return np.column_stack([kappa_from_confusions(conf), macro_f1_from_confusions(conf, n_labels),
-                                f1_from_confusions(conf, n_labels)])
+    def statistic(conf: Array) -> Array:
+        return np.column_stack(
+            [kappa_from_confusions(conf), macro_f1_from_confusions(conf, n_labels), f1_from_confusions(conf, n_labels)]
+        )
 
     estimate, boot, jack = bootstrap_statistics(rows, labels, statistic, seed=seed, n_boot=n_boot)
-    cis = [bootstrap_interval(float(estimate[j]) if np.isfinite(estimate[j]) else None, boot[:, j], jack[:, j],
-                              bounds=(-1.0, 1.0) if j == 0 else (0.0, 1.0))
-           for j in range(boot.shape[1])]
+    cis = [
+        bootstrap_interval(
+            float(estimate[j]) if np.isfinite(estimate[j]) else None,
+            boot[:, j],
+            jack[:, j],
+            bounds=(-1.0, 1.0) if j == 0 else (0.0, 1.0),
+        )
+        for j in range(boot.shape[1])
+    ]
     return _with_agreement_limits(cis[0], rows, labels), cis[1], dict(zip(labels, cis[2:]))
 
 
-def _with_agreement_limits(kappa_ci, rows, labels):
+def _with_agreement_limits(kappa_ci: list[float] | None, rows: list[Row], labels: list[str]) -> list[float] | None:
     """Kappa's interval widened, where needed, to the Wilson limits of the observed agreement
     (which is accuracy) carried through kappa = (p_o - p_e) / (1 - p_e) at the observed chance
     agreement p_e. A route right on nearly every case leaves the bootstrap and the jackknife
@@ -253,7 +282,9 @@ def _with_agreement_limits(kappa_ci, rows, labels):
     return [max(-1.0, min(kappa_ci[0], low)), min(1.0, max(kappa_ci[1], high))]
 
 
-def per_case_counts(rows, hit, counted=lambda r: True):
+def per_case_counts(
+    rows: list[Row], hit: Callable[[Row], Any], counted: Callable[[Row], Any] = lambda r: True
+) -> tuple[list[int], list[int]]:
     """(successes, trials) per case, cases in first-seen order: `trials` counts the case's rows
     for which `counted(row)`, `successes` those for which `hit(row)` too."""
     tallies: dict[str, list[int]] = {}
@@ -265,7 +296,7 @@ def per_case_counts(rows, hit, counted=lambda r: True):
     return [t[0] for t in tallies.values()], [t[1] for t in tallies.values()]
 
 
-def case_rate(rows, hit, counted=lambda r: True) -> dict[str, Any]:
+def case_rate(rows: list[Row], hit: Callable[[Row], Any], counted: Callable[[Row], Any] = lambda r: True) -> dict[str, Any]:
     """A per-call rate over the rows, its case-clustered Wilson interval and n = cases."""
     from evalkit.stats import clustered_rate
 
@@ -275,8 +306,12 @@ def case_rate(rows, hit, counted=lambda r: True) -> dict[str, Any]:
 def _percentiles(values: list[float]) -> dict[str, float | None]:
     from evalkit.stats import percentile
 
-    return {"p50": percentile(values, 50), "p95": percentile(values, 95),
-            "mean": sum(values) / len(values) if values else None, "n": len(values)}
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "mean": sum(values) / len(values) if values else None,
+        "n": len(values),
+    }
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -316,8 +351,12 @@ def retrieval_quality(rows: list[dict[str, Any]], gold_sources: dict[str, list[s
         return None
     recalls = [recall_at_k(gold_sources[r["case_id"]], r["retrieved"]) for r in scored]
     ranks = [reciprocal_rank(gold_sources[r["case_id"]], r["retrieved"]) for r in scored]
-    return {"recall_at_k": sum(recalls) / len(recalls), "mrr": sum(ranks) / len(ranks),
-            "k": max(len(r["retrieved"]) for r in scored), "n": len(scored)}
+    return {
+        "recall_at_k": sum(recalls) / len(recalls),
+        "mrr": sum(ranks) / len(ranks),
+        "k": max(len(r["retrieved"]) for r in scored),
+        "n": len(scored),
+    }
 
 
 def cost(rows: list[dict[str, Any]]) -> dict[str, float] | None:
@@ -346,9 +385,16 @@ def cached_input_share(rows: list[dict[str, Any]]) -> float | None:
     return sum(r["cached_input_tokens"] for r in answered) / total if answered and total else None
 
 
-def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sources: dict[str, list[str]] | None = None,
-                    seed: int = 0, n_boot: int = N_BOOT, fields: dict[str, Any] | None = None,
-                    grades: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def summarize_route(
+    rows: list[dict[str, Any]],
+    labels: list[str],
+    *,
+    gold_sources: dict[str, list[str]] | None = None,
+    seed: int = 0,
+    n_boot: int = N_BOOT,
+    fields: dict[str, Any] | None = None,
+    grades: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Every metric of one route's rows (summary.json, as the README describes it)."""
     from evalkit.stats import cohen_kappa
 
@@ -362,7 +408,7 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
 
     kappa_value, kappa_reason = cohen_kappa(y_true, y_pred, classes) if n_rows else (None, "no rows")
     confusion = confusion_counts(rows, labels)
-    per_class = per_class_scores(confusion, labels) if n_rows else {}
+    per_class: dict[str, dict[str, Any]] = dict(per_class_scores(confusion, labels)) if n_rows else {}
     present = [c["f1"] for c in per_class.values() if c["support"]]
     macro = sum(present) / len(present) if present else None
     kappa_ci = f1_ci = None
@@ -384,14 +430,20 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
         "parse_rate": case_rate(rows, lambda r: r.get("parsed_ok"), lambda r: not r.get("error")),
         "accuracy": case_rate(rows, lambda r: r.get("correct")),
         "kappa": kappa,
-        "macro_f1": {"value": macro, "ci95": f1_ci if macro is not None else None, "n": n_cases,
-                     "over": "the labels that occur among the expected answers"},
+        "macro_f1": {
+            "value": macro,
+            "ci95": f1_ci if macro is not None else None,
+            "n": n_cases,
+            "over": "the labels that occur among the expected answers",
+        },
         "per_class": per_class,
         "confusion": confusion,
         "by_tag": by_tag(rows),
         "latency_ms": _percentiles(latencies),
-        "tokens": {"input_mean": _mean(r.get("input_tokens") for r in rows if not r.get("error")),
-                   "output_mean": _mean(r.get("output_tokens") for r in rows if not r.get("error"))},
+        "tokens": {
+            "input_mean": _mean(r.get("input_tokens") for r in rows if not r.get("error")),
+            "output_mean": _mean(r.get("output_tokens") for r in rows if not r.get("error")),
+        },
         "cost_usd": cost(rows),
         "errors": len(errors),
         "errors_by_type": dict(Counter(r["error"]["type"] for r in errors)),
@@ -416,17 +468,25 @@ def summarize_route(rows: list[dict[str, Any]], labels: list[str], *, gold_sourc
     return summary
 
 
-def scored_fields(rows: list[dict[str, Any]], fields: dict[str, Any], *, seed: int = 0,
-                  grades: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def scored_fields(
+    rows: list[dict[str, Any]], fields: dict[str, Any], *, seed: int = 0, grades: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     """`fields` (each scored field's metrics, evalkit.field_metrics), `exact_match` (every scored
     field right) and `repair` (repair passes) of a route, for the parts that apply."""
     from evalkit.field_metrics import field_summary, repair_summary
 
     found: dict[str, Any] = {}
     if fields and any("fields" in r for r in rows):
-        found["fields"] = {name: field_summary(rows, name, spec if isinstance(spec, dict) else spec.model_dump(),
-                                               seed=seed, grades={c: g.get(name) for c, g in grades.items()})
-                           for name, spec in fields.items()}
+        found["fields"] = {
+            name: field_summary(
+                rows,
+                name,
+                spec if isinstance(spec, dict) else spec.model_dump(),
+                seed=seed,
+                grades={c: g.get(name) for c, g in grades.items()},
+            )
+            for name, spec in fields.items()
+        }
         found["exact_match"] = case_rate(rows, lambda r: r.get("exact_match") is True)
     repair = repair_summary(rows)
     if repair is not None:
@@ -434,14 +494,26 @@ def scored_fields(rows: list[dict[str, Any]], fields: dict[str, Any], *, seed: i
     return found
 
 
-def summarize(rows: list[dict[str, Any]], labels: list[str], *, routes: list[str] | None = None,
-              gold_sources: dict[str, list[str]] | None = None, seed: int = 0, fields: dict[str, Any] | None = None,
-              grades: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def summarize(
+    rows: list[dict[str, Any]],
+    labels: list[str],
+    *,
+    routes: list[str] | None = None,
+    gold_sources: dict[str, list[str]] | None = None,
+    seed: int = 0,
+    fields: dict[str, Any] | None = None,
+    grades: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """`summary.json`: per-route metrics of a run's rows. `fields` are the task's scored fields
     (as in the suite), `grades` the cases' human grades of judged fields."""
     grouped: dict[str, list[dict[str, Any]]] = {route: [] for route in routes or []}
     for row in rows:
         grouped.setdefault(row["route"], []).append(row)
-    return {"routes": {route: summarize_route(route_rows, labels, gold_sources=gold_sources, seed=seed,
-                                              fields=fields, grades=grades)
-                       for route, route_rows in grouped.items()}}
+    return {
+        "routes": {
+            route: summarize_route(
+                route_rows, labels, gold_sources=gold_sources, seed=seed, fields=fields, grades=grades
+            )
+            for route, route_rows in grouped.items()
+        }
+    }

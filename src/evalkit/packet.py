@@ -34,10 +34,21 @@ class RouteRef:
 
 # -- the pure part --
 
-def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, comparison: dict[str, Any],
-                 layers: dict[str, dict[str, Any]], versus_candidate: dict[str, dict[str, Any]],
-                 verdict: dict[str, Any], monthly_volume: int | None = None, generated_at: str | None = None,
-                 evalkit_version: str = "", meets_policy: dict[str, bool] | None = None) -> dict[str, Any]:
+
+def build_packet(
+    routes: list[RouteRef],
+    *,
+    baseline: str,
+    candidate: str,
+    comparison: dict[str, Any],
+    layers: dict[str, dict[str, Any]],
+    versus_candidate: dict[str, dict[str, Any]],
+    verdict: dict[str, Any],
+    monthly_volume: int | None = None,
+    generated_at: str | None = None,
+    evalkit_version: str = "",
+    meets_policy: dict[str, bool] | None = None,
+) -> dict[str, Any]:
     """Every figure of the packet, as one JSON-ready dict.
 
     `comparison` is compare(baseline, candidate); `layers[name]` is compare(baseline, name)
@@ -51,7 +62,9 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         raise BadInput("the baseline and the candidate must be among the packet's routes")
     for ref in routes:
         if ref.run.summary is None or ref.route not in ref.run.summary.get("routes", {}):
-            raise BadInput(f"route {ref.route!r} has no summary: run `evalkit score {ref.run.dir}` first", where=str(ref.run.dir))
+            raise BadInput(
+                f"route {ref.route!r} has no summary: run `evalkit score {ref.run.dir}` first", where=str(ref.run.dir)
+            )
     base_run, cand_run = by_name[baseline].run, by_name[candidate].run
     spec = cand_run.manifest["suite"].get("spec", {})
     task = spec.get("task", {})
@@ -61,9 +74,13 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         "title": f"{cand_run.manifest['suite']['name']}: {candidate} vs {baseline}",
         "generated_at": generated_at,
         "evalkit_version": evalkit_version,
-        "suite": {"name": cand_run.manifest["suite"]["name"], "description": spec.get("description", ""),
-                  "owner": spec.get("owner"), "labels": task.get("labels", []),
-                  "label_descriptions": task.get("label_descriptions", {})},
+        "suite": {
+            "name": cand_run.manifest["suite"]["name"],
+            "description": spec.get("description", ""),
+            "owner": spec.get("owner"),
+            "labels": task.get("labels", []),
+            "label_descriptions": task.get("label_descriptions", {}),
+        },
         "baseline": baseline,
         "candidate": candidate,
         "verdict": verdict,
@@ -74,8 +91,10 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
         "comparison": comparison,
         "layers": layers,
         "versus_candidate": versus_candidate,
-        "failures": {"by_tag": _tag_failures(routes, baseline, candidate, comparison, layers),
-                     "by_label": _label_failures(routes, baseline)},
+        "failures": {
+            "by_tag": _tag_failures(routes, baseline, candidate, comparison, layers),
+            "by_label": _label_failures(routes, baseline),
+        },
         "cases": _flipped_cases(routes, comparison, base_run, cand_run),
         "cost": _cost(routes, baseline, candidate, comparison, layers, versus_candidate, monthly_volume, meets_policy),
         "ownership": {"owner": spec.get("owner"), "shutdowns": _shutdowns(routes)},
@@ -84,7 +103,9 @@ def build_packet(routes: list[RouteRef], *, baseline: str, candidate: str, compa
 
 
 def _summary(ref: RouteRef) -> dict[str, Any]:
-    return ref.run.summary["routes"][ref.route]
+    assert ref.run.summary is not None  # build_packet checked every route has one
+    summary: dict[str, Any] = ref.run.summary["routes"][ref.route]
+    return summary
 
 
 def _route_info(ref: RouteRef) -> dict[str, Any]:
@@ -94,20 +115,33 @@ def _route_info(ref: RouteRef) -> dict[str, Any]:
 def _route_entry(ref: RouteRef, baseline: str, candidate: str) -> dict[str, Any]:
     info = _route_info(ref)
     role = "baseline" if ref.name == baseline else "candidate" if ref.name == candidate else "other"
-    return {"name": ref.name, "ref": ref.ref, "role": role, "route": ref.route, "run_dir": str(ref.run.dir),
-            "run_id": ref.run.manifest.get("run_id"), "kind": info.get("kind"), "model": info.get("model"),
-            "ran_as": info.get("ran_as", info.get("model")), "provenance": _provenance_of(ref)["described"],
-            "summary": _summary(ref)}
+    return {
+        "name": ref.name,
+        "ref": ref.ref,
+        "role": role,
+        "route": ref.route,
+        "run_dir": str(ref.run.dir),
+        "run_id": ref.run.manifest.get("run_id"),
+        "kind": info.get("kind"),
+        "model": info.get("model"),
+        "ran_as": info.get("ran_as", info.get("model")),
+        "provenance": _provenance_of(ref)["described"],
+        "summary": _summary(ref),
+    }
 
 
 def _retrieval(routes) -> list[dict[str, Any]]:
     """Retrieval quality (summary.json's recall@k and MRR) of every route that retrieved, and
     who retrieved: evalkit's retriever, or the route's own pipeline (python:, http:)."""
+
     def retriever(info: dict[str, Any]) -> str:
         return "the route's own pipeline" if info.get("retrieves_itself") else "evalkit (TF-IDF over the corpus)"
 
-    return [{"name": ref.name, "retriever": retriever(_route_info(ref)), **_summary(ref)["retrieval"]}
-            for ref in routes if _summary(ref).get("retrieval")]
+    return [
+        {"name": ref.name, "retriever": retriever(_route_info(ref)), **_summary(ref)["retrieval"]}
+        for ref in routes
+        if _summary(ref).get("retrieval")
+    ]
 
 
 def _fields(routes) -> dict[str, Any]:
@@ -150,12 +184,24 @@ def _evidence(routes) -> dict[str, Any]:
     entries = []
     for ref in routes:
         info, found = _route_info(ref), _provenance_of(ref)
-        entries.append({"name": ref.name, "model": info.get("model"), "ran_as": info.get("ran_as", info.get("model")),
-                        "provenance": found["provenance"], "described": found["described"], "evidence": found["evidence"],
-                        "meaning": MEANING.get(found["provenance"] or "", "no answered rows")})
+        entries.append(
+            {
+                "name": ref.name,
+                "model": info.get("model"),
+                "ran_as": info.get("ran_as", info.get("model")),
+                "provenance": found["provenance"],
+                "described": found["described"],
+                "evidence": found["evidence"],
+                "meaning": MEANING.get(found["provenance"] or "", "no answered rows"),
+            }
+        )
     not_evidence = [e for e in entries if not e["evidence"]]
-    return {"verified": not not_evidence, "demonstration": bool(not_evidence), "routes": entries,
-            "not_evidence": not_evidence}
+    return {
+        "verified": not not_evidence,
+        "demonstration": bool(not_evidence),
+        "routes": entries,
+        "not_evidence": not_evidence,
+    }
 
 
 def _tag_failures(routes, baseline, candidate, comparison, layers) -> list[dict[str, Any]]:
@@ -167,11 +213,14 @@ def _tag_failures(routes, baseline, candidate, comparison, layers) -> list[dict[
         for tag, entry in _summary(ref)["by_tag"].items():
             tags[tag] = max(tags.get(tag, 0), entry["n"])
     against_baseline = {**layers, candidate: comparison}
-    result = []
+    result: list[dict[str, Any]] = []
     for tag, n in tags.items():
         per_route = {ref.name: _summary(ref)["by_tag"].get(tag) for ref in routes}
-        flips = {name: {"fixed": c["by_tag"][tag]["fixed"], "broken": c["by_tag"][tag]["broken"]}
-                 for name, c in against_baseline.items() if tag in c.get("by_tag", {})}
+        flips = {
+            name: {"fixed": c["by_tag"][tag]["fixed"], "broken": c["by_tag"][tag]["broken"]}
+            for name, c in against_baseline.items()
+            if tag in c.get("by_tag", {})
+        }
         result.append({"tag": tag, "n": n, "routes": per_route, "flips_vs_baseline": flips})
     worst = {t["tag"]: ((t["routes"].get(baseline) or {}).get("accuracy")) for t in result}
     result.sort(key=lambda t: (1.0 if worst[t["tag"]] is None else worst[t["tag"]], -t["n"], t["tag"]))
@@ -182,8 +231,14 @@ def _label_failures(routes, baseline) -> list[dict[str, Any]]:
     """Per label: precision, recall and F1 of every route (summary.json), weakest for the baseline first."""
     base = next(r for r in routes if r.name == baseline)
     labels = list(_summary(base)["per_class"])
-    result = [{"label": label, "support": _summary(base)["per_class"][label].get("n_cases", _summary(base)["per_class"][label]["support"]),
-               "routes": {ref.name: _summary(ref)["per_class"].get(label) for ref in routes}} for label in labels]
+    result = [
+        {
+            "label": label,
+            "support": _summary(base)["per_class"][label].get("n_cases", _summary(base)["per_class"][label]["support"]),
+            "routes": {ref.name: _summary(ref)["per_class"].get(label) for ref in routes},
+        }
+        for label in labels
+    ]
     result.sort(key=lambda e: (e["routes"][baseline]["f1"], -e["support"], e["label"]))
     return result
 
@@ -212,14 +267,29 @@ def _flipped_cases(routes, comparison, base_run: Run, cand_run: Run) -> list[dic
                 if row is None:
                     outputs.append({"route": ref.name, "missing": True})
                     continue
-                outputs.append({"route": ref.name, "output": row.get("output"), "predicted_label": row.get("predicted_label"),
-                                "correct": bool(row.get("correct")), "parse_error": row.get("parse_error"), "error": row.get("error")})
+                outputs.append(
+                    {
+                        "route": ref.name,
+                        "output": row.get("output"),
+                        "predicted_label": row.get("predicted_label"),
+                        "correct": bool(row.get("correct")),
+                        "parse_error": row.get("parse_error"),
+                        "error": row.get("error"),
+                    }
+                )
             expected_row = next((rows[r.name][case_id] for r in routes if case_id in rows[r.name]), {})
-            cases.append({
-                "id": case_id, "change": change, "tags": case.get("tags") or expected_row.get("tags") or [],
-                "input": case.get("input"), "input_text": input_text(case["input"]) if case.get("input") is not None else None,
-                "expected": case.get("expected"), "expected_label": expected_row.get("expected_label"), "outputs": outputs,
-            })
+            cases.append(
+                {
+                    "id": case_id,
+                    "change": change,
+                    "tags": case.get("tags") or expected_row.get("tags") or [],
+                    "input": case.get("input"),
+                    "input_text": input_text(case["input"]) if case.get("input") is not None else None,
+                    "expected": case.get("expected"),
+                    "expected_label": expected_row.get("expected_label"),
+                    "outputs": outputs,
+                }
+            )
     return cases
 
 
@@ -227,8 +297,9 @@ def _flipped_cases(routes, comparison, base_run: Run, cand_run: Run) -> list[dic
 HOURS_PER_MONTH = 730.5
 
 
-def _cost(routes, baseline, candidate, comparison, layers, versus_candidate, monthly_volume,
-          meets_policy=None) -> dict[str, Any]:
+def _cost(
+    routes, baseline, candidate, comparison, layers, versus_candidate, monthly_volume, meets_policy=None
+) -> dict[str, Any]:
     entries = []
     for ref in routes:
         summary = _summary(ref)
@@ -239,32 +310,58 @@ def _cost(routes, baseline, candidate, comparison, layers, versus_candidate, mon
         decision = projected["per_1k"] if projected is not None else per_1k
         hosting = _route_info(ref).get("hosting_usd_per_hour")
         hosting_month = hosting * HOURS_PER_MONTH if hosting is not None else None
-        monthly = decision * monthly_volume / 1000 + (hosting_month or 0.0) \
-            if decision is not None and monthly_volume else None
-        entries.append({"name": ref.name, "per_1k": per_1k, "total": cost and cost.get("total"),
-                        "projected_per_1k": projected["per_1k"] if projected is not None else None,
-                        "decision_per_1k": decision, "projected": projected is not None,
-                        "cached_share": summary.get("cached_input_share"),
-                        "hosting_usd_per_month": hosting_month, "monthly_usd": monthly})
+        monthly = (
+            decision * monthly_volume / 1000 + (hosting_month or 0.0)
+            if decision is not None and monthly_volume
+            else None
+        )
+        entries.append(
+            {
+                "name": ref.name,
+                "per_1k": per_1k,
+                "total": cost and cost.get("total"),
+                "projected_per_1k": projected["per_1k"] if projected is not None else None,
+                "decision_per_1k": decision,
+                "projected": projected is not None,
+                "cached_share": summary.get("cached_input_share"),
+                "hosting_usd_per_month": hosting_month,
+                "monthly_usd": monthly,
+            }
+        )
     against_baseline = {**layers, candidate: comparison}
     tokens = []
     for ref in routes:
         summary = _summary(ref)
         vs_base = against_baseline.get(ref.name)
         vs_cand = comparison if ref.name == baseline else versus_candidate.get(ref.name)
-        tokens.append({"name": ref.name, "input_mean": summary["tokens"]["input_mean"],
-                       "output_mean": summary["tokens"]["output_mean"],
-                       "vs_baseline": vs_base["tokens"]["input_mean"] if vs_base else None,
-                       "candidate_vs_this": vs_cand["tokens"]["input_mean"] if vs_cand else None})
+        tokens.append(
+            {
+                "name": ref.name,
+                "input_mean": summary["tokens"]["input_mean"],
+                "output_mean": summary["tokens"]["output_mean"],
+                "vs_baseline": vs_base["tokens"]["input_mean"] if vs_base else None,
+                "candidate_vs_this": vs_cand["tokens"]["input_mean"] if vs_cand else None,
+            }
+        )
     training = []
     for ref in routes:
         info = _route_info(ref)
         if info.get("kind") == "finetuned" or info.get("training_cost_usd") is not None:
-            training.append({"name": ref.name, "cost_usd": info.get("training_cost_usd"),
-                             **{k: info.get(k) for k in ("base_model", "job_id", "provider", "training_file_sha256")}})
-    return {"monthly_volume": monthly_volume, "routes": entries, "prompt_tokens": tokens, "training": training,
-            "candidate_vs_baseline": comparison["cost_usd"],
-            "break_even": _break_even(entries, routes, baseline, candidate, training, meets_policy)}
+            training.append(
+                {
+                    "name": ref.name,
+                    "cost_usd": info.get("training_cost_usd"),
+                    **{k: info.get(k) for k in ("base_model", "job_id", "provider", "training_file_sha256")},
+                }
+            )
+    return {
+        "monthly_volume": monthly_volume,
+        "routes": entries,
+        "prompt_tokens": tokens,
+        "training": training,
+        "candidate_vs_baseline": comparison["cost_usd"],
+        "break_even": _break_even(entries, routes, baseline, candidate, training, meets_policy),
+    }
 
 
 def _break_even(entries, routes, baseline, candidate, training, meets_policy) -> dict[str, Any] | None:
@@ -276,19 +373,31 @@ def _break_even(entries, routes, baseline, candidate, training, meets_policy) ->
     if trained is None:
         return None
     tuned = by_name[candidate]
-    meeting = [e for e in entries if e["name"] != candidate and (meets_policy or {}).get(e["name"])
-               and e["monthly_usd"] is not None]
+    meeting = [
+        e
+        for e in entries
+        if e["name"] != candidate and (meets_policy or {}).get(e["name"]) and e["monthly_usd"] is not None
+    ]
     if meeting:
         against = min(meeting, key=lambda e: e["monthly_usd"])
         why = "the cheapest route that meets the policy"
     else:
         against = by_name[baseline]
-        why = "the baseline (no other route meets the policy)" if meets_policy is not None else "the baseline (no policy)"
-    result = {"route": candidate, "against": against["name"], "against_why": why,
-              "training_cost_usd": trained["cost_usd"], "hosting_usd_per_month": tuned["hosting_usd_per_month"],
-              "candidate_monthly_usd": tuned["monthly_usd"], "against_monthly_usd": against["monthly_usd"],
-              "monthly_saving_usd": None, "months": None,
-              "projected": bool(tuned["projected"] or against["projected"])}
+        why = (
+            "the baseline (no other route meets the policy)" if meets_policy is not None else "the baseline (no policy)"
+        )
+    result = {
+        "route": candidate,
+        "against": against["name"],
+        "against_why": why,
+        "training_cost_usd": trained["cost_usd"],
+        "hosting_usd_per_month": tuned["hosting_usd_per_month"],
+        "candidate_monthly_usd": tuned["monthly_usd"],
+        "against_monthly_usd": against["monthly_usd"],
+        "monthly_saving_usd": None,
+        "months": None,
+        "projected": bool(tuned["projected"] or against["projected"]),
+    }
     if tuned["monthly_usd"] is None or against["monthly_usd"] is None:
         result["note"] = "needs the monthly volume (--monthly-volume or the suite's monthly_volume) and known costs"
         return result
@@ -322,23 +431,46 @@ def _provenance(routes) -> dict[str, Any]:
         key = str(ref.run.dir)
         if key not in runs:
             git = manifest.get("git") or {}
-            runs[key] = {"run_dir": key, "run_id": manifest.get("run_id"), "status": manifest.get("status"),
-                         "suite": manifest["suite"]["name"], "suite_sha256": manifest["suite"].get("sha256"),
-                         "cases_sha256": manifest.get("cases_sha256"), "evalkit_version": manifest.get("evalkit_version"),
-                         "git_commit": git.get("commit"), "git_dirty": git.get("dirty"),
-                         "started_at": manifest.get("started_at"), "ended_at": manifest.get("ended_at"),
-                         "offline": manifest.get("offline", False), "repeats": manifest.get("repeats", 1)}
+            runs[key] = {
+                "run_dir": key,
+                "run_id": manifest.get("run_id"),
+                "status": manifest.get("status"),
+                "suite": manifest["suite"]["name"],
+                "suite_sha256": manifest["suite"].get("sha256"),
+                "cases_sha256": manifest.get("cases_sha256"),
+                "evalkit_version": manifest.get("evalkit_version"),
+                "git_commit": git.get("commit"),
+                "git_dirty": git.get("dirty"),
+                "started_at": manifest.get("started_at"),
+                "ended_at": manifest.get("ended_at"),
+                "offline": manifest.get("offline", False),
+                "repeats": manifest.get("repeats", 1),
+            }
     models = []
     for ref in routes:
         info = _route_info(ref)
-        models.append({"name": ref.name, "run_id": ref.run.manifest.get("run_id"), "kind": info.get("kind"),
-                       "model": info.get("model"), "ran_as": info.get("ran_as", info.get("model")),
-                       "resolved_model": info.get("resolved_model")})
+        models.append(
+            {
+                "name": ref.name,
+                "run_id": ref.run.manifest.get("run_id"),
+                "kind": info.get("kind"),
+                "model": info.get("model"),
+                "ran_as": info.get("ran_as", info.get("model")),
+                "resolved_model": info.get("resolved_model"),
+            }
+        )
     return {"runs": list(runs.values()), "models": models}
 
 
 def no_policy_verdict() -> dict[str, Any]:
-    return {"status": "no_policy", "headline": NO_POLICY, "checks": [], "exit_code": None, "policy": None, "policy_source": None}
+    return {
+        "status": "no_policy",
+        "headline": NO_POLICY,
+        "checks": [],
+        "exit_code": None,
+        "policy": None,
+        "policy_source": None,
+    }
 
 
 def verdict_from_gate(verdict, policy_source: str) -> dict[str, Any]:
@@ -352,16 +484,27 @@ def verdict_from_gate(verdict, policy_source: str) -> dict[str, Any]:
     elif data["decision"] == "approve":
         headline = f"all {len(data['checks'])} checks passed" + warned
     elif data["decision"] == "incomplete":
-        headline = "the run is not complete enough to judge (" + "; ".join(
-            c["reason"] for c in failed if c.get("kind") == "completeness") + ")"
+        headline = (
+            "the run is not complete enough to judge ("
+            + "; ".join(c["reason"] for c in failed if c.get("kind") == "completeness")
+            + ")"
+        )
     else:
         headline = f"{len(failed)} of {len(data['checks'])} checks failed"
-    return {"status": data["decision"], "headline": headline, "checks": data["checks"], "exit_code": data["exit_code"],
-            "policy": data["policy"], "policy_source": policy_source, "evidence": data["evidence"],
-            "operating_characteristics": data.get("operating_characteristics")}
+    return {
+        "status": data["decision"],
+        "headline": headline,
+        "checks": data["checks"],
+        "exit_code": data["exit_code"],
+        "policy": data["policy"],
+        "policy_source": policy_source,
+        "evidence": data["evidence"],
+        "operating_characteristics": data.get("operating_characteristics"),
+    }
 
 
 # -- the edge: load runs, compare, gate, then build --
+
 
 def resolve_routes(run_dir: str | Path, baseline: str, candidate: str, with_routes: list[str] | None) -> list[RouteRef]:
     """The packet's routes in order: baseline, the others, candidate. Bare names are routes of
@@ -387,7 +530,10 @@ def resolve_routes(run_dir: str | Path, baseline: str, candidate: str, with_rout
         directory, route = parse_run_ref(ref, default_dir=run_dir)
         run = run_of(directory)
         if route not in run.manifest.get("routes", {}):
-            raise BadInput(f"route {route!r} is not in the run {directory} (routes: {', '.join(run.routes)})", where=f"--{role if role != 'other' else 'with'}")
+            raise BadInput(
+                f"route {route!r} is not in the run {directory} (routes: {', '.join(run.routes)})",
+                where=f"--{role if role != 'other' else 'with'}",
+            )
         resolved.append((role, ref, run, route))
     seen: set[tuple[Path, str]] = set()
     ordered = []
@@ -402,16 +548,25 @@ def resolve_routes(run_dir: str | Path, baseline: str, candidate: str, with_rout
     base, cand, rest = ordered[0], ordered[1], ordered[2:]
     names: set[str] = set()
     refs = []
-    for role, ref, run, route in [base, *rest, cand]:
+    for _role, ref, run, route in [base, *rest, cand]:
         name = route if route not in names else f"{route} ({run.dir.name})"
         names.add(name)
         refs.append(RouteRef(name, ref, run, route))
     return refs
 
 
-def make_packet(run_dir: str | Path, *, baseline: str, candidate: str, with_routes: list[str] | None = None,
-                policy: str | Path | None = None, monthly_volume: int | None = None, seed: int = 0,
-                n_boot: int | None = None, allow_unverified: bool = False) -> dict[str, Any]:
+def make_packet(
+    run_dir: str | Path,
+    *,
+    baseline: str,
+    candidate: str,
+    with_routes: list[str] | None = None,
+    policy: str | Path | None = None,
+    monthly_volume: int | None = None,
+    seed: int = 0,
+    n_boot: int | None = None,
+    allow_unverified: bool = False,
+) -> dict[str, Any]:
     """Load the runs, compare every route with the baseline and the candidate, run the gate
     (the --policy file, else the candidate suite's `gate:` section), and build the packet."""
     from datetime import datetime, timezone
@@ -432,14 +587,24 @@ def make_packet(run_dir: str | Path, *, baseline: str, candidate: str, with_rout
     layers = {r.name: compare(base.run, base.route, r.run, r.route, seed=seed, n_boot=n_boot) for r in others}
     versus = {r.name: compare(r.run, r.route, cand.run, cand.route, seed=seed, n_boot=n_boot) for r in others}
     meets = _meets_policy(policy, routes, seed=seed, n_boot=n_boot, allow_unverified=allow_unverified)
-    return build_packet(routes, baseline=base.name, candidate=cand.name, comparison=comparison, layers=layers,
-                        versus_candidate=versus, verdict=verdict, monthly_volume=monthly_volume,
-                        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), evalkit_version=__version__,
-                        meets_policy=meets)
+    return build_packet(
+        routes,
+        baseline=base.name,
+        candidate=cand.name,
+        comparison=comparison,
+        layers=layers,
+        versus_candidate=versus,
+        verdict=verdict,
+        monthly_volume=monthly_volume,
+        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        evalkit_version=__version__,
+        meets_policy=meets,
+    )
 
 
-def _meets_policy(policy_path, routes: list[RouteRef], *, seed: int, n_boot: int,
-                  allow_unverified: bool) -> dict[str, bool] | None:
+def _meets_policy(
+    policy_path, routes: list[RouteRef], *, seed: int, n_boot: int, allow_unverified: bool
+) -> dict[str, bool] | None:
     """For every route but the candidate: does it pass the policy as the candidate against the
     baseline? None without a policy."""
     base = routes[0]
@@ -458,8 +623,9 @@ def _meets_policy(policy_path, routes: list[RouteRef], *, seed: int, n_boot: int
 
 def _gate(policy_path, base: RouteRef, cand: RouteRef, *, seed: int, n_boot: int, allow_unverified: bool):
     from evalkit.gate import evaluate_gate
-    from evalkit.policy import load_policy, policy_of_run
+    from evalkit.policy import GatePolicy, load_policy, policy_of_run
 
+    policy: GatePolicy | None
     if policy_path is not None:
         policy, source = load_policy(policy_path), str(policy_path)
     else:
@@ -467,8 +633,15 @@ def _gate(policy_path, base: RouteRef, cand: RouteRef, *, seed: int, n_boot: int
         source = f"the gate: section of suite {cand.run.manifest['suite']['name']}"
     if policy is None:
         return no_policy_verdict(), None
-    verdict = evaluate_gate(policy, cand.run, cand.route, baseline=(base.run, base.route), seed=seed, n_boot=n_boot,
-                            allow_unverified=allow_unverified)
+    verdict = evaluate_gate(
+        policy,
+        cand.run,
+        cand.route,
+        baseline=(base.run, base.route),
+        seed=seed,
+        n_boot=n_boot,
+        allow_unverified=allow_unverified,
+    )
     return verdict_from_gate(verdict, source), verdict.comparison
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evalkit.errors import BadInput
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -21,9 +23,13 @@ class MinMetrics(_Strict):
     """Floors on a route's headline metrics (any subset)."""
 
     parse_rate: float | None = Field(None, ge=0.0, le=1.0, description="Parsed rows over rows that returned an output.")
-    accuracy: float | None = Field(None, ge=0.0, le=1.0, description="Correct rows over all rows (unparsed and error rows are wrong).")
+    accuracy: float | None = Field(
+        None, ge=0.0, le=1.0, description="Correct rows over all rows (unparsed and error rows are wrong)."
+    )
     kappa: float | None = Field(None, ge=-1.0, le=1.0, description="Cohen's kappa; an undefined kappa fails the check.")
-    macro_f1: float | None = Field(None, ge=0.0, le=1.0, description="Macro-F1 over the labels (per tag: over the labels the tag's cases expect).")
+    macro_f1: float | None = Field(
+        None, ge=0.0, le=1.0, description="Macro-F1 over the labels (per tag: over the labels the tag's cases expect)."
+    )
 
 
 class MinLabel(_Strict):
@@ -50,47 +56,87 @@ class GatePolicy(_Strict):
     baseline: str | None = Field(None, description="A route of the same run to compare against (--baseline overrides).")
     min: MinMetrics | None = Field(None, description="Floors on the candidate's overall metrics.")
     min_by_tag: dict[str, MinMetrics] = Field(
-        default_factory=dict, description="Floors on the metrics of the cases with a tag, decided on the 95% interval: "
-                                          "pass when its lower bound meets the floor, fail when its upper bound is below, "
-                                          "otherwise undecided (a warning).")
+        default_factory=dict,
+        description="Floors on the metrics of the cases with a tag, decided on the 95% interval: "
+        "pass when its lower bound meets the floor, fail when its upper bound is below, "
+        "otherwise undecided (a warning).",
+    )
     min_by_label: dict[str, MinLabel] = Field(
-        default_factory=dict, description="Floors on one label's precision, recall, F1, decided on the 95% interval as min_by_tag.")
+        default_factory=dict,
+        description="Floors on one label's precision, recall, F1, decided on the 95% interval as min_by_tag.",
+    )
     max_drop: MaxDrop | None = Field(None, description="Largest drop against the baseline allowed, per metric.")
     drop_on: Literal["point", "ci95"] = Field(
-        "ci95", description="ci95 (the default): max_drop approves only when the lower bound of the paired 95% interval "
-                            "(Newcombe for accuracy, BCa bootstrap otherwise) is at least minus the margin; point: on the "
-                            "observed delta, which approves worse candidates often (the gate prints how often).")
+        "ci95",
+        description="ci95 (the default): max_drop approves only when the lower bound of the paired 95% interval "
+        "(Newcombe for accuracy, BCa bootstrap otherwise) is at least minus the margin; point: on the "
+        "observed delta, which approves worse candidates often (the gate prints how often).",
+    )
     require_significant_improvement: bool = Field(
-        False, description="The candidate must beat the baseline: the one-sided exact McNemar test (per-call "
-                           "correctness paired by case) below alpha.")
-    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="One-sided significance level of require_significant_improvement.")
+        False,
+        description="The candidate must beat the baseline: the one-sided exact McNemar test (per-call "
+        "correctness paired by case) below alpha.",
+    )
+    alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="One-sided significance level of require_significant_improvement."
+    )
     min_cases: int = Field(
-        10, ge=1, description="min_by_tag and min_by_label floors on fewer cases than this are not decided: "
-                              "'too few cases to decide', a warning.")
+        10,
+        ge=1,
+        description="min_by_tag and min_by_label floors on fewer cases than this are not decided: "
+        "'too few cases to decide', a warning.",
+    )
     error_budget: float | None = Field(
-        None, ge=0.0, le=1.0, description="Largest share of error rows allowed (candidate, and baseline when set); beyond it the gate exits 3.")
-    max_cost_per_1k_usd: float | None = Field(None, ge=0.0, description="Ceiling on USD per 1,000 cases; an unknown cost fails.")
-    max_latency_p95_ms: float | None = Field(None, gt=0.0, description="Ceiling on the 95th percentile latency in milliseconds.")
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of error rows allowed (candidate, and baseline when set); "
+        "beyond it the gate exits 3.",
+    )
+    max_cost_per_1k_usd: float | None = Field(
+        None, ge=0.0, description="Ceiling on USD per 1,000 cases; an unknown cost fails."
+    )
+    max_latency_p95_ms: float | None = Field(
+        None, gt=0.0, description="Ceiling on the 95th percentile latency in milliseconds."
+    )
     min_fields: dict[str, float] = Field(
-        default_factory=dict, description="Floors on scored fields' metrics, FIELD.METRIC: value (e.g. "
-                                          "severity.weighted_kappa: 0.6); also written under min: with the dotted key.")
+        default_factory=dict,
+        description="Floors on scored fields' metrics, FIELD.METRIC: value (e.g. "
+        "severity.weighted_kappa: 0.6); also written under min: with the dotted key.",
+    )
     max_drop_fields: dict[str, float] = Field(
-        default_factory=dict, description="Largest drop allowed per scored field's metric, FIELD.METRIC: value (e.g. "
-                                          "severity.accuracy: 0.02); also written under max_drop: with the dotted key.")
+        default_factory=dict,
+        description="Largest drop allowed per scored field's metric, FIELD.METRIC: value (e.g. "
+        "severity.accuracy: 0.02); also written under max_drop: with the dotted key.",
+    )
     judge_agreement_min: float = Field(
-        0.6, ge=-1.0, le=1.0, description="A check on a judged field's metric needs the judge's quadratic-weighted "
-                                          "kappa with the cases' human grades at least this high.")
+        0.6,
+        ge=-1.0,
+        le=1.0,
+        description="A check on a judged field's metric needs the judge's quadratic-weighted "
+        "kappa with the cases' human grades at least this high.",
+    )
     allow_unvalidated_judge: bool = Field(
-        False, description="Accept checks on judged metrics whose judge has no (or too little) agreement with human grades.")
+        False,
+        description="Accept checks on judged metrics whose judge has no (or too little) agreement with human grades.",
+    )
 
     def sets_checks(self) -> bool:
         """True when the policy asks for at least one check."""
-        return any([
-            self.min and self.min.model_dump(exclude_none=True), self.min_by_tag, self.min_by_label,
-            self.max_drop and self.max_drop.model_dump(exclude_none=True), self.require_significant_improvement,
-            self.error_budget is not None, self.max_cost_per_1k_usd is not None, self.max_latency_p95_ms is not None,
-            self.min_fields, self.max_drop_fields,
-        ])
+        return any(
+            [
+                self.min and self.min.model_dump(exclude_none=True),
+                self.min_by_tag,
+                self.min_by_label,
+                self.max_drop and self.max_drop.model_dump(exclude_none=True),
+                self.require_significant_improvement,
+                self.error_budget is not None,
+                self.max_cost_per_1k_usd is not None,
+                self.max_latency_p95_ms is not None,
+                self.min_fields,
+                self.max_drop_fields,
+            ]
+        )
 
 
 POLICY_MODELS = (GatePolicy, MinMetrics, MinLabel, MaxDrop)
@@ -100,7 +146,7 @@ def _known_keys() -> list[str]:
     return sorted({key for model in POLICY_MODELS for key in model.model_fields})
 
 
-def explain(error: dict[str, Any], prefix: str = "") -> tuple[tuple, str]:
+def explain(error: Any, prefix: str = "") -> tuple[tuple[Any, ...], str]:
     """(key path, message) for one pydantic error of a policy."""
     loc = tuple(error["loc"])
     path = prefix + ".".join(str(part) for part in loc)
@@ -111,7 +157,9 @@ def explain(error: dict[str, Any], prefix: str = "") -> tuple[tuple, str]:
     return loc, f"{path or 'gate'}: {error['msg'].removeprefix('Value error, ')}"
 
 
-def parse_policy(data: Any, *, where: str, prefix: str = "", line_of=lambda loc: None) -> GatePolicy:
+def parse_policy(
+    data: Any, *, where: str, prefix: str = "", line_of: Callable[[tuple[Any, ...]], int | None] = lambda loc: None
+) -> GatePolicy:
     """Validate a policy mapping; bad input names the file, line and key path."""
     if isinstance(data, GatePolicy):
         return data

@@ -77,7 +77,9 @@ def legacy_provenance(ran_as: str | None) -> str:
     return {"local": "stand-in", "mock": "stand-in", "replay": "unverified"}.get(prefix, "live")
 
 
-def route_provenance(rows: list[dict[str, Any]], *, legacy: str = "live", endpoint: str | None = None) -> dict[str, Any]:
+def route_provenance(
+    rows: list[dict[str, Any]], *, legacy: str = "live", endpoint: str | None = None
+) -> dict[str, Any]:
     """{provenance, evidence, counts, stale_parts, endpoint} of one route's rows. The provenance
     is the weakest of the answered rows (None when no row has an answer)."""
     answered = Counter(of_row(r, legacy) for r in rows if not r.get("error"))
@@ -86,9 +88,13 @@ def route_provenance(rows: list[dict[str, Any]], *, legacy: str = "live", endpoi
         if not row.get("error") and of_row(row, legacy) == "stale":
             stale_parts.update(row.get("stale_parts") or ["request"])
     provenance = weakest(list(answered))
-    return {"provenance": provenance, "evidence": is_evidence(provenance),
-            "counts": {name: answered[name] for name in ORDER if answered[name]},
-            "stale_parts": _part_order(stale_parts), "endpoint": endpoint}
+    return {
+        "provenance": provenance,
+        "evidence": is_evidence(provenance),
+        "counts": {name: answered[name] for name in ORDER if answered[name]},
+        "stale_parts": _part_order(stale_parts),
+        "endpoint": endpoint,
+    }
 
 
 def _part_order(parts: set[str]) -> list[str]:

@@ -18,8 +18,25 @@ from typing import Any
 from evalkit.errors import BadInput
 
 #: the fields of a result row that a recording keeps (evalkit.providers.replay reads them)
-RECORDING_FIELDS = ("case_id", "route", "repeat", "output", "error", "model", "input_tokens", "output_tokens",
-                    "cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "latency_ms", "request_sha256", "request_parts", "provenance", "stale_parts", "endpoint")
+RECORDING_FIELDS = (
+    "case_id",
+    "route",
+    "repeat",
+    "output",
+    "error",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "latency_ms",
+    "request_sha256",
+    "request_parts",
+    "provenance",
+    "stale_parts",
+    "endpoint",
+)
 
 
 def recording_lines(rows: list[dict[str, Any]], endpoints: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
@@ -28,8 +45,9 @@ def recording_lines(rows: list[dict[str, Any]], endpoints: dict[str, str | None]
     kept = []
     for row in rows:
         line = {k: row[k] for k in RECORDING_FIELDS if row.get(k) is not None}
-        if "endpoint" not in line and (endpoints or {}).get(row["route"]):
-            line["endpoint"] = endpoints[row["route"]]
+        endpoint = (endpoints or {}).get(row["route"])
+        if "endpoint" not in line and endpoint:
+            line["endpoint"] = endpoint
         kept.append(line)
     return sorted(kept, key=lambda line: (line["route"], line["case_id"], line.get("repeat", 0)))
 
@@ -52,5 +70,9 @@ def record_run(run_dir: str | Path, out: str | Path) -> dict[str, Any]:
     provenance: dict[str, Counter[str]] = {}
     for row in run.rows:
         provenance.setdefault(row["route"], Counter())[of_row(row)] += 1
-    return {"lines": len(lines), "errors": sum(1 for r in run.rows if r.get("error")),
-            "provenance": {route: dict(counts) for route, counts in provenance.items()}, "out": str(out)}
+    return {
+        "lines": len(lines),
+        "errors": sum(1 for r in run.rows if r.get("error")),
+        "provenance": {route: dict(counts) for route, counts in provenance.items()},
+        "out": str(out),
+    }

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-REPAIR_PROMPT = ("Your answer could not be used: {error}. Reply again with the corrected answer only, "
-                 "valid JSON that follows the required format.")
+REPAIR_PROMPT = (
+    "Your answer could not be used: {error}. Reply again with the corrected answer only, "
+    "valid JSON that follows the required format."
+)
 
 
 def repair_messages(messages: list[dict[str, Any]], output: str, error: str | None) -> list[dict[str, Any]]:
     """The conversation of the next pass: what was asked, the answer, and what was wrong with it."""
-    return [*messages, {"role": "assistant", "content": output},
-            {"role": "user", "content": REPAIR_PROMPT.format(error=error or "it did not parse")}]
+    return [
+        *messages,
+        {"role": "assistant", "content": output},
+        {"role": "user", "content": REPAIR_PROMPT.format(error=error or "it did not parse")},
+    ]
 
 
 def merge_passes(first: Any, passes: list[tuple[Any, Any]], price_cost) -> dict[str, Any]:

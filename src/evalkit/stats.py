@@ -11,6 +11,7 @@ import functools
 import math
 from collections.abc import Sequence
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -64,9 +65,7 @@ def _wilson(successes: int, n: int, z: float) -> tuple[float, float]:
     return low, high
 
 
-def wilson_interval(
-    successes: int, n: int, confidence: float = 0.95
-) -> tuple[float, float] | None:
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval for successes/n (no continuity correction); None when n == 0."""
     _check_count("successes", successes)
     _check_count("n", n)
@@ -78,7 +77,7 @@ def wilson_interval(
     return _wilson(successes, n, z)
 
 
-def mcnemar(b: int, c: int) -> dict:
+def mcnemar(b: int, c: int) -> dict[str, Any]:
     """Exact (conditional) and mid-p McNemar tests on the discordant counts b and c.
 
     With X ~ Binomial(b + c, 1/2) and m = min(b, c):
@@ -240,7 +239,8 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 # -- bias-corrected and accelerated (BCa) bootstrap intervals --
 
-def bca_interval(estimate: float | None, boot, jackknife, confidence: float = 0.95) -> list[float] | None:
+
+def bca_interval(estimate: float | None, boot: Any, jackknife: Any, confidence: float = 0.95) -> list[float] | None:
     """Efron's BCa interval from bootstrap replicates and leave-one-cluster-out (jackknife) values.
 
     The bias correction z0 counts ties with the estimate as half below, so a statistic with
@@ -270,13 +270,15 @@ def bca_interval(estimate: float | None, boot, jackknife, confidence: float = 0.
     limits = []
     for zq in (-z, z):
         shifted = z0 + zq
-        corrected = z0 + shifted / (1.0 - accel * shifted) if 1.0 - accel * shifted > 0 else (math.inf if zq > 0 else -math.inf)
+        corrected = (
+            z0 + shifted / (1.0 - accel * shifted) if 1.0 - accel * shifted > 0 else (math.inf if zq > 0 else -math.inf)
+        )
         limits.append(normal.cdf(corrected) if math.isfinite(corrected) else (1.0 if corrected > 0 else 0.0))
     low, high = np.quantile(defined, limits)
     return [float(min(low, estimate)), float(max(high, estimate))]
 
 
-def jackknife_se(jackknife) -> float | None:
+def jackknife_se(jackknife: Any) -> float | None:
     """The jackknife standard error from leave-one-cluster-out values; None with fewer than 2."""
     jack = np.asarray(jackknife, dtype=float)
     jack = jack[~np.isnan(jack)]
@@ -286,8 +288,13 @@ def jackknife_se(jackknife) -> float | None:
     return float(math.sqrt((m - 1) / m * float(((jack - jack.mean()) ** 2).sum())))
 
 
-def bootstrap_interval(estimate: float | None, boot, jackknife, confidence: float = 0.95,
-                       bounds: tuple[float, float] = (-math.inf, math.inf)) -> list[float] | None:
+def bootstrap_interval(
+    estimate: float | None,
+    boot: Any,
+    jackknife: Any,
+    confidence: float = 0.95,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> list[float] | None:
     """The interval evalkit reports for kappa, macro-F1, per-label F1 and their paired differences:
     the BCa interval (bca_interval), widened where needed to the jackknife normal interval
     estimate +/- z * jackknife SE, and clipped to the statistic's range `bounds`.
@@ -299,7 +306,7 @@ def bootstrap_interval(estimate: float | None, boot, jackknife, confidence: floa
     side of coverage while keeping BCa's asymmetry. The interval always contains its estimate.
     """
     bca = bca_interval(estimate, boot, jackknife, confidence)
-    if bca is None:
+    if bca is None or estimate is None:
         return None
     se = jackknife_se(jackknife)
     low, high = bca
@@ -311,7 +318,8 @@ def bootstrap_interval(estimate: float | None, boot, jackknife, confidence: floa
 
 # -- clustered rates: per-call means with a case-clustered interval --
 
-def clustered_rate(successes, trials, confidence: float = 0.95) -> dict:
+
+def clustered_rate(successes: Any, trials: Any, confidence: float = 0.95) -> dict[str, Any]:
     """A per-call rate over cases that each have one or more calls, with a Wilson interval
     at the effective number of calls (Kish's design effect from the case-level variance).
 
@@ -337,20 +345,21 @@ def clustered_rate(successes, trials, confidence: float = 0.95) -> dict:
         mean_t = calls / n
         variance = float(((s - p * t) ** 2).sum()) / (n * n * mean_t * mean_t)
         n_eff = calls if variance <= 0 else min(calls, max(float(n), p * (1.0 - p) / variance))
-    low, high = _wilson(p * n_eff, n_eff, _z(confidence))
+    low, high = _wilson(p * n_eff, n_eff, _z(confidence))  # type: ignore[arg-type]  # a fractional n is fine
     return {"value": p, "ci95": [low, high], "n": n}
 
 
 # -- the paired test on per-call correctness, and its operating characteristics --
 
-def _lcm(values) -> int:
+
+def _lcm(values: Any) -> int:
     result = 1
     for value in values:
         result = result * int(value) // math.gcd(result, int(value))
     return result
 
 
-def paired_sign_flip(correct_a, calls_a, correct_b, calls_b) -> dict:
+def paired_sign_flip(correct_a: Any, calls_a: Any, correct_b: Any, calls_b: Any) -> dict[str, Any]:
     """Exact paired randomisation (sign-flip) test of per-call accuracy, paired by case.
 
     Case i has d_i = correct_b[i]/calls_b[i] - correct_a[i]/calls_a[i]. Under the null
@@ -388,11 +397,17 @@ def paired_sign_flip(correct_a, calls_a, correct_b, calls_b) -> dict:
     point = float(dist[at])
     p_exact = min(1.0, 2.0 * min(p_greater, p_less))
     p_midp = 1.0 if observed == 0 else min(1.0, p_exact - point)
-    return {"delta": observed / scale / ca.size, "p_greater": p_greater, "p_less": p_less,
-            "p_exact": p_exact, "p_midp": p_midp, "n": int(ca.size)}
+    return {
+        "delta": observed / scale / ca.size,
+        "p_greater": p_greater,
+        "p_less": p_less,
+        "p_exact": p_exact,
+        "p_midp": p_midp,
+        "n": int(ca.size),
+    }
 
 
-def one_sided_exact_p(b, c):
+def one_sided_exact_p(b: Any, c: Any) -> Any:
     """P(X >= c) for X ~ Binomial(b + c, 1/2): the exact one-sided McNemar p that B (which
     fixed c cases and broke b) is better. Vectorised; 1.0 when b + c == 0."""
     from scipy.stats import binom
@@ -415,7 +430,7 @@ def _critical_fixed(n: int, alpha: float) -> np.ndarray:
     return crit
 
 
-def _power_curve(n: int, p_discordant: float, deltas, alpha: float) -> np.ndarray:
+def _power_curve(n: int, p_discordant: float, deltas: Any, alpha: float) -> Any:
     """significance_power for each delta in `deltas` (all at most p_discordant), vectorised."""
     from scipy.stats import binom
 
@@ -438,8 +453,9 @@ def significance_power(n: int, p_discordant: float, delta: float, alpha: float =
 
 
 @functools.lru_cache(maxsize=4096)
-def smallest_detectable_difference(n: int, p_discordant: float, *, alpha: float = 0.05,
-                                   power: float = 0.80) -> tuple[float | None, str | None]:
+def smallest_detectable_difference(
+    n: int, p_discordant: float, *, alpha: float = 0.05, power: float = 0.80
+) -> tuple[float | None, str | None]:
     """(delta, reason): the smallest accuracy gain of B over A that the one-sided exact McNemar
     test at alpha detects with the given power, on n pairs at the observed share of discordant
     pairs, computed exactly (not by a normal approximation), to a thousandth of psi. A gain
@@ -454,12 +470,14 @@ def smallest_detectable_difference(n: int, p_discordant: float, *, alpha: float 
     grid = np.linspace(0.0, p_discordant, 1001)[1:]
     reach = np.nonzero(_power_curve(n, p_discordant, grid, alpha) >= power)[0]
     if not reach.size:
-        return None, (f"does not exist: with {n} pairs and {p_discordant:.0%} discordant, no gain reaches "
-                      f"{power:.0%} power at one-sided alpha {alpha}")
+        return None, (
+            f"does not exist: with {n} pairs and {p_discordant:.0%} discordant, no gain reaches "
+            f"{power:.0%} power at one-sided alpha {alpha}"
+        )
     return float(grid[reach[0]]), None
 
 
-def newcombe_arrays(both, only_a, only_b, neither, confidence: float = 0.95):
+def newcombe_arrays(both: Any, only_a: Any, only_b: Any, neither: Any, confidence: float = 0.95) -> Any:
     """Newcombe's method-10 interval (as newcombe_paired_interval) for arrays of tables; counts
     may be fractional. Returns (lower, upper) arrays; nan where a table is empty."""
     z = _z(confidence)
@@ -480,7 +498,7 @@ def newcombe_arrays(both, only_a, only_b, neither, confidence: float = 0.95):
     return lower, upper
 
 
-def _wilson_arrays(successes, n, z: float):
+def _wilson_arrays(successes: Any, n: Any, z: float) -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):
         p = successes / n
         z2 = z * z
@@ -506,17 +524,28 @@ def _all_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     for only_a in range(n + 1):
         for only_b in range(n + 1 - only_a):
             both = np.arange(n + 1 - only_a - only_b)
-            rows.append(np.column_stack([both, np.full_like(both, only_a), np.full_like(both, only_b),
-                                         n - only_a - only_b - both]))
+            rows.append(
+                np.column_stack(
+                    [both, np.full_like(both, only_a), np.full_like(both, only_b), n - only_a - only_b - both]
+                )
+            )
     tables = np.concatenate(rows).astype(np.int64)
     log_coef = gammaln(n + 1.0) - gammaln(tables + 1.0).sum(axis=1)
     return tables, log_coef
 
 
 @functools.lru_cache(maxsize=4096)
-def approval_probability(n: int, delta: float, p_discordant: float, accuracy_a: float, *,
-                         alpha: float | None = None, margin: float | None = None, drop_on: str = "ci95",
-                         seed: int = 0) -> float:
+def approval_probability(
+    n: int,
+    delta: float,
+    p_discordant: float,
+    accuracy_a: float,
+    *,
+    alpha: float | None = None,
+    margin: float | None = None,
+    drop_on: str = "ci95",
+    seed: int = 0,
+) -> float:
     """Probability that the gate's paired accuracy checks approve B over A on n cases when B's
     true accuracy is A's plus `delta`, with a share p_discordant (at least |delta|) of
     discordant pairs and A's accuracy `accuracy_a`.
@@ -557,7 +586,8 @@ def approval_probability(n: int, delta: float, p_discordant: float, accuracy_a: 
 def _one_sided_table(n: int, alpha: float) -> np.ndarray:
     """(n + 1, n + 1) booleans: whether (broken b, fixed c) is significant one-sided at alpha."""
     b, c = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
-    return one_sided_exact_p(b, c) < alpha
+    table: np.ndarray = one_sided_exact_p(b, c) < alpha
+    return table
 
 
 def newcombe_half_width(n: int, p_discordant: float, accuracy: float = 0.8, confidence: float = 0.95) -> float:
@@ -565,7 +595,9 @@ def newcombe_half_width(n: int, p_discordant: float, accuracy: float = 0.8, conf
     share p_discordant of the pairs is discordant, half each way (the figure docs/ci.md quotes
     for choosing a margin; counts may be fractional)."""
     discordant = p_discordant * n / 2.0
-    low, high = newcombe_arrays(accuracy * n - discordant, discordant, discordant, n - accuracy * n - discordant, confidence)
+    low, high = newcombe_arrays(
+        accuracy * n - discordant, discordant, discordant, n - accuracy * n - discordant, confidence
+    )
     return float(high - low) / 2.0
 
 

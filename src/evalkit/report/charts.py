@@ -24,18 +24,20 @@ def _pyplot(salt: str):
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    matplotlib.rcParams.update({
-        "svg.fonttype": "none",  # text stays text: small, selectable, styled by the page's fonts
-        "svg.hashsalt": salt,  # deterministic, chart-specific ids: two charts in one page never clash
-        "text.parse_math": False,  # a label with $ signs is text, not mathtext
-        "font.family": "sans-serif",
-        "font.size": 9,
-        "axes.edgecolor": GRID,
-        "axes.labelcolor": MUTED,
-        "xtick.color": MUTED,
-        "ytick.color": MUTED,
-        "text.color": INK,
-    })
+    matplotlib.rcParams.update(
+        {
+            "svg.fonttype": "none",  # text stays text: small, selectable, styled by the page's fonts
+            "svg.hashsalt": salt,  # deterministic, chart-specific ids: two charts in one page never clash
+            "text.parse_math": False,  # a label with $ signs is text, not mathtext
+            "font.family": "sans-serif",
+            "font.size": 9,
+            "axes.edgecolor": GRID,
+            "axes.labelcolor": MUTED,
+            "xtick.color": MUTED,
+            "ytick.color": MUTED,
+            "text.color": INK,
+        }
+    )
     return plt
 
 
@@ -63,7 +65,9 @@ def _attr(text: str) -> str:
 
 def route_colours(names: list[str], baseline: str, candidate: str) -> dict[str, str]:
     others = itertools.cycle(OTHER_COLOURS)
-    return {n: BASELINE_COLOUR if n == baseline else CANDIDATE_COLOUR if n == candidate else next(others) for n in names}
+    return {
+        n: BASELINE_COLOUR if n == baseline else CANDIDATE_COLOUR if n == candidate else next(others) for n in names
+    }
 
 
 def headline_chart(routes: list[dict[str, Any]], colours: dict[str, str]) -> str:
@@ -107,11 +111,16 @@ def focus_labels(confusions: list[dict[str, Any]], limit: int = MAX_HEATMAP_LABE
     labels = confusions[0]["labels"]
     if len(labels) <= limit:
         return list(labels)
-    cells = sorted(((count, expected, predicted)
-                    for confusion in confusions
-                    for expected, row in zip(confusion["labels"], confusion["matrix"])
-                    for predicted, count in zip(confusion["columns"], row)
-                    if count and expected != predicted), key=lambda cell: -cell[0])
+    cells = sorted(
+        (
+            (count, expected, predicted)
+            for confusion in confusions
+            for expected, row in zip(confusion["labels"], confusion["matrix"])
+            for predicted, count in zip(confusion["columns"], row)
+            if count and expected != predicted
+        ),
+        key=lambda cell: -cell[0],
+    )
     kept: dict[str, None] = {}
     for _, expected, predicted in cells:
         for label in (expected, predicted):
@@ -125,12 +134,16 @@ def focus_labels(confusions: list[dict[str, Any]], limit: int = MAX_HEATMAP_LABE
 def _restricted(confusion: dict[str, Any], keep: list[str]) -> dict[str, Any]:
     rows = [confusion["labels"].index(label) for label in keep]
     columns = [j for j, c in enumerate(confusion["columns"]) if c in keep or c in SPECIAL_COLUMNS]
-    return {"labels": keep, "columns": [confusion["columns"][j] for j in columns],
-            "matrix": [[confusion["matrix"][i][j] for j in columns] for i in rows]}
+    return {
+        "labels": keep,
+        "columns": [confusion["columns"][j] for j in columns],
+        "matrix": [[confusion["matrix"][i][j] for j in columns] for i in rows],
+    }
 
 
-def confusion_chart(confusion: dict[str, Any], title: str, *, peak: float | None = None,
-                    keep: list[str] | None = None) -> str:
+def confusion_chart(
+    confusion: dict[str, Any], title: str, *, peak: float | None = None, keep: list[str] | None = None
+) -> str:
     """One route's confusion matrix as an annotated heatmap, unparsed and error columns set apart.
 
     `peak` fixes the top of the colour scale, so two matrices drawn side by side share one scale;
@@ -149,8 +162,16 @@ def confusion_chart(confusion: dict[str, Any], title: str, *, peak: float | None
         for j in range(matrix.shape[1]):
             count = int(matrix[i, j])
             if count:
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
-                        color="white" if count > 0.55 * peak else INK, fontweight="bold" if labels[i] == columns[j] else "normal")
+                ax.text(
+                    j,
+                    i,
+                    str(count),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if count > 0.55 * peak else INK,
+                    fontweight="bold" if labels[i] == columns[j] else "normal",
+                )
     shown = [{"__unparsed__": "unparsed", "__error__": "error"}.get(c, c) for c in columns]
     ax.set_xticks(range(len(columns)), shown, rotation=55, ha="right", rotation_mode="anchor", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
@@ -184,8 +205,17 @@ def tag_chart(tags: list[dict[str, Any]], names: list[str], colours: dict[str, s
             ax.plot([min(present), max(present)], [y, y], color=GRID, lw=3, solid_capstyle="round", zorder=1)
         for k, (name, value) in enumerate(zip(names, values)):
             if value is not None:  # routes sit slightly apart so equal values stay visible
-                ax.plot([value], [y + (k - (len(names) - 1) / 2) * 0.14], "o", color=colours[name], ms=6.5, zorder=2, label=name if y == 0 else None,
-                        markeredgecolor="white", markeredgewidth=0.8)
+                ax.plot(
+                    [value],
+                    [y + (k - (len(names) - 1) / 2) * 0.14],
+                    "o",
+                    color=colours[name],
+                    ms=6.5,
+                    zorder=2,
+                    label=name if y == 0 else None,
+                    markeredgecolor="white",
+                    markeredgewidth=0.8,
+                )
     ax.set_yticks(range(len(tags)), [f"{t['tag']} (n={t['n']})" for t in tags])
     ax.set_ylim(len(tags) - 0.5, -0.7)
     ax.set_xlim(-0.02, 1.02)
@@ -195,6 +225,8 @@ def tag_chart(tags: list[dict[str, Any]], names: list[str], colours: dict[str, s
     ax.tick_params(length=0)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    ax.legend(loc="lower right", frameon=False, fontsize=8, ncol=len(names), bbox_to_anchor=(1.0, 1.0), handletextpad=0.2)
+    ax.legend(
+        loc="lower right", frameon=False, fontsize=8, ncol=len(names), bbox_to_anchor=(1.0, 1.0), handletextpad=0.2
+    )
     fig.tight_layout()
     return to_svg(fig, "Accuracy per tag and route")

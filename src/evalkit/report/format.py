@@ -35,13 +35,36 @@ def route_rows(summary: dict[str, Any]) -> list[list[str]]:
     """One line per route: the headline figures of a summary."""
     rows = []
     for route, s in summary["routes"].items():
-        rows.append([
-            route, str(s["n"]), metric(s["parse_rate"]), metric(s["accuracy"]), metric(s["kappa"]),
-            metric(s["macro_f1"]), ms(s["latency_ms"]["p50"]), ms(s["latency_ms"]["p95"]),
-            num(s["tokens"]["input_mean"], 0), num(s["tokens"]["output_mean"], 0), money((s["cost_usd"] or {}).get("per_1k")), str(s["errors"]),
-        ])
+        rows.append(
+            [
+                route,
+                str(s["n"]),
+                metric(s["parse_rate"]),
+                metric(s["accuracy"]),
+                metric(s["kappa"]),
+                metric(s["macro_f1"]),
+                ms(s["latency_ms"]["p50"]),
+                ms(s["latency_ms"]["p95"]),
+                num(s["tokens"]["input_mean"], 0),
+                num(s["tokens"]["output_mean"], 0),
+                money((s["cost_usd"] or {}).get("per_1k")),
+                str(s["errors"]),
+            ]
+        )
     return rows
 
 
-ROUTE_HEADERS = ["route", "n", "parse rate", "accuracy", "kappa", "macro-F1", "p50", "p95",
-                 "tokens in", "tokens out", "cost/1k", "errors"]
+ROUTE_HEADERS = [
+    "route",
+    "n",
+    "parse rate",
+    "accuracy",
+    "kappa",
+    "macro-F1",
+    "p50",
+    "p95",
+    "tokens in",
+    "tokens out",
+    "cost/1k",
+    "errors",
+]

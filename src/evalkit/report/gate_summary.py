@@ -42,7 +42,9 @@ def result_text(check: Check, verdict: Verdict) -> str:
 
 
 def check_rows(verdict: Verdict) -> list[list[str]]:
-    return [[c.name, value_text(c, c.value), threshold_text(c), result_text(c, verdict), c.reason] for c in verdict.checks]
+    return [
+        [c.name, value_text(c, c.value), threshold_text(c), result_text(c, verdict), c.reason] for c in verdict.checks
+    ]
 
 
 CHECK_HEADERS = ["check", "value", "threshold", "result", "reason"]
@@ -53,8 +55,11 @@ def verdict_line(verdict: Verdict) -> str:
     total = len(verdict.checks)
     if not failed:
         undecided = len(verdict.undecided)
-        passed = f"all {total} checks passed" if not verdict.not_evidence else \
-            "the policy's checks passed on answers that are not evidence"
+        passed = (
+            f"all {total} checks passed"
+            if not verdict.not_evidence
+            else "the policy's checks passed on answers that are not evidence"
+        )
         detail = passed + (f" ({undecided} undecided: warnings)" if undecided else "")
     else:
         detail = f"{len(failed)} of {total} checks failed: {', '.join(c.name for c in failed)}"
@@ -81,7 +86,11 @@ def render_text(verdict: Verdict) -> str:
     warnings = (verdict.comparison or {}).get("warnings") or []
     tail = ["", "warnings (A = baseline, B = candidate):", *(f"  - {w}" for w in warnings)] if warnings else []
     if verdict.undecided:
-        tail += ["", "undecided floors (warnings, not rejections):", *(f"  - {c.name}: {c.reason}" for c in verdict.undecided)]
+        tail += [
+            "",
+            "undecided floors (warnings, not rejections):",
+            *(f"  - {c.name}: {c.reason}" for c in verdict.undecided),
+        ]
     oc = operating_line(verdict)
     if oc:
         tail += ["", f"operating characteristics: {oc}"]
@@ -104,19 +113,35 @@ def render_markdown(verdict: Verdict) -> str:
     badge = BADGES[verdict.decision] + (" — NOT EVIDENCE" if verdict.not_evidence else "")
     out = [f"## evalkit gate: {badge}", ""]
     if verdict.not_evidence:
-        out += [f"> **{verdict.evidence_notice()}.** {'The policy was evaluated anyway (--allow-unverified).' if verdict.allow_unverified else 'The gate approves only on answers of the configured models.'}", ""]
+        out += [
+            f"> **{verdict.evidence_notice()}.** "
+            + ("The policy was evaluated anyway (--allow-unverified)." if verdict.allow_unverified
+               else "The gate approves only on answers of the configured models."),
+            "",
+        ]
     against = f" against baseline `{verdict.baseline}`" if verdict.baseline else ""
-    out += [f"Candidate `{verdict.candidate}`{against}. {verdict_line(verdict)[len('verdict: '):]}.", ""]
+    out += [f"Candidate `{verdict.candidate}`{against}. {verdict_line(verdict)[len('verdict: ') :]}.", ""]
     out += [*(f"- {line}" for line in provenance_lines(verdict)), ""]
-    out += [table(CHECK_HEADERS, [[*row[:3], MARKS.get(row[3], "") + row[3], row[4]]
-                                  for row in check_rows(verdict)]), ""]
+    out += [
+        table(CHECK_HEADERS, [[*row[:3], MARKS.get(row[3], "") + row[3], row[4]] for row in check_rows(verdict)]),
+        "",
+    ]
     if verdict.undecided:
-        out += ["Undecided floors (warnings, not rejections): "
-                + "; ".join(f"`{c.name}` ({c.status})" for c in verdict.undecided) + ".", ""]
+        out += [
+            "Undecided floors (warnings, not rejections): "
+            + "; ".join(f"`{c.name}` ({c.status})" for c in verdict.undecided)
+            + ".",
+            "",
+        ]
     oc = operating_line(verdict)
     if oc:
         out += [f"**Operating characteristics.** {oc[0].upper() + oc[1:]}.", ""]
     if verdict.comparison is not None:
-        out += ["<details><summary>Comparison with the baseline</summary>", "", comparison_markdown(verdict.comparison),
-                "</details>", ""]
+        out += [
+            "<details><summary>Comparison with the baseline</summary>",
+            "",
+            comparison_markdown(verdict.comparison),
+            "</details>",
+            "",
+        ]
     return "\n".join(out) + "\n"

@@ -16,6 +16,7 @@ FOLD_CHARS = 360  # longer texts show a preview and fold the rest into <details>
 
 # -- formatting filters (shared with packet_markdown) --
 
+
 def pct(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value * 100:.{digits}f}%"
 
@@ -89,21 +90,38 @@ def as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-FILTERS = {"pct": pct, "dec": dec, "signed": signed, "pts": pts, "interval": interval, "pvalue": pvalue, "usd": usd,
-           "ms": ms, "count": count, "column": column, "as_text": as_text}
+FILTERS = {
+    "pct": pct,
+    "dec": dec,
+    "signed": signed,
+    "pts": pts,
+    "interval": interval,
+    "pvalue": pvalue,
+    "usd": usd,
+    "ms": ms,
+    "count": count,
+    "column": column,
+    "as_text": as_text,
+}
 
 
 def environment(autoescape: bool):
     """A Jinja2 environment over the packet templates; autoescape must be on for HTML."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    env = Environment(loader=PackageLoader("evalkit.report", "templates"), autoescape=autoescape,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=PackageLoader("evalkit.report", "templates"),
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters.update(FILTERS)
     return env
 
 
-def charts_for(packet: dict[str, Any]) -> dict[str, str]:
+def charts_for(packet: dict[str, Any]) -> dict[str, Any]:
     """The packet's charts as inline SVG strings, drawn from figures already in the packet."""
     from evalkit.report import charts
 
@@ -117,7 +135,9 @@ def charts_for(packet: dict[str, Any]) -> dict[str, str]:
     result = {
         "headline": charts.headline_chart(routes, colours),
         "confusion_baseline": charts.confusion_chart(pair[0], f"baseline: {packet['baseline']}", peak=peak, keep=keep),
-        "confusion_candidate": charts.confusion_chart(pair[1], f"candidate: {packet['candidate']}", peak=peak, keep=keep),
+        "confusion_candidate": charts.confusion_chart(
+            pair[1], f"candidate: {packet['candidate']}", peak=peak, keep=keep
+        ),
         "confusion_shown": len(keep),
         "confusion_labels": len(pair[0]["labels"]),
     }
@@ -133,8 +153,13 @@ def render_html(packet: dict[str, Any]) -> str:
 
     drawn = charts_for(packet)
     colours = drawn.pop("colours")
-    svg = {name: Markup(text) if isinstance(text, str) else text  # drawn by matplotlib from numbers and suite labels
-           for name, text in drawn.items()}
+    svg = {
+        name: Markup(text) if isinstance(text, str) else text  # drawn by matplotlib from numbers and suite labels
+        for name, text in drawn.items()
+    }
     by_name = {r["name"]: r for r in packet["routes"]}
-    return environment(autoescape=True).get_template("packet.html.j2").render(
-        p=packet, charts=svg, colours=colours, by_name=by_name, fold_chars=FOLD_CHARS)
+    return (
+        environment(autoescape=True)
+        .get_template("packet.html.j2")
+        .render(p=packet, charts=svg, colours=colours, by_name=by_name, fold_chars=FOLD_CHARS)
+    )

@@ -18,19 +18,31 @@ def render_junit(verdict: Verdict) -> str:
     failures = sum(1 for c in verdict.blocking if c.kind != "completeness")
     errors = sum(1 for c in verdict.blocking if c.kind == "completeness")
     waived = [c for c in verdict.not_evidence if c not in verdict.blocking]
-    counts = {"tests": str(len(verdict.checks)), "failures": str(failures), "errors": str(errors),
-              "skipped": str(len(waived))}
+    counts = {
+        "tests": str(len(verdict.checks)),
+        "failures": str(failures),
+        "errors": str(errors),
+        "skipped": str(len(waived)),
+    }
     root = ET.Element("testsuites", {"name": "evalkit gate", **counts, "time": "0"})
     suite = ET.SubElement(root, "testsuite", {"name": f"evalkit gate {verdict.candidate}", **counts, "time": "0"})
     properties = ET.SubElement(suite, "properties")
     evidence = verdict.evidence_notice() or "verified: every judged answer came from the configured model"
-    for name, value in (("candidate", verdict.candidate), ("baseline", verdict.baseline or ""),
-                        ("decision", verdict.decision), ("exit_code", str(verdict.exit_code)), ("evidence", evidence),
-                        *((f"provenance.{role}", describe(info)) for role, info in verdict.provenance.items())):
+    for name, value in (
+        ("candidate", verdict.candidate),
+        ("baseline", verdict.baseline or ""),
+        ("decision", verdict.decision),
+        ("exit_code", str(verdict.exit_code)),
+        ("evidence", evidence),
+        *((f"provenance.{role}", describe(info)) for role, info in verdict.provenance.items()),
+    ):
         ET.SubElement(properties, "property", {"name": name, "value": value})
     if verdict.operating_characteristics:
-        ET.SubElement(properties, "property", {"name": "operating_characteristics",
-                                               "value": verdict.operating_characteristics["sentence"]})
+        ET.SubElement(
+            properties,
+            "property",
+            {"name": "operating_characteristics", "value": verdict.operating_characteristics["sentence"]},
+        )
     for check in verdict.checks:
         case = ET.SubElement(suite, "testcase", {"classname": "evalkit.gate", "name": check.name, "time": "0"})
         detail = f"value {value_text(check, check.value)}, threshold {threshold_text(check) or 'none'}: {check.reason}"

@@ -18,40 +18,90 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 def render_report(run) -> str:
     manifest, summary = run.manifest, run.summary
     out = [f"# {manifest['suite']['name']}: run {manifest['run_id']}", ""]
-    out.append(f"Status: **{manifest['status']}**. evalkit {manifest['evalkit_version']}, started {manifest['started_at']}"
-               + (", offline stand-ins" if manifest.get("offline") else "") + ".")
-    out += ["", "Rates carry a 95% interval (Wilson for parse rate and accuracy, a bootstrap over cases for kappa and macro-F1) and their n, "
-            "the number of cases (a case's repeats are one cluster; rates are per-call means). "
-            "Macro-F1 averages over the labels that occur among the expected answers.",
-            "Accuracy, kappa and macro-F1 count unparsed and errored rows as wrong; parse rate is over rows that returned an output.", ""]
+    out.append(
+        f"Status: **{manifest['status']}**. evalkit {manifest['evalkit_version']}, started {manifest['started_at']}"
+        + (", offline stand-ins" if manifest.get("offline") else "")
+        + "."
+    )
+    out += [
+        "",
+        "Rates carry a 95% interval (Wilson for parse rate and accuracy, "
+        "a bootstrap over cases for kappa and macro-F1) and their n, "
+        "the number of cases (a case's repeats are one cluster; rates are per-call means). "
+        "Macro-F1 averages over the labels that occur among the expected answers.",
+        "Accuracy, kappa and macro-F1 count unparsed and errored rows as wrong; "
+        "parse rate is over rows that returned an output.",
+        "",
+    ]
     out += [table(ROUTE_HEADERS, route_rows(summary)), ""]
     routes = manifest["routes"]
     found = {route: s.get("provenance") or {} for route, s in summary["routes"].items()}
-    out += ["## Routes", "", table(["route", "kind", "model", "ran as", "answers"],
-                                   [[r, i["kind"], i["model"], i.get("ran_as", i["model"]), describe(found.get(r) or {})]
-                                    for r, i in routes.items()]), ""]
+    out += [
+        "## Routes",
+        "",
+        table(
+            ["route", "kind", "model", "ran as", "answers"],
+            [
+                [r, i["kind"], i["model"], i.get("ran_as", i["model"]), describe(found.get(r) or {})]
+                for r, i in routes.items()
+            ],
+        ),
+        "",
+    ]
     weak = [r for r, info in found.items() if info and not info.get("evidence")]
     if weak:
-        out += [f"**Not evidence about the configured models:** {', '.join(weak)} "
-                "(answers from stand-ins or from recordings that are unverified or made for other requests).", ""]
+        out += [
+            f"**Not evidence about the configured models:** {', '.join(weak)} "
+            "(answers from stand-ins or from recordings that are unverified or made for other requests).",
+            "",
+        ]
     for route, s in summary["routes"].items():
         out += [f"## {route}", ""]
         if s.get("retrieval"):
             r = s["retrieval"]
-            out += [f"Retrieval: recall@{r['k']} {num(r['recall_at_k'])}, MRR {num(r['mrr'])} over {r['n']} cases with gold sources.", ""]
+            out += [
+                f"Retrieval: recall@{r['k']} {num(r['recall_at_k'])}, MRR {num(r['mrr'])} "
+                f"over {r['n']} cases with gold sources.",
+                "",
+            ]
         if s["errors"]:
             kinds = ", ".join(f"{k}: {v}" for k, v in s["errors_by_type"].items())
             out += [f"Error rows: {s['errors']} ({kinds}).", ""]
         conf = s["confusion"]
-        out += ["Confusion (rows: expected, columns: predicted):", "",
-                table(["expected \\ predicted", *conf["columns"]], [[label, *row] for label, row in zip(conf["labels"], conf["matrix"])]), ""]
-        out += ["Per class:", "", table(["label", "precision", "recall", "F1", "support"],
-                                       [[label, num(c["precision"]), num(c["recall"]), num(c["f1"]), c["support"]]
-                                        for label, c in s["per_class"].items()]), ""]
+        out += [
+            "Confusion (rows: expected, columns: predicted):",
+            "",
+            table(
+                ["expected \\ predicted", *conf["columns"]],
+                [[label, *row] for label, row in zip(conf["labels"], conf["matrix"])],
+            ),
+            "",
+        ]
+        out += [
+            "Per class:",
+            "",
+            table(
+                ["label", "precision", "recall", "F1", "support"],
+                [
+                    [label, num(c["precision"]), num(c["recall"]), num(c["f1"]), c["support"]]
+                    for label, c in s["per_class"].items()
+                ],
+            ),
+            "",
+        ]
         if s["by_tag"]:
-            out += ["By tag:", "", table(["tag", "n", "accuracy", "95% CI", "parse rate"],
-                                         [[tag, t["n"], num(t["accuracy"]), interval(t.get("accuracy_ci95")), num(t["parse_rate"])]
-                                          for tag, t in s["by_tag"].items()]), ""]
+            out += [
+                "By tag:",
+                "",
+                table(
+                    ["tag", "n", "accuracy", "95% CI", "parse rate"],
+                    [
+                        [tag, t["n"], num(t["accuracy"]), interval(t.get("accuracy_ci95")), num(t["parse_rate"])]
+                        for tag, t in s["by_tag"].items()
+                    ],
+                ),
+                "",
+            ]
         out += field_lines(s)
     return "\n".join(out) + "\n"
 
@@ -67,11 +117,26 @@ def field_rows(route_summary: dict) -> list[list[str]]:
     for field, metrics in (route_summary.get("fields") or {}).items():
         for name, entry in metrics.items():
             if name in FIELD_METRICS and isinstance(entry, dict):
-                rows.append([field, FIELD_METRICS[name].label, num(entry["value"]), interval(entry.get("ci95")), str(entry["n"])])
+                rows.append(
+                    [
+                        field,
+                        FIELD_METRICS[name].label,
+                        num(entry["value"]),
+                        interval(entry.get("ci95")),
+                        str(entry["n"]),
+                    ]
+                )
         agreement = (metrics.get("judge_agreement") or {}).get("weighted_kappa")
         if agreement:
-            rows.append([field, "judge agreement with human grades (weighted kappa)", num(agreement["value"]),
-                         interval(agreement.get("ci95")), str(agreement["n"])])
+            rows.append(
+                [
+                    field,
+                    "judge agreement with human grades (weighted kappa)",
+                    num(agreement["value"]),
+                    interval(agreement.get("ci95")),
+                    str(agreement["n"]),
+                ]
+            )
     return rows
 
 
@@ -83,8 +148,11 @@ def field_lines(route_summary: dict) -> list[str]:
         out += ["Scored fields:", "", table(["field", "metric", "value", "95% CI", "n"], rows), ""]
     repair = route_summary.get("repair")
     if repair:
-        out += [f"Repair passes: {num(repair['passes_per_100_cases'], 1)} per 100 cases; parse rate "
-                f"{num(repair['parse_rate_first_pass']['value'])} before repair, "
-                f"{num(repair['parse_rate_after_repair']['value'])} after; "
-                f"{num(repair['needed_repair']['value'])} of answers needed one.", ""]
+        out += [
+            f"Repair passes: {num(repair['passes_per_100_cases'], 1)} per 100 cases; parse rate "
+            f"{num(repair['parse_rate_first_pass']['value'])} before repair, "
+            f"{num(repair['parse_rate_after_repair']['value'])} after; "
+            f"{num(repair['needed_repair']['value'])} of answers needed one.",
+            "",
+        ]
     return out

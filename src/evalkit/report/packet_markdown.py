@@ -39,7 +39,11 @@ def render_markdown(packet: dict[str, Any]) -> str:
 
     env = environment(autoescape=False)
     # GitHub reads $...$ as math: evalkit's own dollar amounts are escaped too
-    env.filters.update(md=md_text, preview=md_preview, usd=lambda v: usd(v).replace("$", "\\$"),
-                       signed=lambda v, unit="", digits=3: signed(v, unit, digits).replace("$", "\\$"))
+    env.filters.update(
+        md=md_text,
+        preview=md_preview,
+        usd=lambda v: usd(v).replace("$", "\\$"),
+        signed=lambda v, unit="", digits=3: signed(v, unit, digits).replace("$", "\\$"),
+    )
     by_name = {r["name"]: r for r in packet["routes"]}
     return env.get_template("packet.md.j2").render(p=packet, by_name=by_name, preview_chars=PREVIEW_CHARS)

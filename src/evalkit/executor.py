@@ -57,7 +57,7 @@ class Executor:
         self.cache_hits = 0
         self.rate_limited = 0  # 429s waited out
         self.bar = None
-        self.gate = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
+        self.slots = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
         self.judges = None  # evalkit.judge.Judges when the task has judged fields
         self.stopping = False  # set by the run's signal handler: no new call starts
 
@@ -231,17 +231,17 @@ class Executor:
             pending.append(call)
         return pending
 
-    async def _one(self, call: Call, gate: asyncio.Semaphore) -> None:
+    async def _one(self, call: Call, slots: asyncio.Semaphore) -> None:
         if call.prefetched is not None:
             response, error, attempts, latency = call.prefetched, None, 0, call.prefetched.latency_ms
         else:
-            async with gate:
+            async with slots:
                 response, error, attempts, latency = await self._call_with_retries(call)
             if response is not None and call.cache_mode in ("write", "readwrite") and self.cache is not None:
                 self.cache.put(call.cache_key, response)
         repair = None
         if response is not None and call.repair_attempts:
-            response, repair = await self._repair(call, response, gate)
+            response, repair = await self._repair(call, response, slots)
         row = self._row(call, response, error, attempts, latency)
         if repair is not None:
             row["repair"] = repair
@@ -261,7 +261,7 @@ class Executor:
                 return found, None
             if mode == "read":
                 return None, "no cached judge answer, and --cache read makes no calls"
-        async with self.gate:
+        async with self.slots:
             response, error, _, _ = await self._call_with_retries(Call(request, provider, "", [], None, None))
         if response is None:
             return None, f"{error.type}: {error.message}"
@@ -269,7 +269,7 @@ class Executor:
             self.cache.put(key, response)
         return response, None
 
-    async def _repair(self, call: Call, response, gate: asyncio.Semaphore):
+    async def _repair(self, call: Call, response, slots: asyncio.Semaphore):
         """Ask again with the validation error until the answer parses or the route's repair
         passes run out; (the whole answer, its `repair` entry or None when none was needed).
         Each pass is cached under its own request's fingerprint, like any call."""
@@ -289,7 +289,7 @@ class Executor:
                 key = cache_key(call.fingerprinter.of(messages).sha256, call.endpoint, request.repeat)
             found = self.cache.get(key) if key is not None and call.cache_mode in ("read", "readwrite") else None
             if found is None:
-                async with gate:
+                async with slots:
                     found, error, _, _ = await self._call_with_retries(call, request)
                 if found is None:
                     break  # a failed repair pass: the row keeps the last answer, unparsed
@@ -351,7 +351,7 @@ class Executor:
         for call in due:
             if self.stopping:
                 raise asyncio.CancelledError
-            await self._one(call, self.gate)
+            await self._one(call, self.slots)
 
 
 FAILED = Score(False, "no output", None)

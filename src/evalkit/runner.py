@@ -93,13 +93,13 @@ def _progress_bar(total: int, options: RunOptions, pacers=None):
 
 
 async def lookup_retirements(providers: dict[str, Provider], cache, today, *, network: bool = True,
-                             gate: asyncio.Semaphore | None = None,
+                             slots: asyncio.Semaphore | None = None,
                              started: asyncio.Event | None = None) -> dict[str, dict[str, Any]]:
     """Per route: the model's shutdown date (the provider's answer, else the shipped table) and
     a warning when it is near. A failed or slow lookup is just "unknown"; it never fails the run.
     Without `network` only the shipped table is used.
 
-    One lookup per (provider, model, base_url) the cache does not already answer. With `gate`,
+    One lookup per (provider, model, base_url) the cache does not already answer. With `slots`,
     each lookup holds one of the run's concurrency slots while it waits; `started` is set once
     every lookup holds its slot, so calls queued after that wait behind them, not before."""
     import hashlib
@@ -127,9 +127,9 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
     tasks: dict[str, asyncio.Future] = {}
     try:
         for key, lookup in pending.items():
-            if gate is not None:
-                await gate.acquire()
-            tasks[key] = asyncio.ensure_future(_holding(gate, lookup))
+            if slots is not None:
+                await slots.acquire()
+            tasks[key] = asyncio.ensure_future(_holding(slots, lookup))
     except BaseException:
         for task in tasks.values():
             task.cancel()
@@ -154,13 +154,13 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
     return result
 
 
-async def _holding(gate: asyncio.Semaphore | None, lookup):
-    """Run a lookup that already holds a slot of `gate`; give the slot back when it ends."""
+async def _holding(slots: asyncio.Semaphore | None, lookup):
+    """Run a lookup that already holds one of `slots`; give the slot back when it ends."""
     try:
         return await lookup()
     finally:
-        if gate is not None:
-            gate.release()
+        if slots is not None:
+            slots.release()
 
 
 def _lock(run_dir: Path):
@@ -244,7 +244,7 @@ class _Session:
         today = datetime.now(timezone.utc).date()
         try:
             retirements = await lookup_retirements(self.providers, self.cache, today, network=self.options.cache != "read",
-                                                   gate=self.executor.gate, started=started)
+                                                   slots=self.executor.slots, started=started)
         except Exception as error:  # noqa: BLE001 - a lookup never fails the run
             retirements = {}
             self.warn(f"could not check the models' shutdown dates: {type(error).__name__}: {error}")

@@ -100,9 +100,9 @@ def tuned_better_responder(suite):
     """A stub responder for the example suite: the fine-tuned model answers every case with its
     gold output; the other models give the wrong reason code on every other case, so the tuned
     route is clearly better than the base route (as a gate that approves it needs to see)."""
-    from evalkit.testing.oracle import GoldResponder
-
     import hashlib
+
+    from evalkit.testing.oracle import GoldResponder
 
     gold_answer = GoldResponder(suite)
 

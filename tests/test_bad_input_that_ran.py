@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from conftest import HOLDOUT
 from evalkit.cli import main
 from evalkit.providers.mock import script
 from evalkit.store import load_run
-from conftest import HOLDOUT
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:

@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.batch import BatchOptions
 from evalkit.cli import main
 from evalkit.suite import load_suite
 from evalkit.testing.oracle import GoldResponder
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 FAST = BatchOptions(poll_s=0.01)
 #: fields that differ between a live row and a batch row by design
@@ -273,9 +273,8 @@ def test_a_batch_the_provider_refuses_gives_error_rows_that_say_so(tmp_path):
 
 
 def test_no_key_reaches_the_run_directory_even_when_the_server_quotes_it(tmp_path):
-    from stub_helpers import ANTHROPIC_KEY, OPENAI_KEY
-
     from evalkit.testing.stub_server import fail
+    from stub_helpers import ANTHROPIC_KEY, OPENAI_KEY
 
     def quote_the_key(n, kind, body):  # refuses every batch creation, quoting the key back
         if body and ("input_file_id" in body or "requests" in body):

@@ -42,7 +42,7 @@ def test_an_item_larger_than_the_byte_limit_still_gets_a_batch_of_its_own():
 
 
 def test_entry_size_counts_utf8_bytes_and_the_newline():
-    assert entry_size({"a": "é"}) == len('{"a":"é"}'.encode("utf-8")) + 1
+    assert entry_size({"a": "é"}) == len('{"a":"é"}'.encode()) + 1
 
 
 def test_the_batch_price_comes_from_the_batch_rates():

@@ -7,13 +7,13 @@ import asyncio
 import json
 
 import pytest
-from stub_helpers import OPENAI_KEY, gold, isolate, openai_route, run, write_suite
 
 from evalkit.batch import BatchOptions
 from evalkit.batch.openai_batch import OpenAIBatches
 from evalkit.batch.state import BatchRecord, BatchState
 from evalkit.cli import main
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import OPENAI_KEY, gold, isolate, openai_route, run, write_suite
 
 
 @pytest.fixture(autouse=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.pricing import call_cost, price_for
 from evalkit.testing import StubServer
+from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 SYSTEM = "You sort support tickets into one of the labels. " * 40  # a long static prefix
 

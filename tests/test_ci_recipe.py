@@ -4,7 +4,6 @@ repository outside it with evalkit installed from a git URL, as another team wou
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -15,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 from conftest import REPO
 from evalkit.cli import main
 from evalkit.suite import load_suite
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 SUITE = REPO / "evals" / "support_triage.yaml"
 WORKFLOW = REPO / "examples" / "github-actions" / "evalkit-gate.yml"

@@ -56,7 +56,6 @@ def test_the_schema_the_example_suite_points_editors_at_is_the_current_one(capsy
 
 def test_the_public_api_names_every_stage_of_the_flow():
     import evalkit
-
     import evalkit.compare  # noqa: F401 - once the submodule is loaded, the API name must still be the function
 
     for name in ("load_suite", "run_suite", "load_run", "summarize", "compare_routes", "evaluate_gate", "make_packet",

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 from conftest import REPO
 from evalkit.cli import main
 from evalkit.suite import load_suite
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 EXAMPLE = REPO / "evals" / "support_triage.yaml"
 SHIPPED = REPO / "evals" / "recordings" / "support_triage.jsonl"

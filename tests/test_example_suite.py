@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from conftest import REPO
 from evalkit.cli import main
 from evalkit.suite import load_suite
-from conftest import REPO
 
 EXAMPLE = REPO / "evals" / "support_triage.yaml"
 

@@ -13,8 +13,8 @@ from evalkit.cli import main
 from evalkit.errors import BadInput
 from evalkit.finetune.export import export_training_data
 from evalkit.finetune.validate import validate_file
-from evalkit.routes import serialise_expected
 from evalkit.planning import build_plans
+from evalkit.routes import serialise_expected
 from evalkit.suite import load_suite
 
 TUNED = {"kind": "finetuned", "model": "mock:expected", "system": "Triage tickets.", "prompt": "Ticket: {{ input }}"}

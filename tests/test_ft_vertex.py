@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import HOLDOUT, TRAIN, write_cases
 
+from conftest import HOLDOUT, TRAIN, write_cases
 from evalkit.cli import main
 from evalkit.suite import load_suite
 from evalkit.testing.google_stub import GeminiStub

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import HOLDOUT, TRAIN
-from stub_helpers import rows, run
 
+from conftest import HOLDOUT, TRAIN
 from evalkit.cli import main
 from evalkit.testing.services import LocalService
+from stub_helpers import rows, run
 
 TOKEN = "svc-token-7c1e9b2a44d0"
 

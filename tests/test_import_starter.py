@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import HOLDOUT, TRAIN, write_cases
 from evalkit.cases import load_cases
 from evalkit.cli import main
 from evalkit.starter import starter_suite
 from evalkit.suite import load_suite
-from conftest import HOLDOUT, TRAIN, write_cases
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "importers"
 

@@ -6,10 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-from stub_helpers import (ANTHROPIC_KEY, OPENAI_KEY, anthropic_route, gold, isolate, model_calls, openai_route, rows,
-                          run, write_suite)
 
 from evalkit.testing.stub_server import StubServer, fail
+from stub_helpers import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    anthropic_route,
+    gold,
+    isolate,
+    model_calls,
+    openai_route,
+    rows,
+    run,
+    write_suite,
+)
 
 
 @pytest.fixture(autouse=True)

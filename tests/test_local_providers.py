@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from conftest import HOLDOUT, TRAIN
 from evalkit.providers import ProviderRequest
 from evalkit.providers.local import LocalProvider, fill_from_schema
 from evalkit.suite import load_suite
-from conftest import HOLDOUT, TRAIN
 
 
 def provider(make_suite, name: str, cases=None):

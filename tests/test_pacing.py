@@ -6,12 +6,12 @@ import asyncio
 import json
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, openai_route, rows, run, write_suite
 
 from evalkit.cli import main
 from evalkit.pacing import Pacer, estimate_tokens, parse_duration, read_rate_limits
 from evalkit.providers.base import ProviderRequest
 from evalkit.testing import RateLimit, StubServer
+from stub_helpers import anthropic_route, gold, isolate, openai_route, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from evalkit.cli import main
 from conftest import REPO
+from evalkit.cli import main
 
 EXAMPLE = REPO / "evals" / "support_triage.yaml"
 

@@ -6,11 +6,11 @@ import asyncio
 import io
 
 import pytest
-from stub_helpers import gold, isolate, openai_route, write_suite
 
 from evalkit.cli import main
 from evalkit.progress import Progress
 from evalkit.testing import StubServer, fail
+from stub_helpers import gold, isolate, openai_route, write_suite
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from stub_helpers import ANTHROPIC_KEY, SCHEMA, anthropic_route, gold, isolate, model_calls, rows, run, write_suite
 
 from evalkit.errors import BadInput
 from evalkit.providers.anthropic import TOOL_NAME, accepts_sampling
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import ANTHROPIC_KEY, SCHEMA, anthropic_route, gold, isolate, model_calls, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)

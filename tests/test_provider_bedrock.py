@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from stub_helpers import gold, rows, run, write_suite
 
 from evalkit.cli import main
 from evalkit.testing.bedrock_stub import BedrockStub
+from stub_helpers import gold, rows, run, write_suite
 
 SECRET = "aws-secret-TEST-8d3f0b6e91c2"
 CLAUDE = "us.anthropic.claude-3-5-haiku-20241022-v1:0"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from stub_helpers import LABELS, gold, rows, run, write_suite
 
 from evalkit.cli import main
 from evalkit.testing.google_stub import GeminiStub
+from stub_helpers import LABELS, gold, rows, run, write_suite
 
 GEMINI_KEY = "gemini-test-KEY-31f9a0c2d7"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from stub_helpers import OPENAI_KEY, SCHEMA, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.errors import BadInput
 from evalkit.providers.openai import strict_compatible
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import OPENAI_KEY, SCHEMA, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)

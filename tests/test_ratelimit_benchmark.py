@@ -10,6 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ratelimit import _medians, render  # noqa: E402
+
 from evalkit.testing.stub_server.ratelimit import request_tokens  # noqa: E402
 
 

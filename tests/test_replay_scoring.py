@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from evalkit.runner import RunOptions, run_suite
 from conftest import TRAIN, make_case
+from evalkit.runner import RunOptions, run_suite
 
 CASES = TRAIN + [
     make_case("h1", "billing_dispute", "charged twice"),

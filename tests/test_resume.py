@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.errors import BadInput
 from evalkit.runner import _lock
 from evalkit.testing.stub_server import StubServer, fail
+from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 N = 24
 CONCURRENCY = 4

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, run, write_suite
 
 from evalkit.retirement import base_model, known_shutdown, schedule, warning
 from evalkit.testing.stub_server import StubServer, fail
+from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, run, write_suite
 
 TODAY = date(2026, 11, 23)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.routes import RoutePlan
-from evalkit.planning import build_plans
-from evalkit.suite import load_suite
 from conftest import TRAIN, make_case
+from evalkit.planning import build_plans
+from evalkit.routes import RoutePlan
+from evalkit.suite import load_suite
 
 
 def plan_for(make_suite, route: dict, cases=None, **suite_keys) -> tuple[RoutePlan, object]:

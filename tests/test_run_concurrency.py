@@ -4,9 +4,9 @@ included, which run beside the calls rather than before them."""
 from __future__ import annotations
 
 import pytest
-from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import HOLDOUT, TRAIN, write_cases
 
+from conftest import HOLDOUT, TRAIN, write_cases
 from evalkit.cli import main
 from evalkit.runner import RunOptions, run_suite
 from evalkit.watch import changed, snapshot, watch, watched_files, what_moved

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from stub_helpers import gold, isolate, openai_route, write_suite
 
 import evalkit.runner
 from evalkit.cli import main
 from evalkit.providers.mock import script
 from evalkit.runner import RunOptions, run_suite
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import gold, isolate, openai_route, write_suite
 
 
 def signalling_route(calls: list, sig: int) -> dict:

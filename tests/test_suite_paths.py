@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import HOLDOUT, LABELS, TRAIN, write_cases
 from evalkit.cli import main
 from evalkit.errors import BadInput
 from evalkit.suite import load_suite
-from conftest import HOLDOUT, LABELS, TRAIN, write_cases
 
 SCHEMA = {"type": "object", "required": ["label"], "properties": {"label": {"type": "string"}}}
 

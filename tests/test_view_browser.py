@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, reports_with_two_runs
 
 
@@ -201,7 +202,9 @@ def test_tag_search_and_changed_between_two_routes_filter_the_grid(browser, app,
     go(browser, app.url, f"#/run/{run_id(second)}")
     cases = {c["id"]: c for c in map(json.loads, (second / "cases.jsonl").read_text().splitlines())}
     first_answer = {(r["case_id"], r["route"]): (r["predicted_label"], r["correct"], r["parsed_ok"]) for r in rows_of(second)}
-    shown_ids = lambda: sorted(tr.get_attribute("data-case") for tr in visible_rows(browser))
+
+    def shown_ids():
+        return sorted(tr.get_attribute("data-case") for tr in visible_rows(browser))
 
     Select(browser.find_element(By.ID, "filter-tag")).select_by_value("terse")
     assert shown_ids() == sorted(i for i, c in cases.items() if "terse" in c.get("tags", []))

@@ -6,11 +6,11 @@ import json
 import re
 
 import pytest
-from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, reports_with_two_runs
 
 from evalkit.store import load_run, point_latest, rewrite_rows
 from evalkit.view import data as views
 from evalkit.view.bundle import write_bundle
+from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, reports_with_two_runs
 
 
 @pytest.fixture(scope="module")

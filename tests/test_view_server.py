@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+
 from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, example_run, make_hostile
 
 pytest.importorskip("starlette", reason="evalkit view needs the 'view' extra (starlette, uvicorn)")

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from conftest import REPO
-
 from evalkit.runner import RunOptions, run_suite, score_run
 from evalkit.store import load_run, rewrite_rows
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,12 +24,12 @@ class Case(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, description="Unique in the suite; pairs results across routes and runs.")
-    input: Union[str, dict[str, Any], list[Message]] = Field(description="What the route's template receives.")
-    expected: Union[str, dict[str, Any]] = Field(description="The gold label, or the gold output object.")
+    input: str | dict[str, Any] | list[Message] = Field(description="What the route's template receives.")
+    expected: str | dict[str, Any] = Field(description="The gold label, or the gold output object.")
     tags: list[str] = Field(default_factory=list, description="Failure modes and slices.")
     split: Literal["holdout", "train"] = "holdout"
     sources: list[str] = Field(default_factory=list, description="Gold document ids for RAG cases.")
-    rejected: Union[str, dict[str, Any], None] = Field(None, description="A worse answer, for preference (DPO) export.")
+    rejected: str | dict[str, Any] | None = Field(None, description="A worse answer, for preference (DPO) export.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Kept and shown, never interpreted.")
     grades: dict[str, Any] = Field(default_factory=dict, description=(
         "Human grades of judged fields (field -> grade on the judge's scale): the judge's agreement with them "

@@ -97,7 +97,7 @@ class Executor:
                 if ticket is not None:
                     pacer.release(ticket, error.rate_limits, rate_limited=limited, retry_after_s=error.retry_after_s)
                 if error.type == "quota":
-                    raise QuotaExhausted(call.provider.ref, error.message)
+                    raise QuotaExhausted(call.provider.ref, error.message) from error
                 if limited:
                     self.rate_limited += 1
                     waited = time.perf_counter() - first

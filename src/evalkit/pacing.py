@@ -140,7 +140,7 @@ class _Bucket:
         self.observed = False  # the provider's headers have spoken about it
 
     @classmethod
-    def hand_set(cls, name: str, limit: float) -> "_Bucket":
+    def hand_set(cls, name: str, limit: float) -> _Bucket:
         """`--rpm` / `--tpm` before any header: one request (or a second's tokens) at a time,
         evenly spaced at the rate given."""
         bucket = cls(name, limit, None, margin=1.0)

@@ -16,14 +16,15 @@ import signal
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
-from evalkit.executor import Executor, QuotaExhausted
+from evalkit.executor import FAILED, Executor, QuotaExhausted
 from evalkit.gcfreeze import long_lived_objects_frozen
 from evalkit.manifest import new_manifest, now_iso, reported_models
 from evalkit.planning import attach_cache_keys, build_providers, cache_modes, plan_calls
@@ -186,7 +187,7 @@ class _Stopper:
         self.task: asyncio.Future | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_Stopper":
+    def __enter__(self) -> _Stopper:
         import threading
 
         if threading.current_thread() is threading.main_thread():
@@ -527,9 +528,8 @@ def summary_provenance(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def write_summary(run) -> dict[str, Any]:
     from evalkit import store
     from evalkit.metrics import summarize
-    from evalkit.report.markdown import render_report
-
     from evalkit.provenance import run_provenance
+    from evalkit.report.markdown import render_report
 
     gold = {case_id: case.get("sources") for case_id, case in run.cases.items() if case.get("sources")}
     summary = summarize(run.rows, run.labels, routes=run.routes, gold_sources=gold)
@@ -546,9 +546,6 @@ def score_run(run_dir: str | Path, suite_path: str | Path | None = None) -> dict
     """Re-score a stored run from its raw outputs (after a change to the label field, the
     extract pattern or the label set) and rewrite summary.json and report.md. No provider is called."""
     from evalkit import store
-    from evalkit.executor import FAILED
-    from evalkit.scoring import Scorer
-    from evalkit.suite import Suite
 
     run_dir = store.follow_latest(run_dir)
     if not (Path(run_dir) / store.MANIFEST).exists():

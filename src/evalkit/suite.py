@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -27,7 +27,7 @@ class Task(_Strict):
     label_descriptions: dict[str, str] = Field(default_factory=dict, description="Label -> text; goes into prompts and the packet.")
     output_format: Literal["json", "text"] = Field("json", description="json: parse, validate, take label_field; text: the label is the output.")
     ignore_case: bool = Field(False, description="Text mode: compare labels case-insensitively.")
-    output_schema: Union[dict[str, Any], str, None] = Field(None, description="JSON Schema of the output, or a path to one (json mode).")
+    output_schema: dict[str, Any] | str | None = Field(None, description="JSON Schema of the output, or a path to one (json mode).")
     label_field: str | None = Field(None, description="Dot path of the label in the parsed output (json mode).")
     extract: str | None = Field(None, description="Text mode: the label is group 1 of this regex's first match.")
     label_weight: float = Field(1.0, ge=0, description=(
@@ -46,7 +46,7 @@ class Task(_Strict):
         return labels
 
     @model_validator(mode="after")
-    def _mode_fields(self) -> "Task":
+    def _mode_fields(self) -> Task:
         if self.output_format == "json" and not self.label_field:
             raise ValueError("json output needs task.label_field (where the label sits in the output)")
         if self.extract is not None:
@@ -90,7 +90,7 @@ class Retrieval(_Strict):
     overlap: int = Field(100, ge=0)
 
     @model_validator(mode="after")
-    def _overlap_below_chunk(self) -> "Retrieval":
+    def _overlap_below_chunk(self) -> Retrieval:
         if self.overlap >= self.chunk_chars:
             raise ValueError(f"overlap ({self.overlap}) must be smaller than chunk_chars ({self.chunk_chars})")
         return self
@@ -117,7 +117,7 @@ class HttpRoute(_Strict):
     url: str | None = Field(None, description="The service's URL (or give it in the model: http:https://...).")
     method: Literal["POST", "PUT", "PATCH", "GET"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict, description="Header values; ${VAR} is read from the environment at call time and never written anywhere.")
-    body: Union[str, dict[str, Any], list[Any], None] = Field(None, description="The JSON body: a sandboxed Jinja2 template (a string that renders to JSON, or an object whose string values are templates).")
+    body: str | dict[str, Any] | list[Any] | None = Field(None, description="The JSON body: a sandboxed Jinja2 template (a string that renders to JSON, or an object whose string values are templates).")
     response: HttpResponsePaths = Field(default_factory=HttpResponsePaths)
 
 
@@ -202,7 +202,7 @@ class Suite(_Strict):
     description: str = ""
     owner: str | None = Field(None, description="Who retrains and answers for the model.")
     task: Task
-    cases: Union[str, CaseSource, list[Union[str, CaseSource]]]
+    cases: str | CaseSource | list[str | CaseSource]
     corpus: str | None = None
     defaults: Defaults = Field(default_factory=Defaults)
     routes: dict[str, Route] = Field(min_length=1)
@@ -215,7 +215,7 @@ class Suite(_Strict):
                                       "route files) point outside the suite's folder and the git work tree holding it.")
 
     @model_validator(mode="after")
-    def _routes_need_what_they_use(self) -> "Suite":
+    def _routes_need_what_they_use(self) -> Suite:
         for name, route in self.routes.items():
             if route.kind == "rag" and not self.corpus and route.model.split(":", 1)[0] not in ("python", "http"):
                 raise ValueError(f"route {name!r} is a rag route but the suite has no corpus")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 

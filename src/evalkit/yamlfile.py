@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from evalkit.errors import BadInput
-
 
 LFS_POINTER = "version https://git-lfs.github.com/spec/"
 

@@ -36,7 +36,7 @@ class BatchOptions:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def resolved(self, stored: dict | None = None) -> "BatchOptions":
+    def resolved(self, stored: dict | None = None) -> BatchOptions:
         """Every setting filled in: this object's, else `stored` (batches.json), else DEFAULTS."""
         values = dict(DEFAULTS)
         values.update({k: v for k, v in (stored or {}).items() if k in DEFAULTS and v is not None})

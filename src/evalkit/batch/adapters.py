@@ -10,8 +10,9 @@ server-errored request) or not (a bad request, a cancelled batch).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Iterator, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from evalkit.providers.base import Provider, ProviderError, ProviderResponse
 
@@ -65,7 +66,7 @@ class BatchAdapter:
         self._client = None
 
     @classmethod
-    def for_provider(cls, provider: Provider, *, label: str = "evalkit") -> "BatchAdapter":
+    def for_provider(cls, provider: Provider, *, label: str = "evalkit") -> BatchAdapter:
         import os
 
         variable = provider.key_variable()

@@ -43,7 +43,7 @@ def batch_price(price: Any) -> Any:
     return type(price)(input=price.batch_input, output=price.batch_output)
 
 
-def call_key(call: "Call") -> Key:
+def call_key(call: Call) -> Key:
     request = call.request
     return request.case_id, request.route, request.repeat
 
@@ -54,7 +54,7 @@ def settings_for(option: Any, state: BatchState | None) -> BatchOptions:
     return given.resolved(state.settings if state is not None else None)
 
 
-async def run_lane(executor, pending: list["Call"]) -> None:
+async def run_lane(executor, pending: list[Call]) -> None:
     """Send batch-capable calls through the providers' batch APIs and the rest live, at the
     same time. `executor` is the run's Executor: its rows, cache, counters and live path are used."""
     run_dir = executor.writer.dir
@@ -72,7 +72,7 @@ class Lane:
 
     def __init__(self, executor, state: BatchState, settings: BatchOptions):
         self.executor, self.state, self.settings = executor, state, settings
-        self.calls: dict[Key, "Call"] = {}
+        self.calls: dict[Key, Call] = {}
         self.waiting: dict[str, set[Key]] = {}  # batch id -> the calls it still owes
         self.adapters: dict[str, BatchAdapter] = {}  # by route
         self._warned: set[str] = set()
@@ -88,7 +88,7 @@ class Lane:
         if notify is not None:
             notify(message)
 
-    def partition(self, pending: list["Call"]) -> tuple[list["Call"], list["Call"]]:
+    def partition(self, pending: list[Call]) -> tuple[list[Call], list[Call]]:
         """(calls with a batch engine, calls to run live)."""
         capable: dict[int, bool] = {}
         batched, live = [], []
@@ -109,7 +109,7 @@ class Lane:
             self.adapters[route] = cls.for_provider(provider, label=f"evalkit-{self.state.path.parent.name}-{route}")
         return self.adapters[route]
 
-    def write(self, call: "Call", response: ProviderResponse | None, error: ProviderError | None, attempt: int,
+    def write(self, call: Call, response: ProviderResponse | None, error: ProviderError | None, attempt: int,
               batch_id: str | None) -> None:
         executor = self.executor
         row = executor._row(call, response, error, attempt, None)
@@ -117,13 +117,13 @@ class Lane:
         row["batch_id"] = batch_id
         executor._write(row, call)
 
-    def fail(self, calls: list["Call"], error: ProviderError, attempt: int, batch_id: str | None) -> None:
+    def fail(self, calls: list[Call], error: ProviderError, attempt: int, batch_id: str | None) -> None:
         for call in calls:
             self.write(call, None, error, attempt, batch_id)
 
     # -- the work
 
-    async def run(self, calls: list["Call"]) -> None:
+    async def run(self, calls: list[Call]) -> None:
         for call in calls:
             call.price = batch_price(call.price)
             self.calls[call_key(call)] = call
@@ -186,8 +186,8 @@ class Lane:
         if unconfirmed:
             self.state.save()
 
-    async def submit(self, calls: list["Call"], *, attempt: int) -> None:
-        by_route: dict[str, list["Call"]] = {}
+    async def submit(self, calls: list[Call], *, attempt: int) -> None:
+        by_route: dict[str, list[Call]] = {}
         for call in calls:
             by_route.setdefault(call.request.route, []).append(call)
         for route, group in by_route.items():
@@ -203,7 +203,7 @@ class Lane:
             for chunk in split(entries, (entry_size(e) for _, e in entries), max_count=limit, max_bytes=adapter.max_bytes):
                 await self.submit_one(route, provider, adapter, chunk, attempt)
 
-    async def submit_one(self, route: str, provider: Provider, adapter: BatchAdapter, chunk: list[tuple["Call", dict]],
+    async def submit_one(self, route: str, provider: Provider, adapter: BatchAdapter, chunk: list[tuple[Call, dict]],
                          attempt: int) -> None:
         from evalkit.providers.sdk import public_url
 

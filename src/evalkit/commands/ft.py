@@ -344,8 +344,8 @@ def handle_leakage(args) -> int:
     suite = load_suite(args.suite)
     leaks = suite_leaks(suite, training_file=args.training_file, fmt=args.format, route=args.route, threshold=args.threshold)
     if args.json:
-        _dump([{"holdout_id": l.holdout_id, "other_id": l.other_id, "source": l.source, "kind": l.kind,
-                "similarity": l.similarity} for l in leaks])
+        _dump([{"holdout_id": leak.holdout_id, "other_id": leak.other_id, "source": leak.source, "kind": leak.kind,
+                "similarity": leak.similarity} for leak in leaks])
     elif leaks:
         print(f"{len(leaks)} leak(s): holdout cases also in the training data")
         for leak in leaks:

@@ -12,9 +12,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from evalkit.errors import BadInput
 from evalkit.finetune.launchers import JobEvent, JobRequest, JobState, Launcher, get_launcher_class

@@ -13,9 +13,10 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from evalkit.errors import BadInput
 
@@ -65,7 +66,7 @@ def input_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:ID_HASH_CHARS]
 
 
-def as_label(value: Any, where: str, builder: "CaseBuilder") -> str | None:
+def as_label(value: Any, where: str, builder: CaseBuilder) -> str | None:
     """A gold label as a string: None when empty; numbers and booleans become text."""
     if value is None:
         return None

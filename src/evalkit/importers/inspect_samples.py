@@ -16,8 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, chat_messages, delimiter_for,
-                                      first_of, iter_dict_rows, iter_records, read_source)
+from evalkit.importers.common import (
+    CaseBuilder,
+    ImportOptions,
+    ImportResult,
+    as_label,
+    chat_messages,
+    delimiter_for,
+    first_of,
+    iter_dict_rows,
+    iter_records,
+    read_source,
+)
 
 _UNMAPPED = ("sandbox", "files", "setup")
 _FIELDS = {"input", "target", "choices", "id", "metadata", *_UNMAPPED}
@@ -86,6 +96,6 @@ def _add(sample: Any, where: str, builder: CaseBuilder, label_field: str | None)
         raw_label = sample.get("target")
     label = as_label(first_of(raw_label, where, builder, label_field or "target", metadata), where, builder)
     if label is None:
-        raise BadInput(f"the sample has no {'target' if not label_field else label_field}: evalkit needs an expected label",
+        raise BadInput(f"the sample has no {label_field or 'target'}: evalkit needs an expected label",
                        where=where)
     builder.add(where, input=value, expected=label, id=sample.get("id"), metadata=metadata)

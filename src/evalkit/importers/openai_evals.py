@@ -13,7 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import CaseBuilder, ImportOptions, ImportResult, as_label, chat_messages, first_of, iter_records
+from evalkit.importers.common import (
+    CaseBuilder,
+    ImportOptions,
+    ImportResult,
+    as_label,
+    chat_messages,
+    first_of,
+    iter_records,
+)
 
 
 def read(path: Path, options: ImportOptions) -> ImportResult:

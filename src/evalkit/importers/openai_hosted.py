@@ -27,8 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, fields_input, iter_records,
-                                      message_text, pop_path)
+from evalkit.importers.common import (
+    CaseBuilder,
+    ImportOptions,
+    ImportResult,
+    as_label,
+    fields_input,
+    iter_records,
+    message_text,
+    pop_path,
+)
 
 _ITEM_REF = re.compile(r"\{\{\s*item\.([A-Za-z0-9_.]+)\s*\}\}")
 _ONLY_ITEM_REF = re.compile(r"^\s*\{\{\s*item\.([A-Za-z0-9_.]+)\s*\}\}\s*$")

@@ -23,18 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, delimiter_for, fields_input,
-                                      iter_dict_rows, iter_records, read_source, record_place)
+from evalkit.importers.common import (
+    CaseBuilder,
+    ImportOptions,
+    ImportResult,
+    as_label,
+    delimiter_for,
+    fields_input,
+    iter_dict_rows,
+    iter_records,
+    read_source,
+    record_place,
+)
 
 # promptfoo's assertion types (src/types), so `type:value` strings split as promptfoo splits them
-ASSERTION_TYPES = frozenset("""
-answer-relevance bleu classifier contains contains-all contains-any contains-html contains-json contains-sql
-contains-xml context-faithfulness context-recall context-relevance conversation-relevance cost equals factuality
-finish-reason g-eval gleu guardrails human icontains icontains-all icontains-any is-html is-json is-refusal is-sql
-is-valid-function-call is-valid-openai-function-call is-valid-openai-tools-call is-xml javascript latency
-levenshtein llm-rubric meteor model-graded-closedqa model-graded-factuality moderation perplexity
-perplexity-score pi python regex rouge-l rouge-n rouge-s ruby select-best similar starts-with webhook word-count
-""".split())
+ASSERTION_TYPES = frozenset(["answer-relevance", "bleu", "classifier", "contains", "contains-all", "contains-any", "contains-html", "contains-json", "contains-sql", "contains-xml", "context-faithfulness", "context-recall", "context-relevance", "conversation-relevance", "cost", "equals", "factuality", "finish-reason", "g-eval", "gleu", "guardrails", "human", "icontains", "icontains-all", "icontains-any", "is-html", "is-json", "is-refusal", "is-sql", "is-valid-function-call", "is-valid-openai-function-call", "is-valid-openai-tools-call", "is-xml", "javascript", "latency", "levenshtein", "llm-rubric", "meteor", "model-graded-closedqa", "model-graded-factuality", "moderation", "perplexity", "perplexity-score", "pi", "python", "regex", "rouge-l", "rouge-n", "rouge-s", "ruby", "select-best", "similar", "starts-with", "webhook", "word-count"])
 _TYPED = re.compile(r"^(not-)?([a-z][a-z0-9-]*)(?:\(\d+(?:\.\d+)?\))?(?::([\s\S]*))?$")
 _LEGACY = {"javascript:": "javascript", "fn:": "javascript", "eval:": "javascript", "grade:": "llm-rubric",
            "llm-rubric:": "llm-rubric", "python:": "python"}

@@ -33,7 +33,7 @@ from evalkit.providers.base import Provider, ProviderRequest, ProviderResponse
 OFFLINE_BY_KIND = {"base": "keywords", "prompted": "nearest", "rag": "retrieval", "finetuned": "classifier"}
 
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an the and or of to for in on at is are be my i me it this that with not no".split())
+_STOP = frozenset(["a", "an", "the", "and", "or", "of", "to", "for", "in", "on", "at", "is", "are", "be", "my", "i", "me", "it", "this", "that", "with", "not", "no"])
 
 
 def _words(text: str) -> set[str]:

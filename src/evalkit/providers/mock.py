@@ -10,13 +10,14 @@ inject a failure.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
 
-Respond = Union[str, dict[str, str], Callable[[ProviderRequest], str]]
+Respond = str | dict[str, str] | Callable[[ProviderRequest], str]
 
 
 @dataclass

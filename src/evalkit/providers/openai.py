@@ -53,9 +53,8 @@ def _closed(node: Any) -> bool:
         if key in ("properties", "$defs", "definitions", "patternProperties"):
             if isinstance(value, dict) and not all(_closed(v) for v in value.values()):
                 return False
-        elif key in ("items", "anyOf", "allOf", "oneOf", "prefixItems", "not", "additionalProperties"):
-            if not _closed(value):
-                return False
+        elif key in ("items", "anyOf", "allOf", "oneOf", "prefixItems", "not", "additionalProperties") and not _closed(value):
+            return False
     return True
 
 

@@ -31,8 +31,9 @@ import importlib.util
 import inspect
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.own_routes import case_view, response_from_result
@@ -123,7 +124,7 @@ class PythonProvider(Provider):
         if source_file:
             self.source = Path(source_file).resolve()
             self.source_sha256 = hashlib.sha256(self.source.read_bytes()).hexdigest()
-        self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None))
+        self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None))  # noqa: B004 - an async __call__, not callability
         try:
             parameters = inspect.signature(function).parameters
         except (TypeError, ValueError):

@@ -14,8 +14,9 @@ import importlib
 import inspect
 import os
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from evalkit.providers.base import Provider, ProviderError, ProviderRequest
@@ -92,7 +93,8 @@ def quota_exhausted(error: Any) -> bool:
 def convert_error(error: BaseException, sdk: Any, *, secret: str | None, timeout_s: float | None) -> ProviderError:
     """An SDK exception as a ProviderError (`sdk` is the `openai` or `anthropic` module)."""
 
-    from evalkit.secrets import remember, scrub as scrub_known
+    from evalkit.secrets import remember
+    from evalkit.secrets import scrub as scrub_known
 
     remember(secret)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evalkit.testing.services import LocalService
 
@@ -46,7 +47,7 @@ class BedrockStub:
     def requests(self) -> list[dict[str, Any]]:
         return self.service.requests
 
-    def __enter__(self) -> "BedrockStub":
+    def __enter__(self) -> BedrockStub:
         self.service.start()
         return self
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evalkit.testing.services import LocalService
 
@@ -65,7 +66,7 @@ class GeminiStub:
     def requests(self) -> list[dict[str, Any]]:
         return self.service.requests
 
-    def __enter__(self) -> "GeminiStub":
+    def __enter__(self) -> GeminiStub:
         self.service.start()
         return self
 

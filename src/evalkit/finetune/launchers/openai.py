@@ -9,8 +9,19 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from evalkit.finetune.launchers import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobEvent, JobRequest, JobState,
-                                        Launcher, LaunchRefused, ProviderUnreachable)
+from evalkit.finetune.launchers import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobEvent,
+    JobRequest,
+    JobState,
+    Launcher,
+    LaunchRefused,
+    ProviderUnreachable,
+)
 
 _STATUS = {"validating_files": QUEUED, "queued": QUEUED, "running": RUNNING, "succeeded": SUCCEEDED,
            "failed": FAILED, "cancelled": CANCELLED}

@@ -17,8 +17,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evalkit.finetune.launchers import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobEvent, JobRequest, JobState,
-                                        Launcher, LaunchRefused, ProviderUnreachable)
+from evalkit.finetune.launchers import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobEvent,
+    JobRequest,
+    JobState,
+    Launcher,
+    LaunchRefused,
+    ProviderUnreachable,
+)
 
 DEFAULT_BASE_URL = "https://api.together.xyz/v1"
 _STATUS = {"pending": QUEUED, "queued": QUEUED, "running": RUNNING, "compressing": RUNNING, "uploading": RUNNING,

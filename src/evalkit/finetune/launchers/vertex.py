@@ -25,8 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.finetune.launchers import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobEvent, JobRequest, JobState,
-                                        Launcher, LaunchRefused, ProviderUnreachable)
+from evalkit.finetune.launchers import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobEvent,
+    JobRequest,
+    JobState,
+    Launcher,
+    LaunchRefused,
+    ProviderUnreachable,
+)
 
 _STATUS = {"JOB_STATE_QUEUED": QUEUED, "JOB_STATE_PENDING": QUEUED, "JOB_STATE_RUNNING": RUNNING,
            "JOB_STATE_UPDATING": RUNNING, "JOB_STATE_PAUSED": RUNNING, "JOB_STATE_SUCCEEDED": SUCCEEDED,

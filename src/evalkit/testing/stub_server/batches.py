@@ -29,7 +29,7 @@ import json
 import random
 import re
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from evalkit.testing.stub_server.common import (
     Handled,
@@ -47,7 +47,7 @@ class _BatchesMixin:
     _ANTHROPIC_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
     _OPENAI_ENDED = ("completed", "expired", "cancelled", "failed")
 
-    def _new_batch(self, kind: str, requests: List[Tuple[str, Dict[str, Any]]], **fields: Any) -> Dict[str, Any]:
+    def _new_batch(self, kind: str, requests: list[tuple[str, dict[str, Any]]], **fields: Any) -> dict[str, Any]:
         with self._lock:
             number = len(self.batches)
             batch_id = f"batch_stub{number + 1}" if kind == "openai" else f"msgbatch_stub{number + 1}"
@@ -56,14 +56,14 @@ class _BatchesMixin:
             self.batches[batch_id] = batch
         return batch
 
-    def _batch(self, req: StubRequest, kind: str) -> Tuple[Dict[str, Any], str]:
+    def _batch(self, req: StubRequest, kind: str) -> tuple[dict[str, Any], str]:
         batch_id, _, tail = req.rest.partition("/")
         batch = self.batches.get(batch_id)
         if batch is None or batch["kind"] != kind:
             raise _NotFound(f"No batch found with id {batch_id!r}.")
         return batch, tail
 
-    def _ordered(self, items: List[Any], batch: Dict[str, Any]) -> List[Any]:
+    def _ordered(self, items: list[Any], batch: dict[str, Any]) -> list[Any]:
         if self.batch_order == "reverse":
             return list(reversed(items))
         if self.batch_order == "shuffle":
@@ -71,7 +71,7 @@ class _BatchesMixin:
             random.Random(self.seed * 7919 + batch["number"]).shuffle(items)
         return items
 
-    def _fault(self, kind: str, batch: Dict[str, Any], body: Dict[str, Any]) -> Optional[Tuple[str, int, str]]:
+    def _fault(self, kind: str, batch: dict[str, Any], body: dict[str, Any]) -> tuple[str, int, str] | None:
         """(what, status, message) for an injected failure, or None."""
         if batch["cancelled"]:
             return ("canceled", 0, "The batch was cancelled before this request ran.")
@@ -85,7 +85,7 @@ class _BatchesMixin:
         what, status, message = fault
         return (what, int(status), message)
 
-    async def _answer_item(self, kind: str, batch: Dict[str, Any], index: int, body: Dict[str, Any]) -> Tuple[int, Any]:
+    async def _answer_item(self, kind: str, batch: dict[str, Any], index: int, body: dict[str, Any]) -> tuple[int, Any]:
         """One batched request answered as the live endpoint answers it: (status, payload)."""
         request_id = f"req_b{batch['number'] + 1}x{index + 1}"
         req = StubRequest(-1, request_id, kind, "POST", "", "", "", {}, body)
@@ -100,13 +100,13 @@ class _BatchesMixin:
             return 400, anthropic_error_body(400, str(exc))
         return status, payload
 
-    def _should_end(self, batch: Dict[str, Any]) -> bool:
+    def _should_end(self, batch: dict[str, Any]) -> bool:
         batch["polls"] += 1
         return batch["results"] is None and (batch["cancelled"] or batch["polls"] > self.batch_polls)
 
     # OpenAI
 
-    def _output_file(self, lines: List[Dict[str, Any]], batch: Dict[str, Any], name: str) -> Optional[str]:
+    def _output_file(self, lines: list[dict[str, Any]], batch: dict[str, Any], name: str) -> str | None:
         if not lines:
             return None
         content = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in self._ordered(lines, batch))
@@ -127,8 +127,8 @@ class _BatchesMixin:
             raise _BadRequest(f"input_file_id: no such file {body['input_file_id']!r}.")
         if stored["purpose"] != "batch":
             raise _BadRequest(f"input_file_id: the file's purpose is {stored['purpose']!r}, not 'batch'.")
-        requests: List[Tuple[str, Dict[str, Any]]] = []
-        problems: List[Dict[str, Any]] = []
+        requests: list[tuple[str, dict[str, Any]]] = []
+        problems: list[dict[str, Any]] = []
         seen: set = set()
         models: set = set()
         for number, line in enumerate(stored["content"].splitlines(), start=1):
@@ -156,9 +156,9 @@ class _BatchesMixin:
                                 status="failed" if problems else "validating", output_file_id=None, error_file_id=None)
         return 200, self._openai_batch_object(batch), None
 
-    async def _finish_openai_batch(self, batch: Dict[str, Any]) -> None:
-        outputs: List[Dict[str, Any]] = []
-        errors: List[Dict[str, Any]] = []
+    async def _finish_openai_batch(self, batch: dict[str, Any]) -> None:
+        outputs: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         expired = False
         for index, (custom_id, body) in enumerate(batch["requests"]):
             line_id = f"batch_req_stub{batch['number'] + 1}x{index + 1}"
@@ -183,7 +183,7 @@ class _BatchesMixin:
         batch["status"] = "cancelled" if batch["cancelled"] else ("expired" if expired else "completed")
         batch["ended_at"] = int(time.time())
 
-    def _openai_batch_object(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+    def _openai_batch_object(self, batch: dict[str, Any]) -> dict[str, Any]:
         status = batch["status"]
         counts = batch.get("counts") or {"total": len(batch["requests"]), "completed": 0, "failed": 0}
         ended = batch["ended_at"]
@@ -236,7 +236,7 @@ class _BatchesMixin:
         if not isinstance(requests, list) or not requests:
             raise _BadRequest("requests: Field required (a non-empty list)")
         seen: set = set()
-        checked: List[Tuple[str, Dict[str, Any]]] = []
+        checked: list[tuple[str, dict[str, Any]]] = []
         for index, item in enumerate(requests):
             custom_id = item.get("custom_id") if isinstance(item, dict) else None
             params = item.get("params") if isinstance(item, dict) else None
@@ -254,12 +254,12 @@ class _BatchesMixin:
         batch = self._new_batch("anthropic", checked)
         return 200, self._anthropic_batch_object(batch), None
 
-    async def _finish_anthropic_batch(self, batch: Dict[str, Any]) -> None:
-        results: List[Dict[str, Any]] = []
+    async def _finish_anthropic_batch(self, batch: dict[str, Any]) -> None:
+        results: list[dict[str, Any]] = []
         for index, (custom_id, params) in enumerate(batch["requests"]):
             fault = self._fault("anthropic", batch, params)
             if fault is not None and fault[0] in ("expired", "canceled"):
-                result: Dict[str, Any] = {"type": fault[0]}
+                result: dict[str, Any] = {"type": fault[0]}
             elif fault is not None:
                 result = {"type": "errored", "error": anthropic_error_body(fault[1], fault[2], f"req_b{batch['number'] + 1}x{index + 1}")}
             else:
@@ -270,10 +270,10 @@ class _BatchesMixin:
         batch["ended_at"] = int(time.time())
 
     @staticmethod
-    def _rfc3339(stamp: Optional[int]) -> Optional[str]:
+    def _rfc3339(stamp: int | None) -> str | None:
         return None if stamp is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
 
-    def _anthropic_batch_object(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+    def _anthropic_batch_object(self, batch: dict[str, Any]) -> dict[str, Any]:
         counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
         if batch["results"] is None:
             counts["processing"] = len(batch["requests"])

@@ -12,7 +12,7 @@ Uploaded files (and the output files of finished batches) are kept in ``files``
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional
+from typing import Any
 
 from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest, _NotFound
 
@@ -20,7 +20,7 @@ from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest
 class _FilesMixin:
     """The file endpoints of StubServer (see the module docstring)."""
 
-    def _store_file(self, provider: str, upload: Any, purpose: Any, filename: Optional[str] = None) -> Dict[str, Any]:
+    def _store_file(self, provider: str, upload: Any, purpose: Any, filename: str | None = None) -> dict[str, Any]:
         if not isinstance(upload, dict) or "content" not in upload:
             raise _BadRequest("file: a file part is required.")
         if not purpose:

@@ -23,7 +23,8 @@ answer under ``/openai/v1/``, as an Azure OpenAI v1 endpoint does.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest, _NotFound, openai_error_body
 
@@ -34,7 +35,7 @@ class _FineTuningMixin:
     _OPENAI_FT_STEPS = ("validating_files", "queued", "running", "succeeded")
     _TOGETHER_FT_STEPS = ("pending", "queued", "running", "completed")
 
-    def _check_fine_tuning(self, provider: str, body: Dict[str, Any]) -> Optional[Handled]:
+    def _check_fine_tuning(self, provider: str, body: dict[str, Any]) -> Handled | None:
         """The refusals a provider gives before a job exists; None when the job may start."""
         for field in ("model", "training_file"):
             if not body.get(field):
@@ -57,7 +58,7 @@ class _FineTuningMixin:
 
     _GRADER_TYPES = ("string_check", "text_similarity", "python", "score_model", "label_model", "multi")
 
-    def _check_method(self, body: Dict[str, Any]) -> Optional[Handled]:
+    def _check_method(self, body: dict[str, Any]) -> Handled | None:
         """A reinforcement job must carry a grader of a known type (sub-graders of a multi one too)."""
         method = body.get("method")
         if not isinstance(method, dict) or method.get("type") != "reinforcement":
@@ -73,7 +74,7 @@ class _FineTuningMixin:
             return 400, openai_error_body(400, f"Invalid grader: {what}.", "invalid_grader"), None
         return None
 
-    def _new_job(self, provider: str, body: Dict[str, Any]) -> Dict[str, Any]:
+    def _new_job(self, provider: str, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             number = len(self.fine_tuning_jobs) + 1
             job_id = f"ftjob-stub{number}" if provider == "openai" else f"ft-stub{number}"
@@ -83,11 +84,11 @@ class _FineTuningMixin:
         self._job_event(job, "Created fine-tuning job")
         return job
 
-    def _job_event(self, job: Dict[str, Any], message: str, level: str = "info", kind: str = "job_pending") -> None:
+    def _job_event(self, job: dict[str, Any], message: str, level: str = "info", kind: str = "job_pending") -> None:
         job["events"].append({"n": len(job["events"]) + 1, "created_at": int(time.time()), "level": level,
                               "message": message, "type": kind})
 
-    def _advance_job(self, job: Dict[str, Any], steps: Sequence[str]) -> str:
+    def _advance_job(self, job: dict[str, Any], steps: Sequence[str]) -> str:
         """Move the job one status on (a retrieval is one tick) and log the change."""
         if job["step"] < len(steps) - 1:
             job["step"] += 1
@@ -99,7 +100,7 @@ class _FineTuningMixin:
                 self._job_event(job, f"Job is {status}", "info", "job_complete" if job["step"] == len(steps) - 1 else "job_start")
         return steps[job["step"]]
 
-    def _job_and_tail(self, req: StubRequest) -> Tuple[Dict[str, Any], str]:
+    def _job_and_tail(self, req: StubRequest) -> tuple[dict[str, Any], str]:
         job_id, _, tail = req.rest.partition("/")
         job = self.fine_tuning_jobs.get(job_id)
         if job is None or tail not in ("", "events"):
@@ -108,7 +109,7 @@ class _FineTuningMixin:
 
     # OpenAI
 
-    def _openai_job_object(self, job: Dict[str, Any]) -> Dict[str, Any]:
+    def _openai_job_object(self, job: dict[str, Any]) -> dict[str, Any]:
         body = job["request"]
         status = self._OPENAI_FT_STEPS[job["step"]]
         failed = status == "succeeded" and self.fine_tuning_outcome == "failed"
@@ -149,7 +150,7 @@ class _FineTuningMixin:
 
     # Together
 
-    def _together_job_object(self, job: Dict[str, Any]) -> Dict[str, Any]:
+    def _together_job_object(self, job: dict[str, Any]) -> dict[str, Any]:
         body = job["request"]
         status = self._TOGETHER_FT_STEPS[job["step"]]
         if status == "completed" and self.fine_tuning_outcome == "failed":
@@ -165,7 +166,7 @@ class _FineTuningMixin:
             "events": self._together_events(job),
         }
 
-    def _together_events(self, job: Dict[str, Any]) -> List[Dict[str, Any]]:
+    def _together_events(self, job: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"object": "fine-tune-event", "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["created_at"])),
                  "level": e["level"], "message": e["message"], "type": e["type"], "param_count": 0, "token_count": 0,
                  "total_steps": 0, "wandb_url": "", "step": 0, "checkpoint_path": "", "model_path": "",

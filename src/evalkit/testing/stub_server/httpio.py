@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any, Dict, Mapping, Optional
+from typing import Any
 
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
 _PHRASES.setdefault(529, "Overloaded")
 
 
-def _parse_multipart(content_type: str, raw: bytes) -> Optional[Dict[str, Any]]:
+def _parse_multipart(content_type: str, raw: bytes) -> dict[str, Any] | None:
     """A multipart/form-data body as {field: text} with file fields as {filename, content_type, bytes, content}."""
     from email import policy
     from email.parser import BytesParser
@@ -27,7 +28,7 @@ def _parse_multipart(content_type: str, raw: bytes) -> Optional[Dict[str, Any]]:
         return None
     if not message.is_multipart():
         return None
-    form: Dict[str, Any] = {}
+    form: dict[str, Any] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not name:

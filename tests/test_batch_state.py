@@ -25,7 +25,16 @@ def record(batch_id: str, requests: dict, route: str = "r", attempt: int = 1) ->
 def test_custom_ids_are_stable_distinct_and_acceptable_to_anthropic():
     a = custom_id("base", "case/with spaces and ünïcode" * 5, 0)
     assert a == custom_id("base", "case/with spaces and ünïcode" * 5, 0)
-    assert len({a, custom_id("base", "case/with spaces and ünïcode" * 5, 1), custom_id("rag", "case/with spaces and ünïcode" * 5, 0)}) == 3
+    assert (
+        len(
+            {
+                a,
+                custom_id("base", "case/with spaces and ünïcode" * 5, 1),
+                custom_id("rag", "case/with spaces and ünïcode" * 5, 0),
+            }
+        )
+        == 3
+    )
     assert ANTHROPIC_CUSTOM_ID.match(a)
 
 

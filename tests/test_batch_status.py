@@ -26,7 +26,9 @@ def open_batch(stub, run_dir) -> str:
     async def submit():
         adapter = OpenAIBatches(stub.base_url_openai, OPENAI_KEY)
         try:
-            entry = adapter.entry("ek-1", {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "Ticket 1: x"}]})
+            entry = adapter.entry(
+                "ek-1", {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "Ticket 1: x"}]}
+            )
             return (await adapter.submit([entry], {"source": "evalkit"}))[0]
         finally:
             await adapter.aclose()

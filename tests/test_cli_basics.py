@@ -13,10 +13,13 @@ from evalkit.cli import main
 
 
 def test_version_does_not_import_heavy_libraries():
-    code = ("import sys\nfrom evalkit.cli import main\n"
-            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('pandas', 'sklearn', 'openai', 'anthropic', 'matplotlib', 'scipy', 'pydantic') if m in sys.modules]\n"
-            "print(heavy)")
+    code = (
+        "import sys\nfrom evalkit.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('pandas', 'sklearn', 'openai', 'anthropic', 'matplotlib', 'scipy', 'pydantic')\n"
+        "         if m in sys.modules]\n"
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]")
 

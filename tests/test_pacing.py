@@ -57,7 +57,9 @@ def test_an_answer_without_rate_limit_headers_reads_as_none():
     assert read_rate_limits({"x-request-id": "req_1"}) is None
 
 
-@pytest.mark.parametrize("text,seconds", [("20ms", 0.02), ("1.5s", 1.5), ("6m0s", 360.0), ("1h2m3s", 3723.0), ("0.5", 0.5)])
+@pytest.mark.parametrize(
+    "text,seconds", [("20ms", 0.02), ("1.5s", 1.5), ("6m0s", 360.0), ("1h2m3s", 3723.0), ("0.5", 0.5)]
+)
 def test_openai_reset_durations_parse(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 

@@ -140,7 +140,9 @@ def test_missing_key_stops_the_run_before_any_call_and_names_the_variable(stub, 
 
 
 def test_bad_request_becomes_an_error_row_with_the_servers_message(stub, tmp_path):
-    stub.fail_script = lambda n, kind, body: (400, {}, "Invalid schema for response_format 'stubbed'.") if body else None
+    stub.fail_script = lambda n, kind, body: (
+        (400, {}, "Invalid schema for response_format 'stubbed'.") if body else None
+    )
     suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=1)
     result = run(suite, tmp_path / "run", cache="off")
     row = rows(result.run_dir)[0]

@@ -197,7 +197,9 @@ def test_retry_errors_makes_only_the_failed_calls_again_and_replaces_their_rows(
 
 
 def test_resume_without_retry_errors_keeps_error_rows(tmp_path):
-    with StubServer(lambda kind, body: gold(body), fail_script=lambda n, kind, body: fail(400) if body else None) as stub:
+    with StubServer(
+        lambda kind, body: gold(body), fail_script=lambda n, kind, body: fail(400) if body else None
+    ) as stub:
         suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=2)
         out = tmp_path / "run"
         run(suite, out, cache="off")

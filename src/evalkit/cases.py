@@ -45,7 +45,9 @@ def input_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "\n".join(f"{m.role}: {m.content}" if isinstance(m, Message) else f"{m['role']}: {m['content']}" for m in value)
+        return "\n".join(
+            f"{m.role}: {m.content}" if isinstance(m, Message) else f"{m['role']}: {m['content']}" for m in value
+        )
     return "\n".join(f"{key}: {val}" for key, val in value.items())
 
 
@@ -69,14 +71,17 @@ def expected_label(case: Case, label_field: str | None) -> Any:
 
 def _case_from(record: Any, where: str) -> Case:
     if not isinstance(record, dict):
-        raise BadInput(f"a case must be an object with id, input and expected, got {type(record).__name__}", where=where)
+        raise BadInput(
+            f"a case must be an object with id, input and expected, got {type(record).__name__}", where=where
+        )
     try:
         case = Case.model_validate(record)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"][:2])
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key {loc!r} (a case has id, input, expected, tags, split, sources, rejected, metadata, grades)"
+            msg = (f"unknown key {loc!r} "
+                   "(a case has id, input, expected, tags, split, sources, rejected, metadata, grades)")
         elif err["type"] == "missing":
             msg = f"missing required key {loc!r}"
         else:
@@ -101,7 +106,9 @@ def _read_csv(path: Path, text: str) -> list[Case]:
     delimiter = "\t" if path.suffix == ".tsv" else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     if not reader.fieldnames or "id" not in reader.fieldnames or "expected" not in reader.fieldnames:
-        raise BadInput("a case CSV needs a header with at least id and expected (and input or input fields)", where=f"{path}:1")
+        raise BadInput(
+            "a case CSV needs a header with at least id and expected (and input or input fields)", where=f"{path}:1"
+        )
     cases = []
     for row in reader:
         where = f"{path}:{reader.line_num}"
@@ -194,7 +201,11 @@ def validate_cases(suite) -> None:
              if case.split == "train" and (text := normalise_text(case.text())) in holdout_texts]
     if twins:
         case, twin = twins[0]
-        more = f"; {len(twins) - 1} more train cases repeat a holdout case: drop them from the train split" if len(twins) > 1 else ""
+        more = (
+            f"; {len(twins) - 1} more train cases repeat a holdout case: drop them from the train split"
+            if len(twins) > 1
+            else ""
+        )
         raise BadInput(f"train case {case.id!r} has the same text as holdout case {twin.id!r} ({twin.origin}){more}",
                        where=case.origin)
     if not any(c.split == "holdout" for c in suite.cases):

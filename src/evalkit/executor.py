@@ -105,18 +105,26 @@ class Executor:
                         self.retries += 1
                         self.retries_by_route[request.route] += 1
                         if pacer is None:  # no pacer waits for it: back off here
-                            await asyncio.sleep(min(self._backoff(min(attempt, 8), error),
-                                                    max(self.options.max_wait_s - waited, 0.0)))
+                            await asyncio.sleep(
+                                min(self._backoff(min(attempt, 8), error), max(self.options.max_wait_s - waited, 0.0))
+                            )
                         continue
-                    error = ProviderError(error.type, f"{error.message} (still rate limited after {waited:.0f} s "
-                                                      f"and {attempt} attempts: --max-wait)", status=error.status)
+                    error = ProviderError(
+                        error.type,
+                        f"{error.message} (still rate limited after {waited:.0f} s and {attempt} attempts: --max-wait)",
+                        status=error.status,
+                    )
                     return None, error, attempt, (time.perf_counter() - started) * 1000
                 failures += 1
                 if not error.retryable or failures >= attempts:
                     if attempt > 1:
-                        error = ProviderError(error.type, f"{error.message} (gave up after {attempt} attempts)",
-                                              retryable=error.retryable, status=error.status,
-                                              retry_after_s=error.retry_after_s)
+                        error = ProviderError(
+                            error.type,
+                            f"{error.message} (gave up after {attempt} attempts)",
+                            retryable=error.retryable,
+                            status=error.status,
+                            retry_after_s=error.retry_after_s,
+                        )
                     return None, error, attempt, (time.perf_counter() - started) * 1000
                 self.retries += 1
                 self.retries_by_route[request.route] += 1
@@ -125,7 +133,12 @@ class Executor:
             except Exception as error:  # noqa: BLE001 - a provider bug must not lose the run
                 if ticket is not None:
                     pacer.release(ticket, None)
-                return None, ProviderError(type(error).__name__, str(error)), attempt, (time.perf_counter() - started) * 1000
+                return (
+                    None,
+                    ProviderError(type(error).__name__, str(error)),
+                    attempt,
+                    (time.perf_counter() - started) * 1000,
+                )
             except BaseException:  # cancelled: give the place back
                 if ticket is not None:
                     pacer.release(ticket, None)

@@ -102,7 +102,11 @@ class Fingerprinter:
 def _example(example: Any) -> Any:
     """A few-shot example as the fingerprint sees it: its id, input and expected answer."""
     if hasattr(example, "id"):
-        return {"id": example.id, "input": getattr(example, "input", None), "expected": getattr(example, "expected", None)}
+        return {
+            "id": example.id,
+            "input": getattr(example, "input", None),
+            "expected": getattr(example, "expected", None),
+        }
     return example
 
 

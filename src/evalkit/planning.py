@@ -279,8 +279,12 @@ def cache_modes(suite: LoadedSuite, providers: dict[str, Provider], mode: str) -
 
     if mode not in MODES:
         raise BadInput(f"--cache must be one of {', '.join(MODES)}, got {mode!r}")
-    return {name: route_mode(mode, remote=p.remote or p.local_code, temperature=route_params(suite, name).get("temperature"))
-            for name, p in providers.items()}
+    return {
+        name: route_mode(
+            mode, remote=p.remote or p.local_code, temperature=route_params(suite, name).get("temperature")
+        )
+        for name, p in providers.items()
+    }
 
 
 def cache_key_of(call: Call) -> str:

@@ -77,7 +77,9 @@ def legacy_provenance(ran_as: str | None) -> str:
     return {"local": "stand-in", "mock": "stand-in", "replay": "unverified"}.get(prefix, "live")
 
 
-def route_provenance(rows: list[dict[str, Any]], *, legacy: str = "live", endpoint: str | None = None) -> dict[str, Any]:
+def route_provenance(
+    rows: list[dict[str, Any]], *, legacy: str = "live", endpoint: str | None = None
+) -> dict[str, Any]:
     """{provenance, evidence, counts, stale_parts, endpoint} of one route's rows. The provenance
     is the weakest of the answered rows (None when no row has an answer)."""
     answered = Counter(of_row(r, legacy) for r in rows if not r.get("error"))

@@ -18,8 +18,25 @@ from typing import Any
 from evalkit.errors import BadInput
 
 #: the fields of a result row that a recording keeps (evalkit.providers.replay reads them)
-RECORDING_FIELDS = ("case_id", "route", "repeat", "output", "error", "model", "input_tokens", "output_tokens",
-                    "cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "latency_ms", "request_sha256", "request_parts", "provenance", "stale_parts", "endpoint")
+RECORDING_FIELDS = (
+    "case_id",
+    "route",
+    "repeat",
+    "output",
+    "error",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "latency_ms",
+    "request_sha256",
+    "request_parts",
+    "provenance",
+    "stale_parts",
+    "endpoint",
+)
 
 
 def recording_lines(rows: list[dict[str, Any]], endpoints: dict[str, str | None] | None = None) -> list[dict[str, Any]]:

@@ -244,8 +244,14 @@ class _Session:
 
         today = datetime.now(timezone.utc).date()
         try:
-            retirements = await lookup_retirements(self.providers, self.cache, today, network=self.options.cache != "read",
-                                                   slots=self.executor.slots, started=started)
+            retirements = await lookup_retirements(
+                self.providers,
+                self.cache,
+                today,
+                network=self.options.cache != "read",
+                slots=self.executor.slots,
+                started=started,
+            )
         except Exception as error:  # noqa: BLE001 - a lookup never fails the run
             retirements = {}
             self.warn(f"could not check the models' shutdown dates: {type(error).__name__}: {error}")
@@ -346,8 +352,13 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         raise BadInput("--retry-errors goes with --resume RUN_DIR: it makes a stored run's failed calls again")
     if options.resume is not None:
         previous = store.load_run(options.resume)
-        if previous.manifest["suite"]["sha256"] != suite.sha256 or previous.manifest.get("cases_sha256") != suite.cases_sha256:
-            raise BadInput("the suite or its cases changed since this run started: start a new run", where=str(options.resume))
+        if (
+            previous.manifest["suite"]["sha256"] != suite.sha256
+            or previous.manifest.get("cases_sha256") != suite.cases_sha256
+        ):
+            raise BadInput(
+                "the suite or its cases changed since this run started: start a new run", where=str(options.resume)
+            )
         planned = set(previous.manifest.get("routes") or {})
         strays = sorted({row.get("route") for row in previous.rows} - (planned & set(suite.spec.routes)), key=str)
         if strays:
@@ -396,8 +407,13 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         done = {store.row_key(r) for r in kept}
         calls = [c for c in calls if (c.request.case_id, c.request.route, c.request.repeat) not in done]
         manifest["status"] = "running"
-        manifest.setdefault("resumed", []).append({"at": now_iso(), "calls_left": len(calls),
-                                                   **({"errors_retried": len(previous.rows) - len(kept)} if options.retry_errors else {})})
+        manifest.setdefault("resumed", []).append(
+            {
+                "at": now_iso(),
+                "calls_left": len(calls),
+                **({"errors_retried": len(previous.rows) - len(kept)} if options.retry_errors else {}),
+            }
+        )
     else:
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = options.out or Path("reports") / suite.name / run_id
@@ -423,7 +439,9 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
             attach_cache_keys(calls, modes)
         manifest["cache"] = {"mode": options.cache, "routes": modes, "dir": str(cache.folder) if cache else None}
         store.write_json(run_dir / store.MANIFEST, manifest)
-        if previous is not None and len(kept) < len(previous.rows):  # --retry-errors: the error rows make way for new answers
+        if previous is not None and len(kept) < len(
+            previous.rows
+        ):  # --retry-errors: the error rows make way for new answers
             store.rewrite_rows(run_dir, kept)
 
         session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None,
@@ -479,7 +497,10 @@ def _check_out(run_dir: Path) -> None:
     from evalkit import store
 
     if (run_dir / store.RESULTS).exists():
-        raise BadInput("the output folder already holds a run: pass --resume to finish it, or choose another --out", where=str(run_dir))
+        raise BadInput(
+            "the output folder already holds a run: pass --resume to finish it, or choose another --out",
+            where=str(run_dir),
+        )
     if run_dir.exists() and not run_dir.is_dir():
         raise BadInput("--out must be a folder, and this is a file", where=str(run_dir))
     if run_dir.is_dir() and any(run_dir.iterdir()):
@@ -516,7 +537,9 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     manifest["error_rate_exceeded"] = sorted(
         route for route, s in summary["routes"].items() if s["n_rows"] and s["errors"] / s["n_rows"] > max_error_rate)
     # complete only when the run exits 0: a run stopped early, or with too many error rows, is not
-    manifest["status"] = ("complete" if not manifest["error_rate_exceeded"] else "incomplete") if complete else "interrupted"
+    manifest["status"] = (
+        ("complete" if not manifest["error_rate_exceeded"] else "incomplete") if complete else "interrupted"
+    )
     store.write_json(run_dir / store.MANIFEST, manifest)
     return summary
 
@@ -569,7 +592,11 @@ def _score_locked(run_dir: Path, suite_path: str | Path | None) -> dict[str, Any
         run.manifest["suite"].update(spec=spec.model_dump(mode="json"), output_schema=schema, sha256=suite.sha256)
         by_id = {c.id: c for c in suite.cases}
     else:
-        spec, schema, by_id = Suite.model_validate(run.manifest["suite"]["spec"]), run.manifest["suite"].get("output_schema"), {}
+        spec, schema, by_id = (
+            Suite.model_validate(run.manifest["suite"]["spec"]),
+            run.manifest["suite"].get("output_schema"),
+            {},
+        )
     scorer = Scorer(spec.task, schema)
     for row in run.rows:
         if row.get("error") is None and row.get("output") is not None:
@@ -583,7 +610,9 @@ def _score_locked(run_dir: Path, suite_path: str | Path | None) -> dict[str, Any
             score = FAILED
         stored = run.cases.get(row["case_id"]) or {}
         expected = by_id[row["case_id"]].expected if row["case_id"] in by_id else stored.get("expected")
-        sources = [*row["retrieved"], *(stored.get("sources") or [])] if score.parsed_ok and row.get("retrieved") else []
+        sources = (
+            [*row["retrieved"], *(stored.get("sources") or [])] if score.parsed_ok and row.get("retrieved") else []
+        )
         row.pop("fields", None)
         row.pop("exact_match", None)
         row.update(scorer.field_scores(score, expected, sources))

@@ -24,10 +24,16 @@ class Task(_Strict):
     """What the model must answer: a label from a closed set."""
 
     labels: list[str] = Field(min_length=2, description="The closed label set, declared up front.")
-    label_descriptions: dict[str, str] = Field(default_factory=dict, description="Label -> text; goes into prompts and the packet.")
-    output_format: Literal["json", "text"] = Field("json", description="json: parse, validate, take label_field; text: the label is the output.")
+    label_descriptions: dict[str, str] = Field(
+        default_factory=dict, description="Label -> text; goes into prompts and the packet."
+    )
+    output_format: Literal["json", "text"] = Field(
+        "json", description="json: parse, validate, take label_field; text: the label is the output."
+    )
     ignore_case: bool = Field(False, description="Text mode: compare labels case-insensitively.")
-    output_schema: dict[str, Any] | str | None = Field(None, description="JSON Schema of the output, or a path to one (json mode).")
+    output_schema: dict[str, Any] | str | None = Field(
+        None, description="JSON Schema of the output, or a path to one (json mode)."
+    )
     label_field: str | None = Field(None, description="Dot path of the label in the parsed output (json mode).")
     extract: str | None = Field(None, description="Text mode: the label is group 1 of this regex's first match.")
     label_weight: float = Field(1.0, ge=0, description=(
@@ -116,8 +122,15 @@ class HttpRoute(_Strict):
 
     url: str | None = Field(None, description="The service's URL (or give it in the model: http:https://...).")
     method: Literal["POST", "PUT", "PATCH", "GET"] = "POST"
-    headers: dict[str, str] = Field(default_factory=dict, description="Header values; ${VAR} is read from the environment at call time and never written anywhere.")
-    body: str | dict[str, Any] | list[Any] | None = Field(None, description="The JSON body: a sandboxed Jinja2 template (a string that renders to JSON, or an object whose string values are templates).")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Header values; ${VAR} is read from the environment at call time and never written anywhere.",
+    )
+    body: str | dict[str, Any] | list[Any] | None = Field(
+        None,
+        description="The JSON body: a sandboxed Jinja2 template "
+        "(a string that renders to JSON, or an object whose string values are templates).",
+    )
     response: HttpResponsePaths = Field(default_factory=HttpResponsePaths)
 
 
@@ -145,7 +158,9 @@ class Route(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="Overrides the suite defaults.")
     repair: Repair | None = Field(None, description=(
         "When an answer does not parse or fails the output schema, ask again with the error, up to attempts times."))
-    http: HttpRoute | None = Field(None, description="http: routes: URL, method, headers, body template and response paths.")
+    http: HttpRoute | None = Field(
+        None, description="http: routes: URL, method, headers, body template and response paths."
+    )
 
     @field_validator("model")
     @classmethod
@@ -206,7 +221,9 @@ class Suite(_Strict):
     corpus: str | None = None
     defaults: Defaults = Field(default_factory=Defaults)
     routes: dict[str, Route] = Field(min_length=1)
-    pricing: dict[str, Price] = Field(default_factory=dict, description="Overrides of the shipped price table, by PROVIDER:MODEL.")
+    pricing: dict[str, Price] = Field(
+        default_factory=dict, description="Overrides of the shipped price table, by PROVIDER:MODEL."
+    )
     monthly_volume: int | None = Field(None, ge=1, description="Cases a month in production: the packet's monthly cost "
                                                                "and the tuned route's break-even use it unless "
                                                                "--monthly-volume is given.")
@@ -339,7 +356,12 @@ def _explain(error: dict[str, Any]) -> str:
 
 
 def _loc_for_line(loc: tuple) -> tuple:
-    return tuple(p for p in loc if not str(p).startswith(("function-", "union[")) and p not in ("str", "CaseSource", "list[union[str,CaseSource]]"))
+    return tuple(
+        p
+        for p in loc
+        if not str(p).startswith(("function-", "union["))
+        and p not in ("str", "CaseSource", "list[union[str,CaseSource]]")
+    )
 
 
 def parse_suite(data: Any, path: Path, line_of=lambda loc: None) -> Suite:
@@ -372,7 +394,9 @@ def load_suite(path: str | Path) -> LoadedSuite:
     for source in sources:
         if isinstance(source, str):
             source = CaseSource(path=source)
-        suite.cases.extend(load_cases(suite.confined(source.path, "cases"), fmt=source.format, label_field=source.label_field))
+        suite.cases.extend(
+            load_cases(suite.confined(source.path, "cases"), fmt=source.format, label_field=source.label_field)
+        )
     # the hash covers the loaded cases, so a file that an imported config pulls in counts too
     digest = hashlib.sha256()
     for case in suite.cases:
@@ -391,7 +415,9 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
 
         schema, _ = load_with_lines(suite.confined(schema, "task.output_schema"), "output schema")
         if not isinstance(schema, dict):
-            raise BadInput("an output schema must be a JSON object", where=str(suite.resolve(suite.spec.task.output_schema)))
+            raise BadInput(
+                "an output schema must be a JSON object", where=str(suite.resolve(suite.spec.task.output_schema))
+            )
     if schema is not None and suite.spec.task.output_format == "json" and suite.spec.task.label_field:
         _check_label_field(schema, suite.spec.task.label_field, suite.path)
     if schema is not None:
@@ -400,7 +426,9 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
         try:
             validators.validator_for(schema).check_schema(schema)
         except SchemaError as exc:
-            raise BadInput(f"output_schema is not a valid JSON Schema: {exc.message}", where=f"{suite.path}: task.output_schema") from None
+            raise BadInput(
+                f"output_schema is not a valid JSON Schema: {exc.message}", where=f"{suite.path}: task.output_schema"
+            ) from None
     return schema
 
 

@@ -30,7 +30,9 @@ class BatchOptions:
     left as None takes the value the run started with (a resumed run), else the default."""
 
     poll_s: float | None = None  # seconds between two looks at the open batches (default 30)
-    resubmit: int | None = None  # times an expired or errored request is sent again before it becomes an error row (default 1)
+    resubmit: int | None = (
+        None  # times an expired or errored request is sent again before it becomes an error row (default 1)
+    )
     max_requests: int | None = None  # requests per batch, below the provider's own limit
 
     def to_dict(self) -> dict:

@@ -139,7 +139,10 @@ class Lane:
                 self.waiting.setdefault(record.id, set()).add(key)
         if self.waiting:
             count = sum(len(keys) for keys in self.waiting.values())
-            self.notify(f"collecting {count} requests from {len(self.waiting)} batches submitted earlier (nothing is sent again)")
+            self.notify(
+                f"collecting {count} requests from {len(self.waiting)} batches submitted earlier "
+                "(nothing is sent again)"
+            )
         self.state.settings = self.settings.to_dict()
         self.state.save()
         try:
@@ -200,7 +203,9 @@ class Lane:
             entries = [(call, adapter.entry(custom_id(route, call.request.case_id, call.request.repeat),
                                             provider.request_body(call.request))) for call in group]
             limit = min(adapter.max_requests, self.settings.max_requests or adapter.max_requests)
-            for chunk in split(entries, (entry_size(e) for _, e in entries), max_count=limit, max_bytes=adapter.max_bytes):
+            for chunk in split(
+                entries, (entry_size(e) for _, e in entries), max_count=limit, max_bytes=adapter.max_bytes
+            ):
                 await self.submit_one(route, provider, adapter, chunk, attempt)
 
     async def submit_one(self, route: str, provider: Provider, adapter: BatchAdapter, chunk: list[tuple[Call, dict]],
@@ -216,7 +221,12 @@ class Lane:
             api_key_env=provider.key_variable(), submission=mark)
         self.state.batches.append(record)
         self.state.save()  # before the provider hears of it: a kill mid-submission leaves the mark to look up
-        metadata = {"source": "evalkit", "run": self.state.path.parent.name[:512], "route": route[:512], "submission": mark}
+        metadata = {
+            "source": "evalkit",
+            "run": self.state.path.parent.name[:512],
+            "route": route[:512],
+            "submission": mark,
+        }
         submission = asyncio.ensure_future(adapter.submit([entry for _, entry in chunk], metadata))
         stopped = False
         try:
@@ -279,7 +289,9 @@ class Lane:
             found, absent = await adapter.outcomes(record.id, progress)
         except ProviderError as error:
             if error.retryable:
-                self.notify(f"batch {record.id}: {error.message}; still waiting for it", once=f"{record.id}:{error.type}")
+                self.notify(
+                    f"batch {record.id}: {error.message}; still waiting for it", once=f"{record.id}:{error.type}"
+                )
                 return
             self._lost(record, error)
             return

@@ -94,10 +94,14 @@ class BatchState:
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(path, dict(data.get("settings") or {}), [BatchRecord.from_dict(b) for b in data.get("batches") or []])
+            return cls(
+                path, dict(data.get("settings") or {}), [BatchRecord.from_dict(b) for b in data.get("batches") or []]
+            )
         except (json.JSONDecodeError, TypeError, AttributeError) as error:
-            raise BadInput(f"the batch state file is damaged ({error}); the batch ids it held are in the "
-                           f"providers' consoles", where=str(path)) from None
+            raise BadInput(
+                f"the batch state file is damaged ({error}); the batch ids it held are in the providers' consoles",
+                where=str(path),
+            ) from None
 
     def save(self) -> None:
         """Write atomically: a process killed mid-write leaves the previous version."""

@@ -241,8 +241,10 @@ def iter_records(path: Path, what: str) -> Iterator[tuple[str, Any]]:
 
     data, line_of = load_with_lines(path, what)
     if not isinstance(data, list):
-        raise BadInput(f"expected a list of records (or one JSON object per line in a .jsonl file), got {type(data).__name__}",
-                       where=str(path))
+        raise BadInput(
+            f"expected a list of records (or one JSON object per line in a .jsonl file), got {type(data).__name__}",
+            where=str(path),
+        )
     for index, record in enumerate(data):
         yield record_place(path, line_of, (index,)), record
 
@@ -290,7 +292,11 @@ def message_text(content: Any, what: str, where: str) -> str:
     for part in parts:
         if isinstance(part, str):
             texts.append(part)
-        elif isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
+        elif (
+            isinstance(part, dict)
+            and part.get("type") in ("text", "input_text", "output_text")
+            and isinstance(part.get("text"), str)
+        ):
             texts.append(part["text"])
         else:
             kind = part.get("type") if isinstance(part, dict) else type(part).__name__
@@ -305,7 +311,10 @@ def first_of(value: Any, where: str, builder: CaseBuilder, what: str, metadata: 
             return None
         if len(value) > 1:
             metadata[f"other_{what}"] = value[1:]
-            builder.warn(where, f"{what} lists {len(value)} answers: the first is the label, the rest are in metadata.other_{what}")
+            builder.warn(
+                where,
+                f"{what} lists {len(value)} answers: the first is the label, the rest are in metadata.other_{what}",
+            )
         return value[0]
     return value
 

@@ -37,7 +37,10 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
     builder = CaseBuilder(path, "inspect")
     if path.suffix.lower() in (".csv", ".tsv"):
         text = read_source(path, "Inspect samples CSV")
-        records = ((where, _from_csv(row, where)) for where, row in iter_dict_rows(path, text, delimiter_for(path, text), builder))
+        records = (
+            (where, _from_csv(row, where))
+            for where, row in iter_dict_rows(path, text, delimiter_for(path, text), builder)
+        )
     else:
         records = iter_records(path, "Inspect samples file")
     for where, sample in records:
@@ -90,7 +93,9 @@ def _add(sample: Any, where: str, builder: CaseBuilder, label_field: str | None)
     if label_field:
         found = sample.get(label_field, metadata.get(label_field))
         if found is None:
-            raise BadInput(f"the sample has no field {label_field!r} (nor metadata.{label_field}) for the label", where=where)
+            raise BadInput(
+                f"the sample has no field {label_field!r} (nor metadata.{label_field}) for the label", where=where
+            )
         raw_label = found
     else:
         raw_label = sample.get("target")

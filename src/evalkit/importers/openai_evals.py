@@ -41,7 +41,9 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
         elif isinstance(raw, str):
             value = raw
         else:
-            raise BadInput(f"`input` must be a string or a list of chat messages, got {type(raw).__name__}", where=where)
+            raise BadInput(
+                f"`input` must be a string or a list of chat messages, got {type(raw).__name__}", where=where
+            )
         label = as_label(first_of(sample[label_key], where, builder, label_key, metadata), where, builder)
         builder.add(where, input=value, expected=label, id=sample.get("id"), metadata=metadata)
     return builder.result()

@@ -161,6 +161,9 @@ def get_provider_class(prefix: str) -> type[Provider]:
         known = sorted({e.name for e in entry_points(group="evalkit.providers")} | set(_BUILTIN))
         near = difflib.get_close_matches(prefix, known, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise BadInput(f"unknown provider {prefix!r}{hint}: expected one of {', '.join(known)} (or a plugin in the evalkit.providers entry-point group)")
+        raise BadInput(
+            f"unknown provider {prefix!r}{hint}: expected one of {', '.join(known)} "
+            "(or a plugin in the evalkit.providers entry-point group)"
+        )
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)

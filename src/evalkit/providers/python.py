@@ -92,7 +92,9 @@ class PythonProvider(Provider):
                 spec.loader.exec_module(module)
             except Exception as error:
                 sys.modules.pop(name, None)
-                raise BadInput(f"route {self.route_name!r}: importing {path} failed: {type(error).__name__}: {error}") from None
+                raise BadInput(
+                    f"route {self.route_name!r}: importing {path} failed: {type(error).__name__}: {error}"
+                ) from None
             finally:
                 try:
                     sys.path.remove(str(path.parent))
@@ -104,7 +106,9 @@ class PythonProvider(Provider):
         except ModuleNotFoundError as error:
             raise BadInput(f"route {self.route_name!r}: python: module {self.location!r} not found ({error})") from None
         except Exception as error:
-            raise BadInput(f"route {self.route_name!r}: importing {self.location} failed: {type(error).__name__}: {error}") from None
+            raise BadInput(
+                f"route {self.route_name!r}: importing {self.location} failed: {type(error).__name__}: {error}"
+            ) from None
 
     def prepare(self) -> None:
         module = self._load_module()
@@ -124,7 +128,8 @@ class PythonProvider(Provider):
         if source_file:
             self.source = Path(source_file).resolve()
             self.source_sha256 = hashlib.sha256(self.source.read_bytes()).hexdigest()
-        self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None))  # noqa: B004 - an async __call__, not callability
+        call = getattr(function, "__call__", None)  # noqa: B004 - an instance's async __call__, not callability
+        self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
         try:
             parameters = inspect.signature(function).parameters
         except (TypeError, ValueError):

@@ -79,6 +79,13 @@ class BedrockStub:
         prompt = " ".join(b.get("text", "") for m in body["messages"] for b in m.get("content", []))
         system = " ".join(b.get("text", "") for b in body.get("system") or [])
         tokens_in, tokens_out = len((system + " " + prompt).split()), len(text.split())
-        return 200, {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
-                     "usage": {"inputTokens": tokens_in, "outputTokens": tokens_out, "totalTokens": tokens_in + tokens_out},
-                     "metrics": {"latencyMs": 1}}, {"x-amzn-RequestId": f"req-{number}"}
+        return (
+            200,
+            {
+                "output": {"message": {"role": "assistant", "content": content}},
+                "stopReason": stop,
+                "usage": {"inputTokens": tokens_in, "outputTokens": tokens_out, "totalTokens": tokens_in + tokens_out},
+                "metrics": {"latencyMs": 1},
+            },
+            {"x-amzn-RequestId": f"req-{number}"},
+        )

@@ -39,7 +39,9 @@ def _calling(what: str):
         message = body.get("message") or exc.message
         if exc.status_code < 500:
             raise LaunchRefused(f"openai refused to {what}: {message} (HTTP {exc.status_code})") from None
-        raise ProviderUnreachable(f"openai failed to {what}: {message} (HTTP {exc.status_code}); try again later") from None
+        raise ProviderUnreachable(
+            f"openai failed to {what}: {message} (HTTP {exc.status_code}); try again later"
+        ) from None
     except openai.APIConnectionError as exc:
         raise ProviderUnreachable(f"openai is unreachable ({what}): {exc}") from None
 
@@ -94,6 +96,14 @@ class OpenAILauncher(Launcher):
     def _state(job) -> JobState:
         error = f"{job.error.code}: {job.error.message}" if job.error and job.error.message else None
         # warnings off: the SDK's types read a multi grader's `graders` mapping as one grader and warn when dumping it
-        return JobState(id=job.id, status=_STATUS.get(job.status, job.status), provider_status=job.status, base_model=job.model,
-                        fine_tuned_model=job.fine_tuned_model, training_file_id=job.training_file, error=error,
-                        trained_tokens=job.trained_tokens, raw=job.model_dump(mode="json", warnings=False))
+        return JobState(
+            id=job.id,
+            status=_STATUS.get(job.status, job.status),
+            provider_status=job.status,
+            base_model=job.model,
+            fine_tuned_model=job.fine_tuned_model,
+            training_file_id=job.training_file,
+            error=error,
+            trained_tokens=job.trained_tokens,
+            raw=job.model_dump(mode="json", warnings=False),
+        )

@@ -78,7 +78,9 @@ class TogetherLauncher(Launcher):
         except httpx.HTTPError as exc:
             raise ProviderUnreachable(f"together is unreachable ({what}): {exc}") from None
         if response.status_code >= 500:
-            raise ProviderUnreachable(f"together failed to {what}: {_message(response)} (HTTP {response.status_code}); try again later")
+            raise ProviderUnreachable(
+                f"together failed to {what}: {_message(response)} (HTTP {response.status_code}); try again later"
+            )
         if response.status_code >= 400:
             raise LaunchRefused(f"together refused to {what}: {_message(response)} (HTTP {response.status_code})")
         return response.json()
@@ -94,7 +96,9 @@ class TogetherLauncher(Launcher):
         payload: dict[str, Any] = {
             "training_file": request.training_file_id,
             "model": request.model,
-            "training_method": {"method": "dpo"} if request.method == "dpo" else {"method": "sft", "train_on_inputs": "auto"},
+            "training_method": {"method": "dpo"}
+            if request.method == "dpo"
+            else {"method": "sft", "train_on_inputs": "auto"},
             "training_type": dict(LORA) if request.lora else {"type": "Full"},
         }
         if request.epochs:
@@ -103,19 +107,29 @@ class TogetherLauncher(Launcher):
             payload["suffix"] = request.suffix
         if request.validation_file_id:
             payload["validation_file"] = request.validation_file_id
-        return self._state(self._call(f"create a fine-tuning job on {request.model}", "POST", "fine-tunes", json=payload))
+        return self._state(
+            self._call(f"create a fine-tuning job on {request.model}", "POST", "fine-tunes", json=payload)
+        )
 
     def retrieve(self, job_id: str) -> JobState:
         return self._state(self._call(f"report on job {job_id}", "GET", f"fine-tunes/{job_id}"))
 
     def events(self, job_id: str) -> list[JobEvent]:
         body = self._call(f"list the events of job {job_id}", "GET", f"fine-tunes/{job_id}/events")
-        return [JobEvent(f"{job_id}#{i}", str(e.get("created_at", "")), str(e.get("level") or "info"), str(e.get("message", "")))
-                for i, e in enumerate(body.get("data") or [], start=1)]
+        return [
+            JobEvent(
+                f"{job_id}#{i}", str(e.get("created_at", "")), str(e.get("level") or "info"), str(e.get("message", ""))
+            )
+            for i, e in enumerate(body.get("data") or [], start=1)
+        ]
 
     @classmethod
     def route_fields(cls, state: JobState, base_url: str | None) -> dict[str, str]:
-        return {"model": f"openai:{state.fine_tuned_model}", "base_url": base_url or DEFAULT_BASE_URL, "api_key_env": cls.api_key_env}
+        return {
+            "model": f"openai:{state.fine_tuned_model}",
+            "base_url": base_url or DEFAULT_BASE_URL,
+            "api_key_env": cls.api_key_env,
+        }
 
     def close(self) -> None:
         self.client.close()
@@ -124,8 +138,18 @@ class TogetherLauncher(Launcher):
     def _state(job: dict[str, Any]) -> JobState:
         status = str(job.get("status", ""))
         events = job.get("events") or []
-        error = next((e.get("message") for e in reversed(events) if e.get("level") == "error" or e.get("type") == "job_error"), None)
-        return JobState(id=job["id"], status=_STATUS.get(status, status), provider_status=status, base_model=job.get("model", ""),
-                        fine_tuned_model=job.get("model_output_name") if status == "completed" else None,
-                        training_file_id=job.get("training_file"), error=error if status == "error" else None,
-                        trained_tokens=job.get("token_count"), raw=job)
+        error = next(
+            (e.get("message") for e in reversed(events) if e.get("level") == "error" or e.get("type") == "job_error"),
+            None,
+        )
+        return JobState(
+            id=job["id"],
+            status=_STATUS.get(status, status),
+            provider_status=status,
+            base_model=job.get("model", ""),
+            fine_tuned_model=job.get("model_output_name") if status == "completed" else None,
+            training_file_id=job.get("training_file"),
+            error=error if status == "error" else None,
+            trained_tokens=job.get("token_count"),
+            raw=job,
+        )

@@ -75,14 +75,18 @@ class VertexLauncher(Launcher):
         self.uris = {str(Path(path)): uri for path, uri in (uris or {}).items() if uri}
         for uri in self.uris.values():
             if not uri.startswith("gs://"):
-                raise BadInput(f"a Vertex AI training file is read from Cloud Storage: expected a gs:// URI, got {uri!r}")
+                raise BadInput(
+                    f"a Vertex AI training file is read from Cloud Storage: expected a gs:// URI, got {uri!r}"
+                )
 
     def _where(self, job_id: str | None = None) -> tuple[str, str]:
         match = _JOB_NAME.match(job_id or "")
         project = self.project or (match.group(1) if match else None)
         location = self.location or (match.group(2) if match else None)
         if not (project and location):
-            raise BadInput("Vertex AI tuning needs a project and a location: set GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION")
+            raise BadInput(
+                "Vertex AI tuning needs a project and a location: set GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION"
+            )
         return project, location
 
     def _genai(self, job_id: str | None = None):

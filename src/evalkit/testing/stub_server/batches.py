@@ -137,20 +137,46 @@ class _BatchesMixin:
             try:
                 item = json.loads(line)
             except ValueError:
-                problems.append({"code": "invalid_json_line", "line": number, "message": "This line is not valid JSON."})
+                problems.append(
+                    {"code": "invalid_json_line", "line": number, "message": "This line is not valid JSON."}
+                )
                 continue
             if not isinstance(item, dict) or not isinstance(item.get("body"), dict) or not item.get("custom_id"):
-                problems.append({"code": "invalid_request", "line": number, "message": "Each line needs custom_id, method, url and body."})
+                problems.append(
+                    {
+                        "code": "invalid_request",
+                        "line": number,
+                        "message": "Each line needs custom_id, method, url and body.",
+                    }
+                )
             elif item.get("method") != "POST" or item.get("url") != body["endpoint"]:
-                problems.append({"code": "invalid_url", "line": number, "message": f"The url must be {body['endpoint']} with method POST."})
+                problems.append(
+                    {
+                        "code": "invalid_url",
+                        "line": number,
+                        "message": f"The url must be {body['endpoint']} with method POST.",
+                    }
+                )
             elif item["custom_id"] in seen:
-                problems.append({"code": "duplicate_custom_id", "line": number, "message": f"The custom_id {item['custom_id']!r} is not unique."})
+                problems.append(
+                    {
+                        "code": "duplicate_custom_id",
+                        "line": number,
+                        "message": f"The custom_id {item['custom_id']!r} is not unique.",
+                    }
+                )
             else:
                 seen.add(item["custom_id"])
                 models.add(item["body"].get("model"))
                 requests.append((item["custom_id"], item["body"]))
         if len(models) > 1:
-            problems.append({"code": "mismatched_model", "line": None, "message": "All requests of a batch must use the same model."})
+            problems.append(
+                {
+                    "code": "mismatched_model",
+                    "line": None,
+                    "message": "All requests of a batch must use the same model.",
+                }
+            )
         batch = self._new_batch("openai", requests, endpoint=body["endpoint"], input_file_id=body["input_file_id"],
                                 metadata=body.get("metadata"), errors=problems or None,
                                 status="failed" if problems else "validating", output_file_id=None, error_file_id=None)
@@ -173,8 +199,16 @@ class _BatchesMixin:
                 status, payload = fault[1], openai_error_body(fault[1], fault[2])
             else:
                 status, payload = await self._answer_item("openai", batch, index, body)
-            line = {"id": line_id, "custom_id": custom_id, "error": None,
-                    "response": {"status_code": status, "request_id": f"req_b{batch['number'] + 1}x{index + 1}", "body": payload}}
+            line = {
+                "id": line_id,
+                "custom_id": custom_id,
+                "error": None,
+                "response": {
+                    "status_code": status,
+                    "request_id": f"req_b{batch['number'] + 1}x{index + 1}",
+                    "body": payload,
+                },
+            }
             (outputs if status == 200 else errors).append(line)
         batch["results"] = outputs + errors
         batch["output_file_id"] = self._output_file(outputs, batch, "output")
@@ -188,16 +222,26 @@ class _BatchesMixin:
         counts = batch.get("counts") or {"total": len(batch["requests"]), "completed": 0, "failed": 0}
         ended = batch["ended_at"]
         return {
-            "id": batch["id"], "object": "batch", "endpoint": batch["endpoint"], "errors":
-            {"object": "list", "data": batch["errors"]} if batch["errors"] else None,
-            "input_file_id": batch["input_file_id"], "completion_window": "24h", "status": status,
-            "output_file_id": batch["output_file_id"], "error_file_id": batch["error_file_id"],
-            "created_at": batch["created_at"], "in_progress_at": batch["created_at"] if status != "validating" else None,
-            "expires_at": batch["created_at"] + 86400, "finalizing_at": ended,
-            "completed_at": ended if status == "completed" else None, "failed_at": ended if status == "failed" else None,
+            "id": batch["id"],
+            "object": "batch",
+            "endpoint": batch["endpoint"],
+            "errors": {"object": "list", "data": batch["errors"]} if batch["errors"] else None,
+            "input_file_id": batch["input_file_id"],
+            "completion_window": "24h",
+            "status": status,
+            "output_file_id": batch["output_file_id"],
+            "error_file_id": batch["error_file_id"],
+            "created_at": batch["created_at"],
+            "in_progress_at": batch["created_at"] if status != "validating" else None,
+            "expires_at": batch["created_at"] + 86400,
+            "finalizing_at": ended,
+            "completed_at": ended if status == "completed" else None,
+            "failed_at": ended if status == "failed" else None,
             "expired_at": ended if status == "expired" else None,
-            "cancelling_at": ended if status == "cancelled" else None, "cancelled_at": ended if status == "cancelled" else None,
-            "request_counts": counts, "metadata": batch["metadata"],
+            "cancelling_at": ended if status == "cancelled" else None,
+            "cancelled_at": ended if status == "cancelled" else None,
+            "request_counts": counts,
+            "metadata": batch["metadata"],
             "model": batch["requests"][0][1].get("model") if batch["requests"] else None,
         }
 
@@ -261,10 +305,17 @@ class _BatchesMixin:
             if fault is not None and fault[0] in ("expired", "canceled"):
                 result: dict[str, Any] = {"type": fault[0]}
             elif fault is not None:
-                result = {"type": "errored", "error": anthropic_error_body(fault[1], fault[2], f"req_b{batch['number'] + 1}x{index + 1}")}
+                result = {
+                    "type": "errored",
+                    "error": anthropic_error_body(fault[1], fault[2], f"req_b{batch['number'] + 1}x{index + 1}"),
+                }
             else:
                 status, payload = await self._answer_item("anthropic", batch, index, params)
-                result = {"type": "succeeded", "message": payload} if status == 200 else {"type": "errored", "error": payload}
+                result = (
+                    {"type": "succeeded", "message": payload}
+                    if status == 200
+                    else {"type": "errored", "error": payload}
+                )
             results.append({"custom_id": custom_id, "result": result})
         batch["results"] = results
         batch["ended_at"] = int(time.time())

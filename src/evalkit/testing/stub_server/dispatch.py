@@ -173,7 +173,9 @@ class _DispatchMixin:
         if raw.strip() and headers.get("content-type", "").lower().startswith("multipart/form-data"):
             body = _parse_multipart(headers["content-type"], raw)
             if body is None:
-                return self._error(kind, 400, "We could not parse the multipart/form-data body of your request.", request_id)
+                return self._error(
+                    kind, 400, "We could not parse the multipart/form-data body of your request.", request_id
+                )
         elif raw.strip():
             try:
                 body = json.loads(raw)

@@ -51,7 +51,18 @@ class _FilesMixin:
 
     async def _handle_together_file_upload(self, req: StubRequest) -> Handled:
         stored = self._store_file("together", req.body.get("file"), req.body.get("purpose"), req.body.get("file_name"))
-        return 200, {"id": stored["id"], "object": "file", "created_at": int(time.time()), "filename": stored["filename"],
-                     "bytes": stored["bytes"], "purpose": stored["purpose"], "Processed": True,
-                     "FileType": req.body.get("file_type") or "jsonl",
-                     "LineCount": stored["content"].count("\n")}, None
+        return (
+            200,
+            {
+                "id": stored["id"],
+                "object": "file",
+                "created_at": int(time.time()),
+                "filename": stored["filename"],
+                "bytes": stored["bytes"],
+                "purpose": stored["purpose"],
+                "Processed": True,
+                "FileType": req.body.get("file_type") or "jsonl",
+                "LineCount": stored["content"].count("\n"),
+            },
+            None,
+        )

@@ -97,7 +97,9 @@ class _FineTuningMixin:
             if failed:
                 self._job_event(job, "Training file has invalid examples: the job failed", "error", "job_error")
             else:
-                self._job_event(job, f"Job is {status}", "info", "job_complete" if job["step"] == len(steps) - 1 else "job_start")
+                self._job_event(
+                    job, f"Job is {status}", "info", "job_complete" if job["step"] == len(steps) - 1 else "job_start"
+                )
         return steps[job["step"]]
 
     def _job_and_tail(self, req: StubRequest) -> tuple[dict[str, Any], str]:
@@ -114,20 +116,42 @@ class _FineTuningMixin:
         status = self._OPENAI_FT_STEPS[job["step"]]
         failed = status == "succeeded" and self.fine_tuning_outcome == "failed"
         done = status == "succeeded" and not failed
-        method = body.get("method") or {"type": "supervised", "supervised": {"hyperparameters": body.get("hyperparameters") or {}}}
+        method = body.get("method") or {
+            "type": "supervised",
+            "supervised": {"hyperparameters": body.get("hyperparameters") or {}},
+        }
         suffix = body.get("suffix")
         return {
-            "id": job["id"], "object": "fine_tuning.job", "created_at": job["created_at"],
-            "error": {"code": "invalid_training_file", "message": "The job failed on invalid examples.", "param": "training_file"}
-            if failed else None,
+            "id": job["id"],
+            "object": "fine_tuning.job",
+            "created_at": job["created_at"],
+            "error": {
+                "code": "invalid_training_file",
+                "message": "The job failed on invalid examples.",
+                "param": "training_file",
+            }
+            if failed
+            else None,
             "fine_tuned_model": f"ft:{body['model']}:stub-org:{suffix or ''}:{job['id'][6:]}" if done else None,
             "finished_at": int(time.time()) if status == "succeeded" else None,
-            "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto",
-                                **(body.get("hyperparameters") or {})},
-            "model": body["model"], "organization_id": "org-stub", "result_files": [], "seed": body.get("seed") or 42,
-            "status": "failed" if failed else status, "trained_tokens": 1000 if done else None,
-            "training_file": body["training_file"], "validation_file": body.get("validation_file"),
-            "estimated_finish": None, "integrations": [], "metadata": body.get("metadata"), "method": method,
+            "hyperparameters": {
+                "n_epochs": "auto",
+                "batch_size": "auto",
+                "learning_rate_multiplier": "auto",
+                **(body.get("hyperparameters") or {}),
+            },
+            "model": body["model"],
+            "organization_id": "org-stub",
+            "result_files": [],
+            "seed": body.get("seed") or 42,
+            "status": "failed" if failed else status,
+            "trained_tokens": 1000 if done else None,
+            "training_file": body["training_file"],
+            "validation_file": body.get("validation_file"),
+            "estimated_finish": None,
+            "integrations": [],
+            "metadata": body.get("metadata"),
+            "method": method,
             "suffix": suffix,
         }
 
@@ -141,9 +165,18 @@ class _FineTuningMixin:
     async def _handle_openai_ft_job(self, req: StubRequest) -> Handled:
         job, tail = self._job_and_tail(req)
         if tail == "events":
-            data = [{"id": f"ftevent-{job['id']}-{e['n']}", "object": "fine_tuning.job.event", "created_at": e["created_at"],
-                     "level": "error" if e["level"] == "error" else "info", "message": e["message"], "type": "message",
-                     "data": {}} for e in reversed(job["events"])]
+            data = [
+                {
+                    "id": f"ftevent-{job['id']}-{e['n']}",
+                    "object": "fine_tuning.job.event",
+                    "created_at": e["created_at"],
+                    "level": "error" if e["level"] == "error" else "info",
+                    "message": e["message"],
+                    "type": "message",
+                    "data": {},
+                }
+                for e in reversed(job["events"])
+            ]
             return 200, {"object": "list", "data": data, "has_more": False}, None
         self._advance_job(job, self._OPENAI_FT_STEPS)
         return 200, self._openai_job_object(job), None
@@ -158,19 +191,43 @@ class _FineTuningMixin:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(job["created_at"]))
         suffix = body.get("suffix")
         return {
-            "id": job["id"], "status": status, "created_at": stamp, "updated_at": stamp,
-            "model": body["model"], "training_file": body["training_file"], "validation_file": body.get("validation_file"),
-            "model_output_name": f"stub-user/{body['model'].split('/')[-1]}{'-' + suffix if suffix else ''}-{job['id'][3:]}",
-            "suffix": suffix, "n_epochs": body.get("n_epochs", 1), "training_method": body.get("training_method"),
-            "training_type": body.get("training_type"), "token_count": 1000 if status == "completed" else 0,
+            "id": job["id"],
+            "status": status,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "model": body["model"],
+            "training_file": body["training_file"],
+            "validation_file": body.get("validation_file"),
+            "model_output_name": f"stub-user/{body['model'].split('/')[-1]}"
+            f"{'-' + suffix if suffix else ''}-{job['id'][3:]}",
+            "suffix": suffix,
+            "n_epochs": body.get("n_epochs", 1),
+            "training_method": body.get("training_method"),
+            "training_type": body.get("training_type"),
+            "token_count": 1000 if status == "completed" else 0,
             "events": self._together_events(job),
         }
 
     def _together_events(self, job: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"object": "fine-tune-event", "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["created_at"])),
-                 "level": e["level"], "message": e["message"], "type": e["type"], "param_count": 0, "token_count": 0,
-                 "total_steps": 0, "wandb_url": "", "step": 0, "checkpoint_path": "", "model_path": "",
-                 "training_offset": 0, "hash": ""} for e in job["events"]]
+        return [
+            {
+                "object": "fine-tune-event",
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["created_at"])),
+                "level": e["level"],
+                "message": e["message"],
+                "type": e["type"],
+                "param_count": 0,
+                "token_count": 0,
+                "total_steps": 0,
+                "wandb_url": "",
+                "step": 0,
+                "checkpoint_path": "",
+                "model_path": "",
+                "training_offset": 0,
+                "hash": "",
+            }
+            for e in job["events"]
+        ]
 
     async def _handle_together_ft_create(self, req: StubRequest) -> Handled:
         refused = self._check_fine_tuning("together", req.body)

@@ -23,7 +23,9 @@ def _parse_multipart(content_type: str, raw: bytes) -> dict[str, Any] | None:
     from email.parser import BytesParser
 
     try:
-        message = BytesParser(policy=policy.HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw)
+        message = BytesParser(policy=policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+        )
     except Exception:  # noqa: BLE001 - any parse failure is a 400
         return None
     if not message.is_multipart():
@@ -60,7 +62,10 @@ def _raw_response(status: int, headers: Mapping[str, str], payload: Any, keep_al
     if isinstance(payload, (bytes, bytearray)):  # a file's bytes (batch files, batch results)
         body, content_type = bytes(payload), headers.get("content-type", "application/octet-stream")
     else:
-        body, content_type = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), "application/json"
+        body, content_type = (
+            json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+            "application/json",
+        )
     head = [f"HTTP/1.1 {status} {_PHRASES.get(status, 'Unknown')}\r\n",
             f"content-type: {content_type}\r\n",
             f"content-length: {len(body)}\r\n"]

@@ -123,8 +123,15 @@ class RateLimit:
             if kind == "anthropic":
                 stem = f"anthropic-ratelimit-{name.replace('_', '-')}"
                 reset = (datetime.now(timezone.utc) + timedelta(seconds=until_full)).isoformat().replace("+00:00", "Z")
-                headers.update({f"{stem}-limit": str(int(limit)), f"{stem}-remaining": remaining, f"{stem}-reset": reset})
+                headers.update(
+                    {f"{stem}-limit": str(int(limit)), f"{stem}-remaining": remaining, f"{stem}-reset": reset}
+                )
             elif name in ("requests", "tokens"):
-                headers.update({f"x-ratelimit-limit-{name}": str(int(limit)), f"x-ratelimit-remaining-{name}": remaining,
-                                f"x-ratelimit-reset-{name}": _openai_duration(until_full)})
+                headers.update(
+                    {
+                        f"x-ratelimit-limit-{name}": str(int(limit)),
+                        f"x-ratelimit-remaining-{name}": remaining,
+                        f"x-ratelimit-reset-{name}": _openai_duration(until_full),
+                    }
+                )
         return headers

@@ -343,7 +343,9 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
                 except (ValueError, asyncio.LimitOverrunError):
-                    writer.write(_raw_response(400, {}, openai_error_body(400, "Malformed request body framing"), False))
+                    writer.write(
+                        _raw_response(400, {}, openai_error_body(400, "Malformed request body framing"), False)
+                    )
                     return
 
                 conn = headers.get("connection", "").lower()

@@ -28,8 +28,10 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from evalkit.testing.stub_server.common import (
     Handled,
@@ -43,6 +45,26 @@ from evalkit.testing.stub_server.common import (
 
 class _BatchesMixin:
     """The batch endpoints of StubServer (see the module docstring)."""
+
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    _lock: threading.Lock
+    files: dict[str, dict[str, Any]]
+    batches: dict[str, dict[str, Any]]
+    batch_order: str
+    batch_polls: int
+    batch_fault: Callable[[str, int, dict[str, Any]], Any] | None
+    seed: int
+
+    if TYPE_CHECKING:
+        @property
+        def url(self) -> str: ...
+
+        async def _handle_chat_completions(self, req: StubRequest) -> Handled: ...
+
+        async def _handle_messages(self, req: StubRequest) -> Handled: ...
+
+        def _store_file(self, provider: str, upload: Any, purpose: Any, filename: str | None = None) -> dict[str, Any]:
+            ...
 
     _ANTHROPIC_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
     _OPENAI_ENDED = ("completed", "expired", "cancelled", "failed")

@@ -92,6 +92,13 @@ def _as_json_object(value: Any) -> dict[str, Any] | None:
 class _ChatMixin:
     """The chat and models endpoints of StubServer (see the module docstring)."""
 
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    responder: Responder
+    usage_hook: Callable[[str, dict[str, Any], dict[str, Any]], Any] | None
+    prompt_cache: set[Any]
+    model_shutdown_dates: dict[str, str]
+    models: list[str]
+
     async def _respond(self, kind: str, body: dict[str, Any]) -> Any:
         result = self.responder(kind, body)
         if inspect.isawaitable(result):

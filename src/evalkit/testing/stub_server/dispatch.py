@@ -54,8 +54,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from evalkit.testing.stub_server.common import (
@@ -66,6 +67,9 @@ from evalkit.testing.stub_server.common import (
     openai_error_body,
 )
 from evalkit.testing.stub_server.httpio import _PHRASES, _parse_multipart
+
+if TYPE_CHECKING:
+    from evalkit.testing.stub_server.ratelimit import RateLimit
 
 log = logging.getLogger(__package__)  # the package's logger: "evalkit.testing.stub_server"
 
@@ -113,6 +117,27 @@ def hang(seconds: float = DEFAULT_HANG_S) -> tuple:
 
 class _DispatchMixin:
     """Routing and failure injection of StubServer (see the module docstring)."""
+
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    _exact_routes: dict[tuple[str, str], tuple[str, str]]
+    _prefix_routes: list[tuple[str, str, tuple[str, str]]]
+    _rng: random.Random
+    latency_ms: float
+    jitter_ms: float
+    error_rate: float
+    error_statuses: tuple[int, ...]
+    retry_after_s: float | None
+    retry_after_ms: float | None
+    should_retry: bool | None
+    fail_script: FailScript | None
+    rate_limit: RateLimit | None
+
+    if TYPE_CHECKING:
+        def _begin(
+            self, method: str, path: str, query: str, headers: dict[str, str]
+        ) -> tuple[int, str, dict[str, Any]]: ...
+
+        def _end(self) -> None: ...
 
     def _match(self, method: str, path: str) -> tuple[tuple[str, str] | None, str]:
         target = self._exact_routes.get((method, path))

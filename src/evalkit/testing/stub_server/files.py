@@ -11,6 +11,7 @@ Uploaded files (and the output files of finished batches) are kept in ``files``
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -19,6 +20,10 @@ from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest
 
 class _FilesMixin:
     """The file endpoints of StubServer (see the module docstring)."""
+
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    _lock: threading.Lock
+    files: dict[str, dict[str, Any]]
 
     def _store_file(self, provider: str, upload: Any, purpose: Any, filename: str | None = None) -> dict[str, Any]:
         if not isinstance(upload, dict) or "content" not in upload:

@@ -22,6 +22,7 @@ answer under ``/openai/v1/``, as an Azure OpenAI v1 endpoint does.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +32,14 @@ from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest
 
 class _FineTuningMixin:
     """The fine-tuning endpoints of StubServer (see the module docstring)."""
+
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    _lock: threading.Lock
+    files: dict[str, dict[str, Any]]
+    fine_tuning_jobs: dict[str, dict[str, Any]]
+    fine_tuning_refusal: tuple[int, str] | None
+    fine_tunable_models: set[str] | None
+    fine_tuning_outcome: str
 
     _OPENAI_FT_STEPS = ("validating_files", "queued", "running", "succeeded")
     _TOGETHER_FT_STEPS = ("pending", "queued", "running", "completed")

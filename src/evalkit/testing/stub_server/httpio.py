@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
 _PHRASES.setdefault(529, "Overloaded")
@@ -32,10 +32,11 @@ def _parse_multipart(content_type: str, raw: bytes) -> dict[str, Any] | None:
         return None
     form: dict[str, Any] = {}
     for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
+        # a str here: the form's names are plain (an RFC 2231 tuple is for encoded values)
+        name = cast(str, part.get_param("name", header="content-disposition"))
         if not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = cast(bytes, part.get_payload(decode=True) or b"")  # a leaf part decodes to bytes
         filename = part.get_filename()
         if filename is not None:
             form[name] = {"filename": filename, "content_type": part.get_content_type(), "bytes": len(payload),
@@ -46,7 +47,7 @@ def _parse_multipart(content_type: str, raw: bytes) -> dict[str, Any] | None:
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         line = await reader.readuntil(b"\r\n")
         size = int(line.split(b";", 1)[0].strip(), 16)

@@ -283,7 +283,7 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
             self._in_flight += 1
             if self._in_flight > self._max_in_flight:
                 self._max_in_flight = self._in_flight
-            record = {
+            record: dict[str, Any] = {
                 "n": n,
                 "request_id": f"req_{seq}",
                 "path": path,

@@ -167,8 +167,8 @@ def test_the_recipe_runs_in_a_scratch_repository_with_evalkit_installed_from_git
     (team / ".github" / "workflows").mkdir(parents=True)
     shutil.copy(WORKFLOW, team / ".github" / "workflows" / "evalkit-gate.yml")
     flow = yaml.safe_load((team / ".github" / "workflows" / "evalkit-gate.yml").read_text())
+    git(team, "init", "-q")  # first: the suite reads ../datasets, inside its git work tree only
     record_live(team / flow["env"]["SUITE"], tmp_path / "live", team / flow["env"]["RECORDING"])
-    git(team, "init", "-q")
     git(team, "add", "-A")
     git(team, "commit", "-qm", "suite and recording")
 

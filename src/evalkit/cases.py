@@ -140,6 +140,7 @@ def _read_yaml(path: Path) -> list[Case]:
     from evalkit.yamlfile import load_with_lines
 
     data, line_of = load_with_lines(path, "case file")
+    prefix: tuple[str, ...]
     if isinstance(data, dict) and "cases" in data:
         data, prefix = data["cases"], ("cases",)
     else:

@@ -33,7 +33,7 @@ def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
             if action.nargs != 0:
                 name += f" {action.metavar or action.dest.upper()}"
         else:
-            name = action.metavar or action.dest.upper()
+            name = str(action.metavar or action.dest.upper())  # a positional's metavar is one name
         help_text = action.help or ""
         if action.choices and not isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
             help_text += f" (one of: {', '.join(map(str, action.choices))})"

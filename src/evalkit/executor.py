@@ -25,11 +25,12 @@ from evalkit.gcfreeze import freeze_more
 from evalkit.planning import Call
 from evalkit.pricing import call_cost
 from evalkit.provenance import EVIDENCE, of_recording
-from evalkit.providers.base import ProviderError, ProviderRequest
+from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
 from evalkit.scoring import Score
 from evalkit.store import safe_text
 
 if TYPE_CHECKING:
+    from evalkit.judge import Judges
     from evalkit.runner import RunOptions
 
 
@@ -58,7 +59,7 @@ class Executor:
         self.rate_limited = 0  # 429s waited out
         self.bar = None
         self.slots = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
-        self.judges = None  # evalkit.judge.Judges when the task has judged fields
+        self.judges: Judges | None = None  # when the task has judged fields
         self.stopping = False  # set by the run's signal handler: no new call starts
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
@@ -292,7 +293,8 @@ class Executor:
         score = self.scorer.score(response.text)
         if score.parsed_ok:
             return response, {"passes": 0, "first_parsed_ok": True}
-        first, current, passes = response, response, []
+        passes: list[tuple[ProviderResponse, Score]] = []
+        first, current = response, response
         messages = call.request.messages
         while not score.parsed_ok and len(passes) < call.repair_attempts:
             messages = repair_messages(messages, current.text, score.parse_error)
@@ -336,7 +338,7 @@ class Executor:
         time just before it is due (see `_due`)."""
         if not pending:
             return
-        judges = self.judges.opened() if self.judges else []
+        judges: list[Provider] = self.judges.opened() if self.judges else []
         for provider in {id(p): p for p in [*(c.provider for c in pending), *judges]}.values():
             opener = getattr(provider, "open", None)  # optional: SDK import and client set-up
             if opener is not None:

@@ -91,7 +91,7 @@ def read_retrieved(
         raise ProviderError(
             "bad_response", f"retrieved must be a list of {{id, score, text}}, got {type(items).__name__}"
         )
-    documents = []
+    documents: list[dict[str, Any]] = []
     for rank, item in enumerate(items, start=1):
         if isinstance(item, (str, int)) and not isinstance(item, bool):
             documents.append({"id": str(item), "score": None, "text": None})

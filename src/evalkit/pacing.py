@@ -287,8 +287,8 @@ class Pacer:
             self.rate_limited += 1
             self.backoff_s = min(max(self.backoff_s * 2, 0.5), 30.0)
             # the buckets already wait for a limit the headers show spent; anything else backs off
-            spent = bool(limits) and any(remaining is not None and remaining < ticket.costs.get(name, 1.0)
-                                         for name, (_, remaining, _) in limits.items())
+            spent = bool(limits and any(remaining is not None and remaining < ticket.costs.get(name, 1.0)
+                                        for name, (_, remaining, _) in limits.items()))
             wait = retry_after_s if retry_after_s is not None else (0.0 if spent else self.backoff_s)
             if not limits:
                 self.window = max(1.0, self.window / 2)

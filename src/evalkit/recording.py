@@ -46,7 +46,7 @@ def recording_lines(rows: list[dict[str, Any]], endpoints: dict[str, str | None]
     for row in rows:
         line = {k: row[k] for k in RECORDING_FIELDS if row.get(k) is not None}
         if "endpoint" not in line and (endpoints or {}).get(row["route"]):
-            line["endpoint"] = endpoints[row["route"]]
+            line["endpoint"] = (endpoints or {})[row["route"]]
         kept.append(line)
     return sorted(kept, key=lambda line: (line["route"], line["case_id"], line.get("repeat", 0)))
 

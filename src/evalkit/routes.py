@@ -150,6 +150,7 @@ class RoutePlan:
                 extra_system.append("Examples:\n\n" + values["examples"])
         if self.retriever is not None:
             retrieval = self.route.retrieval
+            assert retrieval is not None  # a retriever is made only for a route with retrieval
             chunks = self.retriever.search(case.text(), retrieval.k)
             rendered.retrieved = [c.id for c in chunks]
             rendered.context = [c.text for c in chunks]

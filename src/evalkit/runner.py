@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
@@ -30,6 +30,10 @@ from evalkit.manifest import new_manifest, now_iso, reported_models
 from evalkit.planning import attach_cache_keys, build_providers, cache_modes, plan_calls
 from evalkit.providers.base import Provider, split_model
 from evalkit.suite import LoadedSuite, load_suite
+
+if TYPE_CHECKING:
+    from evalkit.judge import Judges
+    from evalkit.pacing import Pacers
 
 #: how long the model lookups (shutdown dates) may take in all before they count as unknown
 LOOKUP_BUDGET_S = 12.0
@@ -221,13 +225,15 @@ class _Stopper:
 class _Session:
     """Everything one `run_suite` call does inside its event loop."""
 
+    pacers: Pacers  # set by run_suite before main()
+
     def __init__(self, suite, providers, calls, run_dir, manifest, options, cache, resumed: bool,
                  stopper: _Stopper | None = None):
         self.suite, self.providers, self.calls, self.run_dir = suite, providers, calls, run_dir
         self.manifest, self.options, self.cache, self.resumed = manifest, options, cache, resumed
         self.warnings: list[str] = []
         self.executor: Executor | None = None
-        self.judges = None
+        self.judges: Judges | None = None
         self.stopped: str | None = None
         self.stopper = stopper or _Stopper()
         self.stopper.session = self
@@ -249,7 +255,7 @@ class _Session:
                 self.cache,
                 today,
                 network=self.options.cache != "read",
-                slots=self.executor.slots,
+                slots=self.executor.slots if self.executor is not None else None,
                 started=started,
             )
         except Exception as error:  # noqa: BLE001 - a lookup never fails the run
@@ -400,7 +406,9 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
     for call in calls:
         call.limiter = by_route[call.request.route]
 
+    run_dir: Path
     if previous is not None:
+        assert options.resume is not None  # previous was loaded from it
         run_dir = options.resume
         manifest = previous.manifest
         kept = [r for r in previous.rows if not r.get("error")] if options.retry_errors else previous.rows
@@ -439,10 +447,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
             attach_cache_keys(calls, modes)
         manifest["cache"] = {"mode": options.cache, "routes": modes, "dir": str(cache.folder) if cache else None}
         store.write_json(run_dir / store.MANIFEST, manifest)
-        if previous is not None and len(kept) < len(
-            previous.rows
-        ):  # --retry-errors: the error rows make way for new answers
-            store.rewrite_rows(run_dir, kept)
+        if previous is not None and len(kept) < len(previous.rows):
+            store.rewrite_rows(run_dir, kept)  # --retry-errors: the error rows make way for new answers
 
         session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None,
                            stopper=stopper)
@@ -470,7 +476,7 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
             if cache is not None:
                 cache.close()
         executor = session.executor
-        stats = {"retries": executor.retries if executor else 0,
+        stats: dict[str, Any] = {"retries": executor.retries if executor else 0,
                  "retries_by_route": dict(executor.retries_by_route) if executor else {},
                  "calls_made": executor.calls_made if executor else 0}
         manifest["warnings"] = sorted(set(manifest.get("warnings") or []) | set(session.warnings))

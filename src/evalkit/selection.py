@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import BadInput
+
+if TYPE_CHECKING:
+    from evalkit.suite import LoadedSuite
 
 
 def selection_of(case_ids: list[str] | None, tags: list[str] | None, limit: int | None) -> dict[str, Any] | None:
@@ -23,7 +26,7 @@ def selection_of(case_ids: list[str] | None, tags: list[str] | None, limit: int 
     return {"cases": list(case_ids or []), "tags": list(tags or []), "limit": limit}
 
 
-def pick_cases(suite, selection: dict[str, Any] | None):
+def pick_cases(suite: LoadedSuite, selection: dict[str, Any] | None) -> LoadedSuite:
     """The suite with only the selected holdout cases (the same object when nothing is picked)."""
     if not selection:
         return suite

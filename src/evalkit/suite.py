@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -131,7 +132,7 @@ class HttpRoute(_Strict):
         description="The JSON body: a sandboxed Jinja2 template "
         "(a string that renders to JSON, or an object whose string values are templates).",
     )
-    response: HttpResponsePaths = Field(default_factory=HttpResponsePaths)
+    response: HttpResponsePaths = Field(default_factory=lambda: HttpResponsePaths())
 
 
 class Route(_Strict):
@@ -344,7 +345,7 @@ def _known_keys() -> set[str]:
     return keys
 
 
-def _explain(error: dict[str, Any]) -> str:
+def _explain(error: Mapping[str, Any]) -> str:
     loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-", "union[")))
     if error["type"] == "extra_forbidden":
         key = str(error["loc"][-1])
@@ -413,11 +414,10 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
     if isinstance(schema, str):
         from evalkit.yamlfile import load_with_lines
 
-        schema, _ = load_with_lines(suite.confined(schema, "task.output_schema"), "output schema")
+        source = schema
+        schema, _ = load_with_lines(suite.confined(source, "task.output_schema"), "output schema")
         if not isinstance(schema, dict):
-            raise BadInput(
-                "an output schema must be a JSON object", where=str(suite.resolve(suite.spec.task.output_schema))
-            )
+            raise BadInput("an output schema must be a JSON object", where=str(suite.resolve(source)))
     if schema is not None and suite.spec.task.output_format == "json" and suite.spec.task.label_field:
         _check_label_field(schema, suite.spec.task.label_field, suite.path)
     if schema is not None:

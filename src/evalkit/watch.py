@@ -48,7 +48,7 @@ def watched_files(suite_path: Path) -> list[Path]:
 
 
 def snapshot(files: list[Path]) -> dict[Path, tuple[int, int] | None]:
-    stamps = {}
+    stamps: dict[Path, tuple[int, int] | None] = {}
     for path in files:
         try:
             info = path.stat()

@@ -76,7 +76,7 @@ def load_with_lines(path: Path, what: str = "file") -> tuple[Any, Callable[[tupl
             if isinstance(current, yaml.MappingNode):
                 match = next((v for k, v in current.value if k.value == str(key)), None)
                 key_node = next((k for k, v in current.value if k.value == str(key)), None)
-                if match is None:
+                if match is None or key_node is None:  # found together or not at all
                     break
                 line, current = key_node.start_mark.line + 1, match
             elif isinstance(current, yaml.SequenceNode) and isinstance(key, int) and key < len(current.value):

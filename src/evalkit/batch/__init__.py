@@ -15,6 +15,7 @@ Nothing here imports an SDK at module level.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 #: the batch state file in the run directory
 STATE_FILE = "batches.json"
@@ -40,7 +41,7 @@ class BatchOptions:
 
     def resolved(self, stored: dict | None = None) -> BatchOptions:
         """Every setting filled in: this object's, else `stored` (batches.json), else DEFAULTS."""
-        values = dict(DEFAULTS)
+        values: dict[str, Any] = dict(DEFAULTS)
         values.update({k: v for k, v in (stored or {}).items() if k in DEFAULTS and v is not None})
         values.update({k: v for k, v in asdict(self).items() if v is not None})
         return BatchOptions(**values)

@@ -63,7 +63,7 @@ class BatchAdapter:
 
     def __init__(self, base_url: str | None, api_key: str, *, label: str = "evalkit"):
         self.base_url, self.api_key, self.label = base_url, api_key, label
-        self._client = None
+        self._client: Any = None  # the SDK's async client, made on first use
 
     @classmethod
     def for_provider(cls, provider: Provider, *, label: str = "evalkit") -> BatchAdapter:

@@ -91,7 +91,8 @@ class Lane:
     def partition(self, pending: list[Call]) -> tuple[list[Call], list[Call]]:
         """(calls with a batch engine, calls to run live)."""
         capable: dict[int, bool] = {}
-        batched, live = [], []
+        batched: list[Call] = []
+        live: list[Call] = []
         for call in pending:
             provider = call.provider
             if id(provider) not in capable:

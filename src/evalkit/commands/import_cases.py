@@ -115,7 +115,7 @@ def _print_text(result, out: Path, suite: Path | None) -> None:
 
     import yaml
 
-    splits = {}
+    splits: dict[str, int] = {}
     for case in result.cases:
         splits[case.split] = splits.get(case.split, 0) + 1
     split_text = ", ".join(f"{n} {name}" for name, n in sorted(splits.items()))

@@ -183,7 +183,7 @@ def _yaml_items(text: str):
     """The YAML node of each case mapping, and the parsed records."""
     import yaml
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root: Any = yaml.compose(text, Loader=yaml.SafeLoader)
     data = yaml.safe_load(text)
     if isinstance(root, yaml.MappingNode):
         root = next(v for k, v in root.value if k.value == "cases")

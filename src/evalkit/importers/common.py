@@ -333,8 +333,9 @@ def fields_input(fields: dict[str, Any], where: str, builder: CaseBuilder) -> An
 def pop_path(obj: dict[str, Any], dotted: str) -> Any:
     """Remove and return the value at a dot path in nested dicts; None when absent."""
     parts = dotted.split(".")
+    node: Any = obj
     for part in parts[:-1]:
-        obj = obj.get(part) if isinstance(obj, dict) else None
-        if not isinstance(obj, dict):
+        node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
             return None
-    return obj.pop(parts[-1], None) if isinstance(obj, dict) else None
+    return node.pop(parts[-1], None) if isinstance(node, dict) else None

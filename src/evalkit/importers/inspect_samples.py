@@ -12,6 +12,7 @@ Other fields go to metadata; `sandbox`, `files` and `setup` cannot be mapped (wa
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ _FIELDS = {"input", "target", "choices", "id", "metadata", *_UNMAPPED}
 
 def read(path: Path, options: ImportOptions) -> ImportResult:
     builder = CaseBuilder(path, "inspect")
+    records: Iterator[tuple[str, Any]]
     if path.suffix.lower() in (".csv", ".tsv"):
         text = read_source(path, "Inspect samples CSV")
         records = (

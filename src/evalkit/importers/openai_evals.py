@@ -36,6 +36,7 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
             raise BadInput(f"the sample has no `{label_key}` to take the expected label from", where=where)
         metadata = {k: v for k, v in sample.items() if k not in ("input", "id", label_key)}
         raw = sample["input"]
+        value: str | list[dict[str, str]]
         if isinstance(raw, list):
             value = chat_messages(raw, where, builder)
         elif isinstance(raw, str):

@@ -64,6 +64,8 @@ class HostedEval:
 
 def read(path: Path, options: ImportOptions) -> ImportResult:
     builder = CaseBuilder(path, "openai-hosted-evals")
+    items_path: Path | None
+    definition_path: Path | None
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         items_path, definition_path = path, options.definition
     else:

@@ -69,7 +69,7 @@ class GoogleProvider(Provider):
             or os.environ.get("GOOGLE_CLOUD_LOCATION")
         )
         self.base_url = getattr(route, "base_url", None) or os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
-        self._client = None
+        self._client: Any = None  # google.genai.Client, made on first use
         self._config = None
 
     def _route_params(self) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def fill_from_schema(schema: dict[str, Any] | None, label_field: str, label: str
     def value_for(prop: dict[str, Any]) -> Any:
         if "enum" in prop:
             return prop["enum"][0]
-        kind = prop.get("type")
+        kind: Any = prop.get("type")
         kind = kind[0] if isinstance(kind, list) else kind
         return {"string": "offline stand-in", "integer": 0, "number": 0, "boolean": False,
                 "array": [], "object": {}, "null": None}.get(kind, "")

@@ -31,7 +31,7 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,7 @@ class PythonProvider(Provider):
             self.source_sha256 = hashlib.sha256(self.source.read_bytes()).hexdigest()
         call = getattr(function, "__call__", None)  # noqa: B004 - an instance's async __call__, not callability
         self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+        parameters: Mapping[str, inspect.Parameter]
         try:
             parameters = inspect.signature(function).parameters
         except (TypeError, ValueError):
@@ -170,13 +171,15 @@ class PythonProvider(Provider):
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         if self.function is None:
             self.prepare()
+        function = self.function
+        assert function is not None  # prepare() found it or raised
         args, kwargs = self._arguments(request)
-        timeout = request.params.get("timeout_s")
+        timeout: Any = request.params.get("timeout_s")
         try:
             if self._is_async:
-                pending = self.function(*args, **kwargs)
+                pending = function(*args, **kwargs)
             else:
-                pending = asyncio.to_thread(self.function, *args, **kwargs)
+                pending = asyncio.to_thread(function, *args, **kwargs)
             result = await asyncio.wait_for(pending, timeout=float(timeout) if timeout else None)
         except asyncio.TimeoutError:
             raise ProviderError("timeout", f"{self.function_name} gave no answer within {float(timeout):g} s "

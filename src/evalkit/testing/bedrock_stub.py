@@ -71,6 +71,7 @@ class BedrockStub:
             return 400, {"message": "messages is required"}, {"x-amzn-ErrorType": "ValidationException"}
         text = self.responder(model, body)
         tool = ((body.get("toolConfig") or {}).get("toolChoice") or {}).get("tool")
+        content: list[dict[str, Any]]
         if tool:
             content = [{"toolUse": {"toolUseId": f"tooluse_{number}", "name": tool["name"], "input": json.loads(text)}}]
             stop = "tool_use"

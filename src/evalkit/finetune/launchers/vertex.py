@@ -68,7 +68,7 @@ class VertexLauncher(Launcher):
         self.location = os.environ.get("GOOGLE_CLOUD_LOCATION")
         self.bucket: str | None = None
         self.uris: dict[str, str] = {}
-        self._client = None
+        self._client: Any = None  # google.genai.Client, made on first use
 
     def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str] | None = None) -> None:
         self.bucket = bucket.removeprefix("gs://").strip("/") if bucket else None

@@ -48,6 +48,7 @@ def serialise_expected(case: Case, suite: LoadedSuite) -> str:
         return str(expected_label(case, task.label_field))
     if isinstance(case.expected, dict):
         return json.dumps(case.expected, ensure_ascii=False)
+    assert task.label_field is not None  # json mode requires it (Task's validator)
     nested: Any = case.expected
     for part in reversed(task.label_field.split(".")):
         nested = {part: nested}

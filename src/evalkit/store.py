@@ -262,6 +262,7 @@ class Run:
     rows: list[dict[str, Any]]
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
+    view_id: str = field(default="", init=False, repr=False, compare=False)  # the run's id in `evalkit view`
 
     @property
     def routes(self) -> list[str]:

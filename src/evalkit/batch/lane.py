@@ -107,6 +107,7 @@ class Lane:
     def adapter(self, route: str, provider: Provider) -> BatchAdapter:
         if route not in self.adapters:
             cls = adapter_class(provider)
+            assert cls is not None  # only providers with a batch adapter come here (partition)
             self.adapters[route] = cls.for_provider(provider, label=f"evalkit-{self.state.path.parent.name}-{route}")
         return self.adapters[route]
 
@@ -261,6 +262,7 @@ class Lane:
             records = [self.state.find(batch_id) for batch_id in list(self.waiting)]
             await asyncio.gather(*(self.check(record) for record in records))
             if self.waiting:
+                assert self.settings.poll_s is not None  # resolved(): every setting is filled in
                 await asyncio.sleep(self.settings.poll_s)
 
     def _lost(self, record: BatchRecord, error: ProviderError) -> None:
@@ -302,6 +304,8 @@ class Lane:
         """Write the rows an ended batch answered; send the retryable failures again."""
         keys = self.waiting.pop(record.id, set())
         cache = self.executor.cache
+        resubmit = self.settings.resubmit
+        assert resubmit is not None  # resolved(): every setting is filled in
         again = []
         for key in sorted(keys):
             call = self.calls[key]
@@ -311,7 +315,7 @@ class Lane:
                 if cache is not None and call.cache_mode in ("write", "readwrite"):
                     cache.put(call.cache_key, outcome)
                 self.write(call, outcome, None, record.attempt, record.id)
-            elif outcome.retryable and record.attempt <= self.settings.resubmit:
+            elif outcome.retryable and record.attempt <= resubmit:
                 again.append(call)
             else:
                 if record.attempt > 1:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evalkit.policy import GatePolicy
 
 
 def register(sub) -> None:
@@ -46,6 +50,7 @@ def handle(args) -> int:
     from evalkit.store import load_run, parse_run_ref
 
     run = load_run(args.run_dir)
+    policy: GatePolicy | None
     if args.policy is not None:
         policy = load_policy(args.policy)
     else:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evalkit.policy import GatePolicy
 
 
 def register(sub) -> None:
@@ -91,6 +95,7 @@ def _roles(args) -> tuple[str, str]:
     from evalkit.policy import load_policy, policy_of_run
     from evalkit.store import load_run
 
+    policy: GatePolicy | None
     if args.policy is not None:
         policy = load_policy(args.policy)
     else:

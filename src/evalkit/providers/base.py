@@ -116,6 +116,11 @@ class Provider:
         """The PROVIDER:MODEL the price table is looked up by (a tuned endpoint: its base model)."""
         return self.ref
 
+    def request_body(self, request: ProviderRequest) -> dict[str, Any]:
+        """The body this provider sends for `request`, in its own wire format: what the batch
+        lane puts in a batch. Providers with a batch API (OpenAI, Anthropic) define it."""
+        raise NotImplementedError(f"{type(self).__name__} has no request body of its own")
+
     def fingerprint_material(self) -> dict[str, Any]:
         """What decides this route's answers beyond provider, model, base URL, messages and
         params (a python: route's source hash, an http: route's request template), for the

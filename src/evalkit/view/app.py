@@ -22,7 +22,7 @@ HOST = "127.0.0.1"
 
 
 def static_text(name: str) -> str:
-    return resources.files("evalkit.view").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("evalkit.view").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def page_html(embedded: dict[str, Any] | None = None, *, inline: bool = False) -> str:

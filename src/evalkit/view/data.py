@@ -86,7 +86,7 @@ class Catalog:
             while key in ids:
                 key, n = f"{run_id}-{n}", n + 1
             ids[key] = run_dir
-            run.view_id = key  # type: ignore[attr-defined]
+            run.view_id = key
             runs.append(run)
         self._ids = ids
         runs.sort(key=lambda r: (r.manifest.get("started_at") or "", r.view_id), reverse=True)
@@ -116,7 +116,7 @@ class Catalog:
 
 
 def _stamp(run_dir: Path) -> tuple:
-    stamp = []
+    stamp: list[tuple[int, int] | None] = []
     for name in (store.MANIFEST, store.RESULTS, store.SUMMARY, REQUESTS):
         try:
             info = (run_dir / name).stat()
@@ -303,7 +303,7 @@ def grid_page(run: store.Run) -> dict[str, Any]:
             "fields": field_marks(run, row, fields, parsed), "output": row.get("output"), "error": row.get("error"),
             "exact_match": row.get("exact_match"),
         })
-    cases = []
+    cases: list[dict[str, Any]] = []
     for case_id in order:
         case = run.cases.get(case_id) or {}
         rows = [r for cells in by_case.get(case_id, {}).values() for r in cells]
@@ -424,7 +424,7 @@ class RunExtras:
         retrieved = row.get("retrieved") or []
         recorded_scores = row.get("retrieved_scores")  # a route that retrieves itself records its scores
         gold = set(case.get("sources") or [])
-        chunks = []
+        chunks: list[dict[str, Any]] = []
         for rank, item in enumerate(retrieved, start=1):
             if isinstance(item, dict):  # {id, score, text}, as a route's own retrieval returns them
                 chunks.append(
@@ -581,7 +581,7 @@ def diff_page(a: store.Run, b: store.Run) -> dict[str, Any]:
             counts[route][change] += 1
             cells[route] = {"a": x and {k: x[k] for k in ("predicted", "status")},
                             "b": y and {k: y[k] for k in ("predicted", "status")}, "change": change}
-        case = ca or cb
+        case: Any = ca or cb  # one side has it
         rows.append(
             {"id": case_id, "tags": case["tags"], "expected": case["expected"], "text": case["text"], "cells": cells}
         )
@@ -600,7 +600,7 @@ def everything(catalog: Catalog) -> dict[str, Any]:
         data["grids"][run.view_id] = grid_page(run)
         data["cases"][run.view_id] = {case_id: case_page(run, extras, case_id)
                                       for case_id in (c["id"] for c in data["grids"][run.view_id]["cases"])}
-    by_suite: dict[str, list] = defaultdict(list)
+    by_suite: dict[str | None, list[store.Run]] = defaultdict(list)
     for run in reversed(runs):  # oldest first
         by_suite[(run.manifest.get("suite") or {}).get("name")].append(run)
     for suite_runs in by_suite.values():

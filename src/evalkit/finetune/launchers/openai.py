@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from evalkit.finetune.launchers import (
     CANCELLED,
@@ -64,10 +65,10 @@ class OpenAILauncher(Launcher):
 
     def create(self, request: JobRequest) -> JobState:
         hyperparameters = {"n_epochs": request.epochs} if request.epochs else {}
-        method = {"type": request.method, request.method: {"hyperparameters": hyperparameters}}
+        method: dict[str, Any] = {"type": request.method, request.method: {"hyperparameters": hyperparameters}}
         if request.method == "reinforcement":
             method["reinforcement"]["grader"] = request.grader
-        kwargs = {"validation_file": request.validation_file_id} if request.validation_file_id else {}
+        kwargs: dict[str, Any] = {"validation_file": request.validation_file_id} if request.validation_file_id else {}
         if request.suffix:
             kwargs["suffix"] = request.suffix
         with _calling(f"create a fine-tuning job on {request.model}"):

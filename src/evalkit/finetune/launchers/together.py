@@ -38,12 +38,15 @@ _STATUS = {"pending": QUEUED, "queued": QUEUED, "running": RUNNING, "compressing
 LORA = {"type": "Lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "lora_trainable_modules": "all-linear"}
 
 
-def _httpx():
+def _httpx() -> Any:
     try:
-        import httpx2 as httpx  # what the installed SDKs ship
+        import httpx2  # what the installed SDKs ship
+
+        return httpx2
     except ImportError:  # pragma: no cover - an environment with plain httpx
         import httpx
-    return httpx
+
+        return httpx
 
 
 def _message(response) -> str:
@@ -68,6 +71,7 @@ class TogetherLauncher(Launcher):
     def __init__(self, base_url: str | None = None):
         super().__init__(base_url)
         httpx = _httpx()
+        assert self.base_url is not None  # Together has a default base URL
         self.client = httpx.Client(base_url=self.base_url.rstrip("/") + "/", timeout=60.0,
                                    headers={"Authorization": f"Bearer {self.api_key}"})
 

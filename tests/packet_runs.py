@@ -26,12 +26,8 @@ RIGHT = {c["id"]: c["expected"] for c in CASES}
 BASE = {**RIGHT, "c01": "login_failure", "c02": "cancellation", "c03": "I cannot tell", "c04": "billing_dispute"}
 PROMPTED = {**RIGHT, "c03": "cancellation", "c04": "billing_dispute", "c05": "billing_dispute"}
 TUNED = {**RIGHT, "c06": "cancellation"}
-GATE = {
-    "candidate": "tuned",
-    "baseline": "base",
-    "min": {"accuracy": 0.95},
-    "max_drop": {"accuracy": 0.0},
-}  # tuned: 11/12, reject
+# tuned: 11/12, reject
+GATE = {"candidate": "tuned", "baseline": "base", "min": {"accuracy": 0.95}, "max_drop": {"accuracy": 0.0}}
 
 
 def build_run(folder: Path, answers: dict[str, dict[str, Any]] | None = None, *, cases: list[dict] | None = None,

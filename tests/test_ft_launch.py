@@ -150,9 +150,8 @@ def test_the_suites_own_training_price_wins_over_the_shipped_table(stub, env, tr
     )
     openai_launch(stub, train, "--suite", str(suite))
     status(stub, "openai", "ftjob-stub1", "--wait", "--interval", "0")
-    assert load_suite(suite).spec.routes["tuned"].training_cost_usd == pytest.approx(
-        0.01
-    )  # 1,000 tokens at $10 per million
+    # 1,000 tokens at $10 per million
+    assert load_suite(suite).spec.routes["tuned"].training_cost_usd == pytest.approx(0.01)
 
 
 def test_status_edits_only_the_routes_lines_and_keeps_comments(stub, env, train, suite):

@@ -194,6 +194,7 @@ class ExamplePicker:
             raise BadInput(
                 f"route {route_name!r} needs few-shot examples but the suite has no train cases", where=str(suite.path)
             )
+        self._fixed: list[Any] | None
         if self.config.strategy == "fixed":
             by_id = {c.id: c for c in self.pool}
             missing = [i for i in self.config.ids if i not in by_id]

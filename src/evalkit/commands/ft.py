@@ -211,6 +211,7 @@ def handle_export(args) -> int:
         threshold=args.threshold,
     )
     report = result.report
+    assert report is not None  # export_training validates the file it wrote
     if grader is not None:
         _write_json(args.grader_out, grader)
     if args.json:

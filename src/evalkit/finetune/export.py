@@ -13,9 +13,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from evalkit.errors import BadInput, LeakageFound
 from evalkit.finetune.formats import Format, TrainingExample, get_format
+
+if TYPE_CHECKING:
+    from evalkit.finetune.validate import ValidationReport
 
 
 @dataclass
@@ -28,15 +32,18 @@ class ExportResult:
     validation_path: Path | None = None
     n_validation: int = 0
     validation_sha256: str | None = None
-    skipped: list[str] = field(
-        default_factory=list
-    )  # train cases left out (no rejected output, for preference formats)
+    # train cases left out (no rejected output, for preference formats)
+    skipped: list[str] = field(default_factory=list)
     leaks: list = field(default_factory=list)  # allowed with --allow-leakage
     warnings: list[str] = field(default_factory=list)
-    report: object = None  # the ValidationReport of the written training file
+    report: ValidationReport | None = None  # the ValidationReport of the written training file
 
 
-def pick_route(suite, name: str | None, *, required: bool = True) -> str | None:
+@overload
+def pick_route(suite: Any, name: str | None, *, required: Literal[True] = ...) -> str: ...
+@overload
+def pick_route(suite: Any, name: str | None, *, required: bool) -> str | None: ...
+def pick_route(suite: Any, name: str | None, *, required: bool = True) -> str | None:
     """The named route, or the suite's only fine-tuned route."""
     routes = suite.spec.routes
     if name is not None:

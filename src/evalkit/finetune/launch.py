@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.finetune.launchers import JobEvent, JobRequest, JobState, Launcher, get_launcher_class
@@ -212,7 +213,7 @@ def route_fields(provider: str, state: JobState, record: JobRecord | None, base_
     overrides of the price table (for the training cost)."""
     launcher_class = get_launcher_class(provider)
     base_url = launcher_class.resolve_base_url(base_url or (record.base_url if record else None))
-    fields = dict(launcher_class.route_fields(state, base_url))
+    fields: dict[str, Any] = dict(launcher_class.route_fields(state, base_url))
     fields.update({"base_model": (record.base_model if record else None) or state.base_model, "job_id": state.id,
                    "provider": provider})
     sha = file_sha256(training_file) if training_file else (record.training_file_sha256 if record else None)

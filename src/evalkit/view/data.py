@@ -105,7 +105,7 @@ class Catalog:
                 held = self._loaded[run_dir] = (stamp, store.load_run(run_dir))
             except Exception:  # noqa: BLE001 - removed or half-written since it was listed
                 return None
-            held[1].view_id = run_id  # type: ignore[attr-defined]
+            held[1].view_id = run_id
         return held[1]
 
     def extras(self, run: store.Run) -> RunExtras:

@@ -94,7 +94,7 @@ class Launcher:
         """The given base URL, else the environment's (`base_url_env`), else the provider's default."""
         return base_url or os.environ.get(cls.base_url_env) or cls.default_base_url
 
-    def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str] | None = None) -> None:
+    def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str | None] | None = None) -> None:
         """Where training data lives for providers that read it from object storage
         (`reads_object_storage`): a bucket to upload to, or the URIs the user uploaded each file to."""
 

@@ -65,7 +65,8 @@ class OpenAILauncher(Launcher):
 
     def create(self, request: JobRequest) -> JobState:
         hyperparameters = {"n_epochs": request.epochs} if request.epochs else {}
-        method: dict[str, Any] = {"type": request.method, request.method: {"hyperparameters": hyperparameters}}
+        # the SDK's Method TypedDict, keyed by the method's own name
+        method: Any = {"type": request.method, request.method: {"hyperparameters": hyperparameters}}
         if request.method == "reinforcement":
             method["reinforcement"]["grader"] = request.grader
         kwargs: dict[str, Any] = {"validation_file": request.validation_file_id} if request.validation_file_id else {}

@@ -70,7 +70,7 @@ class VertexLauncher(Launcher):
         self.uris: dict[str, str] = {}
         self._client: Any = None  # google.genai.Client, made on first use
 
-    def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str] | None = None) -> None:
+    def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str | None] | None = None) -> None:
         self.bucket = bucket.removeprefix("gs://").strip("/") if bucket else None
         self.uris = {str(Path(path)): uri for path, uri in (uris or {}).items() if uri}
         for uri in self.uris.values():

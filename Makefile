@@ -19,7 +19,11 @@ example: $(STAMP)
 		--with prompted,rag --monthly-volume 20000 --allow-unverified \
 		--out reports/support_triage/latest/packet
 
+# The checks run first, in this order, and each must pass: lint, types, import contracts, then the tests.
 test: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -26,7 +26,8 @@ RIGHT = {c["id"]: c["expected"] for c in CASES}
 BASE = {**RIGHT, "c01": "login_failure", "c02": "cancellation", "c03": "I cannot tell", "c04": "billing_dispute"}
 PROMPTED = {**RIGHT, "c03": "cancellation", "c04": "billing_dispute", "c05": "billing_dispute"}
 TUNED = {**RIGHT, "c06": "cancellation"}
-GATE = {"candidate": "tuned", "baseline": "base", "min": {"accuracy": 0.95}, "max_drop": {"accuracy": 0.0}}  # tuned: 11/12, reject
+# tuned: 11/12, reject
+GATE = {"candidate": "tuned", "baseline": "base", "min": {"accuracy": 0.95}, "max_drop": {"accuracy": 0.0}}
 
 
 def build_run(folder: Path, answers: dict[str, dict[str, Any]] | None = None, *, cases: list[dict] | None = None,
@@ -44,8 +45,13 @@ def build_run(folder: Path, answers: dict[str, dict[str, Any]] | None = None, *,
         routes[route] = {"kind": KINDS.get(route, "base"), "model": f"replay:{route}.jsonl"}
         if routes[route]["kind"] == "prompted":
             routes[route]["examples"] = {"k": 0}  # the replayed answers need no few-shot pool
-    suite: dict[str, Any] = {"name": "triage", "description": "Tickets into three reason codes.",
-                             "task": {"labels": LABELS, "output_format": "text"}, "cases": "cases.jsonl", "routes": routes}
+    suite: dict[str, Any] = {
+        "name": "triage",
+        "description": "Tickets into three reason codes.",
+        "task": {"labels": LABELS, "output_format": "text"},
+        "cases": "cases.jsonl",
+        "routes": routes,
+    }
     for key, value in (("owner", owner), ("gate", gate), ("pricing", pricing)):
         if value is not None:
             suite[key] = value

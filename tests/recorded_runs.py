@@ -26,15 +26,25 @@ def build_run(folder: Path, cases: list[tuple[str, str, list[str]]], answers: di
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "cases.jsonl").open("w") as handle:
         for case_id, label, tags in cases:
-            handle.write(json.dumps({"id": case_id, "input": f"ticket {case_id}", "expected": label, "tags": tags}) + "\n")
+            handle.write(
+                json.dumps({"id": case_id, "input": f"ticket {case_id}", "expected": label, "tags": tags}) + "\n"
+            )
     routes = {}
     for route, by_case in answers.items():
         lines = []
         for case_id, answer in by_case.items():
             for repeat in range(repeats):
                 output = answer[repeat] if isinstance(answer, list) else answer
-                lines.append({"case_id": case_id, "repeat": repeat, "output": output,
-                              "latency_ms": (latency_ms or {}).get(route, 100.0), "input_tokens": 40, "output_tokens": 3})
+                lines.append(
+                    {
+                        "case_id": case_id,
+                        "repeat": repeat,
+                        "output": output,
+                        "latency_ms": (latency_ms or {}).get(route, 100.0),
+                        "input_tokens": 40,
+                        "output_tokens": 3,
+                    }
+                )
         (folder / f"{route}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
         routes[route] = {"kind": "base", "model": f"replay:{route}.jsonl"}
     suite: dict[str, Any] = {"name": name, "task": {"labels": labels, "output_format": "text"},

@@ -47,8 +47,12 @@ def write_suite(folder: Path, routes: dict, *, n: int = 6, train: int = 0, text_
     if corpus:
         docs = folder / "corpus"
         docs.mkdir(exist_ok=True)
-        (docs / "billing.md").write_text("Billing disputes: a charge the customer contests.\n\nRefunds: money back.", encoding="utf-8")
-        (docs / "access.md").write_text("Login failures: errors on sign in.\n\nCancellation: ending a plan.", encoding="utf-8")
+        (docs / "billing.md").write_text(
+            "Billing disputes: a charge the customer contests.\n\nRefunds: money back.", encoding="utf-8"
+        )
+        (docs / "access.md").write_text(
+            "Login failures: errors on sign in.\n\nCancellation: ending a plan.", encoding="utf-8"
+        )
         suite["corpus"] = "corpus"
     if pricing:
         suite["pricing"] = pricing
@@ -100,9 +104,9 @@ def tuned_better_responder(suite):
     """A stub responder for the example suite: the fine-tuned model answers every case with its
     gold output; the other models give the wrong reason code on every other case, so the tuned
     route is clearly better than the base route (as a gate that approves it needs to see)."""
-    from evalkit.testing.oracle import GoldResponder
-
     import hashlib
+
+    from evalkit.testing.oracle import GoldResponder
 
     gold_answer = GoldResponder(suite)
 

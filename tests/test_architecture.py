@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import evalkit
 from conftest import REPO
@@ -39,5 +39,7 @@ def test_the_built_in_providers_are_the_entry_points_pyproject_declares():
 
 
 def test_no_module_cites_a_document_outside_the_repository():
-    cited = [str(p.relative_to(REPO)) for p in (REPO / "src").rglob("*.py") if "DESIGN" in p.read_text(encoding="utf-8")]
+    cited = [
+        str(p.relative_to(REPO)) for p in (REPO / "src").rglob("*.py") if "DESIGN" in p.read_text(encoding="utf-8")
+    ]
     assert cited == []

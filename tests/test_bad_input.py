@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.cli import main
 from conftest import HOLDOUT, TRAIN, make_case
+from evalkit.cli import main
+from evalkit.errors import BadInput
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
@@ -125,5 +126,5 @@ def test_no_output_folder_is_written_on_bad_input(make_suite, tmp_path, capsys):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(Exception):
+    with pytest.raises(BadInput):
         main(["--debug", "run", str(tmp_path / "nope.yaml")])

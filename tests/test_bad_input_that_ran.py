@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from conftest import HOLDOUT
 from evalkit.cli import main
 from evalkit.providers.mock import script
 from evalkit.store import load_run
-from conftest import HOLDOUT
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
@@ -37,7 +37,11 @@ def test_duplicate_key_in_the_suite_yaml_names_the_key_and_its_line(make_suite, 
 
 def test_duplicate_nested_key_in_the_suite_yaml_exits_2(make_suite, capsys):
     path = make_suite()
-    path.write_text(path.read_text().replace("routes:\n  base:\n", "routes:\n  base:\n    kind: base\n    model: mock:echo\n  base:\n"))
+    path.write_text(
+        path.read_text().replace(
+            "routes:\n  base:\n", "routes:\n  base:\n    kind: base\n    model: mock:echo\n  base:\n"
+        )
+    )
     code, err = run_cli(capsys, str(path))
     assert code == 2 and "duplicate key 'base'" in err
 
@@ -79,10 +83,20 @@ def test_label_field_not_in_the_output_schema_exits_2_naming_it(make_suite, caps
 
 
 def test_label_field_under_a_nested_object_of_the_schema_is_accepted(make_suite, tmp_path, capsys):
-    schema = {"type": "object", "properties": {"result": {"type": "object", "properties": {"label": {"type": "string"}}}}}
+    schema = {
+        "type": "object",
+        "properties": {"result": {"type": "object", "properties": {"label": {"type": "string"}}}},
+    }
     cases = [{**c, "expected": {"result": {"label": c["expected"]}}} for c in HOLDOUT]
-    path = make_suite(cases, task={"labels": ["billing_dispute", "cancellation", "login_failure"], "output_format": "json",
-                                   "label_field": "result.label", "output_schema": schema})
+    path = make_suite(
+        cases,
+        task={
+            "labels": ["billing_dispute", "cancellation", "login_failure"],
+            "output_format": "json",
+            "label_field": "result.label",
+            "output_schema": schema,
+        },
+    )
     code, _ = run_cli(capsys, str(path), "--out", str(tmp_path / "run"))
     assert code == 0 and all(r["correct"] for r in load_run(tmp_path / "run").rows)
 

@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.batch import BatchOptions
 from evalkit.cli import main
 from evalkit.suite import load_suite
 from evalkit.testing.oracle import GoldResponder
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 FAST = BatchOptions(poll_s=0.01)
 #: fields that differ between a live row and a batch row by design
@@ -141,7 +141,9 @@ def test_a_request_that_keeps_erroring_becomes_an_error_row_with_the_providers_r
     error = found[("c005", "r", 0)]["error"]
     assert created == 2  # sent once more, not forever
     assert error["type"] == "server_error"
-    assert "Stub injected batch item error" in error["message"] and "gave up after 2 batch submissions" in error["message"]
+    assert (
+        "Stub injected batch item error" in error["message"] and "gave up after 2 batch submissions" in error["message"]
+    )
     assert [k for k, r in found.items() if not r["correct"]] == [("c005", "r", 0)]
 
 
@@ -157,7 +159,9 @@ def test_a_bad_request_is_not_sent_again(tmp_path):
 
 
 def test_retry_errors_sends_a_collected_error_again_in_a_new_batch(tmp_path):
-    fault = lambda kind, number, body: ("errored", 400, "max_tokens: too large") if number == 0 and ticket(body) == 1 else None  # noqa: E731
+    def fault(kind, number, body):
+        return ("errored", 400, "max_tokens: too large") if number == 0 and ticket(body) == 1 else None
+
     with StubServer(lambda kind, body: gold(body), batch_fault=fault) as stub:
         suite = write_suite(tmp_path, {"r": openai_route(stub)}, n=4)
         first = batch_run(suite, tmp_path / "run", cache="off")
@@ -213,7 +217,9 @@ def test_batch_answers_go_into_the_cache_so_a_rerun_sends_nothing(tmp_path):
 def test_routes_without_a_batch_api_run_live_alongside(tmp_path):
     warnings = []
     with StubServer(lambda kind, body: gold(body)) as stub:
-        suite = write_suite(tmp_path, {"api": openai_route(stub), "scripted": {"kind": "base", "model": "mock:expected"}}, n=3)
+        suite = write_suite(
+            tmp_path, {"api": openai_route(stub), "scripted": {"kind": "base", "model": "mock:expected"}}, n=3
+        )
         result = batch_run(suite, tmp_path / "run", cache="off", notify=warnings.append)
         created = stub.batches_created
     found = rows(result.run_dir)
@@ -263,19 +269,23 @@ def test_batch_settings_without_batch_are_bad_input(tmp_path, capsys):
 def test_a_batch_the_provider_refuses_gives_error_rows_that_say_so(tmp_path):
     from evalkit.testing.stub_server import fail
 
-    refuse = lambda n, kind, body: fail(400, "model not available for batch") if body and "input_file_id" in body else None  # noqa: E731
+    def refuse(n, kind, body):
+        return fail(400, "model not available for batch") if body and "input_file_id" in body else None
+
     with StubServer(lambda kind, body: gold(body), fail_script=refuse) as stub:
         suite = write_suite(tmp_path, {"r": openai_route(stub)}, n=3)
         result = batch_run(suite, tmp_path / "run", cache="off")
     errors = [r["error"] for r in rows(result.run_dir)]
     assert len(errors) == 3 and result.exit_code == 3  # every row an error: beyond the error budget
-    assert errors[0] == {"type": "bad_request", "message": "the batch was not accepted: HTTP 400: model not available for batch"}
+    assert errors[0] == {
+        "type": "bad_request",
+        "message": "the batch was not accepted: HTTP 400: model not available for batch",
+    }
 
 
 def test_no_key_reaches_the_run_directory_even_when_the_server_quotes_it(tmp_path):
-    from stub_helpers import ANTHROPIC_KEY, OPENAI_KEY
-
     from evalkit.testing.stub_server import fail
+    from stub_helpers import ANTHROPIC_KEY, OPENAI_KEY
 
     def quote_the_key(n, kind, body):  # refuses every batch creation, quoting the key back
         if body and ("input_file_id" in body or "requests" in body):
@@ -287,7 +297,9 @@ def test_no_key_reaches_the_run_directory_even_when_the_server_quotes_it(tmp_pat
         batch_run(suite, tmp_path / "ok")
         stub.fail_script = quote_the_key
         batch_run(suite, tmp_path / "refused", cache="off")
-    assert any("Incorrect API key provided: ***" in (r["error"] or {}).get("message", "") for r in rows(tmp_path / "refused"))
+    assert any(
+        "Incorrect API key provided: ***" in (r["error"] or {}).get("message", "") for r in rows(tmp_path / "refused")
+    )
     for path in [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl", ".md")]:
         text = path.read_text(encoding="utf-8", errors="replace")
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text, path

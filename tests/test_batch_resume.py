@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.batch import BatchOptions
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 N = 12
 NEVER = 10**9  # retrievals before a stub batch ends: it stays in progress until the test says otherwise

@@ -25,7 +25,16 @@ def record(batch_id: str, requests: dict, route: str = "r", attempt: int = 1) ->
 def test_custom_ids_are_stable_distinct_and_acceptable_to_anthropic():
     a = custom_id("base", "case/with spaces and ünïcode" * 5, 0)
     assert a == custom_id("base", "case/with spaces and ünïcode" * 5, 0)
-    assert len({a, custom_id("base", "case/with spaces and ünïcode" * 5, 1), custom_id("rag", "case/with spaces and ünïcode" * 5, 0)}) == 3
+    assert (
+        len(
+            {
+                a,
+                custom_id("base", "case/with spaces and ünïcode" * 5, 1),
+                custom_id("rag", "case/with spaces and ünïcode" * 5, 0),
+            }
+        )
+        == 3
+    )
     assert ANTHROPIC_CUSTOM_ID.match(a)
 
 
@@ -42,7 +51,7 @@ def test_an_item_larger_than_the_byte_limit_still_gets_a_batch_of_its_own():
 
 
 def test_entry_size_counts_utf8_bytes_and_the_newline():
-    assert entry_size({"a": "é"}) == len('{"a":"é"}'.encode("utf-8")) + 1
+    assert entry_size({"a": "é"}) == len('{"a":"é"}'.encode()) + 1
 
 
 def test_the_batch_price_comes_from_the_batch_rates():

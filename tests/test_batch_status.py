@@ -7,13 +7,13 @@ import asyncio
 import json
 
 import pytest
-from stub_helpers import OPENAI_KEY, gold, isolate, openai_route, run, write_suite
 
 from evalkit.batch import BatchOptions
 from evalkit.batch.openai_batch import OpenAIBatches
 from evalkit.batch.state import BatchRecord, BatchState
 from evalkit.cli import main
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import OPENAI_KEY, gold, isolate, openai_route, run, write_suite
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,9 @@ def open_batch(stub, run_dir) -> str:
     async def submit():
         adapter = OpenAIBatches(stub.base_url_openai, OPENAI_KEY)
         try:
-            entry = adapter.entry("ek-1", {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "Ticket 1: x"}]})
+            entry = adapter.entry(
+                "ek-1", {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "Ticket 1: x"}]}
+            )
             return (await adapter.submit([entry], {"source": "evalkit"}))[0]
         finally:
             await adapter.aclose()

@@ -60,7 +60,13 @@ def test_an_anthropic_batch_streams_succeeded_errored_and_expired_results():
         results = {item.custom_id: item.result for item in client.messages.batches.results(batch.id)}
         client.close()
     assert ended.processing_status == "ended"
-    assert ended.request_counts.model_dump() == {"processing": 0, "succeeded": 1, "errored": 1, "canceled": 0, "expired": 1}
+    assert ended.request_counts.model_dump() == {
+        "processing": 0,
+        "succeeded": 1,
+        "errored": 1,
+        "canceled": 0,
+        "expired": 1,
+    }
     assert results["id-0"].type == "succeeded" and results["id-0"].message.content[0].text == '{"label": "L0"}'
     assert results["id-1"].type == "expired"
     assert results["id-2"].type == "errored" and results["id-2"].error.error.type == "api_error"
@@ -78,7 +84,9 @@ def test_anthropic_custom_ids_outside_the_allowed_pattern_are_refused():
 def test_an_openai_input_file_with_a_repeated_custom_id_fails_validation():
     with StubServer(answer) as stub:
         client = openai.OpenAI(base_url=stub.base_url_openai, api_key="sk-test", max_retries=0)
-        line = json.dumps({"custom_id": "same", "method": "POST", "url": "/v1/chat/completions", "body": body(1, "openai")})
+        line = json.dumps(
+            {"custom_id": "same", "method": "POST", "url": "/v1/chat/completions", "body": body(1, "openai")}
+        )
         upload = client.files.create(file=("in.jsonl", f"{line}\n{line}\n".encode()), purpose="batch")
         batch = client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h")
         client.close()

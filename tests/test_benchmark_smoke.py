@@ -51,7 +51,12 @@ def records(bench, figure, tool):
 def test_evalkit_and_the_sdk_loop_each_make_every_planned_call(bench):
     for tool in ("evalkit", "sdk"):
         (record,) = records(bench, "calls", tool)
-        assert (record["calls"], record["completions"], record["rows"], record["returncode"]) == (CALLS, CALLS, CALLS, 0)
+        assert (record["calls"], record["completions"], record["rows"], record["returncode"]) == (
+            CALLS,
+            CALLS,
+            CALLS,
+            0,
+        )
         assert 1 <= record["max_in_flight"] <= CONCURRENCY
         assert record["misses"] == 0  # every request was one of the suite's cases
 

@@ -27,7 +27,9 @@ def _routes(hosting=0.01):
 
 def _cost_of(routes, meets):
     layers = {"prompted": NO_TOKENS}
-    return _cost(routes, "base", "tuned", {"cost_usd": None, **NO_TOKENS}, layers, {"prompted": NO_TOKENS}, 20_000, meets)
+    return _cost(
+        routes, "base", "tuned", {"cost_usd": None, **NO_TOKENS}, layers, {"prompted": NO_TOKENS}, 20_000, meets
+    )
 
 
 def test_break_even_is_training_cost_over_the_monthly_saving_against_the_cheapest_route_meeting_the_policy():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from stub_helpers import (OPENAI_KEY, anthropic_route, gold, isolate, model_calls, openai_route, rows, run,
-                          write_suite)
 
 from evalkit.cache import ResponseCache, cache_key, route_mode
 from evalkit.providers.base import ProviderResponse
 from evalkit.testing.stub_server import StubServer, fail
+from stub_helpers import OPENAI_KEY, anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
+
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.pricing import call_cost, price_for
 from evalkit.testing import StubServer
+from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 SYSTEM = "You sort support tickets into one of the labels. " * 40  # a long static prefix
 
@@ -46,7 +46,9 @@ def test_anthropic_cache_reads_and_writes_are_priced_at_their_own_rates(tmp_path
     for row in (first, *later):
         read, written = row["cached_input_tokens"], row["cache_write_tokens"]
         fresh = row["input_tokens"] - read - written  # input_tokens counts every input token
-        assert row["cost_usd"] == pytest.approx((fresh * 1.00 + read * 0.10 + written * 1.25 + row["output_tokens"] * 5.00) / 1e6)
+        assert row["cost_usd"] == pytest.approx(
+            (fresh * 1.00 + read * 0.10 + written * 1.25 + row["output_tokens"] * 5.00) / 1e6
+        )
     assert later[0]["cost_usd"] < first["cost_usd"]
 
 

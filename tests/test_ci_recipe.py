@@ -4,7 +4,6 @@ repository outside it with evalkit installed from a git URL, as another team wou
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -15,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 from conftest import REPO
 from evalkit.cli import main
 from evalkit.suite import load_suite
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 SUITE = REPO / "evals" / "support_triage.yaml"
 WORKFLOW = REPO / "examples" / "github-actions" / "evalkit-gate.yml"
@@ -81,7 +80,9 @@ def test_the_workflows_replay_gate_and_packet_steps_approve_a_live_recording(rec
     monkeypatch.chdir(tmp_path)
     for command in replay_gate_and_packet(flow):
         assert main(shlex.split(substituted(command, env))[1:]) == 0, command
-    assert (tmp_path / "reports" / "ci" / "gate.xml").exists() and (tmp_path / "reports" / "ci" / "packet" / "packet.html").exists()
+    assert (tmp_path / "reports" / "ci" / "gate.xml").exists() and (
+        tmp_path / "reports" / "ci" / "packet" / "packet.html"
+    ).exists()
     assert (tmp_path / "reports" / "ci" / "view" / "index.html").exists()
     assert "answers are recorded" in (tmp_path / "reports" / "ci" / "gate.md").read_text()
 
@@ -108,8 +109,17 @@ def test_the_policy_printed_in_docs_ci_works_with_policy_as_printed(recording, t
 
 
 def test_offline_and_replay_together_are_bad_input(tmp_path, capsys):
-    code = main(["run", str(SUITE), "--offline", "--replay", str(REPO / "evals" / "recordings" / "support_triage.jsonl"),
-                 "--out", str(tmp_path / "r")])
+    code = main(
+        [
+            "run",
+            str(SUITE),
+            "--offline",
+            "--replay",
+            str(REPO / "evals" / "recordings" / "support_triage.jsonl"),
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     assert code == 2 and "choose one" in capsys.readouterr().err
 
 
@@ -143,8 +153,12 @@ def test_the_recipe_runs_in_a_scratch_repository_with_evalkit_installed_from_git
         pytest.skip("src/ has uncommitted changes: the git URL would install the last commit, not this code")
     commit = git(REPO, "rev-parse", "HEAD")
     evalkit = install_evalkit_from_git(tmp_path / "venv", f"git+file://{REPO}@{commit}")
-    located = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-c", "import evalkit; print(evalkit.__file__)"],
-                             capture_output=True, text=True, check=True).stdout
+    located = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "python"), "-c", "import evalkit; print(evalkit.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert str(tmp_path / "venv") in located
 
     team = tmp_path / "team"
@@ -168,7 +182,9 @@ def test_the_recipe_runs_in_a_scratch_repository_with_evalkit_installed_from_git
                 for command in replay_gate_and_packet(flow)]
 
     replayed, gated, packet, view = ci()
-    assert (replayed.returncode, gated.returncode, packet.returncode, view.returncode) == (0, 0, 0, 0), gated.stdout + gated.stderr
+    assert (replayed.returncode, gated.returncode, packet.returncode, view.returncode) == (0, 0, 0, 0), (
+        gated.stdout + gated.stderr
+    )
     assert "tuned answers are recorded" in gated.stdout
 
     suite = team / flow["env"]["SUITE"]

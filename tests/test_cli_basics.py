@@ -13,10 +13,13 @@ from evalkit.cli import main
 
 
 def test_version_does_not_import_heavy_libraries():
-    code = ("import sys\nfrom evalkit.cli import main\n"
-            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('pandas', 'sklearn', 'openai', 'anthropic', 'matplotlib', 'scipy', 'pydantic') if m in sys.modules]\n"
-            "print(heavy)")
+    code = (
+        "import sys\nfrom evalkit.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('pandas', 'sklearn', 'openai', 'anthropic', 'matplotlib', 'scipy', 'pydantic')\n"
+        "         if m in sys.modules]\n"
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]")
 
@@ -56,7 +59,6 @@ def test_the_schema_the_example_suite_points_editors_at_is_the_current_one(capsy
 
 def test_the_public_api_names_every_stage_of_the_flow():
     import evalkit
-
     import evalkit.compare  # noqa: F401 - once the submodule is loaded, the API name must still be the function
 
     for name in ("load_suite", "run_suite", "load_run", "summarize", "compare_routes", "evaluate_gate", "make_packet",

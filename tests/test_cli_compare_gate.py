@@ -66,7 +66,12 @@ def test_a_failing_gate_exits_1_and_prints_the_reason_on_the_checks_line(run_dir
     assert main(["gate", str(run_dir), "--route", "flaky"]) == 1  # no error budget: the errors only cost accuracy
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("min.accuracy"))
-    assert "0.833" in line and ">= 0.900" in line and "FAIL" in line and "accuracy 0.833 (n=12) is below the floor 0.900" in line
+    assert (
+        "0.833" in line
+        and ">= 0.900" in line
+        and "FAIL" in line
+        and "accuracy 0.833 (n=12) is below the floor 0.900" in line
+    )
 
 
 def test_gate_with_errors_beyond_the_budget_exits_3(run_dir, tmp_path, capsys):
@@ -115,7 +120,9 @@ def test_gate_appends_its_markdown_summary(run_dir, tmp_path, capsys):
     assert main(["gate", str(run_dir), "--summary", str(summary), "--allow-unverified"]) == 0
     text = summary.read_text()
     assert text.startswith("# Earlier step\n")
-    assert "## evalkit gate: ✅ approve — NOT EVIDENCE" in text and "| min.accuracy | 1.000 | >= 0.900 | ✅ PASS |" in text
+    assert (
+        "## evalkit gate: ✅ approve — NOT EVIDENCE" in text and "| min.accuracy | 1.000 | >= 0.900 | ✅ PASS |" in text
+    )
     assert "<details><summary>Comparison with the baseline</summary>" in text
 
 

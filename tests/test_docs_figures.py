@@ -18,7 +18,9 @@ CI_MD = Path(__file__).resolve().parents[1] / "docs" / "ci.md"
 def figure_of_46_cases_a_fifth_discordant() -> str:
     table = {"both": 32.2, "only_a": 4.6, "only_b": 4.6, "neither": 4.6}  # 80% accuracy each side
     comparison = {"metrics": {"accuracy": {"newcombe": {"n": 46, "table": table}}}}
-    return operating_characteristics(GatePolicy(baseline="b", require_significant_improvement=True), comparison)["sentence"]
+    return operating_characteristics(GatePolicy(baseline="b", require_significant_improvement=True), comparison)[
+        "sentence"
+    ]
 
 
 FIGURES = {
@@ -49,7 +51,9 @@ def test_figure_in_ci_md_equals_the_code(name):
 
 def test_thirty_cases_with_a_fifth_discordant_detect_no_gain_at_80_percent_power():
     assert stats.smallest_detectable_difference(30, 0.2)[0] is None
-    assert "with 30\ncases and a fifth discordant no gain up to that fifth reaches 80% power" in CI_MD.read_text(encoding="utf-8")
+    assert "with 30\ncases and a fifth discordant no gain up to that fifth reaches 80% power" in CI_MD.read_text(
+        encoding="utf-8"
+    )
 
 
 def test_the_readme_coverage_table_is_the_saved_measurement():

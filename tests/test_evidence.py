@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 from conftest import REPO
 from evalkit.cli import main
 from evalkit.suite import load_suite
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import OPENAI_KEY, tuned_better_responder
 
 EXAMPLE = REPO / "evals" / "support_triage.yaml"
 SHIPPED = REPO / "evals" / "recordings" / "support_triage.jsonl"
@@ -73,7 +73,9 @@ def test_a_live_run_records_live_answers_their_fingerprints_and_the_endpoint(liv
     assert {r["provenance"] for r in manifest["routes"].values()} == {"live"}
     assert {r["endpoint"] for r in manifest["routes"].values()} == {live["endpoint"]}
     lines = [json.loads(line) for line in live["recording"].read_text().splitlines()]
-    assert len(lines) == 184 and all(len(line["request_sha256"]) == 64 and line["provenance"] == "live" for line in lines)
+    assert len(lines) == 184 and all(
+        len(line["request_sha256"]) == 64 and line["provenance"] == "live" for line in lines
+    )
 
 
 def test_requests_jsonl_keeps_what_was_sent_and_no_key(live):
@@ -109,7 +111,9 @@ def replayed(live, tmp_path_factory):
 
 
 def test_replaying_the_live_recording_for_the_unchanged_suite_approves(replayed, live, tmp_path, capsys):
-    code = main(["gate", str(replayed), *GATE, "--junit", str(tmp_path / "gate.xml"), "--summary", str(tmp_path / "gate.md")])
+    code = main(
+        ["gate", str(replayed), *GATE, "--junit", str(tmp_path / "gate.xml"), "--summary", str(tmp_path / "gate.md")]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "verdict: APPROVE" in out, out
     assert f"candidate: tuned answers are recorded via {live['endpoint']}" in out
@@ -126,7 +130,10 @@ def test_a_replayed_run_says_recorded_in_its_manifest_summary_report_and_json_ve
     summary = json.loads((replayed / "summary.json").read_text())
     assert {r["provenance"] for r in manifest["routes"].values()} == {"recorded"}
     assert {s["provenance"]["provenance"] for s in summary["routes"].values()} == {"recorded"}
-    assert "| tuned | finetuned |" in (replayed / "report.md").read_text() and "recorded" in (replayed / "report.md").read_text()
+    assert (
+        "| tuned | finetuned |" in (replayed / "report.md").read_text()
+        and "recorded" in (replayed / "report.md").read_text()
+    )
     assert main(["gate", str(replayed), *GATE, "--json"]) == 0
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["evidence"]["verified"] is True
@@ -135,7 +142,9 @@ def test_a_replayed_run_says_recorded_in_its_manifest_summary_report_and_json_ve
 
 
 def test_the_packet_of_a_verified_replay_is_not_a_demonstration(replayed, tmp_path):
-    assert main(["packet", str(replayed), "--baseline", "base", "--candidate", "tuned", "--out", str(tmp_path / "p")]) == 0
+    assert (
+        main(["packet", str(replayed), "--baseline", "base", "--candidate", "tuned", "--out", str(tmp_path / "p")]) == 0
+    )
     packet = json.loads((tmp_path / "p" / "packet.json").read_text())
     assert packet["evidence"]["verified"] is True and packet["verdict"]["status"] == "approve"
     html = (tmp_path / "p" / "packet.html").read_text()
@@ -143,7 +152,9 @@ def test_the_packet_of_a_verified_replay_is_not_a_demonstration(replayed, tmp_pa
 
 
 def test_a_verified_recording_is_priced_at_the_configured_models_price(replayed, live):
-    live_costs = {(r["route"], r["case_id"]): r["cost_usd"] for r in map(json.loads, (live["run"] / "results.jsonl").open())}
+    live_costs = {
+        (r["route"], r["case_id"]): r["cost_usd"] for r in map(json.loads, (live["run"] / "results.jsonl").open())
+    }
     rows = [json.loads(line) for line in (replayed / "results.jsonl").read_text().splitlines()]
     assert all(r["cost_usd"] is not None and r["cost_usd"] == pytest.approx(live_costs[(r["route"], r["case_id"])])
                for r in rows)

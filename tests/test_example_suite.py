@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from conftest import REPO
 from evalkit.cli import main
 from evalkit.suite import load_suite
-from conftest import REPO
 
 EXAMPLE = REPO / "evals" / "support_triage.yaml"
 
@@ -32,7 +32,9 @@ def test_example_suite_runs_offline_with_every_row_parsed(example_run):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())["routes"]
     assert set(summary) == {"base", "prompted", "rag", "tuned"}
-    assert all(route["n"] == 46 and route["errors"] == 0 and route["parse_rate"]["value"] == 1.0 for route in summary.values())
+    assert all(
+        route["n"] == 46 and route["errors"] == 0 and route["parse_rate"]["value"] == 1.0 for route in summary.values()
+    )
 
 
 def test_example_rag_route_reports_retrieval_quality(example_run):

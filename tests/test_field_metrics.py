@@ -23,7 +23,9 @@ def test_weighted_kappa_equals_scikit_learns_quadratic_kappa(seed):
     truth = [rng.randrange(4) for _ in range(60)]
     answer = [t if rng.random() < 0.6 else rng.randrange(4) for t in truth]
     ours = quadratic_kappa(list(zip(truth, answer)), 4)
-    assert ours == pytest.approx(cohen_kappa_score(truth, answer, weights="quadratic", labels=list(range(4))), abs=1e-12)
+    assert ours == pytest.approx(
+        cohen_kappa_score(truth, answer, weights="quadratic", labels=list(range(4))), abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -40,7 +42,9 @@ def test_a_field_confusion_equals_scikit_learns(seed):
 @pytest.fixture(scope="module")
 def offline(tmp_path_factory):
     out = tmp_path_factory.mktemp("fields") / "run"
-    assert main(["run", str(REPO / "evals" / "support_triage.yaml"), "--offline", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(["run", str(REPO / "evals" / "support_triage.yaml"), "--offline", "--out", str(out), "--no-progress"]) == 0
+    )
     return out
 
 
@@ -79,10 +83,16 @@ def test_a_drop_on_a_fields_metric_is_decided_on_its_paired_interval(offline, tm
     assert "max_drop.severity.accuracy" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("policy, message", [
-    ({"min": {"sevrity.accuracy": 0.5}}, "'sevrity' is not a scored field (did you mean 'severity'?)"),
-    ({"min": {"severity.acuracy": 0.5}}, "'acuracy' is not a metric of the ordinal field 'severity' (did you mean 'accuracy'?)"),
-])
+@pytest.mark.parametrize(
+    "policy, message",
+    [
+        ({"min": {"sevrity.accuracy": 0.5}}, "'sevrity' is not a scored field (did you mean 'severity'?)"),
+        (
+            {"min": {"severity.acuracy": 0.5}},
+            "'acuracy' is not a metric of the ordinal field 'severity' (did you mean 'accuracy'?)",
+        ),
+    ],
+)
 def test_a_policy_naming_an_unknown_field_or_metric_is_bad_input(offline, tmp_path, capsys, policy, message):
     assert gate(offline, tmp_path, policy) == 2
     assert message in capsys.readouterr().err
@@ -94,8 +104,22 @@ def test_the_report_shows_each_scored_field(offline):
 
 
 def test_the_packet_shows_every_field_and_the_ordinal_confusion(offline, tmp_path):
-    assert main(["packet", str(offline), "--baseline", "base", "--candidate", "tuned", "--allow-unverified",
-                 "--out", str(tmp_path / "p")]) == 0
+    assert (
+        main(
+            [
+                "packet",
+                str(offline),
+                "--baseline",
+                "base",
+                "--candidate",
+                "tuned",
+                "--allow-unverified",
+                "--out",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 0
+    )
     packet = json.loads((tmp_path / "p" / "packet.json").read_text())
     metrics = {(row["field"], row["metric"]) for row in packet["fields"]["rows"]}
     assert ("severity", "quadratic-weighted kappa") in metrics and ("rationale", "checks passed") in metrics

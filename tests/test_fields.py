@@ -56,12 +56,18 @@ def test_exact_match_needs_the_label_and_every_scored_field():
     assert exact_match(True, wrong) is False
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"sevrity": {"type": "ordinal", "order": ["low", "high"]}}, "scored field 'sevrity' is not in the output schema (did you mean 'severity'?)"),
-    ({"severity": {"type": "ordinal"}}, "an ordinal field needs its order"),
-    ({"severity": {"type": "ordinal", "order": ["low", "high"]}}, "does not list the schema's values"),
-    ({"label": {"type": "label"}}, "the label_field is scored already"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (
+            {"sevrity": {"type": "ordinal", "order": ["low", "high"]}},
+            "scored field 'sevrity' is not in the output schema (did you mean 'severity'?)",
+        ),
+        ({"severity": {"type": "ordinal"}}, "an ordinal field needs its order"),
+        ({"severity": {"type": "ordinal", "order": ["low", "high"]}}, "does not list the schema's values"),
+        ({"label": {"type": "label"}}, "the label_field is scored already"),
+    ],
+)
 def test_a_bad_scored_field_is_bad_input_before_any_call(tmp_path, capsys, fields, message):
     schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["a", "b"]},
                                                "severity": {"type": "string", "enum": ["low", "medium", "high"]}}}

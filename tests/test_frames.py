@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import evalkit
+from conftest import HOLDOUT
 from evalkit.errors import BadInput
 from evalkit.runner import RunOptions, run_suite
-from conftest import HOLDOUT
 
 
 @pytest.fixture

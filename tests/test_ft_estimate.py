@@ -58,7 +58,23 @@ def test_the_command_says_unknown_for_a_model_without_price(training_file, capsy
 
 def test_the_command_takes_the_suites_price_overrides(make_suite, training_file, capsys):
     suite = make_suite(routes={"prompted": PROMPTED, "tuned": TUNED}, pricing=PRICING)
-    assert main(["ft", "estimate", str(training_file), "--model", "mock:base", "--epochs", "2", "--suite", str(suite), "--json"]) == 0
+    assert (
+        main(
+            [
+                "ft",
+                "estimate",
+                str(training_file),
+                "--model",
+                "mock:base",
+                "--epochs",
+                "2",
+                "--suite",
+                str(suite),
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["training"]["price_per_mtok"] == 4.0
     assert data["training"]["cost_usd"] == pytest.approx(2 * data["training"]["billed_tokens"] * 4.0 / 1e6)
@@ -74,7 +90,9 @@ def test_the_tuned_routes_shorter_prompt_shows_as_fewer_tokens(make_suite):
 def test_cost_per_1k_is_mean_tokens_times_prices(make_suite):
     suite = load_suite(make_suite(routes={"prompted": PROMPTED, "tuned": TUNED}, pricing=PRICING))
     tuned = estimate_inference(suite).tuned
-    assert tuned.cost_per_1k_usd == pytest.approx(1000 * (tuned.input_tokens_mean * 0.5 + tuned.output_tokens_mean * 1.0) / 1e6)
+    assert tuned.cost_per_1k_usd == pytest.approx(
+        1000 * (tuned.input_tokens_mean * 0.5 + tuned.output_tokens_mean * 1.0) / 1e6
+    )
 
 
 def test_prompt_tokens_are_counted_from_the_rendered_holdout_prompts(make_suite):

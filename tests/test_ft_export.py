@@ -13,8 +13,8 @@ from evalkit.cli import main
 from evalkit.errors import BadInput
 from evalkit.finetune.export import export_training_data
 from evalkit.finetune.validate import validate_file
-from evalkit.routes import serialise_expected
 from evalkit.planning import build_plans
+from evalkit.routes import serialise_expected
 from evalkit.suite import load_suite
 
 TUNED = {"kind": "finetuned", "model": "mock:expected", "system": "Triage tickets.", "prompt": "Ticket: {{ input }}"}
@@ -33,8 +33,10 @@ def tuned_suite(make_suite):
 def test_each_example_is_the_routes_prompt_and_the_serialised_expected_answer(tuned_suite, tmp_path):
     export_training_data(tuned_suite, tmp_path / "train.jsonl")
     plan = build_plans(tuned_suite, ["tuned"])["tuned"]
-    expected = [{"messages": [*plan.render(c).messages, {"role": "assistant", "content": serialise_expected(c, tuned_suite)}]}
-                for c in tuned_suite.train]
+    expected = [
+        {"messages": [*plan.render(c).messages, {"role": "assistant", "content": serialise_expected(c, tuned_suite)}]}
+        for c in tuned_suite.train
+    ]
     assert read_jsonl(tmp_path / "train.jsonl") == expected
 
 
@@ -52,7 +54,10 @@ def test_holdout_cases_are_never_exported(tuned_suite, tmp_path):
 
 def test_a_route_without_examples_exports_no_examples(tuned_suite, tmp_path):
     export_training_data(tuned_suite, tmp_path / "train.jsonl")
-    assert all(len(r["messages"]) == 3 and "Example" not in r["messages"][0]["content"] for r in read_jsonl(tmp_path / "train.jsonl"))
+    assert all(
+        len(r["messages"]) == 3 and "Example" not in r["messages"][0]["content"]
+        for r in read_jsonl(tmp_path / "train.jsonl")
+    )
 
 
 def test_a_tuned_route_with_few_shot_examples_never_shows_a_case_its_own_answer(make_suite, tmp_path):
@@ -119,7 +124,9 @@ def shipped_cases_with_rejected() -> list[dict]:
 
 @pytest.mark.parametrize("fmt", ["openai-chat", "openai-dpo", "hf-chat", "vertex-gemini"])
 def test_export_then_validate_round_trips_with_no_error_on_the_example_suite(example_suite, tmp_path, fmt):
-    result = export_training_data(example_suite, tmp_path / f"{fmt}.jsonl", fmt=fmt, validation_out=tmp_path / "val.jsonl")
+    result = export_training_data(
+        example_suite, tmp_path / f"{fmt}.jsonl", fmt=fmt, validation_out=tmp_path / "val.jsonl"
+    )
     for path in (result.path, result.validation_path):
         report = validate_file(path, fmt)
         assert report.errors == [] and report.n_examples > 0
@@ -130,7 +137,9 @@ def test_the_example_suite_exports_every_train_case(example_suite, tmp_path):
     assert result.n_examples + result.n_validation == len(example_suite.train)
 
 
-def test_the_preference_export_of_the_example_suite_takes_exactly_the_train_cases_with_rejected(example_suite, tmp_path):
+def test_the_preference_export_of_the_example_suite_takes_exactly_the_train_cases_with_rejected(
+    example_suite, tmp_path
+):
     shipped = shipped_cases_with_rejected()
     train_ids = [case["id"] for case in read_jsonl(EXAMPLE_DATASET / "cases.jsonl") if case["split"] == "train"]
     result = export_training_data(example_suite, tmp_path / "dpo.jsonl", fmt="openai-dpo")
@@ -150,7 +159,10 @@ def test_every_shipped_rejected_answer_fits_the_output_schema_and_names_another_
     assert shipped and all(case["split"] == "train" for case in shipped)
     for case in shipped:
         jsonschema.validate(case["rejected"], schema)
-        assert case["rejected"]["reason_code"] in labels and case["rejected"]["reason_code"] != case["expected"]["reason_code"], case["id"]
+        assert (
+            case["rejected"]["reason_code"] in labels
+            and case["rejected"]["reason_code"] != case["expected"]["reason_code"]
+        ), case["id"]
 
 
 def test_the_command_exports_the_shipped_example_suite(tmp_path):

@@ -70,8 +70,20 @@ def openai_launch(stub, train, *extra):
 
 
 def together_launch(stub, train, *extra):
-    return main(["ft", "launch", str(train), "--provider", "together", "--model", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
-                 "--base-url", stub.url + "/v1", *extra])
+    return main(
+        [
+            "ft",
+            "launch",
+            str(train),
+            "--provider",
+            "together",
+            "--model",
+            "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+            "--base-url",
+            stub.url + "/v1",
+            *extra,
+        ]
+    )
 
 
 def status(stub, provider, job_id, *extra):
@@ -133,10 +145,13 @@ def test_status_records_the_trained_tokens_and_their_cost_at_the_tables_training
 
 
 def test_the_suites_own_training_price_wins_over_the_shipped_table(stub, env, train, suite):
-    suite.write_text(SUITE + "pricing:\n  openai:ft:gpt-4o-mini: {input: 0.3, output: 1.2, training: 10.0}\n", encoding="utf-8")
+    suite.write_text(
+        SUITE + "pricing:\n  openai:ft:gpt-4o-mini: {input: 0.3, output: 1.2, training: 10.0}\n", encoding="utf-8"
+    )
     openai_launch(stub, train, "--suite", str(suite))
     status(stub, "openai", "ftjob-stub1", "--wait", "--interval", "0")
-    assert load_suite(suite).spec.routes["tuned"].training_cost_usd == pytest.approx(0.01)  # 1,000 tokens at $10 per million
+    # 1,000 tokens at $10 per million
+    assert load_suite(suite).spec.routes["tuned"].training_cost_usd == pytest.approx(0.01)
 
 
 def test_status_edits_only_the_routes_lines_and_keeps_comments(stub, env, train, suite):
@@ -144,10 +159,19 @@ def test_status_edits_only_the_routes_lines_and_keeps_comments(stub, env, train,
     status(stub, "openai", "ftjob-stub1", "--wait", "--interval", "0")
     before, after = SUITE.splitlines(), suite.read_text(encoding="utf-8").splitlines()
     changed = [line for line in after if line not in before]
-    assert [line.split(":")[0].strip() for line in changed] == ["model", "base_model", "job_id", "provider", "training_file_sha256",
-                                                                  "trained_tokens", "training_cost_usd"]
+    assert [line.split(":")[0].strip() for line in changed] == [
+        "model",
+        "base_model",
+        "job_id",
+        "provider",
+        "training_file_sha256",
+        "trained_tokens",
+        "training_cost_usd",
+    ]
     assert "  tuned:  # the candidate" in after and after[0].startswith("# The tuned route")
-    assert [line for line in before if line not in after] == ["    model: openai:ft:placeholder  # replaced when the job succeeds"]
+    assert [line for line in before if line not in after] == [
+        "    model: openai:ft:placeholder  # replaced when the job succeeds"
+    ]
 
 
 def test_status_prints_the_jobs_events(stub, env, train, capsys):
@@ -184,8 +208,10 @@ def test_an_organisation_refused_by_openai_gets_one_line_and_exit_2(stub, env, t
     stub.fine_tuning_refusal = (403, "This organization is not allowed to create new fine-tuning jobs.")
     assert openai_launch(stub, train) == 2
     err = capsys.readouterr().err
-    assert err.strip().splitlines() == ["evalkit: error: openai refused to create a fine-tuning job on gpt-4o-mini-2024-07-18: "
-                                        "This organization is not allowed to create new fine-tuning jobs. (HTTP 403)"]
+    assert err.strip().splitlines() == [
+        "evalkit: error: openai refused to create a fine-tuning job on gpt-4o-mini-2024-07-18: "
+        "This organization is not allowed to create new fine-tuning jobs. (HTTP 403)"
+    ]
 
 
 def test_a_model_not_offered_for_tuning_by_together_gets_one_line_and_exit_2(stub, env, train, capsys):
@@ -209,7 +235,22 @@ def test_a_file_with_format_errors_is_never_uploaded(stub, env, tmp_path, capsys
 
 
 def test_an_unreachable_provider_exits_3(env, train):
-    assert main(["ft", "launch", str(train), "--provider", "together", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"]) == 3
+    assert (
+        main(
+            [
+                "ft",
+                "launch",
+                str(train),
+                "--provider",
+                "together",
+                "--model",
+                "m",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+            ]
+        )
+        == 3
+    )
 
 
 def test_an_unknown_provider_is_bad_input(env, train, capsys):
@@ -220,7 +261,9 @@ def test_an_unknown_provider_is_bad_input(env, train, capsys):
 def test_keys_are_never_written(stub, env, train, suite, tmp_path):
     together_launch(stub, train, "--suite", str(suite))
     status(stub, "together", "ft-stub1", "--wait", "--interval", "0")
-    written = suite.read_text(encoding="utf-8") + "".join(p.read_text() for p in (tmp_path / "home").rglob("*") if p.is_file())
+    written = suite.read_text(encoding="utf-8") + "".join(
+        p.read_text() for p in (tmp_path / "home").rglob("*") if p.is_file()
+    )
     assert "tg-secret-together" not in written and "sk-secret-openai" not in written
     assert "api_key_env: TOGETHER_API_KEY" in written
 
@@ -263,8 +306,14 @@ def test_waiting_past_the_timeout_exits_3_with_the_job_still_running(stub, env, 
 
 
 def test_a_route_that_cannot_be_edited_gets_the_yaml_printed_and_exit_2(stub, env, train, suite, capsys):
-    suite.write_text(SUITE.replace("  tuned:  # the candidate\n    kind: finetuned\n    model: openai:ft:placeholder  # replaced when the job succeeds\n    system: Triage.\n",
-                                   "  tuned: {kind: finetuned, model: 'openai:ft:placeholder'}\n"), encoding="utf-8")
+    suite.write_text(
+        SUITE.replace(
+            "  tuned:  # the candidate\n    kind: finetuned\n"
+            "    model: openai:ft:placeholder  # replaced when the job succeeds\n    system: Triage.\n",
+            "  tuned: {kind: finetuned, model: 'openai:ft:placeholder'}\n",
+        ),
+        encoding="utf-8",
+    )
     openai_launch(stub, train, "--suite", str(suite))
     assert status(stub, "openai", "ftjob-stub1", "--wait", "--interval", "0") == 2
     captured = capsys.readouterr()

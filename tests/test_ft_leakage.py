@@ -13,8 +13,12 @@ from evalkit.finetune.leakage import Text, find_leaks, suite_leaks
 from evalkit.suite import load_suite
 
 TUNED = {"kind": "finetuned", "model": "mock:expected", "system": "Triage.", "prompt": "Ticket: {{ input }}"}
-HOLDOUT_TEXT = "My invoice for March shows the Team plan charged twice on the same day, please refund one of the two charges."
-NEAR_COPY = "my invoice for March shows the Team plan was charged twice on the same day; please refund one of those two charges"
+HOLDOUT_TEXT = (
+    "My invoice for March shows the Team plan charged twice on the same day, please refund one of the two charges."
+)
+NEAR_COPY = (
+    "my invoice for March shows the Team plan was charged twice on the same day; please refund one of those two charges"
+)
 
 
 @pytest.fixture
@@ -73,9 +77,21 @@ def test_leakage_command_exits_0_when_clean(make_suite):
 
 def test_a_training_file_holding_a_holdout_prompt_is_caught_with_its_line(make_suite, tmp_path, capsys):
     suite_path = make_suite(routes={"tuned": TUNED})
-    records = [{"messages": [{"role": "user", "content": "Ticket: something else entirely"}, {"role": "assistant", "content": "x"}]},
-               {"messages": [{"role": "system", "content": "Triage."}, {"role": "user", "content": f"Ticket: {HOLDOUT[2]['input']}"},
-                             {"role": "assistant", "content": "x"}]}]
+    records = [
+        {
+            "messages": [
+                {"role": "user", "content": "Ticket: something else entirely"},
+                {"role": "assistant", "content": "x"},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "system", "content": "Triage."},
+                {"role": "user", "content": f"Ticket: {HOLDOUT[2]['input']}"},
+                {"role": "assistant", "content": "x"},
+            ]
+        },
+    ]
     training = tmp_path / "external.jsonl"
     training.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     assert main(["ft", "leakage", str(suite_path), "--training-file", str(training), "--json"]) == 1

@@ -70,7 +70,9 @@ def test_export_uses_a_plugin_format(alpaca_plugin, make_suite, tmp_path):
 def test_a_plugin_launcher_is_found_by_name(monkeypatch):
     from importlib.metadata import entry_points as real
 
-    entry = EntryPoint("vllm-lab", "evalkit.finetune.launchers.together:TogetherLauncher", launchers_module.ENTRY_POINT_GROUP)
+    entry = EntryPoint(
+        "vllm-lab", "evalkit.finetune.launchers.together:TogetherLauncher", launchers_module.ENTRY_POINT_GROUP
+    )
 
     def fake(group=None):
         found = list(real(group=group))

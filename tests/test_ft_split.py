@@ -69,7 +69,9 @@ def test_split_twice_changes_nothing_the_second_time(tmp_path):
 
 def test_csv_gets_a_split_column(tmp_path):
     path = tmp_path / "cases.csv"
-    path.write_text("id,input,expected\n" + "".join(f"c{i},text {i},{'ab'[i % 2]}\n" for i in range(10)), encoding="utf-8")
+    path.write_text(
+        "id,input,expected\n" + "".join(f"c{i},text {i},{'ab'[i % 2]}\n" for i in range(10)), encoding="utf-8"
+    )
     split_case_file(path, holdout=0.2, seed=0)
     assert path.read_text().splitlines()[0] == "id,input,expected,split"
     assert sorted(c.split for c in load_cases(path)).count("holdout") == 2
@@ -105,7 +107,11 @@ def test_the_command_prints_counts_per_label_and_split(tmp_path, capsys):
     path = write_cases(tmp_path / "cases.jsonl", {"billing": 10, "login": 5})
     assert main(["ft", "split", str(path), "--holdout", "0.2", "--seed", "4"]) == 0
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line.split()[1:4] for line in out.splitlines() if line.split() and line.split()[0] in ("billing", "login", "total")}
+    rows = {
+        line.split()[0]: line.split()[1:4]
+        for line in out.splitlines()
+        if line.split() and line.split()[0] in ("billing", "login", "total")
+    }
     assert rows == {"billing": ["8", "2", "10"], "login": ["4", "1", "5"], "total": ["12", "3", "15"]}
 
 
@@ -122,8 +128,12 @@ def test_a_json_case_file_gets_its_splits_and_keeps_the_given_one(tmp_path):
 
 def test_flow_style_yaml_cases_are_written_again_whole(tmp_path):
     path = tmp_path / "cases.yaml"
-    path.write_text("cases:\n" + "".join(f"  - {{id: c{i}, input: text {i}, expected: {'ab'[i % 2]}}}\n" for i in range(4))
-                    + "  - {id: c4, input: text 4, expected: a, split: holdout}\n", encoding="utf-8")
+    path.write_text(
+        "cases:\n"
+        + "".join(f"  - {{id: c{i}, input: text {i}, expected: {'ab'[i % 2]}}}\n" for i in range(4))
+        + "  - {id: c4, input: text 4, expected: a, split: holdout}\n",
+        encoding="utf-8",
+    )
     result = split_case_file(path, holdout=0.4, seed=0)
     assert "c4" not in result.assigned
     loaded = {c.id: c.split for c in load_cases(path)}

@@ -29,9 +29,14 @@ def test_an_openai_job_moves_one_status_per_retrieval(stub):
 
 def test_openai_events_are_listed_newest_first(stub):
     client = openai_client(stub)
-    job = client.fine_tuning.jobs.create(model="m", training_file=client.files.create(file=("t.jsonl", b"{}\n"), purpose="fine-tune").id)
+    job = client.fine_tuning.jobs.create(
+        model="m", training_file=client.files.create(file=("t.jsonl", b"{}\n"), purpose="fine-tune").id
+    )
     client.fine_tuning.jobs.retrieve(job.id)
-    assert [e.message for e in client.fine_tuning.jobs.list_events(job.id)] == ["Job is queued", "Created fine-tuning job"]
+    assert [e.message for e in client.fine_tuning.jobs.list_events(job.id)] == [
+        "Job is queued",
+        "Created fine-tuning job",
+    ]
 
 
 def test_an_unknown_job_is_404_in_the_openai_shape(stub):
@@ -51,5 +56,9 @@ def test_together_upload_and_job_round_trip(stub):
     assert (uploaded["id"], uploaded["LineCount"]) == ("file-stub1", 2)
     job = client.post("fine-tunes", json={"training_file": uploaded["id"], "model": "org/model"}).json()
     assert job["status"] == "pending"
-    assert [client.get(f"fine-tunes/{job['id']}").json()["status"] for _ in range(3)] == ["queued", "running", "completed"]
+    assert [client.get(f"fine-tunes/{job['id']}").json()["status"] for _ in range(3)] == [
+        "queued",
+        "running",
+        "completed",
+    ]
     assert len(client.get(f"fine-tunes/{job['id']}/events").json()["data"]) == 4

@@ -65,4 +65,6 @@ def test_values_that_yaml_would_misread_are_quoted():
 
 
 def test_the_printed_yaml_is_a_routes_entry():
-    assert yaml.safe_load("routes:\n" + route_yaml("tuned", FIELDS)) == {"routes": {"tuned": {"kind": "finetuned", **FIELDS}}}
+    assert yaml.safe_load("routes:\n" + route_yaml("tuned", FIELDS)) == {
+        "routes": {"tuned": {"kind": "finetuned", **FIELDS}}
+    }

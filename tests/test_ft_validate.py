@@ -26,9 +26,9 @@ def write_jsonl(path, records) -> str:
 # run on examples/data/toy_chat_fine_tuning.jsonl (the file in ../shared/datasets/openai_cookbook_toy):
 #   Num examples: 5 / No errors found
 #   Num examples missing system message: 1 / Num examples missing user message: 1
-#   num_messages_per_example:      min / max: 2, 9        mean / median: 3.8, 3.0        "p5 / p95": 2.0, 6.6000000000000005
+#   num_messages_per_example:      min / max: 2, 9        mean / median: 3.8, 3.0        "p5 / p95": 2.0, 6.6000000000000005  # noqa: E501 - verbatim
 #   num_total_tokens_per_example:  min / max: 26, 8032    mean / median: 1648.4, 45.0    "p5 / p95": 26.8, 4863.6
-#   num_assistant_tokens_per_example: min / max: 4, 8000 mean / median: 1610.2, 10.0    "p5 / p95": 6.0, 4811.200000000001
+#   num_assistant_tokens_per_example: min / max: 4, 8000 mean / median: 1610.2, 10.0    "p5 / p95": 6.0, 4811.200000000001  # noqa: E501 - verbatim
 #   1 examples may be over the 4096 token limit
 #   Dataset has ~4306 tokens that will be charged for during training
 #   By default, you'll train for 20 epochs on this dataset
@@ -52,7 +52,14 @@ def test_toy_file_has_the_notebooks_missing_system_and_user_counts(toy_report):
 
 def test_toy_file_token_distribution_equals_the_notebooks(toy_report):
     d = toy_report.to_dict()["distributions"]
-    assert d["messages_per_example"] == {"min": 2, "max": 9, "mean": 3.8, "median": 3.0, "p10": 2.0, "p90": pytest.approx(6.6)}
+    assert d["messages_per_example"] == {
+        "min": 2,
+        "max": 9,
+        "mean": 3.8,
+        "median": 3.0,
+        "p10": 2.0,
+        "p90": pytest.approx(6.6),
+    }
     assert d["tokens_per_example"] == {"min": 26, "max": 8032, "mean": pytest.approx(1648.4), "median": 45.0,
                                        "p10": pytest.approx(26.8), "p90": pytest.approx(4863.6)}
     assert d["assistant_tokens_per_example"] == {"min": 4, "max": 8000, "mean": pytest.approx(1610.2), "median": 10.0,
@@ -110,7 +117,10 @@ def test_validate_json_carries_the_billing_figures(tmp_path, capsys):
 
 
 def test_a_model_picks_its_encoding_and_training_limit():
-    assert (counter_for("gpt-4o-mini-2024-07-18").encoding, counter_for("gpt-4o-mini-2024-07-18").limit) == ("o200k_base", 65_536)
+    assert (counter_for("gpt-4o-mini-2024-07-18").encoding, counter_for("gpt-4o-mini-2024-07-18").limit) == (
+        "o200k_base",
+        65_536,
+    )
     assert counter_for("openai:gpt-3.5-turbo-0125").encoding == "cl100k_base"
     assert counter_for(None).limit == 4096
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import HOLDOUT, TRAIN, write_cases
 
+from conftest import HOLDOUT, TRAIN, write_cases
 from evalkit.cli import main
 from evalkit.suite import load_suite
 from evalkit.testing.google_stub import GeminiStub
@@ -69,8 +69,11 @@ def test_launch_with_a_gs_uri_starts_a_supervised_tuning_job_on_it(train):
     with GeminiStub() as stub:
         assert launch(stub, train, "--training-uri", "gs://team-data/train.jsonl", "--epochs", "3") == 0
     [job] = created(stub)
-    assert (job["baseModel"], job["supervisedTuningSpec"]["trainingDatasetUri"],
-            job["supervisedTuningSpec"]["hyperParameters"]["epochCount"]) == ("gemini-2.5-flash", "gs://team-data/train.jsonl", 3)
+    assert (
+        job["baseModel"],
+        job["supervisedTuningSpec"]["trainingDatasetUri"],
+        job["supervisedTuningSpec"]["hyperParameters"]["epochCount"],
+    ) == ("gemini-2.5-flash", "gs://team-data/train.jsonl", 3)
 
 
 def test_launch_with_a_bucket_uploads_the_file_there_first(train):
@@ -97,7 +100,10 @@ def test_status_writes_the_tuned_endpoint_into_the_route(train, suite, capsys):
     with GeminiStub(tuning_polls=1) as stub:
         assert launch(stub, train, "--training-uri", "gs://b/t.jsonl", "--suite", str(suite), "--json") == 0
         job = json.loads(capsys.readouterr().out)["id"]
-        assert main(["ft", "status", job, "--provider", "vertex", "--base-url", stub.url, "--wait", "--interval", "0"]) == 0
+        assert (
+            main(["ft", "status", job, "--provider", "vertex", "--base-url", stub.url, "--wait", "--interval", "0"])
+            == 0
+        )
     route = load_suite(suite).spec.routes["tuned"]
     assert route.model == "google:projects/proj-7/locations/us-central1/endpoints/881000"
     assert (route.job_id, route.provider, route.base_model) == (job, "vertex", "gemini-2.5-flash")
@@ -105,7 +111,10 @@ def test_status_writes_the_tuned_endpoint_into_the_route(train, suite, capsys):
 
 def test_status_records_trained_tokens_times_epochs_at_the_google_training_price(train, suite, capsys):
     with GeminiStub(tuning_polls=0) as stub:
-        assert launch(stub, train, "--training-uri", "gs://b/t.jsonl", "--epochs", "2", "--suite", str(suite), "--json") == 0
+        assert (
+            launch(stub, train, "--training-uri", "gs://b/t.jsonl", "--epochs", "2", "--suite", str(suite), "--json")
+            == 0
+        )
         job = json.loads(capsys.readouterr().out)["id"]
         assert main(["ft", "status", job, "--provider", "vertex", "--base-url", stub.url]) == 0
     route = load_suite(suite).spec.routes["tuned"]

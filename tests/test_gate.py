@@ -29,7 +29,9 @@ def wrong_on(*numbers: int, errors: tuple[int, ...] = ()) -> dict[str, str | Non
     answers = {}
     for case_id, label, _ in CASES:
         number = int(case_id[1:])
-        answers[case_id] = None if number in errors else LABELS[(LABELS.index(label) + 1) % 3] if number in numbers else label
+        answers[case_id] = (
+            None if number in errors else LABELS[(LABELS.index(label) + 1) % 3] if number in numbers else label
+        )
     return answers
 
 
@@ -117,7 +119,10 @@ def test_max_drop_on_the_interval_bound_is_stricter_than_on_the_point(run):
 def test_max_drop_on_the_bound_uses_the_bootstrap_for_other_metrics(run):
     verdict = judge({"baseline": "base", "max_drop": {"macro_f1": 0.5}, "drop_on": "ci95"}, run, "sidegrade")
     drop = check(verdict, "max_drop.macro_f1")
-    assert drop.value == pytest.approx(-verdict.comparison["metrics"]["macro_f1"]["ci95"][0]) and "bootstrap" in drop.reason
+    assert (
+        drop.value == pytest.approx(-verdict.comparison["metrics"]["macro_f1"]["ci95"][0])
+        and "bootstrap" in drop.reason
+    )
 
 
 def test_significant_improvement_passes_when_the_one_sided_exact_p_is_below_alpha(run):

@@ -24,7 +24,12 @@ def _timeouts(make_suite):
         raise ProviderError("timeout", "no answer within 1 s (per-call timeout)", retryable=False)
 
     script("timed_out", timed_out)
-    return make_suite(routes={"base": {"kind": "base", "model": "mock:expected"}, "tuned": {"kind": "base", "model": "mock:timed_out"}})
+    return make_suite(
+        routes={
+            "base": {"kind": "base", "model": "mock:expected"},
+            "tuned": {"kind": "base", "model": "mock:timed_out"},
+        }
+    )
 
 
 def test_a_run_that_exits_3_on_errors_is_not_complete_in_its_manifest(make_suite, tmp_path):
@@ -33,7 +38,9 @@ def test_a_run_that_exits_3_on_errors_is_not_complete_in_its_manifest(make_suite
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] != "complete"
 
 
-def test_gate_exits_3_when_every_candidate_row_is_an_error_though_the_policy_sets_no_budget(make_suite, tmp_path, capsys):
+def test_gate_exits_3_when_every_candidate_row_is_an_error_though_the_policy_sets_no_budget(
+    make_suite, tmp_path, capsys
+):
     run_suite(_timeouts(make_suite), RunOptions(out=tmp_path / "run", progress=False, max_error_rate=1.0))
     policy = tmp_path / "p.yaml"
     policy.write_text(yaml.safe_dump({"candidate": "tuned", "baseline": "base", "max_drop": {"accuracy": 0.0}}))

@@ -27,7 +27,9 @@ def judge(*args, **kwargs):
 
 
 def wrong_on(*numbers: int) -> dict[str, str]:
-    return {cid: (LABELS[(LABELS.index(label) + 1) % 3] if int(cid[1:]) in numbers else label) for cid, label, _ in CASES}
+    return {
+        cid: (LABELS[(LABELS.index(label) + 1) % 3] if int(cid[1:]) in numbers else label) for cid, label, _ in CASES
+    }
 
 
 SIGNIFICANCE = {"baseline": "base", "require_significant_improvement": True, "alpha": 0.05}
@@ -37,7 +39,9 @@ NON_INFERIORITY = {"baseline": "base", "max_drop": {"accuracy": 0.02}}
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     routes = {"base": wrong_on(*range(1, 10)), "tuned": wrong_on(8, 9), "copy": wrong_on(*range(1, 10))}
-    return load_run(build_run(tmp_path_factory.mktemp("oc"), CASES, routes, gate={"candidate": "tuned", **SIGNIFICANCE}))
+    return load_run(
+        build_run(tmp_path_factory.mktemp("oc"), CASES, routes, gate={"candidate": "tuned", **SIGNIFICANCE})
+    )
 
 
 def points(verdict) -> dict[str, float]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
+from conftest import HOLDOUT
 from evalkit.cli import main
 from evalkit.store import load_run
-from conftest import HOLDOUT
 
 
 def test_lone_surrogate_in_an_output_is_stored_and_scored(make_suite, tmp_path):
     from evalkit.providers.mock import script
 
-    script("surrogate", lambda request: '{"label": "%s", "note": "\ud800"}' % request.case.expected)
+    script("surrogate", lambda request: f'{{"label": "{request.case.expected}", "note": "\ud800"}}')
     suite = make_suite(routes={"base": {"kind": "base", "model": "mock:surrogate"}})
     code = main(["run", str(suite), "--out", str(tmp_path / "run"), "--no-progress"])
     assert code == 0

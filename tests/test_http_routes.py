@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import HOLDOUT, TRAIN
-from stub_helpers import rows, run
 
+from conftest import HOLDOUT, TRAIN
 from evalkit.cli import main
 from evalkit.testing.services import LocalService
+from stub_helpers import rows, run
 
 TOKEN = "svc-token-7c1e9b2a44d0"
 
@@ -21,8 +21,11 @@ def classify(text: str) -> str:
 
 def service_answer(request):
     body = request["json"]
-    return 200, {"result": {"answer": {"label": classify(body["ticket"])}},
-                 "usage": {"in": 11, "out": 3}, "sources": [{"doc_id": "billing", "relevance": 0.9}, {"doc_id": "access"}]}
+    return 200, {
+        "result": {"answer": {"label": classify(body["ticket"])}},
+        "usage": {"in": 11, "out": 3},
+        "sources": [{"doc_id": "billing", "relevance": 0.9}, {"doc_id": "access"}],
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +60,10 @@ def test_body_is_rendered_from_the_template_and_headers_from_the_environment(mak
 
 def test_a_whole_expression_keeps_its_type(make_suite, tmp_path):
     with LocalService(lambda r: (200, {"result": {"answer": {"label": "cancellation"}}, "sources": []})) as service:
-        run(make_suite(routes={"svc": http_route(service, body={"ticket": "x", "history": "{{ messages }}"})}), tmp_path / "run")
+        run(
+            make_suite(routes={"svc": http_route(service, body={"ticket": "x", "history": "{{ messages }}"})}),
+            tmp_path / "run",
+        )
     assert service.requests[0]["json"]["history"][-1]["role"] == "user"
 
 
@@ -73,7 +79,10 @@ def test_output_path_matching_nothing_is_an_error_row_quoting_the_response(make_
         result = run(make_suite(routes={"svc": http_route(service)}), tmp_path / "run", max_error_rate=1.0)
     error = rows(result.run_dir)[0]["error"]
     assert error["type"] == "bad_response"
-    assert error["message"] == "output path 'result.answer' matched nothing in the response: {\"result\": {\"text\": \"billing\"}}"
+    assert (
+        error["message"]
+        == 'output path \'result.answer\' matched nothing in the response: {"result": {"text": "billing"}}'
+    )
 
 
 def test_server_errors_are_retried(make_suite, tmp_path):
@@ -98,8 +107,11 @@ def test_client_errors_become_error_rows_with_the_status(make_suite, tmp_path):
 
 def test_plain_text_response_is_the_output_without_an_output_path(make_suite, tmp_path):
     with LocalService(lambda r: (200, "cancellation")) as service:
-        path = make_suite(TRAIN + HOLDOUT[:1], routes={"svc": {"kind": "base", "model": f"http:{service.url}"}},
-                          task={"labels": ["billing_dispute", "cancellation", "login_failure"], "output_format": "text"})
+        path = make_suite(
+            TRAIN + HOLDOUT[:1],
+            routes={"svc": {"kind": "base", "model": f"http:{service.url}"}},
+            task={"labels": ["billing_dispute", "cancellation", "login_failure"], "output_format": "text"},
+        )
         result = run(path, tmp_path / "run")
     assert rows(result.run_dir)[0]["predicted_label"] == "cancellation"
 
@@ -114,7 +126,9 @@ def test_the_token_never_reaches_disk(make_suite, tmp_path):
 def test_a_header_value_written_in_the_suite_is_hidden_in_the_manifest(make_suite, tmp_path):
     literal = "Bearer inline-secret-0042"
     with LocalService(service_answer) as service:
-        result = run(make_suite(routes={"svc": http_route(service, headers={"Authorization": literal})}), tmp_path / "run")
+        result = run(
+            make_suite(routes={"svc": http_route(service, headers={"Authorization": literal})}), tmp_path / "run"
+        )
     manifest = (result.run_dir / "manifest.json").read_text()
     assert "inline-secret-0042" not in manifest and service.requests[0]["headers"]["authorization"] == literal
 

@@ -59,7 +59,9 @@ def test_the_suggested_hosted_suite_loads_as_a_suite(tmp_path, capsys, monkeypat
 
 def test_split_option_is_written_into_the_cases(tmp_path):
     out = tmp_path / "cases.jsonl"
-    assert main(["import", "inspect", str(FIXTURES / "inspect_samples.csv"), "--out", str(out), "--split", "train"]) == 0
+    assert (
+        main(["import", "inspect", str(FIXTURES / "inspect_samples.csv"), "--out", str(out), "--split", "train"]) == 0
+    )
     assert {c.split for c in load_cases(out)} == {"train"}
 
 

@@ -23,14 +23,19 @@ def test_a_header_with_text_and_label_needs_no_options(tmp_path):
 def test_headerless_tsv_takes_its_columns_from_the_option(tmp_path):
     path = _file(tmp_path, "rows.tsv", "charged twice\tbilling\nclose my account\tcancellation\n")
     cases = import_file("csv", path, columns=["text", "label"]).cases
-    assert [(c.input, c.expected) for c in cases] == [("charged twice", "billing"), ("close my account", "cancellation")]
+    assert [(c.input, c.expected) for c in cases] == [
+        ("charged twice", "billing"),
+        ("close my account", "cancellation"),
+    ]
 
 
 def test_a_first_row_repeating_the_column_names_is_read_as_a_header_with_a_warning(tmp_path):
     path = _file(tmp_path, "rows.tsv", "text\tlabel\ncharged twice\tbilling\n")
     result = import_file("csv", path, columns=["text", "label"])
     assert len(result.cases) == 1
-    assert [str(w) for w in result.warnings] == [f"{path}:1: the first row repeats the --columns names: read as a header"]
+    assert [str(w) for w in result.warnings] == [
+        f"{path}:1: the first row repeats the --columns names: read as a header"
+    ]
 
 
 def test_other_column_names_are_chosen_with_text_and_label_fields(tmp_path):

@@ -35,7 +35,11 @@ def test_item_templates_become_the_suggested_route_prompt():
     route = suite["routes"]["prompted"]
     assert route["prompt"] == "Ticket: {{ ticket }}" and route["model"] == "openai:gpt-4o-mini"
     assert route["system"].startswith("Classify the support ticket")
-    assert suite["task"] == {"labels": ["billing", "cancellation", "login"], "output_format": "text", "ignore_case": True}
+    assert suite["task"] == {
+        "labels": ["billing", "cancellation", "login"],
+        "output_format": "text",
+        "ignore_case": True,
+    }
 
 
 def test_unmapped_graders_and_recorded_samples_are_reported():
@@ -45,10 +49,19 @@ def test_unmapped_graders_and_recorded_samples_are_reported():
 
 
 def test_a_single_passing_label_is_every_cases_label(tmp_path):
-    definition = {"data_source_config": {"type": "custom", "item_schema": {"type": "object"}},
-                  "testing_criteria": [{"type": "label_model", "name": "tone", "model": "o3-mini", "labels": ["polite", "rude"],
-                                        "passing_labels": ["polite"],
-                                        "input": [{"role": "user", "content": "Rate: {{item.reply}}"}]}]}
+    definition = {
+        "data_source_config": {"type": "custom", "item_schema": {"type": "object"}},
+        "testing_criteria": [
+            {
+                "type": "label_model",
+                "name": "tone",
+                "model": "o3-mini",
+                "labels": ["polite", "rude"],
+                "passing_labels": ["polite"],
+                "input": [{"role": "user", "content": "Rate: {{item.reply}}"}],
+            }
+        ],
+    }
     eval_path, items = _write(tmp_path, definition, [{"reply": "Thanks!"}, {"reply": "Sure, happy to help"}])
     result = import_file("openai-hosted-evals", eval_path, items=items)
     assert [c.expected for c in result.cases] == ["polite", "polite"] and result.labels == ["polite", "rude"]
@@ -76,8 +89,18 @@ def test_items_that_break_the_item_schema_are_kept_with_a_warning(tmp_path):
 
 
 def test_several_passing_labels_without_a_label_field_is_an_error(tmp_path):
-    definition = {"testing_criteria": [{"type": "label_model", "name": "t", "model": "o3-mini", "labels": ["a", "b", "c"],
-                                        "passing_labels": ["a", "b"], "input": []}]}
+    definition = {
+        "testing_criteria": [
+            {
+                "type": "label_model",
+                "name": "t",
+                "model": "o3-mini",
+                "labels": ["a", "b", "c"],
+                "passing_labels": ["a", "b"],
+                "input": [],
+            }
+        ]
+    }
     eval_path, items = _write(tmp_path, definition, [{"text": "x"}])
     with pytest.raises(BadInput, match="pass --label-field"):
         import_file("openai-hosted-evals", eval_path, items=items)
@@ -98,7 +121,11 @@ def test_a_run_template_is_the_prompt(tmp_path):
             {"role": "user", "content": {"type": "input_text", "text": "{{ item.ticket }}"}}]}}}), encoding="utf-8")
     suite = import_file("openai-hosted-evals", EVAL, items=ITEMS, run=run).suite
     route = suite["routes"]["prompted"]
-    assert (route["system"], route["prompt"], route["model"]) == ("Triage tickets.", "{{ ticket }}", "openai:gpt-4.1-nano")
+    assert (route["system"], route["prompt"], route["model"]) == (
+        "Triage tickets.",
+        "{{ ticket }}",
+        "openai:gpt-4.1-nano",
+    )
 
 
 def test_a_definition_without_items_says_how_to_pass_them():

@@ -54,8 +54,11 @@ def test_assertions_that_give_no_label_are_kept_in_metadata_with_a_warning():
 
 
 def test_csv_columns_map_to_input_label_description_and_metadata(tmp_path):
-    path = _csv(tmp_path, "question,__expected,__description,__metadata:area,__metadata:tags[]\n"
-                          "Why was I charged twice?,equals:billing,double charge,payments,\"urgent,repeat\\,customer\"\n")
+    path = _csv(
+        tmp_path,
+        "question,__expected,__description,__metadata:area,__metadata:tags[]\n"
+        'Why was I charged twice?,equals:billing,double charge,payments,"urgent,repeat\\,customer"\n',
+    )
     (case,) = import_file("promptfoo", path).cases
     assert case.input == {"question": "Why was I charged twice?"} and case.expected == "billing"
     assert case.metadata == {"description": "double charge", "area": "payments"}

@@ -6,11 +6,11 @@ from collections import Counter
 
 import yaml
 
+from conftest import needs_shared
 from evalkit.cases import load_cases
 from evalkit.importers import import_file, write_cases
 from evalkit.runner import RunOptions, run_suite
 from evalkit.store import load_run
-from conftest import needs_shared
 
 # SOURCE.md of anthropic_insurance_tickets: test-set counts per label
 TEST_COUNTS = {"Billing Inquiries": 6, "Policy Administration": 6, "Claims Assistance": 6, "Coverage Explanations": 9,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import HOLDOUT, TRAIN, write_cases
 from evalkit.cases import load_cases
 from evalkit.cli import main
 from evalkit.starter import starter_suite
 from evalkit.suite import load_suite
-from conftest import HOLDOUT, TRAIN, write_cases
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "importers"
 
@@ -45,8 +45,11 @@ def test_an_existing_suite_file_is_kept_without_force(tmp_path, capsys):
 def test_cases_with_a_train_split_get_a_prompted_route_with_few_shot_examples(tmp_path):
     cases_file = write_cases(tmp_path / "cases.jsonl", TRAIN + HOLDOUT)
     suite = tmp_path / "suite.yaml"
-    suite.write_text(starter_suite("tiny", suite, cases_file, load_cases(cases_file), ["billing_dispute", "cancellation",
-                                                                                         "login_failure"]))
+    suite.write_text(
+        starter_suite(
+            "tiny", suite, cases_file, load_cases(cases_file), ["billing_dispute", "cancellation", "login_failure"]
+        )
+    )
     routes = load_suite(suite).spec.routes
     assert set(routes) == {"base", "prompted"} and routes["prompted"].examples.k == 8
 

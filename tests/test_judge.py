@@ -27,10 +27,27 @@ def judged_run(tmp_path):
     cases = [{"id": cid, "input": f"ticket {cid}", "expected": {"label": "a", "note": "a clear note"},
               "grades": {"note": grade}} for cid, (_, grade) in NOTES.items()]
     (tmp_path / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
-    suite = {"name": "judged", "cases": "cases.jsonl", "routes": {"base": {"kind": "base", "model": "mock:notes"}},
-             "task": {"labels": ["a", "b"], "label_field": "label", "output_schema": SCHEMA,
-                      "fields": {"note": {"type": "text", "judge": {"model": "mock:judge", "rubric": "Is the note clear?",
-                                                                     "scale": [1, 2, 3, 4, 5], "pass_at": 4}}}}}
+    suite = {
+        "name": "judged",
+        "cases": "cases.jsonl",
+        "routes": {"base": {"kind": "base", "model": "mock:notes"}},
+        "task": {
+            "labels": ["a", "b"],
+            "label_field": "label",
+            "output_schema": SCHEMA,
+            "fields": {
+                "note": {
+                    "type": "text",
+                    "judge": {
+                        "model": "mock:judge",
+                        "rubric": "Is the note clear?",
+                        "scale": [1, 2, 3, 4, 5],
+                        "pass_at": 4,
+                    },
+                }
+            },
+        },
+    }
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
     yield run_suite(tmp_path / "suite.yaml", RunOptions(out=tmp_path / "run", progress=False))
     mock.clear()
@@ -49,7 +66,9 @@ def test_every_judged_field_carries_the_judges_grade_and_whether_it_passed(judge
 
 def test_the_judges_calls_are_costed_apart_from_the_route(judged_run):
     row = rows_of(judged_run)[0]
-    assert row["fields"]["note"]["judge"]["input_tokens"] > 0 and row["fields"]["note"]["judge"]["model"] == "mock:judge"
+    assert (
+        row["fields"]["note"]["judge"]["input_tokens"] > 0 and row["fields"]["note"]["judge"]["model"] == "mock:judge"
+    )
 
 
 def test_a_grade_is_the_first_whole_number_on_the_scale():

@@ -15,7 +15,15 @@ VERDICT = Verdict(
     policy={},
     checks=[
         Check("complete.candidate", None, None, True, "the candidate run is complete", op="", kind="completeness"),
-        Check("error_budget.candidate", 0.1, 0.02, False, "3 of 30 candidate rows (10.0%) are errors", op="<=", kind="completeness"),
+        Check(
+            "error_budget.candidate",
+            0.1,
+            0.02,
+            False,
+            "3 of 30 candidate rows (10.0%) are errors",
+            op="<=",
+            kind="completeness",
+        ),
         Check("min.accuracy", 0.8, 0.85, False, "accuracy 0.800 (n=30) is below the floor 0.850 & <more>"),
         Check("max_latency_p95_ms", 900.0, 3000.0, True, "p95 latency 900 ms within the ceiling", op="<="),
     ],

@@ -7,11 +7,11 @@ import json
 from urllib.parse import quote
 
 import pytest
-from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.cli import main
 from evalkit.secrets import Scrubber
 from evalkit.testing.stub_server import StubServer, fail
+from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 SPECIAL_KEY = "sk-test/KEY+with'quote\"9f3a1c77"
 

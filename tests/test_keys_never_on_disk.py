@@ -6,10 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-from stub_helpers import (ANTHROPIC_KEY, OPENAI_KEY, anthropic_route, gold, isolate, model_calls, openai_route, rows,
-                          run, write_suite)
 
 from evalkit.testing.stub_server import StubServer, fail
+from stub_helpers import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    anthropic_route,
+    gold,
+    isolate,
+    model_calls,
+    openai_route,
+    rows,
+    run,
+    write_suite,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -73,21 +83,40 @@ def test_no_file_a_run_writes_contains_a_google_aws_or_service_secret(tmp_path, 
             return 401, {"error": f"token {secrets['SERVICE_TOKEN']} revoked"}
         return 200, {"answer": json.loads(answer)}
 
-    with GeminiStub(lambda m, b: answer,
-                    fail_script=lambda n, path, body: (401, f"bad key {secrets['GEMINI_API_KEY']}") if n % 2 else None) as gemini, \
-            BedrockStub(lambda m, b: answer, fail_script=lambda n, model, body: (
-                403, "AccessDeniedException", f"signature of {secrets['AWS_SECRET_ACCESS_KEY']}") if n % 2 else None) as aws, \
-            LocalService(service) as own:
-        routes = {"gemini": {"kind": "base", "model": "google:gemini-2.5-flash", "base_url": gemini.url},
-                  "bedrock": {"kind": "base", "model": "bedrock:anthropic.claude-3-5-haiku-20241022-v1:0", "base_url": aws.url},
-                  "service": {"kind": "base", "model": f"http:{own.url}",
-                              "http": {"headers": {"Authorization": "Bearer ${SERVICE_TOKEN}"}, "response": {"output": "answer"}}}}
+    with (
+        GeminiStub(
+            lambda m, b: answer,
+            fail_script=lambda n, path, body: (401, f"bad key {secrets['GEMINI_API_KEY']}") if n % 2 else None,
+        ) as gemini,
+        BedrockStub(
+            lambda m, b: answer,
+            fail_script=lambda n, model, body: (
+                (403, "AccessDeniedException", f"signature of {secrets['AWS_SECRET_ACCESS_KEY']}") if n % 2 else None
+            ),
+        ) as aws,
+        LocalService(service) as own,
+    ):
+        routes = {
+            "gemini": {"kind": "base", "model": "google:gemini-2.5-flash", "base_url": gemini.url},
+            "bedrock": {
+                "kind": "base",
+                "model": "bedrock:anthropic.claude-3-5-haiku-20241022-v1:0",
+                "base_url": aws.url,
+            },
+            "service": {
+                "kind": "base",
+                "model": f"http:{own.url}",
+                "http": {"headers": {"Authorization": "Bearer ${SERVICE_TOKEN}"}, "response": {"output": "answer"}},
+            },
+        }
         suite = write_suite(tmp_path, routes, n=6)
         first = run(suite, tmp_path / "runs" / "first", max_error_rate=1.0)
         run(suite, tmp_path / "runs" / "second", cache="read", max_error_rate=1.0)
     assert all(first.manifest["errors"][route] > 0 for route in routes)  # the secrets were quoted back
     sent = [r["headers"] for r in gemini.requests + own.requests]
-    assert any(secrets["GEMINI_API_KEY"] in str(h) for h in sent) and any(secrets["SERVICE_TOKEN"] in str(h) for h in sent)
+    assert any(secrets["GEMINI_API_KEY"] in str(h) for h in sent) and any(
+        secrets["SERVICE_TOKEN"] in str(h) for h in sent
+    )
     files = every_file(tmp_path / "runs", tmp_path / "cache")
     assert len(files) >= 10
     for path in files:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from conftest import HOLDOUT, TRAIN
 from evalkit.providers import ProviderRequest
 from evalkit.providers.local import LocalProvider, fill_from_schema
 from evalkit.suite import load_suite
-from conftest import HOLDOUT, TRAIN
 
 
 def provider(make_suite, name: str, cases=None):
@@ -18,13 +18,22 @@ def provider(make_suite, name: str, cases=None):
 
 
 def ask(p, case, examples=(), context=()):
-    request = ProviderRequest(case.id, "r", 0, [{"role": "user", "content": case.text()}], {}, None, case, list(examples), list(context))
+    request = ProviderRequest(
+        case.id, "r", 0, [{"role": "user", "content": case.text()}], {}, None, case, list(examples), list(context)
+    )
     return asyncio.run(p.complete(request)).text
 
 
 def test_classifier_predictions_follow_the_training_labels(make_suite):
-    flipped = [dict(c, expected={"billing_dispute": "login_failure", "login_failure": "billing_dispute"}.get(c["expected"], c["expected"]))
-               for c in TRAIN]
+    flipped = [
+        dict(
+            c,
+            expected={"billing_dispute": "login_failure", "login_failure": "billing_dispute"}.get(
+                c["expected"], c["expected"]
+            ),
+        )
+        for c in TRAIN
+    ]
     normal, suite = provider(make_suite, "classifier")
     swapped, _ = provider(make_suite, "classifier", flipped + HOLDOUT)
     login = next(c for c in suite.holdout if c.id == "h3")

@@ -6,12 +6,12 @@ import asyncio
 import json
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, openai_route, rows, run, write_suite
 
 from evalkit.cli import main
 from evalkit.pacing import Pacer, estimate_tokens, parse_duration, read_rate_limits
 from evalkit.providers.base import ProviderRequest
 from evalkit.testing import RateLimit, StubServer
+from stub_helpers import anthropic_route, gold, isolate, openai_route, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +57,9 @@ def test_an_answer_without_rate_limit_headers_reads_as_none():
     assert read_rate_limits({"x-request-id": "req_1"}) is None
 
 
-@pytest.mark.parametrize("text,seconds", [("20ms", 0.02), ("1.5s", 1.5), ("6m0s", 360.0), ("1h2m3s", 3723.0), ("0.5", 0.5)])
+@pytest.mark.parametrize(
+    "text,seconds", [("20ms", 0.02), ("1.5s", 1.5), ("6m0s", 360.0), ("1h2m3s", 3723.0), ("0.5", 0.5)]
+)
 def test_openai_reset_durations_parse(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 

@@ -53,8 +53,12 @@ def test_comparison_equals_compare_json(run_dir, packet, capsys):
 
 
 def test_each_other_route_is_compared_with_the_baseline_and_the_candidate(run_dir, packet, capsys):
-    assert packet["layers"]["prompted"] == printed_json(capsys, ["compare", f"{run_dir}:base", f"{run_dir}:prompted", "--json"])
-    assert packet["versus_candidate"]["prompted"] == printed_json(capsys, ["compare", f"{run_dir}:prompted", f"{run_dir}:tuned", "--json"])
+    assert packet["layers"]["prompted"] == printed_json(
+        capsys, ["compare", f"{run_dir}:base", f"{run_dir}:prompted", "--json"]
+    )
+    assert packet["versus_candidate"]["prompted"] == printed_json(
+        capsys, ["compare", f"{run_dir}:prompted", f"{run_dir}:tuned", "--json"]
+    )
 
 
 def test_verdict_checks_equal_gate_json(run_dir, packet, capsys):
@@ -69,7 +73,11 @@ def test_fixed_and_broken_cases_are_the_comparisons_flips_with_every_routes_outp
     assert [c["id"] for c in packet["cases"]] == flips["fixed"] + flips["broken"] == ["c01", "c02", "c03", "c04", "c06"]
     c03 = next(c for c in packet["cases"] if c["id"] == "c03")
     assert c03["change"] == "fixed" and c03["input"] == {"subject": "ticket 3", "body": "body of ticket 3"}
-    assert {o["route"]: o["output"] for o in c03["outputs"]} == {"base": "I cannot tell", "prompted": "cancellation", "tuned": "billing_dispute"}
+    assert {o["route"]: o["output"] for o in c03["outputs"]} == {
+        "base": "I cannot tell",
+        "prompted": "cancellation",
+        "tuned": "billing_dispute",
+    }
 
 
 def test_tag_failures_take_accuracy_from_summary_and_flips_from_compare(packet):
@@ -117,7 +125,9 @@ def test_html_and_markdown_show_the_reject_verdict_with_its_reasons(packet_dir, 
 
 def test_without_a_gate_policy_the_packet_says_so(tmp_path, capsys):
     run_dir = build_run(tmp_path / "bare")
-    assert main(["packet", str(run_dir), "--baseline", "base", "--candidate", "tuned", "--out", str(tmp_path / "p")]) == 0
+    assert (
+        main(["packet", str(run_dir), "--baseline", "base", "--candidate", "tuned", "--out", str(tmp_path / "p")]) == 0
+    )
     packet = json.loads((tmp_path / "p" / "packet.json").read_text())
     assert packet["verdict"]["status"] == "no_policy" and packet["verdict"]["headline"] == "no gate policy"
     assert "no gate policy" in capsys.readouterr().out
@@ -131,7 +141,12 @@ def test_baseline_and_candidate_default_to_the_policys_routes(run_dir, tmp_path)
 
 
 def test_with_chooses_the_other_routes_shown(run_dir, tmp_path):
-    assert main(["packet", str(run_dir), "--baseline", "base", "--candidate", "tuned", "--with", "", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            ["packet", str(run_dir), "--baseline", "base", "--candidate", "tuned", "--with", "", "--out", str(tmp_path)]
+        )
+        == 0
+    )
     packet = json.loads((tmp_path / "packet.json").read_text())
     assert [r["name"] for r in packet["routes"]] == ["base", "tuned"] and packet["layers"] == {}
 
@@ -165,8 +180,9 @@ def test_shutdown_date_and_training_cost_recorded_in_the_manifest_are_shown(run_
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert main(["packet", str(copy), "--out", str(tmp_path / "p")]) == 0
     packet = json.loads((tmp_path / "p" / "packet.json").read_text())
-    assert packet["ownership"]["shutdowns"] == [{"name": "tuned", "model": "replay:tuned.jsonl", "shutdown_date": "2027-01-14",
-                                                 "shutdown_source": "provider"}]
+    assert packet["ownership"]["shutdowns"] == [
+        {"name": "tuned", "model": "replay:tuned.jsonl", "shutdown_date": "2027-01-14", "shutdown_source": "provider"}
+    ]
     assert packet["cost"]["training"][0]["cost_usd"] == 12.5
     html, md = (tmp_path / "p" / "packet.html").read_text(), (tmp_path / "p" / "packet.md").read_text()
     assert "2027-01-14" in html and "$12.50" in html and "2027-01-14" in md

@@ -14,7 +14,9 @@ from packet_runs import hostile_packet
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 SECTIONS = ["verdict", "headline", "changes", "confusion", "failures", "cases", "cost"]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)"
+)
 
 
 def chromium(profile: Path, *args: str) -> str:
@@ -64,5 +66,7 @@ def test_template_syntax_in_output_shows_as_written(page):
 def test_a_screenshot_of_the_packet_is_saved(page):
     _, html, _, folder = page
     shot = folder / "packet.png"
-    chromium(folder / "profile-shot", f"--screenshot={shot}", "--window-size=1280,4000", "--hide-scrollbars", html.as_uri())
+    chromium(
+        folder / "profile-shot", f"--screenshot={shot}", "--window-size=1280,4000", "--hide-scrollbars", html.as_uri()
+    )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from evalkit.cli import main
 from conftest import REPO
+from evalkit.cli import main
 
 EXAMPLE = REPO / "evals" / "support_triage.yaml"
 
@@ -30,7 +30,11 @@ def test_the_example_packet_compares_tuned_with_base_under_the_suites_gate(examp
 
 def test_the_example_packet_lists_the_changed_cases_with_their_inputs(example_packet):
     packet = json.loads((example_packet / "packet" / "packet.json").read_text())
-    assert len(packet["cases"]) == len(packet["comparison"]["flips"]["fixed"]) + len(packet["comparison"]["flips"]["broken"]) > 0
+    assert (
+        len(packet["cases"])
+        == len(packet["comparison"]["flips"]["fixed"]) + len(packet["comparison"]["flips"]["broken"])
+        > 0
+    )
     assert all(case["input_text"] for case in packet["cases"])
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from stub_helpers import gold, isolate, openai_route, rows, run, write_suite
 
 from evalkit.pricing import call_cost, price_for, shipped_prices
 from evalkit.suite import Price
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import gold, isolate, openai_route, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)

@@ -6,11 +6,11 @@ import asyncio
 import io
 
 import pytest
-from stub_helpers import gold, isolate, openai_route, write_suite
 
 from evalkit.cli import main
 from evalkit.progress import Progress
 from evalkit.testing import StubServer, fail
+from stub_helpers import gold, isolate, openai_route, write_suite
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +35,13 @@ def test_a_ci_progress_line_gives_rows_rate_throttling_and_eta():
 
 
 def test_the_final_line_gives_the_error_rows_and_the_retry_errors_command(tmp_path, capsys):
-    with StubServer(lambda kind, body: gold(body), fail_script=lambda n, kind, body: fail(400) if body else None) as stub:
+    with StubServer(
+        lambda kind, body: gold(body), fail_script=lambda n, kind, body: fail(400) if body else None
+    ) as stub:
         suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=2)
         main(["run", str(suite), "--out", str(tmp_path / "run"), "--cache", "off", "--no-progress"])
     out = capsys.readouterr().out
-    assert f"error rows: 2; make those calls again with: evalkit run {suite} --resume {tmp_path / 'run'} --retry-errors" in out
+    assert (
+        f"error rows: 2; make those calls again with: evalkit run {suite} --resume {tmp_path / 'run'} --retry-errors"
+        in out
+    )

@@ -10,7 +10,14 @@ SHA = "a" * 64
 
 
 def line(**fields):
-    return {"case_id": "c1", "output": "x", "request_sha256": SHA, "request_parts": PARTS, "provenance": "live", **fields}
+    return {
+        "case_id": "c1",
+        "output": "x",
+        "request_sha256": SHA,
+        "request_parts": PARTS,
+        "provenance": "live",
+        **fields,
+    }
 
 
 def test_a_live_answer_recorded_for_the_same_request_is_recorded():

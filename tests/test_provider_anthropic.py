@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from stub_helpers import ANTHROPIC_KEY, SCHEMA, anthropic_route, gold, isolate, model_calls, rows, run, write_suite
 
 from evalkit.errors import BadInput
 from evalkit.providers.anthropic import TOOL_NAME, accepts_sampling
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import ANTHROPIC_KEY, SCHEMA, anthropic_route, gold, isolate, model_calls, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,9 @@ def test_structured_output_is_a_forced_tool_call_with_the_output_schema(stub, tm
     suite = write_suite(tmp_path, {"base": anthropic_route(stub)}, n=1)
     run(suite, tmp_path / "run", cache="off")
     body = model_calls(stub)[0]["json"]
-    assert body["tools"] == [{"name": TOOL_NAME, "description": body["tools"][0]["description"], "input_schema": SCHEMA}]
+    assert body["tools"] == [
+        {"name": TOOL_NAME, "description": body["tools"][0]["description"], "input_schema": SCHEMA}
+    ]
     assert body["tool_choice"] == {"type": "tool", "name": TOOL_NAME}
 
 
@@ -90,7 +92,9 @@ def test_models_that_accept_sampling_parameters():
 
 
 def test_temperature_set_on_the_route_is_always_sent(stub, tmp_path):
-    suite = write_suite(tmp_path, {"base": anthropic_route(stub, model="claude-opus-4-7", params={"temperature": 1})}, n=1)
+    suite = write_suite(
+        tmp_path, {"base": anthropic_route(stub, model="claude-opus-4-7", params={"temperature": 1})}, n=1
+    )
     run(suite, tmp_path / "run", cache="off")
     assert model_calls(stub)[0]["json"]["temperature"] == 1
 

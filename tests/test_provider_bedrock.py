@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from stub_helpers import gold, rows, run, write_suite
 
 from evalkit.cli import main
 from evalkit.testing.bedrock_stub import BedrockStub
+from stub_helpers import gold, rows, run, write_suite
 
 SECRET = "aws-secret-TEST-8d3f0b6e91c2"
 CLAUDE = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -52,7 +50,9 @@ def test_request_carries_system_and_inference_config_without_seed(tmp_path):
 
 def test_llama_is_asked_for_text_without_a_tool(tmp_path):
     with BedrockStub(lambda m, b: '{"label": "cancellation", "reason": "r"}') as stub:
-        result = run(write_suite(tmp_path, {"br": bedrock_route(stub, "meta.llama3-1-8b-instruct-v1:0")}, n=1), tmp_path / "run")
+        result = run(
+            write_suite(tmp_path, {"br": bedrock_route(stub, "meta.llama3-1-8b-instruct-v1:0")}, n=1), tmp_path / "run"
+        )
     assert "toolConfig" not in stub.requests[0]["json"] and rows(result.run_dir)[0]["parsed_ok"]
 
 
@@ -75,7 +75,10 @@ def test_validation_error_is_an_error_row_with_the_message(tmp_path):
     script = lambda n, model, body: (400, "ValidationException", "bad tool schema")  # noqa: E731
     with BedrockStub(bedrock_gold, fail_script=script) as stub:
         result = run(write_suite(tmp_path, {"br": bedrock_route(stub)}, n=1), tmp_path / "run", max_error_rate=1.0)
-    assert rows(result.run_dir)[0]["error"] == {"type": "bad_request", "message": "HTTP 400 ValidationException: bad tool schema"}
+    assert rows(result.run_dir)[0]["error"] == {
+        "type": "bad_request",
+        "message": "HTTP 400 ValidationException: bad tool schema",
+    }
 
 
 def test_custom_model_arn_is_priced_as_its_base_model(tmp_path):
@@ -106,5 +109,7 @@ def test_the_secret_key_never_reaches_disk(tmp_path):
     script = lambda n, model, body: (403, "AccessDeniedException", f"key {SECRET} denied") if n % 2 else None  # noqa: E731
     with BedrockStub(bedrock_gold, fail_script=script) as stub:
         run(write_suite(tmp_path, {"br": bedrock_route(stub)}, n=4), tmp_path / "runs" / "a", max_error_rate=1.0)
-    files = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()] + [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    files = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()] + [
+        p for p in (tmp_path / "cache").rglob("*") if p.is_file()
+    ]
     assert files and not any(SECRET.encode() in p.read_bytes() for p in files)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from stub_helpers import LABELS, gold, rows, run, write_suite
 
 from evalkit.cli import main
 from evalkit.testing.google_stub import GeminiStub
+from stub_helpers import LABELS, gold, rows, run, write_suite
 
 GEMINI_KEY = "gemini-test-KEY-31f9a0c2d7"
 
@@ -48,7 +46,10 @@ def test_structured_output_sends_the_schema_as_json_schema(tmp_path):
     with GeminiStub(gemini_gold) as stub:
         run(write_suite(tmp_path, {"gem": google_route(stub)}, n=1), tmp_path / "run")
     config = stub.requests[0]["json"]["generationConfig"]
-    assert config["responseMimeType"] == "application/json" and config["responseJsonSchema"]["properties"]["label"]["enum"] == LABELS
+    assert (
+        config["responseMimeType"] == "application/json"
+        and config["responseJsonSchema"]["properties"]["label"]["enum"] == LABELS
+    )
 
 
 def test_system_prompt_and_params_map_to_gemini_fields(tmp_path):
@@ -123,7 +124,9 @@ def test_missing_sdk_names_the_extra_to_install(tmp_path, monkeypatch, capsys):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "google.genai" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "google.genai" else real(name, *a)
+    )
     suite = write_suite(tmp_path, {"gem": {"kind": "base", "model": "google:gemini-2.5-flash"}}, n=1)
     assert main(["run", str(suite), "--no-progress"]) == 2
     assert "pip install 'evalkit-harness[google]'" in capsys.readouterr().err

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from stub_helpers import OPENAI_KEY, SCHEMA, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.errors import BadInput
 from evalkit.providers.openai import strict_compatible
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import OPENAI_KEY, SCHEMA, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +140,9 @@ def test_missing_key_stops_the_run_before_any_call_and_names_the_variable(stub, 
 
 
 def test_bad_request_becomes_an_error_row_with_the_servers_message(stub, tmp_path):
-    stub.fail_script = lambda n, kind, body: (400, {}, "Invalid schema for response_format 'stubbed'.") if body else None
+    stub.fail_script = lambda n, kind, body: (
+        (400, {}, "Invalid schema for response_format 'stubbed'.") if body else None
+    )
     suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=1)
     result = run(suite, tmp_path / "run", cache="off")
     row = rows(result.run_dir)[0]

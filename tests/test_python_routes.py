@@ -6,10 +6,10 @@ import json
 import textwrap
 
 import pytest
-from conftest import HOLDOUT, TRAIN
-from stub_helpers import rows, run
 
+from conftest import HOLDOUT, TRAIN
 from evalkit.cli import main
+from stub_helpers import rows, run
 
 ANSWER_BY_WORD = textwrap.dedent('''
     import json

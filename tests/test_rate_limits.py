@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, openai_route, run, write_suite
 
 from evalkit.errors import BadInput
 from evalkit.limits import RateLimiter, limiters_for, parse_rpm
 from evalkit.pacing import Pacer
 from evalkit.testing.stub_server import StubServer, fail
+from stub_helpers import anthropic_route, gold, isolate, openai_route, run, write_suite
 
 
 @pytest.fixture(autouse=True)

@@ -4,10 +4,10 @@ error in the same conversation, becomes a parsed second answer, and the row coun
 from __future__ import annotations
 
 import pytest
-from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.repair import REPAIR_PROMPT
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 BROKEN = '{"label": "billing_dispute", "reason": '  # truncated JSON
 

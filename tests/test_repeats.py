@@ -24,7 +24,9 @@ THREE_ANSWERS = {
 @pytest.fixture(scope="module")
 def repeated(tmp_path_factory):
     steady = {cid: label for cid, label, _ in CASES}
-    run_dir = build_run(tmp_path_factory.mktemp("repeats"), CASES, {"noisy": THREE_ANSWERS, "steady": steady}, repeats=3)
+    run_dir = build_run(
+        tmp_path_factory.mktemp("repeats"), CASES, {"noisy": THREE_ANSWERS, "steady": steady}, repeats=3
+    )
     return load_run(run_dir)
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from evalkit.runner import RunOptions, run_suite
 from conftest import TRAIN, make_case
+from evalkit.runner import RunOptions, run_suite
 
 CASES = TRAIN + [
     make_case("h1", "billing_dispute", "charged twice"),
@@ -17,10 +17,34 @@ CASES = TRAIN + [
     make_case("h5", "cancellation", "stop my plan"),
 ]
 REPLAY = [
-    {"case_id": "h1", "output": '{"label": "billing_dispute"}', "latency_ms": 120, "input_tokens": 50, "output_tokens": 8},
-    {"case_id": "h2", "output": '{"label": "billing_dispute"}', "latency_ms": 80, "input_tokens": 40, "output_tokens": 8},
-    {"case_id": "h3", "output": '{"label": "password_reset"}', "latency_ms": 100, "input_tokens": 45, "output_tokens": 8},
-    {"case_id": "h4", "output": '{"label": "billing_dispute"', "latency_ms": 90, "input_tokens": 44, "output_tokens": 7},
+    {
+        "case_id": "h1",
+        "output": '{"label": "billing_dispute"}',
+        "latency_ms": 120,
+        "input_tokens": 50,
+        "output_tokens": 8,
+    },
+    {
+        "case_id": "h2",
+        "output": '{"label": "billing_dispute"}',
+        "latency_ms": 80,
+        "input_tokens": 40,
+        "output_tokens": 8,
+    },
+    {
+        "case_id": "h3",
+        "output": '{"label": "password_reset"}',
+        "latency_ms": 100,
+        "input_tokens": 45,
+        "output_tokens": 8,
+    },
+    {
+        "case_id": "h4",
+        "output": '{"label": "billing_dispute"',
+        "latency_ms": 90,
+        "input_tokens": 44,
+        "output_tokens": 7,
+    },
     # h5 has no line: an error row, never a crash
 ]
 

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.errors import BadInput
 from evalkit.runner import _lock
 from evalkit.testing.stub_server import StubServer, fail
+from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 N = 24
 CONCURRENCY = 4
@@ -197,7 +197,9 @@ def test_retry_errors_makes_only_the_failed_calls_again_and_replaces_their_rows(
 
 
 def test_resume_without_retry_errors_keeps_error_rows(tmp_path):
-    with StubServer(lambda kind, body: gold(body), fail_script=lambda n, kind, body: fail(400) if body else None) as stub:
+    with StubServer(
+        lambda kind, body: gold(body), fail_script=lambda n, kind, body: fail(400) if body else None
+    ) as stub:
         suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=2)
         out = tmp_path / "run"
         run(suite, out, cache="off")

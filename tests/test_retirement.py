@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, run, write_suite
 
 from evalkit.retirement import base_model, known_shutdown, schedule, warning
 from evalkit.testing.stub_server import StubServer, fail
+from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, run, write_suite
 
 TODAY = date(2026, 11, 23)
 
@@ -69,7 +69,9 @@ def test_manifest_records_the_date_the_models_endpoint_reports_and_warns(tmp_pat
 
 def test_fine_tune_asks_the_endpoint_for_its_base_model(tmp_path):
     tuned = "ft:gpt-4o-mini-2024-07-18:acme::abc"
-    with StubServer(lambda kind, body: gold(body), model_shutdown_dates={"gpt-4o-mini-2024-07-18": "2030-01-01"}) as stub:
+    with StubServer(
+        lambda kind, body: gold(body), model_shutdown_dates={"gpt-4o-mini-2024-07-18": "2030-01-01"}
+    ) as stub:
         suite = write_suite(tmp_path, {"tuned": openai_route(stub, model=tuned, kind="finetuned")}, n=1)
         result = run(suite, tmp_path / "run", cache="off")
     asked = [r["path"] for r in stub.requests if r["method"] == "GET"]
@@ -79,7 +81,9 @@ def test_fine_tune_asks_the_endpoint_for_its_base_model(tmp_path):
 
 
 def test_a_failing_models_endpoint_never_fails_the_run(tmp_path):
-    with StubServer(lambda kind, body: gold(body), fail_script=lambda n, kind, body: None if body else fail(500)) as stub:
+    with StubServer(
+        lambda kind, body: gold(body), fail_script=lambda n, kind, body: None if body else fail(500)
+    ) as stub:
         suite = write_suite(tmp_path, {"base": openai_route(stub, model="gpt-5.4")}, n=2)
         result = run(suite, tmp_path / "run", cache="off")
     assert result.complete and result.exit_code == 0

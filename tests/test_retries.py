@@ -4,7 +4,6 @@ other 4xx are not. The row records the attempts; the manifest reports the retrie
 from __future__ import annotations
 
 import pytest
-from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.executor import Executor
 from evalkit.pacing import Pacer
@@ -12,6 +11,7 @@ from evalkit.providers.base import ProviderError
 from evalkit.providers.sdk import retry_after_seconds
 from evalkit.runner import RunOptions
 from evalkit.testing.stub_server import StubServer, fail, hang
+from stub_helpers import anthropic_route, gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)

@@ -22,13 +22,24 @@ SCHEMA = {"type": "object", "required": ["label", "severity", "note"], "addition
 
 
 def case(case_id, label, severity, text, split="train"):
-    return {"id": case_id, "input": text, "expected": {"label": label, "severity": severity, "note": "n."}, "split": split}
+    return {
+        "id": case_id,
+        "input": text,
+        "expected": {"label": label, "severity": severity, "note": "n."},
+        "split": split,
+    }
 
 
-CASES = [case("t1", "billing", "low", "charged twice"), case("t2", "cancel", "high", "cancel my plan"),
-         case("t3", "login", "medium", "cannot sign in"), case("t4", "billing", "high", "refund the double charge"),
-         case("t5", "cancel", "low", "end my subscription"), case("t6", "login", "urgent", "locked out of admin"),
-         case("h1", "billing", "low", "wrong invoice", "holdout"), case("h2", "login", "high", "password fails", "holdout")]
+CASES = [
+    case("t1", "billing", "low", "charged twice"),
+    case("t2", "cancel", "high", "cancel my plan"),
+    case("t3", "login", "medium", "cannot sign in"),
+    case("t4", "billing", "high", "refund the double charge"),
+    case("t5", "cancel", "low", "end my subscription"),
+    case("t6", "login", "urgent", "locked out of admin"),
+    case("h1", "billing", "low", "wrong invoice", "holdout"),
+    case("h2", "login", "high", "password fails", "holdout"),
+]
 
 
 @pytest.fixture
@@ -75,7 +86,10 @@ def test_rft_lines_end_with_the_user_message_and_carry_the_expected_answer(write
     records = lines(tmp_path / "train.jsonl") + lines(tmp_path / "val.jsonl")
     by_text = {r["messages"][-1]["content"]: r for r in records}
     assert len(records) == 6 and all(r["messages"][-1]["role"] == "user" for r in records)
-    assert {k: v for k, v in by_text["cancel my plan"].items() if k != "messages"} == {"label": "cancel", "severity": "high"}
+    assert {k: v for k, v in by_text["cancel my plan"].items() if k != "messages"} == {
+        "label": "cancel",
+        "severity": "high",
+    }
 
 
 def test_rft_export_needs_a_validation_file(write_suite, tmp_path, capsys):
@@ -117,11 +131,21 @@ def test_hf_grpo_lines_carry_the_prompt_and_the_reference_columns(write_suite, t
 
 
 def test_text_output_mode_has_nothing_for_a_grader_to_read(tmp_path, capsys):
-    (tmp_path / "cases.jsonl").write_text(json.dumps({"id": "a", "input": "x", "expected": "billing"}) + "\n", encoding="utf-8")
+    (tmp_path / "cases.jsonl").write_text(
+        json.dumps({"id": "a", "input": "x", "expected": "billing"}) + "\n", encoding="utf-8"
+    )
     suite = tmp_path / "suite.yaml"
-    suite.write_text(yaml.safe_dump({"name": "t", "task": {"labels": ["billing", "login"], "output_format": "text"},
-                                     "cases": "cases.jsonl", "routes": {"b": {"kind": "base", "model": "mock:expected"}}}),
-                     encoding="utf-8")
+    suite.write_text(
+        yaml.safe_dump(
+            {
+                "name": "t",
+                "task": {"labels": ["billing", "login"], "output_format": "text"},
+                "cases": "cases.jsonl",
+                "routes": {"b": {"kind": "base", "model": "mock:expected"}},
+            }
+        ),
+        encoding="utf-8",
+    )
     assert main(["ft", "reward", str(suite), "--out", str(tmp_path / "r.py")]) == 2
     assert "output_format" in capsys.readouterr().err
 
@@ -169,7 +193,10 @@ def test_a_text_fields_checks_count_in_the_grader(write_suite, tmp_path):
     item = {"label": "billing", "severity": "low"}
     short = json.dumps({"label": "billing", "severity": "low", "note": "double charge."})
     long = json.dumps({"label": "billing", "severity": "low", "note": "x" * 41})
-    assert (grade(grader, sample_for(short), item), grade(grader, sample_for(long), item)) == (1.0, pytest.approx(2 / 3))
+    assert (grade(grader, sample_for(short), item), grade(grader, sample_for(long), item)) == (
+        1.0,
+        pytest.approx(2 / 3),
+    )
 
 
 # ---------------------------------------------------------------- the TRL reward module
@@ -184,16 +211,22 @@ def trl_module(write_suite, tmp_path):
 
 def test_the_trl_module_imports_only_the_standard_library(trl_module):
     tree = ast.parse(trl_module.read_text(encoding="utf-8"))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= set(sys.stdlib_module_names)
 
 
 def test_the_trl_module_runs_without_site_packages(trl_module):
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from reward import reward; "
-            "print(reward(prompts=['p'], completions=['{\"label\": \"login\", \"severity\": \"high\", \"note\": \"n.\"}'], "
-            "label=['login'], severity=['medium']))")
-    done = subprocess.run([sys.executable, "-S", "-I", "-c", code, str(trl_module.parent)], capture_output=True, text=True)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from reward import reward; "
+        'print(reward(prompts=[\'p\'], completions=[\'{"label": "login", "severity": "high", "note": "n."}\'], '
+        "label=['login'], severity=['medium']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", code, str(trl_module.parent)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [pytest.approx((1 + 2 / 3 + 1) / 3)]
 
@@ -203,8 +236,13 @@ def test_the_trl_reward_reads_conversational_completions(trl_module):
 
     reward = load_module(trl_module).reward
     answer = json.dumps({"label": "cancel", "severity": "low", "note": "n."})
-    assert reward(prompts=[[{"role": "user", "content": "end it"}]], completions=[[{"role": "assistant", "content": answer}]],
-                  label=["cancel"], severity=["low"], completion_ids=[[1, 2]]) == [1.0]
+    assert reward(
+        prompts=[[{"role": "user", "content": "end it"}]],
+        completions=[[{"role": "assistant", "content": answer}]],
+        label=["cancel"],
+        severity=["low"],
+        completion_ids=[[1, 2]],
+    ) == [1.0]
 
 
 def test_the_trl_reward_names_a_missing_dataset_column(trl_module):
@@ -218,7 +256,10 @@ def test_the_light_schema_check_tells_a_boolean_from_a_number():
     from evalkit.finetune.rewardcore import schema_error
 
     schema = {"type": "object", "properties": {"n": {"type": "number"}}}
-    assert (schema_error({"n": 2.5}, schema), schema_error({"n": True}, schema)) == (None, "(root)/n is not of type number")
+    assert (schema_error({"n": 2.5}, schema), schema_error({"n": True}, schema)) == (
+        None,
+        "(root)/n is not of type number",
+    )
 
 
 def test_with_ignore_case_the_label_is_graded_by_a_python_grader_that_folds_case(write_suite, tmp_path):

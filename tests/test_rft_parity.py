@@ -80,8 +80,13 @@ def test_crafted_answers_score_the_same_three_ways(example, name):
     output = json.dumps(ANSWERS[name]) if name in ANSWERS else "I think this is a bug report."
     scorer = Scorer(suite.spec.task, suite.output_schema)
     score = scorer.score(output)
-    row = {"case_id": case.id, "parsed_ok": score.parsed_ok, "error": None,
-           "correct": score.predicted_label == case.expected["reason_code"], **scorer.field_scores(score, case.expected, [])}
+    row = {
+        "case_id": case.id,
+        "parsed_ok": score.parsed_ok,
+        "error": None,
+        "correct": score.predicted_label == case.expected["reason_code"],
+        **scorer.field_scores(score, case.expected, []),
+    }
     evalkit_score, grader_score, trl_score = three_ways(example, output, row, case)
     assert grader_score == pytest.approx(evalkit_score, abs=1e-12)
     assert trl_score == pytest.approx(evalkit_score, abs=1e-12)

@@ -62,12 +62,17 @@ def test_validate_rejects_lines_without_the_field_the_grader_reads(exported, tmp
         for record in records:
             record.pop("severity")
 
-    assert validate(rewritten(exported, tmp_path, drop_severity_everywhere), "--grader", str(exported / "grader.json")) == 1
+    assert (
+        validate(rewritten(exported, tmp_path, drop_severity_everywhere), "--grader", str(exported / "grader.json"))
+        == 1
+    )
     assert "no reference field 'severity'" in capsys.readouterr().out
 
 
 def test_validate_warns_when_the_model_does_not_reason(exported, capsys):
-    assert validate(exported / "train.jsonl", "--validation", str(exported / "val.jsonl"), "--model", "gpt-4.1-mini") == 0
+    assert (
+        validate(exported / "train.jsonl", "--validation", str(exported / "val.jsonl"), "--model", "gpt-4.1-mini") == 0
+    )
     assert "not_a_reasoning_model" in capsys.readouterr().out
 
 
@@ -103,16 +108,32 @@ def jobs(stub, path="/v1/fine_tuning/jobs"):
 
 def test_launch_by_reinforcement_sends_the_grader_with_the_job(stub, env, exported):
     grader = json.loads((exported / "grader.json").read_text(encoding="utf-8"))
-    assert launch(exported, stub.base_url_openai, "--method", "reinforcement", "--validation", str(exported / "val.jsonl"),
-                  "--grader", str(exported / "grader.json")) == 0
+    assert (
+        launch(
+            exported,
+            stub.base_url_openai,
+            "--method",
+            "reinforcement",
+            "--validation",
+            str(exported / "val.jsonl"),
+            "--grader",
+            str(exported / "grader.json"),
+        )
+        == 0
+    )
     [job] = jobs(stub)
     assert job["method"] == {"type": "reinforcement", "reinforcement": {"hyperparameters": {}, "grader": grader}}
     assert job["validation_file"] == "file-stub2"
 
 
 def test_launch_builds_the_grader_from_the_suite_when_none_is_given(stub, env, exported, tmp_path):
-    assert launch(exported, stub.base_url_openai, "--validation", str(exported / "val.jsonl"), "--suite", str(EXAMPLE)) == 0
-    assert jobs(stub)[0]["method"]["reinforcement"]["grader"] == json.loads((exported / "grader.json").read_text(encoding="utf-8"))
+    assert (
+        launch(exported, stub.base_url_openai, "--validation", str(exported / "val.jsonl"), "--suite", str(EXAMPLE))
+        == 0
+    )
+    assert jobs(stub)[0]["method"]["reinforcement"]["grader"] == json.loads(
+        (exported / "grader.json").read_text(encoding="utf-8")
+    )
 
 
 def test_launch_reaches_an_azure_openai_v1_endpoint(stub, env, exported):
@@ -127,7 +148,10 @@ def test_launch_by_reinforcement_needs_a_validation_file(stub, env, exported, ca
 
 
 def test_launch_refuses_a_method_the_file_does_not_train(stub, env, exported, capsys):
-    assert launch(exported, stub.base_url_openai, "--method", "supervised", "--validation", str(exported / "val.jsonl")) == 2
+    assert (
+        launch(exported, stub.base_url_openai, "--method", "supervised", "--validation", str(exported / "val.jsonl"))
+        == 2
+    )
     assert "--method supervised" in capsys.readouterr().err
 
 

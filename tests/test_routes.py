@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.routes import RoutePlan
-from evalkit.planning import build_plans
-from evalkit.suite import load_suite
 from conftest import TRAIN, make_case
+from evalkit.planning import build_plans
+from evalkit.routes import RoutePlan
+from evalkit.suite import load_suite
 
 
 def plan_for(make_suite, route: dict, cases=None, **suite_keys) -> tuple[RoutePlan, object]:
@@ -25,7 +25,10 @@ def test_object_input_gives_fields_by_name_and_the_whole_object(make_suite):
     plan, suite = plan_for(make_suite, {"kind": "base", "model": "mock:echo", "system": "S",
                                         "prompt": "{{ subject }} / {{ input }}"}, cases)
     messages = plan.render(suite.holdout[0]).messages
-    assert messages == [{"role": "system", "content": "S"}, {"role": "user", "content": "Charge / subject: Charge\nbody: twice"}]
+    assert messages == [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Charge / subject: Charge\nbody: twice"},
+    ]
 
 
 def test_case_text_is_data_never_a_template(make_suite):
@@ -41,13 +44,17 @@ def test_fixed_examples_are_the_listed_train_cases(make_suite):
 
 
 def test_stratified_examples_cover_every_label_before_repeating_one(make_suite):
-    plan, suite = plan_for(make_suite, {"kind": "prompted", "model": "mock:echo", "examples": {"k": 3, "strategy": "stratified"}})
+    plan, suite = plan_for(
+        make_suite, {"kind": "prompted", "model": "mock:echo", "examples": {"k": 3, "strategy": "stratified"}}
+    )
     labels = [c.expected for c in plan.render(suite.holdout[0]).examples]
     assert sorted(labels) == ["billing_dispute", "cancellation", "login_failure"]
 
 
 def test_similar_examples_are_the_nearest_train_cases(make_suite):
-    plan, suite = plan_for(make_suite, {"kind": "prompted", "model": "mock:echo", "examples": {"k": 1, "strategy": "similar"}})
+    plan, suite = plan_for(
+        make_suite, {"kind": "prompted", "model": "mock:echo", "examples": {"k": 1, "strategy": "similar"}}
+    )
     login_case = next(c for c in suite.holdout if c.id == "h3")
     assert plan.render(login_case).examples[0].expected == "login_failure"
 
@@ -62,8 +69,15 @@ def test_examples_go_into_the_system_prompt_by_default_never_after_the_case(make
 
 
 def test_examples_go_where_the_template_puts_them(make_suite):
-    plan, suite = plan_for(make_suite, {"kind": "prompted", "model": "mock:echo", "prompt": "{{ examples }}\n---\n{{ input }}",
-                                        "examples": {"strategy": "fixed", "ids": ["t1"]}})
+    plan, suite = plan_for(
+        make_suite,
+        {
+            "kind": "prompted",
+            "model": "mock:echo",
+            "prompt": "{{ examples }}\n---\n{{ input }}",
+            "examples": {"strategy": "fixed", "ids": ["t1"]},
+        },
+    )
     messages = plan.render(suite.holdout[0]).messages
     assert len(messages) == 1 and messages[0]["content"].endswith("---\nI was charged twice")
 
@@ -72,7 +86,9 @@ def test_unknown_fixed_example_id_is_bad_input(make_suite):
     from evalkit.errors import BadInput
 
     with pytest.raises(BadInput, match="not among the train cases: t99"):
-        plan_for(make_suite, {"kind": "prompted", "model": "mock:echo", "examples": {"strategy": "fixed", "ids": ["t99"]}})
+        plan_for(
+            make_suite, {"kind": "prompted", "model": "mock:echo", "examples": {"strategy": "fixed", "ids": ["t99"]}}
+        )
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from conftest import HOLDOUT, TRAIN, make_case
 from evalkit.cli import main
 from evalkit.runner import RunOptions, run_suite
 from evalkit.store import load_run
-from conftest import HOLDOUT, TRAIN, make_case
 
 ROW_FIELDS = {"case_id", "route", "repeat", "tags", "expected_label", "output", "parsed_ok", "parse_error",
               "predicted_label", "correct", "error", "latency_ms", "input_tokens", "output_tokens", "cost_usd",
@@ -29,7 +29,7 @@ def test_every_row_carries_the_design_fields(make_suite, tmp_path):
     result = run_suite(make_suite(), RunOptions(out=tmp_path / "run", progress=False))
     rows = load_run(result.run_dir).rows
     assert len(rows) == len(HOLDOUT)
-    assert all(ROW_FIELDS <= set(row) for row in rows)
+    assert all(set(row) >= ROW_FIELDS for row in rows)
 
 
 def test_repeats_give_one_row_per_case_route_and_repeat(make_suite, tmp_path):
@@ -46,17 +46,33 @@ def test_manifest_records_suite_hashes_version_and_routes(make_suite, tmp_path):
     assert manifest["status"] == "complete" and len(manifest["suite"]["sha256"]) == 64
     assert len(manifest["cases_sha256"]) == 64 and manifest["evalkit_version"]
     route = manifest["routes"]["base"]
-    assert (route["kind"], route["model"], route["ran_as"], route["provider"]) == ("base", "mock:expected", "mock:expected", "mock")
+    assert (route["kind"], route["model"], route["ran_as"], route["provider"]) == (
+        "base",
+        "mock:expected",
+        "mock:expected",
+        "mock",
+    )
     assert manifest["started_at"] and manifest["ended_at"] and "commit" in manifest["git"]
 
 
 def test_manifest_carries_the_fine_tuned_routes_origin_and_training_cost(make_suite, tmp_path):
-    tuned = {"kind": "finetuned", "model": "mock:expected", "base_model": "gpt-4.1-mini-2025-04-14", "job_id": "ftjob-1",
-             "provider": "openai", "trained_tokens": 840000, "training_cost_usd": 4.2}
+    tuned = {
+        "kind": "finetuned",
+        "model": "mock:expected",
+        "base_model": "gpt-4.1-mini-2025-04-14",
+        "job_id": "ftjob-1",
+        "provider": "openai",
+        "trained_tokens": 840000,
+        "training_cost_usd": 4.2,
+    }
     result = run_suite(make_suite(routes={"tuned": tuned}), RunOptions(out=tmp_path / "run", progress=False))
     route = result.manifest["routes"]["tuned"]
-    assert {k: route[k] for k in ("base_model", "job_id", "trained_tokens", "training_cost_usd")} == \
-        {"base_model": "gpt-4.1-mini-2025-04-14", "job_id": "ftjob-1", "trained_tokens": 840000, "training_cost_usd": 4.2}
+    assert {k: route[k] for k in ("base_model", "job_id", "trained_tokens", "training_cost_usd")} == {
+        "base_model": "gpt-4.1-mini-2025-04-14",
+        "job_id": "ftjob-1",
+        "trained_tokens": 840000,
+        "training_cost_usd": 4.2,
+    }
 
 
 def test_paths_resolve_against_the_suite_folder(make_suite, tmp_path, monkeypatch):
@@ -124,7 +140,9 @@ def test_rag_summary_has_retrieval_recall_and_mrr_for_cases_with_sources(make_su
     (docs / "login.md").write_text("Sign in errors and password problems are login failures.")
     cases = TRAIN + [make_case("h1", "billing_dispute", "I see double charges", sources=["billing"]),
                      make_case("h2", "login_failure", "password problems again", sources=["billing"])]
-    suite = make_suite(cases, corpus="docs", routes={"rag": {"kind": "rag", "model": "mock:expected", "retrieval": {"k": 1}}})
+    suite = make_suite(
+        cases, corpus="docs", routes={"rag": {"kind": "rag", "model": "mock:expected", "retrieval": {"k": 1}}}
+    )
     result = run_suite(suite, RunOptions(out=tmp_path / "run", progress=False))
     retrieval = result.summary["routes"]["rag"]["retrieval"]
     assert retrieval == {"recall_at_k": 0.5, "mrr": 0.5, "k": 1, "n": 2}
@@ -138,15 +156,24 @@ def test_offline_runs_every_route_through_its_local_stand_in(make_suite, tmp_pat
               "prompted": {"kind": "prompted", "model": "openai:gpt-4.1-mini"},
               "rag": {"kind": "rag", "model": "anthropic:claude-sonnet-4-5"},
               "tuned": {"kind": "finetuned", "model": "openai:ft:gpt-4.1-mini:org::x"}}
-    result = run_suite(make_suite(routes=routes, corpus="docs"), RunOptions(out=tmp_path / "run", offline=True, progress=False))
+    result = run_suite(
+        make_suite(routes=routes, corpus="docs"), RunOptions(out=tmp_path / "run", offline=True, progress=False)
+    )
     ran_as = {name: info["ran_as"] for name, info in result.manifest["routes"].items()}
-    assert ran_as == {"base": "local:keywords", "prompted": "local:nearest", "rag": "local:retrieval", "tuned": "local:classifier"}
+    assert ran_as == {
+        "base": "local:keywords",
+        "prompted": "local:nearest",
+        "rag": "local:retrieval",
+        "tuned": "local:classifier",
+    }
     assert all(s["parse_rate"]["value"] == 1.0 for s in result.summary["routes"].values())
 
 
 def test_the_terminal_says_when_routes_ran_as_stand_ins(make_suite, tmp_path, capsys):
     routes = {"base": {"kind": "base", "model": "openai:gpt-4.1-mini"}}
-    assert main(["run", str(make_suite(routes=routes)), "--offline", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert (
+        main(["run", str(make_suite(routes=routes)), "--offline", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    )
     captured = capsys.readouterr()
     assert "answers: base stand-in" in captured.out
     assert "not evidence about the configured models: base is stand-in" in captured.err

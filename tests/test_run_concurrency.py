@@ -4,9 +4,9 @@ included, which run beside the calls rather than before them."""
 from __future__ import annotations
 
 import pytest
-from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import gold, isolate, model_calls, openai_route, rows, run, write_suite
 
 
 @pytest.fixture(autouse=True)
@@ -16,8 +16,14 @@ def _isolated(monkeypatch, tmp_path):
 
 def two_model_suite(tmp_path, stub):
     """Two routes on two models: two model lookups, plus the fine-tune's base model."""
-    return write_suite(tmp_path, {"base": openai_route(stub),
-                                  "tuned": openai_route(stub, "ft:gpt-4.1-mini-2025-04-14:acme::x1", kind="finetuned")}, n=6)
+    return write_suite(
+        tmp_path,
+        {
+            "base": openai_route(stub),
+            "tuned": openai_route(stub, "ft:gpt-4.1-mini-2025-04-14:acme::x1", kind="finetuned"),
+        },
+        n=6,
+    )
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])

@@ -8,10 +8,10 @@ import os
 
 import pytest
 
+from conftest import HOLDOUT
 from evalkit.cli import main
 from evalkit.runner import RunOptions, run_suite
 from evalkit.store import lock_run
-from conftest import HOLDOUT
 
 
 def test_score_refuses_with_exit_2_while_a_run_holds_the_lock(make_suite, tmp_path, capsys):

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import HOLDOUT, TRAIN, write_cases
 
+from conftest import HOLDOUT, TRAIN, write_cases
 from evalkit.cli import main
 from evalkit.runner import RunOptions, run_suite
 from evalkit.watch import changed, snapshot, watch, watched_files, what_moved
@@ -27,19 +27,36 @@ def test_limit_runs_the_first_n_cases(make_suite, tmp_path):
 
 
 def test_case_picks_the_named_cases(make_suite, tmp_path):
-    code = main(["run", str(make_suite()), "--offline", "--case", "h3", "--case", "h1", "--out", str(tmp_path / "r"), "--no-progress"])
+    code = main(
+        [
+            "run",
+            str(make_suite()),
+            "--offline",
+            "--case",
+            "h3",
+            "--case",
+            "h1",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-progress",
+        ]
+    )
     assert code == 0 and cases_of(tmp_path / "r") == ["h1", "h3"]
 
 
 def test_tag_picks_cases_with_any_of_the_tags_and_case_adds_to_them(make_suite, tmp_path):
-    result = run_suite(make_suite(), RunOptions(offline=True, out=tmp_path / "r", tags=["easy"], cases=["h1"], progress=False))
+    result = run_suite(
+        make_suite(), RunOptions(offline=True, out=tmp_path / "r", tags=["easy"], cases=["h1"], progress=False)
+    )
     assert cases_of(result.run_dir) == ["h1", "h2", "h3"]
     assert result.manifest["selection"] == {"cases": ["h1"], "tags": ["easy"], "limit": None, "n_cases": 3}
     assert result.summary["routes"]["base"]["n"] == 3
 
 
 def test_limit_applies_after_the_tags(make_suite, tmp_path):
-    result = run_suite(make_suite(), RunOptions(offline=True, out=tmp_path / "r", tags=["adjacent-labels"], limit=1, progress=False))
+    result = run_suite(
+        make_suite(), RunOptions(offline=True, out=tmp_path / "r", tags=["adjacent-labels"], limit=1, progress=False)
+    )
     assert cases_of(result.run_dir) == ["h1"]
 
 
@@ -113,14 +130,21 @@ def test_watch_reruns_when_a_case_file_changes_and_prints_what_moved(make_suite,
 
     def edit_the_cases(_seconds):  # in place of waiting: the person saves a change to the cases
         if len(runs) == 1:
-            write_cases(tmp_path / "cases.jsonl", TRAIN + HOLDOUT[:3] + [dict(HOLDOUT[3], input="please close my account for good")])
+            write_cases(
+                tmp_path / "cases.jsonl",
+                TRAIN + HOLDOUT[:3] + [dict(HOLDOUT[3], input="please close my account for good")],
+            )
 
     code = watch(suite, run_once, say=said.append, sleep=edit_the_cases, max_runs=2)
     assert code == 0 and len(runs) == 2, said
-    assert said[0].startswith("watching ") and any(line.startswith("changed: ") and "cases.jsonl" in line for line in said)
+    assert said[0].startswith("watching ") and any(
+        line.startswith("changed: ") and "cases.jsonl" in line for line in said
+    )
     assert "what moved since the last run:" in said
     moved = [line.strip() for line in said if line.startswith("  ")]
-    assert moved == what_moved(runs[0], runs[1]) and len(moved) == len(json.loads((runs[1] / "manifest.json").read_text())["routes"])
+    assert moved == what_moved(runs[0], runs[1]) and len(moved) == len(
+        json.loads((runs[1] / "manifest.json").read_text())["routes"]
+    )
 
 
 def test_what_moved_names_the_cases_fixed_and_broken(make_suite, tmp_path):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from stub_helpers import gold, isolate, openai_route, run, write_suite
-
 from evalkit.providers.sdk import release_client, shared_client
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import gold, isolate, openai_route, run, write_suite
 
 
 class FakeClient:

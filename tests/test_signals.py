@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from stub_helpers import gold, isolate, openai_route, write_suite
 
 import evalkit.runner
 from evalkit.cli import main
 from evalkit.providers.mock import script
 from evalkit.runner import RunOptions, run_suite
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import gold, isolate, openai_route, write_suite
 
 
 def signalling_route(calls: list, sig: int) -> dict:
@@ -41,7 +41,9 @@ def test_no_call_starts_once_the_signal_has_arrived(make_suite, tmp_path, sig):
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "interrupted"
 
 
-def test_a_second_ctrl_c_while_the_run_winds_up_still_exits_3_with_the_resume_command(make_suite, tmp_path, monkeypatch, capsys):
+def test_a_second_ctrl_c_while_the_run_winds_up_still_exits_3_with_the_resume_command(
+    make_suite, tmp_path, monkeypatch, capsys
+):
     calls: list = []
     suite = make_suite(routes=signalling_route(calls, signal.SIGINT))
     finish = evalkit.runner.finish_run
@@ -68,9 +70,26 @@ def test_sighup_exits_3_with_the_resume_command_and_an_interrupted_manifest(tmp_
     with StubServer(lambda kind, body: gold(body), latency_ms=150) as stub:
         suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=24)
         out = tmp_path / "run"
-        process = subprocess.Popen([sys.executable, "-m", "evalkit", "run", str(suite), "--out", str(out), "--no-progress",
-                                    "--cache", "off", "--concurrency", "2"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "evalkit",
+                "run",
+                str(suite),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--cache",
+                "off",
+                "--concurrency",
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+        )
         _wait_for_a_row(out / "results.jsonl", process)
         process.send_signal(signal.SIGHUP)
         _, stderr = process.communicate(timeout=60)

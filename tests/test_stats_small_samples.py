@@ -25,7 +25,9 @@ def test_bca_interval_of_a_mean_matches_scipy_bca():
     draws = rng.integers(0, x.size, size=(100000, x.size))
     jack = (x.sum() - x) / (x.size - 1)
     ours = stats.bca_interval(float(x.mean()), x[draws].mean(axis=1), jack)
-    theirs = pytest.importorskip("scipy.stats").bootstrap((x,), np.mean, method="BCa", n_resamples=100000, random_state=2)
+    theirs = pytest.importorskip("scipy.stats").bootstrap(
+        (x,), np.mean, method="BCa", n_resamples=100000, random_state=2
+    )
     assert ours == pytest.approx([theirs.confidence_interval.low, theirs.confidence_interval.high], abs=0.01)
 
 
@@ -70,7 +72,9 @@ def test_sign_flip_test_on_single_calls_is_mcnemar(b, c):
     correct_b = [0] * b + [1] * c + [1] * 5
     test = stats.paired_sign_flip(correct_a, [1] * n, correct_b, [1] * n)
     reference = stats.mcnemar(b, c)
-    assert test["p_exact"] == pytest.approx(reference["p_exact"]) and test["p_midp"] == pytest.approx(reference["p_midp"])
+    assert test["p_exact"] == pytest.approx(reference["p_exact"]) and test["p_midp"] == pytest.approx(
+        reference["p_midp"]
+    )
     assert test["p_greater"] == pytest.approx(binomtest(c, b + c, 0.5, alternative="greater").pvalue if b + c else 1.0)
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stub_helpers import isolate, model_calls, rows, run, write_suite
 
 from evalkit.cli import main
 from evalkit.suite import load_suite
 from evalkit.testing.oracle import GoldResponder
 from evalkit.testing.stub_server import StubServer
+from stub_helpers import isolate, model_calls, rows, run, write_suite
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "evals" / "support_triage.yaml"

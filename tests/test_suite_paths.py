@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import HOLDOUT, LABELS, TRAIN, write_cases
 from evalkit.cli import main
 from evalkit.errors import BadInput
 from evalkit.suite import load_suite
-from conftest import HOLDOUT, LABELS, TRAIN, write_cases
 
 SCHEMA = {"type": "object", "required": ["label"], "properties": {"label": {"type": "string"}}}
 
@@ -53,7 +53,12 @@ def test_relative_case_path_climbing_out_of_the_suite_folder_is_refused(tmp_path
 
 
 def test_output_schema_outside_the_suite_folder_is_refused(tmp_path, outside):
-    task = {"labels": LABELS, "output_format": "json", "label_field": "label", "output_schema": str(outside / "schema.json")}
+    task = {
+        "labels": LABELS,
+        "output_format": "json",
+        "label_field": "label",
+        "output_schema": str(outside / "schema.json"),
+    }
     with pytest.raises(BadInput, match="output_schema"):
         load_suite(suite_in(tmp_path / "project", task=task))
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
 
-from evalkit.metrics import UNPARSED, ERROR, kappa_from_confusions, macro_f1_from_confusions
+from conftest import LABELS, make_case
+from evalkit.metrics import ERROR, UNPARSED, kappa_from_confusions, macro_f1_from_confusions
 from evalkit.providers import ProviderError
 from evalkit.providers.mock import script
 from evalkit.runner import RunOptions, run_suite
-from conftest import LABELS, make_case
 
 
 def noisy_model(request):
@@ -31,8 +31,9 @@ def noisy_model(request):
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    from conftest import TRAIN
     import yaml
+
+    from conftest import TRAIN
 
     folder = tmp_path_factory.mktemp("suite")
     rng = random.Random(3)

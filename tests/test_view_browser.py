@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, reports_with_two_runs
 
 
@@ -22,8 +23,13 @@ def _which(name: str) -> str | None:
 
 CHROMIUM, CHROMEDRIVER = _which("chromium"), _which("chromedriver")
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)"),
-    pytest.mark.skipif(CHROMEDRIVER is None, reason="chromedriver is not installed (Debian: apt-get install chromium-driver; .ci/run installs it)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)"
+    ),
+    pytest.mark.skipif(
+        CHROMEDRIVER is None,
+        reason="chromedriver is not installed (Debian: apt-get install chromium-driver; .ci/run installs it)",
+    ),
 ]
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (it is in the dev extra)")
 pytest.importorskip("starlette", reason="evalkit view needs the 'view' extra (starlette, uvicorn)")
@@ -120,11 +126,19 @@ def test_filtering_to_one_routes_wrong_answers_then_opening_a_case(browser, app,
     assert not browser.find_element(By.CSS_SELECTOR, 'th[data-route="tuned"]').is_displayed()
     shot(browser, tmp_path / "grid-base-wrong.png")
 
-    gold = {case["id"]: set(case.get("sources") or []) for case in map(json.loads, (second / "cases.jsonl").read_text().splitlines())}
-    found_gold = {r["case_id"] for r in rows_of(second)
-                  if r["route"] == "rag" and any(c.rsplit("#", 1)[0] in gold[r["case_id"]] for c in r["retrieved"] or [])}
+    gold = {
+        case["id"]: set(case.get("sources") or [])
+        for case in map(json.loads, (second / "cases.jsonl").read_text().splitlines())
+    }
+    found_gold = {
+        r["case_id"]
+        for r in rows_of(second)
+        if r["route"] == "rag" and any(c.rsplit("#", 1)[0] in gold[r["case_id"]] for c in r["retrieved"] or [])
+    }
     rag_case = next(tr.get_attribute("data-case") for tr in shown if tr.get_attribute("data-case") in found_gold)
-    next(tr for tr in shown if tr.get_attribute("data-case") == rag_case).find_element(By.CSS_SELECTOR, "a.case-link").click()
+    next(tr for tr in shown if tr.get_attribute("data-case") == rag_case).find_element(
+        By.CSS_SELECTOR, "a.case-link"
+    ).click()
     wait_for(browser, f"#/case/{run_id(second)}/{rag_case}")
     assert browser.find_element(By.ID, "case-id").text == rag_case
 
@@ -200,8 +214,12 @@ def test_tag_search_and_changed_between_two_routes_filter_the_grid(browser, app,
     second = reports[2]
     go(browser, app.url, f"#/run/{run_id(second)}")
     cases = {c["id"]: c for c in map(json.loads, (second / "cases.jsonl").read_text().splitlines())}
-    first_answer = {(r["case_id"], r["route"]): (r["predicted_label"], r["correct"], r["parsed_ok"]) for r in rows_of(second)}
-    shown_ids = lambda: sorted(tr.get_attribute("data-case") for tr in visible_rows(browser))
+    first_answer = {
+        (r["case_id"], r["route"]): (r["predicted_label"], r["correct"], r["parsed_ok"]) for r in rows_of(second)
+    }
+
+    def shown_ids():
+        return sorted(tr.get_attribute("data-case") for tr in visible_rows(browser))
 
     Select(browser.find_element(By.ID, "filter-tag")).select_by_value("terse")
     assert shown_ids() == sorted(i for i, c in cases.items() if "terse" in c.get("tags", []))

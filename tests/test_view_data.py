@@ -6,11 +6,11 @@ import json
 import re
 
 import pytest
-from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, reports_with_two_runs
 
 from evalkit.store import load_run, point_latest, rewrite_rows
 from evalkit.view import data as views
 from evalkit.view.bundle import write_bundle
+from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, reports_with_two_runs
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,9 @@ def test_each_scored_field_of_the_suite_is_marked_as_the_run_graded_it(catalog):
     severity, rationale = row["fields"]["severity"], row["fields"]["rationale"]
     assert marks[1] == {"field": "severity", "expected": severity["expected"], "got": severity["predicted"],
                         "status": "right" if severity["correct"] else "wrong", "distance": severity["distance"]}
-    assert marks[2]["checks"] == rationale["checks"] and marks[2]["status"] == ("right" if rationale["correct"] else "wrong")
+    assert marks[2]["checks"] == rationale["checks"] and marks[2]["status"] == (
+        "right" if rationale["correct"] else "wrong"
+    )
     hostile = next(c for c in views.grid_page(run)["cases"] if c["id"] == HOSTILE_CASE)["cells"][HOSTILE_ROUTE][0]
     assert [m["status"] for m in hostile["fields"]] == ["unparsed"] * 3
 
@@ -109,7 +111,12 @@ def test_a_run_without_scored_fields_gets_closed_schema_fields_compared_exactly(
     row = next(r for r in run.rows if (r["case_id"], r["route"]) == ("st-h-001", "base"))
     got = json.loads(row["output"])["severity"]
     mark = next(c for c in views.grid_page(run)["cases"] if c["id"] == "st-h-001")["cells"]["base"][0]["fields"][1]
-    assert mark == {"field": "severity", "expected": "medium", "got": got, "status": "right" if got == "medium" else "wrong"}
+    assert mark == {
+        "field": "severity",
+        "expected": "medium",
+        "got": got,
+        "status": "right" if got == "medium" else "wrong",
+    }
 
 
 def test_the_case_shows_the_request_as_recorded(catalog, reports):
@@ -126,7 +133,9 @@ def test_a_run_without_requests_jsonl_renders_them_again_from_its_unchanged_suit
     run = catalog.run(ids_of(catalog)["first"])
     page = views.case_page(run, catalog.extras(run), "st-h-001")
     assert page["run"]["requests_recorded"] is False
-    recorded = {(r["case_id"], r["route"]): r for r in map(json.loads, (reports[2] / "requests.jsonl").read_text().splitlines())}
+    recorded = {
+        (r["case_id"], r["route"]): r for r in map(json.loads, (reports[2] / "requests.jsonl").read_text().splitlines())
+    }
     for route in page["routes"]:
         request = route["answers"][0]["request"]
         sent = recorded[("st-h-001", route["name"])]
@@ -169,7 +178,11 @@ def test_retrieved_chunks_carry_text_score_and_gold_mark(catalog):
 
 def test_chunks_a_route_retrieved_itself_are_shown_as_recorded(catalog):
     run = catalog.run(ids_of(catalog)["second"])
-    row = {"case_id": "st-h-001", "route": "rag", "retrieved": [{"id": "own-doc#0", "score": 0.7, "text": "our own text"}]}
+    row = {
+        "case_id": "st-h-001",
+        "route": "rag",
+        "retrieved": [{"id": "own-doc#0", "score": 0.7, "text": "our own text"}],
+    }
     chunks = catalog.extras(run).chunks(row, {"sources": ["own-doc"]})
     assert chunks == [{"rank": 1, "id": "own-doc#0", "score": 0.7, "text": "our own text", "from": "recorded",
                        "doc": "own-doc", "gold": True}]
@@ -177,7 +190,12 @@ def test_chunks_a_route_retrieved_itself_are_shown_as_recorded(catalog):
 
 def test_scores_a_route_recorded_for_its_own_retrieval_are_shown_as_recorded(catalog):
     run = catalog.run(ids_of(catalog)["second"])
-    row = {"case_id": "st-h-001", "route": "rag", "retrieved": ["triage-basics#2", "own-doc"], "retrieved_scores": [0.9, 0.4]}
+    row = {
+        "case_id": "st-h-001",
+        "route": "rag",
+        "retrieved": ["triage-basics#2", "own-doc"],
+        "retrieved_scores": [0.9, 0.4],
+    }
     chunks = catalog.extras(run).chunks(row, {"sources": ["own-doc"]})
     assert [(c["id"], c["score"], c["from"], c["gold"]) for c in chunks] == [
         ("triage-basics#2", 0.9, "recorded", False), ("own-doc", 0.4, "recorded", True)]

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+
 from view_runs import HOSTILE, HOSTILE_CASE, HOSTILE_ROUTE, example_run, make_hostile
 
 pytest.importorskip("starlette", reason="evalkit view needs the 'view' extra (starlette, uvicorn)")
@@ -110,7 +111,10 @@ def test_a_taken_port_is_bad_input(served, capsys):
 
 
 def test_the_version_does_not_load_the_web_server():
-    code = ("import sys; from evalkit.cli import build_parser; build_parser(); "
-            "print(any(m.split('.')[0] in ('starlette', 'uvicorn', 'evalkit.view') for m in sys.modules) or 'evalkit.view' in sys.modules)")
+    code = (
+        "import sys; from evalkit.cli import build_parser; build_parser(); "
+        "print(any(m.split('.')[0] in ('starlette', 'uvicorn', 'evalkit.view') for m in sys.modules) "
+        "or 'evalkit.view' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

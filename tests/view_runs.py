@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from conftest import REPO
-
 from evalkit.runner import RunOptions, run_suite, score_run
 from evalkit.store import load_run, rewrite_rows
 
@@ -34,7 +33,9 @@ def make_hostile(run_dir: Path, case_id: str = HOSTILE_CASE, route: str = HOSTIL
     for case in cases:
         if case["id"] == case_id:  # the case's own text is markup too
             case["input"]["subject"] = HOSTILE
-    (run_dir / "cases.jsonl").write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
+    (run_dir / "cases.jsonl").write_text(
+        "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8"
+    )
 
 
 def reports_with_two_runs(reports: Path) -> tuple[Path, Path]:

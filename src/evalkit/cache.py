@@ -21,8 +21,9 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from evalkit.providers.base import ProviderResponse
 from evalkit.suite import canonical_json
@@ -146,7 +147,7 @@ class ResponseCache:
         finally:
             self._db.close()
 
-    def __enter__(self) -> "ResponseCache":
+    def __enter__(self) -> ResponseCache:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,12 +24,12 @@ class Case(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, description="Unique in the suite; pairs results across routes and runs.")
-    input: Union[str, dict[str, Any], list[Message]] = Field(description="What the route's template receives.")
-    expected: Union[str, dict[str, Any]] = Field(description="The gold label, or the gold output object.")
+    input: str | dict[str, Any] | list[Message] = Field(description="What the route's template receives.")
+    expected: str | dict[str, Any] = Field(description="The gold label, or the gold output object.")
     tags: list[str] = Field(default_factory=list, description="Failure modes and slices.")
     split: Literal["holdout", "train"] = "holdout"
     sources: list[str] = Field(default_factory=list, description="Gold document ids for RAG cases.")
-    rejected: Union[str, dict[str, Any], None] = Field(None, description="A worse answer, for preference (DPO) export.")
+    rejected: str | dict[str, Any] | None = Field(None, description="A worse answer, for preference (DPO) export.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Kept and shown, never interpreted.")
     grades: dict[str, Any] = Field(default_factory=dict, description=(
         "Human grades of judged fields (field -> grade on the judge's scale): the judge's agreement with them "
@@ -45,7 +45,9 @@ def input_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "\n".join(f"{m.role}: {m.content}" if isinstance(m, Message) else f"{m['role']}: {m['content']}" for m in value)
+        return "\n".join(
+            f"{m.role}: {m.content}" if isinstance(m, Message) else f"{m['role']}: {m['content']}" for m in value
+        )
     return "\n".join(f"{key}: {val}" for key, val in value.items())
 
 
@@ -69,14 +71,17 @@ def expected_label(case: Case, label_field: str | None) -> Any:
 
 def _case_from(record: Any, where: str) -> Case:
     if not isinstance(record, dict):
-        raise BadInput(f"a case must be an object with id, input and expected, got {type(record).__name__}", where=where)
+        raise BadInput(
+            f"a case must be an object with id, input and expected, got {type(record).__name__}", where=where
+        )
     try:
         case = Case.model_validate(record)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"][:2])
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key {loc!r} (a case has id, input, expected, tags, split, sources, rejected, metadata, grades)"
+            msg = (f"unknown key {loc!r} "
+                   "(a case has id, input, expected, tags, split, sources, rejected, metadata, grades)")
         elif err["type"] == "missing":
             msg = f"missing required key {loc!r}"
         else:
@@ -101,7 +106,9 @@ def _read_csv(path: Path, text: str) -> list[Case]:
     delimiter = "\t" if path.suffix == ".tsv" else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     if not reader.fieldnames or "id" not in reader.fieldnames or "expected" not in reader.fieldnames:
-        raise BadInput("a case CSV needs a header with at least id and expected (and input or input fields)", where=f"{path}:1")
+        raise BadInput(
+            "a case CSV needs a header with at least id and expected (and input or input fields)", where=f"{path}:1"
+        )
     cases = []
     for row in reader:
         where = f"{path}:{reader.line_num}"
@@ -133,6 +140,7 @@ def _read_yaml(path: Path) -> list[Case]:
     from evalkit.yamlfile import load_with_lines
 
     data, line_of = load_with_lines(path, "case file")
+    prefix: tuple[str, ...]
     if isinstance(data, dict) and "cases" in data:
         data, prefix = data["cases"], ("cases",)
     else:
@@ -194,7 +202,11 @@ def validate_cases(suite) -> None:
              if case.split == "train" and (text := normalise_text(case.text())) in holdout_texts]
     if twins:
         case, twin = twins[0]
-        more = f"; {len(twins) - 1} more train cases repeat a holdout case: drop them from the train split" if len(twins) > 1 else ""
+        more = (
+            f"; {len(twins) - 1} more train cases repeat a holdout case: drop them from the train split"
+            if len(twins) > 1
+            else ""
+        )
         raise BadInput(f"train case {case.id!r} has the same text as holdout case {twin.id!r} ({twin.origin}){more}",
                        where=case.origin)
     if not any(c.split == "holdout" for c in suite.cases):

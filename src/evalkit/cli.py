@@ -14,11 +14,26 @@ import sys
 from evalkit import __version__
 from evalkit.errors import EvalkitError
 
-COMMANDS = ["run", "render", "record", "score", "schema", "compare", "gate", "import_cases", "ft", "packet", "batch", "view"]
+COMMANDS = [
+    "run",
+    "render",
+    "record",
+    "score",
+    "schema",
+    "compare",
+    "gate",
+    "import_cases",
+    "ft",
+    "packet",
+    "batch",
+    "view",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evalkit", description="Eval-first harness: base, prompted, RAG and fine-tuned routes on one case suite.")
+    parser = argparse.ArgumentParser(
+        prog="evalkit", description="Eval-first harness: base, prompted, RAG and fine-tuned routes on one case suite."
+    )
     parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -109,5 +124,8 @@ def _main(argv: list[str] | None) -> int:
     except Exception as error:  # noqa: BLE001 - the last line of defence
         if args.debug:
             raise
-        print(f"evalkit: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"evalkit: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1

@@ -33,7 +33,7 @@ def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
             if action.nargs != 0:
                 name += f" {action.metavar or action.dest.upper()}"
         else:
-            name = action.metavar or action.dest.upper()
+            name = str(action.metavar or action.dest.upper())  # a positional's metavar is one name
         help_text = action.help or ""
         if action.choices and not isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
             help_text += f" (one of: {', '.join(map(str, action.choices))})"
@@ -64,7 +64,16 @@ def cli_markdown() -> str:
              "Exit codes: 0 success (gate: approve), 1 gate reject or a check that failed, 2 bad input",
              "(before any call), 3 a run stopped early or incomplete. `--debug` shows tracebacks.", ""]
     top_rows = _argument_rows(parser)
-    lines += ["## `evalkit`", "", _cell(parser.description or ""), "", "| argument | what |", "|---|---|", *top_rows, ""]
+    lines += [
+        "## `evalkit`",
+        "",
+        _cell(parser.description or ""),
+        "",
+        "| argument | what |",
+        "|---|---|",
+        *top_rows,
+        "",
+    ]
     for name, child, summary in _subcommands(parser):
         _section(f"evalkit {name}", child, summary, lines)
     return "\n".join(lines).rstrip() + "\n"

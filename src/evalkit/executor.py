@@ -25,11 +25,12 @@ from evalkit.gcfreeze import freeze_more
 from evalkit.planning import Call
 from evalkit.pricing import call_cost
 from evalkit.provenance import EVIDENCE, of_recording
-from evalkit.providers.base import ProviderError, ProviderRequest
+from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
 from evalkit.scoring import Score
 from evalkit.store import safe_text
 
 if TYPE_CHECKING:
+    from evalkit.judge import Judges
     from evalkit.runner import RunOptions
 
 
@@ -57,8 +58,8 @@ class Executor:
         self.cache_hits = 0
         self.rate_limited = 0  # 429s waited out
         self.bar = None
-        self.gate = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
-        self.judges = None  # evalkit.judge.Judges when the task has judged fields
+        self.slots = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
+        self.judges: Judges | None = None  # when the task has judged fields
         self.stopping = False  # set by the run's signal handler: no new call starts
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
@@ -97,7 +98,7 @@ class Executor:
                 if ticket is not None:
                     pacer.release(ticket, error.rate_limits, rate_limited=limited, retry_after_s=error.retry_after_s)
                 if error.type == "quota":
-                    raise QuotaExhausted(call.provider.ref, error.message)
+                    raise QuotaExhausted(call.provider.ref, error.message) from error
                 if limited:
                     self.rate_limited += 1
                     waited = time.perf_counter() - first
@@ -105,18 +106,26 @@ class Executor:
                         self.retries += 1
                         self.retries_by_route[request.route] += 1
                         if pacer is None:  # no pacer waits for it: back off here
-                            await asyncio.sleep(min(self._backoff(min(attempt, 8), error),
-                                                    max(self.options.max_wait_s - waited, 0.0)))
+                            await asyncio.sleep(
+                                min(self._backoff(min(attempt, 8), error), max(self.options.max_wait_s - waited, 0.0))
+                            )
                         continue
-                    error = ProviderError(error.type, f"{error.message} (still rate limited after {waited:.0f} s "
-                                                      f"and {attempt} attempts: --max-wait)", status=error.status)
+                    error = ProviderError(
+                        error.type,
+                        f"{error.message} (still rate limited after {waited:.0f} s and {attempt} attempts: --max-wait)",
+                        status=error.status,
+                    )
                     return None, error, attempt, (time.perf_counter() - started) * 1000
                 failures += 1
                 if not error.retryable or failures >= attempts:
                     if attempt > 1:
-                        error = ProviderError(error.type, f"{error.message} (gave up after {attempt} attempts)",
-                                              retryable=error.retryable, status=error.status,
-                                              retry_after_s=error.retry_after_s)
+                        error = ProviderError(
+                            error.type,
+                            f"{error.message} (gave up after {attempt} attempts)",
+                            retryable=error.retryable,
+                            status=error.status,
+                            retry_after_s=error.retry_after_s,
+                        )
                     return None, error, attempt, (time.perf_counter() - started) * 1000
                 self.retries += 1
                 self.retries_by_route[request.route] += 1
@@ -125,7 +134,12 @@ class Executor:
             except Exception as error:  # noqa: BLE001 - a provider bug must not lose the run
                 if ticket is not None:
                     pacer.release(ticket, None)
-                return None, ProviderError(type(error).__name__, str(error)), attempt, (time.perf_counter() - started) * 1000
+                return (
+                    None,
+                    ProviderError(type(error).__name__, str(error)),
+                    attempt,
+                    (time.perf_counter() - started) * 1000,
+                )
             except BaseException:  # cancelled: give the place back
                 if ticket is not None:
                     pacer.release(ticket, None)
@@ -231,17 +245,17 @@ class Executor:
             pending.append(call)
         return pending
 
-    async def _one(self, call: Call, gate: asyncio.Semaphore) -> None:
+    async def _one(self, call: Call, slots: asyncio.Semaphore) -> None:
         if call.prefetched is not None:
             response, error, attempts, latency = call.prefetched, None, 0, call.prefetched.latency_ms
         else:
-            async with gate:
+            async with slots:
                 response, error, attempts, latency = await self._call_with_retries(call)
             if response is not None and call.cache_mode in ("write", "readwrite") and self.cache is not None:
                 self.cache.put(call.cache_key, response)
         repair = None
         if response is not None and call.repair_attempts:
-            response, repair = await self._repair(call, response, gate)
+            response, repair = await self._repair(call, response, slots)
         row = self._row(call, response, error, attempts, latency)
         if repair is not None:
             row["repair"] = repair
@@ -261,7 +275,7 @@ class Executor:
                 return found, None
             if mode == "read":
                 return None, "no cached judge answer, and --cache read makes no calls"
-        async with self.gate:
+        async with self.slots:
             response, error, _, _ = await self._call_with_retries(Call(request, provider, "", [], None, None))
         if response is None:
             return None, f"{error.type}: {error.message}"
@@ -269,7 +283,7 @@ class Executor:
             self.cache.put(key, response)
         return response, None
 
-    async def _repair(self, call: Call, response, gate: asyncio.Semaphore):
+    async def _repair(self, call: Call, response, slots: asyncio.Semaphore):
         """Ask again with the validation error until the answer parses or the route's repair
         passes run out; (the whole answer, its `repair` entry or None when none was needed).
         Each pass is cached under its own request's fingerprint, like any call."""
@@ -279,7 +293,8 @@ class Executor:
         score = self.scorer.score(response.text)
         if score.parsed_ok:
             return response, {"passes": 0, "first_parsed_ok": True}
-        first, current, passes = response, response, []
+        passes: list[tuple[ProviderResponse, Score]] = []
+        first, current = response, response
         messages = call.request.messages
         while not score.parsed_ok and len(passes) < call.repair_attempts:
             messages = repair_messages(messages, current.text, score.parse_error)
@@ -289,7 +304,7 @@ class Executor:
                 key = cache_key(call.fingerprinter.of(messages).sha256, call.endpoint, request.repeat)
             found = self.cache.get(key) if key is not None and call.cache_mode in ("read", "readwrite") else None
             if found is None:
-                async with gate:
+                async with slots:
                     found, error, _, _ = await self._call_with_retries(call, request)
                 if found is None:
                     break  # a failed repair pass: the row keeps the last answer, unparsed
@@ -323,7 +338,7 @@ class Executor:
         time just before it is due (see `_due`)."""
         if not pending:
             return
-        judges = self.judges.opened() if self.judges else []
+        judges: list[Provider] = self.judges.opened() if self.judges else []
         for provider in {id(p): p for p in [*(c.provider for c in pending), *judges]}.values():
             opener = getattr(provider, "open", None)  # optional: SDK import and client set-up
             if opener is not None:
@@ -351,7 +366,7 @@ class Executor:
         for call in due:
             if self.stopping:
                 raise asyncio.CancelledError
-            await self._one(call, self.gate)
+            await self._one(call, self.slots)
 
 
 FAILED = Score(False, "no output", None)

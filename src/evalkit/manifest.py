@@ -41,7 +41,9 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def new_manifest(suite: LoadedSuite, providers: dict[str, Provider], options: RunOptions, run_id: str) -> dict[str, Any]:
+def new_manifest(
+    suite: LoadedSuite, providers: dict[str, Provider], options: RunOptions, run_id: str
+) -> dict[str, Any]:
     from evalkit.providers.sdk import public_url
 
     routes = {}

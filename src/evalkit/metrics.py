@@ -296,7 +296,9 @@ def per_case_counts(
     return [t[0] for t in tallies.values()], [t[1] for t in tallies.values()]
 
 
-def case_rate(rows: list[Row], hit: Callable[[Row], Any], counted: Callable[[Row], Any] = lambda r: True) -> dict[str, Any]:
+def case_rate(
+    rows: list[Row], hit: Callable[[Row], Any], counted: Callable[[Row], Any] = lambda r: True
+) -> dict[str, Any]:
     """A per-call rate over the rows, its case-clustered Wilson interval and n = cases."""
     from evalkit.stats import clustered_rate
 

@@ -80,14 +80,18 @@ def _float_or_none(value: Any, name: str) -> float | None:
         raise ProviderError("bad_response", f"{name} must be a number, got {excerpt(repr(value), 80)}") from None
 
 
-def read_retrieved(items: Any, *, id_key: str = "id", score_key: str = "score", text_key: str = "text") -> list[dict[str, Any]]:
+def read_retrieved(
+    items: Any, *, id_key: str = "id", score_key: str = "score", text_key: str = "text"
+) -> list[dict[str, Any]]:
     """A route's retrieved documents as [{id, score, text}] in rank order. Items are objects
     (keys given by dotted paths) or plain ids."""
     if items is None or items is _MISSING:
         return []
     if not isinstance(items, (list, tuple)):
-        raise ProviderError("bad_response", f"retrieved must be a list of {{id, score, text}}, got {type(items).__name__}")
-    documents = []
+        raise ProviderError(
+            "bad_response", f"retrieved must be a list of {{id, score, text}}, got {type(items).__name__}"
+        )
+    documents: list[dict[str, Any]] = []
     for rank, item in enumerate(items, start=1):
         if isinstance(item, (str, int)) and not isinstance(item, bool):
             documents.append({"id": str(item), "score": None, "text": None})
@@ -98,7 +102,10 @@ def read_retrieved(items: Any, *, id_key: str = "id", score_key: str = "score", 
             raise ProviderError("bad_response", f"retrieved item {rank} is neither an object nor an id")
         doc_id = dig(item, id_key)
         if doc_id is _MISSING or doc_id is None:
-            raise ProviderError("bad_response", f"retrieved item {rank} has no {id_key!r}: {excerpt(json.dumps(item, default=str), 120)}")
+            raise ProviderError(
+                "bad_response",
+                f"retrieved item {rank} has no {id_key!r}: {excerpt(json.dumps(item, default=str), 120)}",
+            )
         score = dig(item, score_key)
         text = dig(item, text_key)
         documents.append({"id": str(doc_id), "score": _float_or_none(score, "a retrieved score"),
@@ -112,7 +119,9 @@ def response_from_result(result: Any, *, model: str | None = None) -> ProviderRe
     if isinstance(result, str):
         return ProviderResponse(text=result, model=model)
     if result is None:
-        raise ProviderError("bad_response", "the function returned None: return the output text, or an object with 'output'")
+        raise ProviderError(
+            "bad_response", "the function returned None: return the output text, or an object with 'output'"
+        )
     if isinstance(result, dict):
         fields = result
     elif hasattr(result, "output"):

@@ -140,7 +140,7 @@ class _Bucket:
         self.observed = False  # the provider's headers have spoken about it
 
     @classmethod
-    def hand_set(cls, name: str, limit: float) -> "_Bucket":
+    def hand_set(cls, name: str, limit: float) -> _Bucket:
         """`--rpm` / `--tpm` before any header: one request (or a second's tokens) at a time,
         evenly spaced at the rate given."""
         bucket = cls(name, limit, None, margin=1.0)
@@ -287,8 +287,8 @@ class Pacer:
             self.rate_limited += 1
             self.backoff_s = min(max(self.backoff_s * 2, 0.5), 30.0)
             # the buckets already wait for a limit the headers show spent; anything else backs off
-            spent = bool(limits) and any(remaining is not None and remaining < ticket.costs.get(name, 1.0)
-                                         for name, (_, remaining, _) in limits.items())
+            spent = bool(limits and any(remaining is not None and remaining < ticket.costs.get(name, 1.0)
+                                        for name, (_, remaining, _) in limits.items()))
             wait = retry_after_s if retry_after_s is not None else (0.0 if spent else self.backoff_s)
             if not limits:
                 self.window = max(1.0, self.window / 2)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
@@ -261,7 +261,8 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
         plan, schema = plans[name], suite.output_schema
         for case, label in zip(holdout, expected):
             for repeat in range(repeats):
-                request = ProviderRequest(case.id, name, repeat, None, params, schema, case)
+                unrendered = cast("list[dict[str, str]]", None)  # Call.render() fills in the messages
+                request = ProviderRequest(case.id, name, repeat, unrendered, params, schema, case)
                 calls.append(Call(request, provider, label, case.tags, None, price, plan=plan,
                                   recorded_price=recorded_price, projected_price=projected_price,
                                   fingerprinter=fingerprinter, endpoint=endpoint, repair_attempts=repairs))
@@ -279,8 +280,12 @@ def cache_modes(suite: LoadedSuite, providers: dict[str, Provider], mode: str) -
 
     if mode not in MODES:
         raise BadInput(f"--cache must be one of {', '.join(MODES)}, got {mode!r}")
-    return {name: route_mode(mode, remote=p.remote or p.local_code, temperature=route_params(suite, name).get("temperature"))
-            for name, p in providers.items()}
+    return {
+        name: route_mode(
+            mode, remote=p.remote or p.local_code, temperature=route_params(suite, name).get("temperature")
+        )
+        for name, p in providers.items()
+    }
 
 
 def cache_key_of(call: Call) -> str:

@@ -6,8 +6,8 @@ Unknown keys are errors naming the key's path and the nearest known key.
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from evalkit.suite import Price
 
-#: a dated snapshot or a moving alias of a family: gpt-4.1-2025-04-14, claude-haiku-4-5-20251001, claude-3-5-haiku-latest
+#: a dated snapshot or a moving alias of a family:
+#: gpt-4.1-2025-04-14, claude-haiku-4-5-20251001, claude-3-5-haiku-latest
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$|-latest$")
 
 

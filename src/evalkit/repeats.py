@@ -45,7 +45,9 @@ def majority_answer(answers: list[str]) -> str | None:
 def majority_correct(rows: list[dict[str, Any]]) -> dict[str, bool]:
     """Case id -> whether the case's majority answer is its expected label (a tie is wrong)."""
     expected = {row["case_id"]: row["expected_label"] for row in rows}
-    return {case_id: majority_answer(answers) == expected[case_id] for case_id, answers in answers_by_case(rows).items()}
+    return {
+        case_id: majority_answer(answers) == expected[case_id] for case_id, answers in answers_by_case(rows).items()
+    }
 
 
 def repeat_stability(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -43,7 +43,9 @@ def known_shutdowns() -> dict[str, str]:
 
     from evalkit.yamlfile import safe_loader
 
-    data = yaml.load((Path(__file__).parent / "retirements.yaml").read_text(encoding="utf-8"), Loader=safe_loader()) or {}
+    data = (
+        yaml.load((Path(__file__).parent / "retirements.yaml").read_text(encoding="utf-8"), Loader=safe_loader()) or {}
+    )
     return {str(model): str(day) for model, day in data.items()}
 
 

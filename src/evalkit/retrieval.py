@@ -32,12 +32,17 @@ def load_documents(path: Path) -> dict[str, str]:
     else:
         files = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
     if not files:
-        raise BadInput("corpus not found or empty: expected a folder of .md/.txt files, a glob or a .jsonl file", where=str(path))
+        raise BadInput(
+            "corpus not found or empty: expected a folder of .md/.txt files, a glob or a .jsonl file", where=str(path)
+        )
     docs = {}
     for p in files:
         if p.stem in docs:
             first = next(f for f in files if f.stem == p.stem)
-            raise BadInput(f"two corpus files have the doc id {p.stem!r} (their name without extension): {first} and {p}", where=str(path))
+            raise BadInput(
+                f"two corpus files have the doc id {p.stem!r} (their name without extension): {first} and {p}",
+                where=str(path),
+            )
         docs[p.stem] = p.read_text(encoding="utf-8")
     return docs
 

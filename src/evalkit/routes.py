@@ -48,6 +48,7 @@ def serialise_expected(case: Case, suite: LoadedSuite) -> str:
         return str(expected_label(case, task.label_field))
     if isinstance(case.expected, dict):
         return json.dumps(case.expected, ensure_ascii=False)
+    assert task.label_field is not None  # json mode requires it (Task's validator)
     nested: Any = case.expected
     for part in reversed(task.label_field.split(".")):
         nested = {part: nested}
@@ -92,7 +93,10 @@ class RoutePlan:
                 template.globals = dict(template.globals)
                 self._templates[part] = template
             except TemplateSyntaxError as exc:
-                raise BadInput(f"route {name!r}: {part} template: {exc.message} (template line {exc.lineno})", where=str(suite.path)) from None
+                raise BadInput(
+                    f"route {name!r}: {part} template: {exc.message} (template line {exc.lineno})",
+                    where=str(suite.path),
+                ) from None
         self.retriever = retriever
         self._examples = ExamplePicker(name, route, suite) if route.kind == "prompted" or route.examples else None
         self._shown: dict[str, str] = {}  # example case id -> its text in the few-shot block
@@ -147,6 +151,7 @@ class RoutePlan:
                 extra_system.append("Examples:\n\n" + values["examples"])
         if self.retriever is not None:
             retrieval = self.route.retrieval
+            assert retrieval is not None  # a retriever is made only for a route with retrieval
             chunks = self.retriever.search(case.text(), retrieval.k)
             rendered.retrieved = [c.id for c in chunks]
             rendered.context = [c.text for c in chunks]
@@ -156,15 +161,21 @@ class RoutePlan:
         try:
             texts = {part: template.render(values) for part, template in self._templates.items()}
         except TemplateError as exc:
-            raise BadInput(f"route {self.name!r}, case {case.id!r}: template error: {exc.message}", where=str(self.suite.path)) from None
+            raise BadInput(
+                f"route {self.name!r}, case {case.id!r}: template error: {exc.message}", where=str(self.suite.path)
+            ) from None
         except Exception as exc:  # noqa: BLE001 - an expression that fails ({{ 1/0 }}, a bad filter argument)
-            raise BadInput(f"route {self.name!r}, case {case.id!r}: template error: {type(exc).__name__}: {exc}",
-                           where=str(self.suite.path)) from None
+            raise BadInput(
+                f"route {self.name!r}, case {case.id!r}: template error: {type(exc).__name__}: {exc}",
+                where=str(self.suite.path),
+            ) from None
         system = "\n\n".join(part for part in [texts.get("system", ""), *extra_system] if part)
         if system:
             rendered.messages.append({"role": "system", "content": system})
         if isinstance(case.input, list) and self.route.prompt is None:
-            rendered.messages.extend({"role": m.role, "content": m.content} for m in case.input if isinstance(m, Message))
+            rendered.messages.extend(
+                {"role": m.role, "content": m.content} for m in case.input if isinstance(m, Message)
+            )
         else:
             rendered.messages.append({"role": "user", "content": texts["prompt"]})
         return rendered
@@ -180,12 +191,18 @@ class ExamplePicker:
         self.pool = suite.train
         label_field = suite.spec.task.label_field
         if self.config.k and not self.pool and self.config.strategy != "fixed":
-            raise BadInput(f"route {route_name!r} needs few-shot examples but the suite has no train cases", where=str(suite.path))
+            raise BadInput(
+                f"route {route_name!r} needs few-shot examples but the suite has no train cases", where=str(suite.path)
+            )
+        self._fixed: list[Any] | None
         if self.config.strategy == "fixed":
             by_id = {c.id: c for c in self.pool}
             missing = [i for i in self.config.ids if i not in by_id]
             if missing:
-                raise BadInput(f"route {route_name!r}: example ids not among the train cases: {', '.join(missing)}", where=str(suite.path))
+                raise BadInput(
+                    f"route {route_name!r}: example ids not among the train cases: {', '.join(missing)}",
+                    where=str(suite.path),
+                )
             self._fixed = [by_id[i] for i in self.config.ids]
         elif self.config.strategy == "stratified":
             self._fixed = self._stratified(label_field)

@@ -16,19 +16,24 @@ import signal
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
-from evalkit.executor import Executor, QuotaExhausted
+from evalkit.executor import FAILED, Executor, QuotaExhausted
 from evalkit.gcfreeze import long_lived_objects_frozen
 from evalkit.manifest import new_manifest, now_iso, reported_models
 from evalkit.planning import attach_cache_keys, build_providers, cache_modes, plan_calls
 from evalkit.providers.base import Provider, split_model
 from evalkit.suite import LoadedSuite, load_suite
+
+if TYPE_CHECKING:
+    from evalkit.judge import Judges
+    from evalkit.pacing import Pacers
 
 #: how long the model lookups (shutdown dates) may take in all before they count as unknown
 LOOKUP_BUDGET_S = 12.0
@@ -93,13 +98,13 @@ def _progress_bar(total: int, options: RunOptions, pacers=None):
 
 
 async def lookup_retirements(providers: dict[str, Provider], cache, today, *, network: bool = True,
-                             gate: asyncio.Semaphore | None = None,
+                             slots: asyncio.Semaphore | None = None,
                              started: asyncio.Event | None = None) -> dict[str, dict[str, Any]]:
     """Per route: the model's shutdown date (the provider's answer, else the shipped table) and
     a warning when it is near. A failed or slow lookup is just "unknown"; it never fails the run.
     Without `network` only the shipped table is used.
 
-    One lookup per (provider, model, base_url) the cache does not already answer. With `gate`,
+    One lookup per (provider, model, base_url) the cache does not already answer. With `slots`,
     each lookup holds one of the run's concurrency slots while it waits; `started` is set once
     every lookup holds its slot, so calls queued after that wait behind them, not before."""
     import hashlib
@@ -127,9 +132,9 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
     tasks: dict[str, asyncio.Future] = {}
     try:
         for key, lookup in pending.items():
-            if gate is not None:
-                await gate.acquire()
-            tasks[key] = asyncio.ensure_future(_holding(gate, lookup))
+            if slots is not None:
+                await slots.acquire()
+            tasks[key] = asyncio.ensure_future(_holding(slots, lookup))
     except BaseException:
         for task in tasks.values():
             task.cancel()
@@ -154,13 +159,13 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
     return result
 
 
-async def _holding(gate: asyncio.Semaphore | None, lookup):
-    """Run a lookup that already holds a slot of `gate`; give the slot back when it ends."""
+async def _holding(slots: asyncio.Semaphore | None, lookup):
+    """Run a lookup that already holds one of `slots`; give the slot back when it ends."""
     try:
         return await lookup()
     finally:
-        if gate is not None:
-            gate.release()
+        if slots is not None:
+            slots.release()
 
 
 def _lock(run_dir: Path):
@@ -186,7 +191,7 @@ class _Stopper:
         self.task: asyncio.Future | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_Stopper":
+    def __enter__(self) -> _Stopper:
         import threading
 
         if threading.current_thread() is threading.main_thread():
@@ -220,13 +225,15 @@ class _Stopper:
 class _Session:
     """Everything one `run_suite` call does inside its event loop."""
 
+    pacers: Pacers  # set by run_suite before main()
+
     def __init__(self, suite, providers, calls, run_dir, manifest, options, cache, resumed: bool,
                  stopper: _Stopper | None = None):
         self.suite, self.providers, self.calls, self.run_dir = suite, providers, calls, run_dir
         self.manifest, self.options, self.cache, self.resumed = manifest, options, cache, resumed
         self.warnings: list[str] = []
         self.executor: Executor | None = None
-        self.judges = None
+        self.judges: Judges | None = None
         self.stopped: str | None = None
         self.stopper = stopper or _Stopper()
         self.stopper.session = self
@@ -243,8 +250,14 @@ class _Session:
 
         today = datetime.now(timezone.utc).date()
         try:
-            retirements = await lookup_retirements(self.providers, self.cache, today, network=self.options.cache != "read",
-                                                   gate=self.executor.gate, started=started)
+            retirements = await lookup_retirements(
+                self.providers,
+                self.cache,
+                today,
+                network=self.options.cache != "read",
+                slots=self.executor.slots if self.executor is not None else None,
+                started=started,
+            )
         except Exception as error:  # noqa: BLE001 - a lookup never fails the run
             retirements = {}
             self.warn(f"could not check the models' shutdown dates: {type(error).__name__}: {error}")
@@ -345,8 +358,13 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         raise BadInput("--retry-errors goes with --resume RUN_DIR: it makes a stored run's failed calls again")
     if options.resume is not None:
         previous = store.load_run(options.resume)
-        if previous.manifest["suite"]["sha256"] != suite.sha256 or previous.manifest.get("cases_sha256") != suite.cases_sha256:
-            raise BadInput("the suite or its cases changed since this run started: start a new run", where=str(options.resume))
+        if (
+            previous.manifest["suite"]["sha256"] != suite.sha256
+            or previous.manifest.get("cases_sha256") != suite.cases_sha256
+        ):
+            raise BadInput(
+                "the suite or its cases changed since this run started: start a new run", where=str(options.resume)
+            )
         planned = set(previous.manifest.get("routes") or {})
         strays = sorted({row.get("route") for row in previous.rows} - (planned & set(suite.spec.routes)), key=str)
         if strays:
@@ -388,15 +406,22 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
     for call in calls:
         call.limiter = by_route[call.request.route]
 
+    run_dir: Path
     if previous is not None:
+        assert options.resume is not None  # previous was loaded from it
         run_dir = options.resume
         manifest = previous.manifest
         kept = [r for r in previous.rows if not r.get("error")] if options.retry_errors else previous.rows
         done = {store.row_key(r) for r in kept}
         calls = [c for c in calls if (c.request.case_id, c.request.route, c.request.repeat) not in done]
         manifest["status"] = "running"
-        manifest.setdefault("resumed", []).append({"at": now_iso(), "calls_left": len(calls),
-                                                   **({"errors_retried": len(previous.rows) - len(kept)} if options.retry_errors else {})})
+        manifest.setdefault("resumed", []).append(
+            {
+                "at": now_iso(),
+                "calls_left": len(calls),
+                **({"errors_retried": len(previous.rows) - len(kept)} if options.retry_errors else {}),
+            }
+        )
     else:
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         run_dir = options.out or Path("reports") / suite.name / run_id
@@ -422,8 +447,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
             attach_cache_keys(calls, modes)
         manifest["cache"] = {"mode": options.cache, "routes": modes, "dir": str(cache.folder) if cache else None}
         store.write_json(run_dir / store.MANIFEST, manifest)
-        if previous is not None and len(kept) < len(previous.rows):  # --retry-errors: the error rows make way for new answers
-            store.rewrite_rows(run_dir, kept)
+        if previous is not None and len(kept) < len(previous.rows):
+            store.rewrite_rows(run_dir, kept)  # --retry-errors: the error rows make way for new answers
 
         session = _Session(suite, providers, calls, run_dir, manifest, options, cache, resumed=previous is not None,
                            stopper=stopper)
@@ -451,7 +476,7 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
             if cache is not None:
                 cache.close()
         executor = session.executor
-        stats = {"retries": executor.retries if executor else 0,
+        stats: dict[str, Any] = {"retries": executor.retries if executor else 0,
                  "retries_by_route": dict(executor.retries_by_route) if executor else {},
                  "calls_made": executor.calls_made if executor else 0}
         manifest["warnings"] = sorted(set(manifest.get("warnings") or []) | set(session.warnings))
@@ -478,7 +503,10 @@ def _check_out(run_dir: Path) -> None:
     from evalkit import store
 
     if (run_dir / store.RESULTS).exists():
-        raise BadInput("the output folder already holds a run: pass --resume to finish it, or choose another --out", where=str(run_dir))
+        raise BadInput(
+            "the output folder already holds a run: pass --resume to finish it, or choose another --out",
+            where=str(run_dir),
+        )
     if run_dir.exists() and not run_dir.is_dir():
         raise BadInput("--out must be a folder, and this is a file", where=str(run_dir))
     if run_dir.is_dir() and any(run_dir.iterdir()):
@@ -515,7 +543,9 @@ def finish_run(run_dir: Path, manifest: dict[str, Any], *, complete: bool, max_e
     manifest["error_rate_exceeded"] = sorted(
         route for route, s in summary["routes"].items() if s["n_rows"] and s["errors"] / s["n_rows"] > max_error_rate)
     # complete only when the run exits 0: a run stopped early, or with too many error rows, is not
-    manifest["status"] = ("complete" if not manifest["error_rate_exceeded"] else "incomplete") if complete else "interrupted"
+    manifest["status"] = (
+        ("complete" if not manifest["error_rate_exceeded"] else "incomplete") if complete else "interrupted"
+    )
     store.write_json(run_dir / store.MANIFEST, manifest)
     return summary
 
@@ -527,9 +557,8 @@ def summary_provenance(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def write_summary(run) -> dict[str, Any]:
     from evalkit import store
     from evalkit.metrics import summarize
-    from evalkit.report.markdown import render_report
-
     from evalkit.provenance import run_provenance
+    from evalkit.report.markdown import render_report
 
     gold = {case_id: case.get("sources") for case_id, case in run.cases.items() if case.get("sources")}
     grades = {case_id: case["grades"] for case_id, case in run.cases.items() if case.get("grades")}
@@ -547,9 +576,6 @@ def score_run(run_dir: str | Path, suite_path: str | Path | None = None) -> dict
     """Re-score a stored run from its raw outputs (after a change to the label field, the
     extract pattern or the label set) and rewrite summary.json and report.md. No provider is called."""
     from evalkit import store
-    from evalkit.executor import FAILED
-    from evalkit.scoring import Scorer
-    from evalkit.suite import Suite
 
     run_dir = store.follow_latest(run_dir)
     if not (Path(run_dir) / store.MANIFEST).exists():
@@ -573,7 +599,11 @@ def _score_locked(run_dir: Path, suite_path: str | Path | None) -> dict[str, Any
         run.manifest["suite"].update(spec=spec.model_dump(mode="json"), output_schema=schema, sha256=suite.sha256)
         by_id = {c.id: c for c in suite.cases}
     else:
-        spec, schema, by_id = Suite.model_validate(run.manifest["suite"]["spec"]), run.manifest["suite"].get("output_schema"), {}
+        spec, schema, by_id = (
+            Suite.model_validate(run.manifest["suite"]["spec"]),
+            run.manifest["suite"].get("output_schema"),
+            {},
+        )
     scorer = Scorer(spec.task, schema)
     for row in run.rows:
         if row.get("error") is None and row.get("output") is not None:
@@ -587,7 +617,9 @@ def _score_locked(run_dir: Path, suite_path: str | Path | None) -> dict[str, Any
             score = FAILED
         stored = run.cases.get(row["case_id"]) or {}
         expected = by_id[row["case_id"]].expected if row["case_id"] in by_id else stored.get("expected")
-        sources = [*row["retrieved"], *(stored.get("sources") or [])] if score.parsed_ok and row.get("retrieved") else []
+        sources = (
+            [*row["retrieved"], *(stored.get("sources") or [])] if score.parsed_ok and row.get("retrieved") else []
+        )
         row.pop("fields", None)
         row.pop("exact_match", None)
         row.update(scorer.field_scores(score, expected, sources))

@@ -75,7 +75,8 @@ def control_character_problem(value: str) -> str | None:
     """Why a key's value cannot go into an HTTP header, or None when it can."""
     if value != value.strip():
         where = "trailing" if value.rstrip() != value else "leading"
-        return f"the value has a {where} control character or space (a \\r or \\n, as a key copied from a Windows-style .env file has)"
+        return (f"the value has a {where} control character or space "
+                "(a \\r or \\n, as a key copied from a Windows-style .env file has)")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         return "the value contains a control character"
     return None

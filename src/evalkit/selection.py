@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import BadInput
+
+if TYPE_CHECKING:
+    from evalkit.suite import LoadedSuite
 
 
 def selection_of(case_ids: list[str] | None, tags: list[str] | None, limit: int | None) -> dict[str, Any] | None:
@@ -23,7 +26,7 @@ def selection_of(case_ids: list[str] | None, tags: list[str] | None, limit: int 
     return {"cases": list(case_ids or []), "tags": list(tags or []), "limit": limit}
 
 
-def pick_cases(suite, selection: dict[str, Any] | None):
+def pick_cases(suite: LoadedSuite, selection: dict[str, Any] | None) -> LoadedSuite:
     """The suite with only the selected holdout cases (the same object when nothing is picked)."""
     if not selection:
         return suite
@@ -33,7 +36,11 @@ def pick_cases(suite, selection: dict[str, Any] | None):
         if case_id not in ids:
             near = difflib.get_close_matches(case_id, sorted(ids), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            where = "a train case, not evaluated" if any(c.id == case_id for c in suite.train) else "not a case of this suite"
+            where = (
+                "a train case, not evaluated"
+                if any(c.id == case_id for c in suite.train)
+                else "not a case of this suite"
+            )
             raise BadInput(f"--case {case_id!r}: {where}{hint}", where=str(suite.path))
     known_tags = {t for c in holdout for t in c.tags}
     for tag in selection.get("tags") or []:
@@ -42,7 +49,9 @@ def pick_cases(suite, selection: dict[str, Any] | None):
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise BadInput(f"--tag {tag!r}: no holdout case has this tag{hint}", where=str(suite.path))
     wanted_ids, wanted_tags = set(selection.get("cases") or []), set(selection.get("tags") or [])
-    picked = [c for c in holdout if (not wanted_ids and not wanted_tags) or c.id in wanted_ids or wanted_tags & set(c.tags)]
+    picked = [
+        c for c in holdout if (not wanted_ids and not wanted_tags) or c.id in wanted_ids or wanted_tags & set(c.tags)
+    ]
     if selection.get("limit") is not None:
         picked = picked[: selection["limit"]]
     keep = {id(c) for c in picked}

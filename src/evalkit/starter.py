@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_MODEL = "openai:gpt-4.1-mini"
-SYSTEM = "Classify the message into exactly one of these labels: {{ labels | join(', ') }}.\nAnswer with the label only.\n"
+SYSTEM = (
+    "Classify the message into exactly one of these labels: {{ labels | join(', ') }}.\nAnswer with the label only.\n"
+)
 
 
 def _dumper():
@@ -80,7 +82,9 @@ def starter_suite(name: str, suite_path: Path, cases_path: Path, cases: list, la
         "",
     ]
     if "prompted" not in spec["routes"] and suggested is None:
-        lines.append("# A prompted route (few-shot examples) needs train cases: `evalkit ft split CASES --holdout 0.2`.")
+        lines.append(
+            "# A prompted route (few-shot examples) needs train cases: `evalkit ft split CASES --holdout 0.2`."
+        )
     lines += [
         "# The fine-tuned route: `evalkit ft export` the train split, `evalkit ft launch`, then add",
         "#   tuned: {kind: finetuned, model: PROVIDER:MODEL} here and let `evalkit ft status --wait` fill it in.",

@@ -143,7 +143,9 @@ def lock_run(run_dir: Path):
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise BadInput("another evalkit process is writing this run; wait for it or stop it first", where=str(run_dir)) from None
+        raise BadInput(
+            "another evalkit process is writing this run; wait for it or stop it first", where=str(run_dir)
+        ) from None
     return handle
 
 
@@ -260,6 +262,7 @@ class Run:
     rows: list[dict[str, Any]]
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
+    view_id: str = field(default="", init=False, repr=False, compare=False)  # the run's id in `evalkit view`
 
     @property
     def routes(self) -> list[str]:
@@ -276,7 +279,9 @@ class Run:
 
     def route_rows(self, route: str) -> list[dict[str, Any]]:
         if route not in self.manifest.get("routes", {}):
-            raise BadInput(f"route {route!r} is not in this run (routes: {', '.join(self.routes)})", where=str(self.dir))
+            raise BadInput(
+                f"route {route!r} is not in this run (routes: {', '.join(self.routes)})", where=str(self.dir)
+            )
         return [r for r in self.rows if r["route"] == route]
 
 

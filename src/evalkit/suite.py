@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -24,10 +25,16 @@ class Task(_Strict):
     """What the model must answer: a label from a closed set."""
 
     labels: list[str] = Field(min_length=2, description="The closed label set, declared up front.")
-    label_descriptions: dict[str, str] = Field(default_factory=dict, description="Label -> text; goes into prompts and the packet.")
-    output_format: Literal["json", "text"] = Field("json", description="json: parse, validate, take label_field; text: the label is the output.")
+    label_descriptions: dict[str, str] = Field(
+        default_factory=dict, description="Label -> text; goes into prompts and the packet."
+    )
+    output_format: Literal["json", "text"] = Field(
+        "json", description="json: parse, validate, take label_field; text: the label is the output."
+    )
     ignore_case: bool = Field(False, description="Text mode: compare labels case-insensitively.")
-    output_schema: Union[dict[str, Any], str, None] = Field(None, description="JSON Schema of the output, or a path to one (json mode).")
+    output_schema: dict[str, Any] | str | None = Field(
+        None, description="JSON Schema of the output, or a path to one (json mode)."
+    )
     label_field: str | None = Field(None, description="Dot path of the label in the parsed output (json mode).")
     extract: str | None = Field(None, description="Text mode: the label is group 1 of this regex's first match.")
     label_weight: float = Field(1.0, ge=0, description=(
@@ -46,7 +53,7 @@ class Task(_Strict):
         return labels
 
     @model_validator(mode="after")
-    def _mode_fields(self) -> "Task":
+    def _mode_fields(self) -> Task:
         if self.output_format == "json" and not self.label_field:
             raise ValueError("json output needs task.label_field (where the label sits in the output)")
         if self.extract is not None:
@@ -90,7 +97,7 @@ class Retrieval(_Strict):
     overlap: int = Field(100, ge=0)
 
     @model_validator(mode="after")
-    def _overlap_below_chunk(self) -> "Retrieval":
+    def _overlap_below_chunk(self) -> Retrieval:
         if self.overlap >= self.chunk_chars:
             raise ValueError(f"overlap ({self.overlap}) must be smaller than chunk_chars ({self.chunk_chars})")
         return self
@@ -116,9 +123,16 @@ class HttpRoute(_Strict):
 
     url: str | None = Field(None, description="The service's URL (or give it in the model: http:https://...).")
     method: Literal["POST", "PUT", "PATCH", "GET"] = "POST"
-    headers: dict[str, str] = Field(default_factory=dict, description="Header values; ${VAR} is read from the environment at call time and never written anywhere.")
-    body: Union[str, dict[str, Any], list[Any], None] = Field(None, description="The JSON body: a sandboxed Jinja2 template (a string that renders to JSON, or an object whose string values are templates).")
-    response: HttpResponsePaths = Field(default_factory=HttpResponsePaths)
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Header values; ${VAR} is read from the environment at call time and never written anywhere.",
+    )
+    body: str | dict[str, Any] | list[Any] | None = Field(
+        None,
+        description="The JSON body: a sandboxed Jinja2 template "
+        "(a string that renders to JSON, or an object whose string values are templates).",
+    )
+    response: HttpResponsePaths = Field(default_factory=lambda: HttpResponsePaths())
 
 
 class Route(_Strict):
@@ -145,7 +159,9 @@ class Route(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="Overrides the suite defaults.")
     repair: Repair | None = Field(None, description=(
         "When an answer does not parse or fails the output schema, ask again with the error, up to attempts times."))
-    http: HttpRoute | None = Field(None, description="http: routes: URL, method, headers, body template and response paths.")
+    http: HttpRoute | None = Field(
+        None, description="http: routes: URL, method, headers, body template and response paths."
+    )
 
     @field_validator("model")
     @classmethod
@@ -202,11 +218,13 @@ class Suite(_Strict):
     description: str = ""
     owner: str | None = Field(None, description="Who retrains and answers for the model.")
     task: Task
-    cases: Union[str, CaseSource, list[Union[str, CaseSource]]]
+    cases: str | CaseSource | list[str | CaseSource]
     corpus: str | None = None
     defaults: Defaults = Field(default_factory=Defaults)
     routes: dict[str, Route] = Field(min_length=1)
-    pricing: dict[str, Price] = Field(default_factory=dict, description="Overrides of the shipped price table, by PROVIDER:MODEL.")
+    pricing: dict[str, Price] = Field(
+        default_factory=dict, description="Overrides of the shipped price table, by PROVIDER:MODEL."
+    )
     monthly_volume: int | None = Field(None, ge=1, description="Cases a month in production: the packet's monthly cost "
                                                                "and the tuned route's break-even use it unless "
                                                                "--monthly-volume is given.")
@@ -215,7 +233,7 @@ class Suite(_Strict):
                                       "route files) point outside the suite's folder and the git work tree holding it.")
 
     @model_validator(mode="after")
-    def _routes_need_what_they_use(self) -> "Suite":
+    def _routes_need_what_they_use(self) -> Suite:
         for name, route in self.routes.items():
             if route.kind == "rag" and not self.corpus and route.model.split(":", 1)[0] not in ("python", "http"):
                 raise ValueError(f"route {name!r} is a rag route but the suite has no corpus")
@@ -327,7 +345,7 @@ def _known_keys() -> set[str]:
     return keys
 
 
-def _explain(error: dict[str, Any]) -> str:
+def _explain(error: Mapping[str, Any]) -> str:
     loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-", "union[")))
     if error["type"] == "extra_forbidden":
         key = str(error["loc"][-1])
@@ -339,7 +357,12 @@ def _explain(error: dict[str, Any]) -> str:
 
 
 def _loc_for_line(loc: tuple) -> tuple:
-    return tuple(p for p in loc if not str(p).startswith(("function-", "union[")) and p not in ("str", "CaseSource", "list[union[str,CaseSource]]"))
+    return tuple(
+        p
+        for p in loc
+        if not str(p).startswith(("function-", "union["))
+        and p not in ("str", "CaseSource", "list[union[str,CaseSource]]")
+    )
 
 
 def parse_suite(data: Any, path: Path, line_of=lambda loc: None) -> Suite:
@@ -372,7 +395,9 @@ def load_suite(path: str | Path) -> LoadedSuite:
     for source in sources:
         if isinstance(source, str):
             source = CaseSource(path=source)
-        suite.cases.extend(load_cases(suite.confined(source.path, "cases"), fmt=source.format, label_field=source.label_field))
+        suite.cases.extend(
+            load_cases(suite.confined(source.path, "cases"), fmt=source.format, label_field=source.label_field)
+        )
     # the hash covers the loaded cases, so a file that an imported config pulls in counts too
     digest = hashlib.sha256()
     for case in suite.cases:
@@ -389,9 +414,10 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
     if isinstance(schema, str):
         from evalkit.yamlfile import load_with_lines
 
-        schema, _ = load_with_lines(suite.confined(schema, "task.output_schema"), "output schema")
+        source = schema
+        schema, _ = load_with_lines(suite.confined(source, "task.output_schema"), "output schema")
         if not isinstance(schema, dict):
-            raise BadInput("an output schema must be a JSON object", where=str(suite.resolve(suite.spec.task.output_schema)))
+            raise BadInput("an output schema must be a JSON object", where=str(suite.resolve(source)))
     if schema is not None and suite.spec.task.output_format == "json" and suite.spec.task.label_field:
         _check_label_field(schema, suite.spec.task.label_field, suite.path)
     if schema is not None:
@@ -400,7 +426,9 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
         try:
             validators.validator_for(schema).check_schema(schema)
         except SchemaError as exc:
-            raise BadInput(f"output_schema is not a valid JSON Schema: {exc.message}", where=f"{suite.path}: task.output_schema") from None
+            raise BadInput(
+                f"output_schema is not a valid JSON Schema: {exc.message}", where=f"{suite.path}: task.output_schema"
+            ) from None
     return schema
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable
+from typing import Any
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
@@ -66,17 +67,17 @@ class TfidfIndex:
     def __init__(self, texts: list[str], *, bigrams: bool = False, english_stop_words: bool = False):
         import numpy as np
 
-        self._options = {"bigrams": bigrams, "stop_words": english_stop_words_if(english_stop_words)}
+        self._options: dict[str, Any] = {"bigrams": bigrams, "stop_words": english_stop_words_if(english_stop_words)}
         self.n_docs = len(texts)
         vocabulary: dict[str, int] = {}  # term -> column, in order of first appearance
         doc_columns: list[list[int]] = []
         doc_counts: list[list[int]] = []
         for text in texts:
             counts = _counts(analyse(text, **self._options))
-            columns = [vocabulary.setdefault(term, len(vocabulary)) for term in counts]
-            order = sorted(range(len(columns)), key=columns.__getitem__)
+            term_columns = [vocabulary.setdefault(term, len(vocabulary)) for term in counts]
+            order = sorted(range(len(term_columns)), key=term_columns.__getitem__)
             terms = list(counts.values())
-            doc_columns.append([columns[i] for i in order])
+            doc_columns.append([term_columns[i] for i in order])
             doc_counts.append([terms[i] for i in order])
         self.vocabulary = vocabulary
         lengths = np.fromiter((len(c) for c in doc_columns), dtype=np.int64, count=self.n_docs)

@@ -48,7 +48,7 @@ def watched_files(suite_path: Path) -> list[Path]:
 
 
 def snapshot(files: list[Path]) -> dict[Path, tuple[int, int] | None]:
-    stamps = {}
+    stamps: dict[Path, tuple[int, int] | None] = {}
     for path in files:
         try:
             info = path.stat()
@@ -93,7 +93,10 @@ def what_moved(previous_dir: Path, run_dir: Path) -> list[str]:
                 fixed.append(case_id)
             elif was.get("correct") and not row.get("correct"):
                 broken.append(case_id)
-            elif (row.get("predicted_label"), bool(row.get("error"))) != (was.get("predicted_label"), bool(was.get("error"))):
+            elif (row.get("predicted_label"), bool(row.get("error"))) != (
+                was.get("predicted_label"),
+                bool(was.get("error")),
+            ):
                 relabelled.append(f"{case_id} ({was.get('predicted_label')} -> {row.get('predicted_label')})")
         a, b = accuracy(old, route), accuracy(new, route)
         head = f"{route}: accuracy {_num(a)} -> {_num(b)}" if a != b else f"{route}: accuracy {_num(b)}"
@@ -109,8 +112,15 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def watch(suite_path: Path, run_once: Callable[[], Any], *, say: Callable[[str], None] = print,
-          sleep: Callable[[float], None] | None = None, interval: float = INTERVAL_S, max_runs: int | None = None) -> int:
+def watch(
+    suite_path: Path,
+    run_once: Callable[[], Any],
+    *,
+    say: Callable[[str], None] = print,
+    sleep: Callable[[float], None] | None = None,
+    interval: float = INTERVAL_S,
+    max_runs: int | None = None,
+) -> int:
     """Run, then re-run on every change until Ctrl-C (or `max_runs` runs). `run_once` returns
     a RunResult; bad input (a half-saved file) is printed and waited out, never fatal."""
     sleep = sleep or time.sleep
@@ -142,7 +152,11 @@ def watch(suite_path: Path, run_once: Callable[[], Any], *, say: Callable[[str],
             moved = changed(stamps, snapshot(files))
             if not moved:
                 continue
-            say("changed: " + ", ".join(str(p) for p in moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else ""))
+            say(
+                "changed: "
+                + ", ".join(str(p) for p in moved[:5])
+                + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+            )
             files = watched_files(suite_path)  # the suite may name other files now
             stamps = snapshot(files)
             attempt()

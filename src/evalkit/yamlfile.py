@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from evalkit.errors import BadInput
-
 
 LFS_POINTER = "version https://git-lfs.github.com/spec/"
 
@@ -76,7 +76,7 @@ def load_with_lines(path: Path, what: str = "file") -> tuple[Any, Callable[[tupl
             if isinstance(current, yaml.MappingNode):
                 match = next((v for k, v in current.value if k.value == str(key)), None)
                 key_node = next((k for k, v in current.value if k.value == str(key)), None)
-                if match is None:
+                if match is None or key_node is None:  # found together or not at all
                     break
                 line, current = key_node.start_mark.line + 1, match
             elif isinstance(current, yaml.SequenceNode) and isinstance(key, int) and key < len(current.value):

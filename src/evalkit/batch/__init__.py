@@ -15,6 +15,7 @@ Nothing here imports an SDK at module level.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 #: the batch state file in the run directory
 STATE_FILE = "batches.json"
@@ -30,15 +31,17 @@ class BatchOptions:
     left as None takes the value the run started with (a resumed run), else the default."""
 
     poll_s: float | None = None  # seconds between two looks at the open batches (default 30)
-    resubmit: int | None = None  # times an expired or errored request is sent again before it becomes an error row (default 1)
+    resubmit: int | None = (
+        None  # times an expired or errored request is sent again before it becomes an error row (default 1)
+    )
     max_requests: int | None = None  # requests per batch, below the provider's own limit
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def resolved(self, stored: dict | None = None) -> "BatchOptions":
+    def resolved(self, stored: dict | None = None) -> BatchOptions:
         """Every setting filled in: this object's, else `stored` (batches.json), else DEFAULTS."""
-        values = dict(DEFAULTS)
+        values: dict[str, Any] = dict(DEFAULTS)
         values.update({k: v for k, v in (stored or {}).items() if k in DEFAULTS and v is not None})
         values.update({k: v for k, v in asdict(self).items() if v is not None})
         return BatchOptions(**values)

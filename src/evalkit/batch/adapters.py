@@ -10,8 +10,9 @@ server-errored request) or not (a bad request, a cancelled batch).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Iterator, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from evalkit.providers.base import Provider, ProviderError, ProviderResponse
 
@@ -62,10 +63,10 @@ class BatchAdapter:
 
     def __init__(self, base_url: str | None, api_key: str, *, label: str = "evalkit"):
         self.base_url, self.api_key, self.label = base_url, api_key, label
-        self._client = None
+        self._client: Any = None  # the SDK's async client, made on first use
 
     @classmethod
-    def for_provider(cls, provider: Provider, *, label: str = "evalkit") -> "BatchAdapter":
+    def for_provider(cls, provider: Provider, *, label: str = "evalkit") -> BatchAdapter:
         import os
 
         variable = provider.key_variable()

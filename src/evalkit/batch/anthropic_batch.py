@@ -60,7 +60,9 @@ class AnthropicBatches(BatchAdapter):
         if self._client is None:
             import anthropic
 
-            self._client = anthropic.AsyncAnthropic(api_key=self.api_key, base_url=self.base_url, max_retries=2, timeout=300.0)
+            self._client = anthropic.AsyncAnthropic(
+                api_key=self.api_key, base_url=self.base_url, max_retries=2, timeout=300.0
+            )
         return self._client
 
     def entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:

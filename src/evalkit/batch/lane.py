@@ -43,7 +43,7 @@ def batch_price(price: Any) -> Any:
     return type(price)(input=price.batch_input, output=price.batch_output)
 
 
-def call_key(call: "Call") -> Key:
+def call_key(call: Call) -> Key:
     request = call.request
     return request.case_id, request.route, request.repeat
 
@@ -54,7 +54,7 @@ def settings_for(option: Any, state: BatchState | None) -> BatchOptions:
     return given.resolved(state.settings if state is not None else None)
 
 
-async def run_lane(executor, pending: list["Call"]) -> None:
+async def run_lane(executor, pending: list[Call]) -> None:
     """Send batch-capable calls through the providers' batch APIs and the rest live, at the
     same time. `executor` is the run's Executor: its rows, cache, counters and live path are used."""
     run_dir = executor.writer.dir
@@ -72,7 +72,7 @@ class Lane:
 
     def __init__(self, executor, state: BatchState, settings: BatchOptions):
         self.executor, self.state, self.settings = executor, state, settings
-        self.calls: dict[Key, "Call"] = {}
+        self.calls: dict[Key, Call] = {}
         self.waiting: dict[str, set[Key]] = {}  # batch id -> the calls it still owes
         self.adapters: dict[str, BatchAdapter] = {}  # by route
         self._warned: set[str] = set()
@@ -88,10 +88,11 @@ class Lane:
         if notify is not None:
             notify(message)
 
-    def partition(self, pending: list["Call"]) -> tuple[list["Call"], list["Call"]]:
+    def partition(self, pending: list[Call]) -> tuple[list[Call], list[Call]]:
         """(calls with a batch engine, calls to run live)."""
         capable: dict[int, bool] = {}
-        batched, live = [], []
+        batched: list[Call] = []
+        live: list[Call] = []
         for call in pending:
             provider = call.provider
             if id(provider) not in capable:
@@ -106,10 +107,11 @@ class Lane:
     def adapter(self, route: str, provider: Provider) -> BatchAdapter:
         if route not in self.adapters:
             cls = adapter_class(provider)
+            assert cls is not None  # only providers with a batch adapter come here (partition)
             self.adapters[route] = cls.for_provider(provider, label=f"evalkit-{self.state.path.parent.name}-{route}")
         return self.adapters[route]
 
-    def write(self, call: "Call", response: ProviderResponse | None, error: ProviderError | None, attempt: int,
+    def write(self, call: Call, response: ProviderResponse | None, error: ProviderError | None, attempt: int,
               batch_id: str | None) -> None:
         executor = self.executor
         row = executor._row(call, response, error, attempt, None)
@@ -117,13 +119,13 @@ class Lane:
         row["batch_id"] = batch_id
         executor._write(row, call)
 
-    def fail(self, calls: list["Call"], error: ProviderError, attempt: int, batch_id: str | None) -> None:
+    def fail(self, calls: list[Call], error: ProviderError, attempt: int, batch_id: str | None) -> None:
         for call in calls:
             self.write(call, None, error, attempt, batch_id)
 
     # -- the work
 
-    async def run(self, calls: list["Call"]) -> None:
+    async def run(self, calls: list[Call]) -> None:
         for call in calls:
             call.price = batch_price(call.price)
             self.calls[call_key(call)] = call
@@ -139,7 +141,10 @@ class Lane:
                 self.waiting.setdefault(record.id, set()).add(key)
         if self.waiting:
             count = sum(len(keys) for keys in self.waiting.values())
-            self.notify(f"collecting {count} requests from {len(self.waiting)} batches submitted earlier (nothing is sent again)")
+            self.notify(
+                f"collecting {count} requests from {len(self.waiting)} batches submitted earlier "
+                "(nothing is sent again)"
+            )
         self.state.settings = self.settings.to_dict()
         self.state.save()
         try:
@@ -186,8 +191,8 @@ class Lane:
         if unconfirmed:
             self.state.save()
 
-    async def submit(self, calls: list["Call"], *, attempt: int) -> None:
-        by_route: dict[str, list["Call"]] = {}
+    async def submit(self, calls: list[Call], *, attempt: int) -> None:
+        by_route: dict[str, list[Call]] = {}
         for call in calls:
             by_route.setdefault(call.request.route, []).append(call)
         for route, group in by_route.items():
@@ -200,10 +205,12 @@ class Lane:
             entries = [(call, adapter.entry(custom_id(route, call.request.case_id, call.request.repeat),
                                             provider.request_body(call.request))) for call in group]
             limit = min(adapter.max_requests, self.settings.max_requests or adapter.max_requests)
-            for chunk in split(entries, (entry_size(e) for _, e in entries), max_count=limit, max_bytes=adapter.max_bytes):
+            for chunk in split(
+                entries, (entry_size(e) for _, e in entries), max_count=limit, max_bytes=adapter.max_bytes
+            ):
                 await self.submit_one(route, provider, adapter, chunk, attempt)
 
-    async def submit_one(self, route: str, provider: Provider, adapter: BatchAdapter, chunk: list[tuple["Call", dict]],
+    async def submit_one(self, route: str, provider: Provider, adapter: BatchAdapter, chunk: list[tuple[Call, dict]],
                          attempt: int) -> None:
         from evalkit.providers.sdk import public_url
 
@@ -216,7 +223,12 @@ class Lane:
             api_key_env=provider.key_variable(), submission=mark)
         self.state.batches.append(record)
         self.state.save()  # before the provider hears of it: a kill mid-submission leaves the mark to look up
-        metadata = {"source": "evalkit", "run": self.state.path.parent.name[:512], "route": route[:512], "submission": mark}
+        metadata = {
+            "source": "evalkit",
+            "run": self.state.path.parent.name[:512],
+            "route": route[:512],
+            "submission": mark,
+        }
         submission = asyncio.ensure_future(adapter.submit([entry for _, entry in chunk], metadata))
         stopped = False
         try:
@@ -250,6 +262,7 @@ class Lane:
             records = [self.state.find(batch_id) for batch_id in list(self.waiting)]
             await asyncio.gather(*(self.check(record) for record in records))
             if self.waiting:
+                assert self.settings.poll_s is not None  # resolved(): every setting is filled in
                 await asyncio.sleep(self.settings.poll_s)
 
     def _lost(self, record: BatchRecord, error: ProviderError) -> None:
@@ -279,7 +292,9 @@ class Lane:
             found, absent = await adapter.outcomes(record.id, progress)
         except ProviderError as error:
             if error.retryable:
-                self.notify(f"batch {record.id}: {error.message}; still waiting for it", once=f"{record.id}:{error.type}")
+                self.notify(
+                    f"batch {record.id}: {error.message}; still waiting for it", once=f"{record.id}:{error.type}"
+                )
                 return
             self._lost(record, error)
             return
@@ -289,6 +304,8 @@ class Lane:
         """Write the rows an ended batch answered; send the retryable failures again."""
         keys = self.waiting.pop(record.id, set())
         cache = self.executor.cache
+        resubmit = self.settings.resubmit
+        assert resubmit is not None  # resolved(): every setting is filled in
         again = []
         for key in sorted(keys):
             call = self.calls[key]
@@ -298,7 +315,7 @@ class Lane:
                 if cache is not None and call.cache_mode in ("write", "readwrite"):
                     cache.put(call.cache_key, outcome)
                 self.write(call, outcome, None, record.attempt, record.id)
-            elif outcome.retryable and record.attempt <= self.settings.resubmit:
+            elif outcome.retryable and record.attempt <= resubmit:
                 again.append(call)
             else:
                 if record.attempt > 1:

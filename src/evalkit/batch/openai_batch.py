@@ -78,7 +78,9 @@ class OpenAIBatches(BatchAdapter):
         if self._client is None:
             import openai
 
-            self._client = openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=2, timeout=300.0)
+            self._client = openai.AsyncOpenAI(
+                api_key=self.api_key, base_url=self.base_url, max_retries=2, timeout=300.0
+            )
         return self._client
 
     def entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +140,9 @@ class OpenAIBatches(BatchAdapter):
                     line = json.loads(raw)
                     found[line["custom_id"]] = line_outcome(line)
         if progress.status == "failed":
-            absent = ProviderError("batch_failed", f"the provider failed the whole batch: {progress.error or 'no reason given'}")
+            absent = ProviderError(
+                "batch_failed", f"the provider failed the whole batch: {progress.error or 'no reason given'}"
+            )
         elif progress.status == "expired":
             absent = expired()
         elif progress.status == "cancelled":

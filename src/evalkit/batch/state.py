@@ -69,7 +69,7 @@ class BatchRecord:
         return [(case_id, self.route, int(repeat)) for case_id, repeat in self.requests.values()]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "BatchRecord":
+    def from_dict(cls, data: dict[str, Any]) -> BatchRecord:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -87,17 +87,21 @@ class BatchState:
         return Path(run_dir) / STATE_FILE
 
     @classmethod
-    def load(cls, run_dir: Path) -> "BatchState | None":
+    def load(cls, run_dir: Path) -> BatchState | None:
         """The stored state, or None when the run never used the batch lane."""
         path = cls.path_in(run_dir)
         if not path.exists():
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(path, dict(data.get("settings") or {}), [BatchRecord.from_dict(b) for b in data.get("batches") or []])
+            return cls(
+                path, dict(data.get("settings") or {}), [BatchRecord.from_dict(b) for b in data.get("batches") or []]
+            )
         except (json.JSONDecodeError, TypeError, AttributeError) as error:
-            raise BadInput(f"the batch state file is damaged ({error}); the batch ids it held are in the "
-                           f"providers' consoles", where=str(path)) from None
+            raise BadInput(
+                f"the batch state file is damaged ({error}); the batch ids it held are in the providers' consoles",
+                where=str(path),
+            ) from None
 
     def save(self) -> None:
         """Write atomically: a process killed mid-write leaves the previous version."""
@@ -110,7 +114,7 @@ class BatchState:
         """For each request, the last batch that holds it."""
         holder: dict[Key, BatchRecord] = {}
         for record in self.batches:
-            for key in record.keys():
+            for key in record.keys():  # noqa: SIM118 - BatchRecord.keys() is a method, not a dict view
                 holder[key] = record
         return holder
 

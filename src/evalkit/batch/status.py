@@ -81,4 +81,9 @@ def batch_status(run_dir: str | Path, *, refresh: bool = True) -> dict[str, Any]
             entry.update(status=answer.status, ended=answer.ended, counts=dict(answer.counts), source="provider",
                          error=answer.error or record.error)
         batches.append(entry)
-    return {"run_dir": str(run_dir), "suite": suite, "open": sum(1 for b in batches if not b["ended"]), "batches": batches}
+    return {
+        "run_dir": str(run_dir),
+        "suite": suite,
+        "open": sum(1 for b in batches if not b["ended"]),
+        "batches": batches,
+    }

@@ -6,11 +6,16 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("batch", help="batches of a --batch run", description="Inspect the provider batches of a run made with --batch.")
+    p = sub.add_parser(
+        "batch", help="batches of a --batch run", description="Inspect the provider batches of a run made with --batch."
+    )
     actions = p.add_subparsers(dest="batch_action", metavar="ACTION")
-    s = actions.add_parser("status", help="each batch's state and counts",
-                           description="Show each batch of the run: route, attempt, state and counts (asking the provider "
-                                       "about the open ones), and how many rows it has answered.")
+    s = actions.add_parser(
+        "status",
+        help="each batch's state and counts",
+        description="Show each batch of the run: route, attempt, state and counts (asking the provider "
+        "about the open ones), and how many rows it has answered.",
+    )
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run directory")
     s.add_argument("--offline", action="store_true", help="show the stored state only; ask no provider")
     s.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -36,8 +41,21 @@ def print_status(report: dict) -> None:
 
     from evalkit.batch.status import describe_counts
 
-    table = [[b["id"], b["route"], b["provider"], b["attempt"], b["requests"], b["status"], describe_counts(b["counts"]),
-              b["rows"], b["submitted_at"], b["ended_at"] or "-"] for b in report["batches"]]
+    table = [
+        [
+            b["id"],
+            b["route"],
+            b["provider"],
+            b["attempt"],
+            b["requests"],
+            b["status"],
+            describe_counts(b["counts"]),
+            b["rows"],
+            b["submitted_at"],
+            b["ended_at"] or "-",
+        ]
+        for b in report["batches"]
+    ]
     print(tabulate(table, headers=["batch", "route", "provider", "attempt", "requests", "status", "counts", "rows",
                                    "submitted", "ended"], tablefmt="simple"))
     for b in report["batches"]:

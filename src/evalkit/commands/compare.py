@@ -4,10 +4,13 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare", help="compare two routes case by case",
-                       description="Pair the rows of two routes by case id and report the deltas of accuracy, parse rate, "
-                                   "kappa and macro-F1 with paired 95% intervals, McNemar's test, the cases fixed and broken, "
-                                   "per-class, per-tag, latency, token and cost changes. Deltas are B minus A.")
+    p = sub.add_parser(
+        "compare",
+        help="compare two routes case by case",
+        description="Pair the rows of two routes by case id and report the deltas of accuracy, parse rate, "
+        "kappa and macro-F1 with paired 95% intervals, McNemar's test, the cases fixed and broken, "
+        "per-class, per-tag, latency, token and cost changes. Deltas are B minus A.",
+    )
     p.add_argument("a", metavar="A", help="RUN_DIR:ROUTE, the reference (e.g. reports/run1:base)")
     p.add_argument("b", metavar="B", help="RUN_DIR:ROUTE, the challenger (the same run with another route is fine)")
     p.add_argument("--json", action="store_true", help="print one JSON object (its keys: docs/ci.md, section 1)")

@@ -6,13 +6,18 @@ import json
 import sys
 from pathlib import Path
 
-FORMATS_HELP = "openai-chat (default), openai-dpo, openai-rft, hf-chat, hf-grpo, vertex-gemini, or a plugin's (evalkit.ft_formats)"
+FORMATS_HELP = (
+    "openai-chat (default), openai-dpo, openai-rft, hf-chat, hf-grpo, vertex-gemini, or a plugin's (evalkit.ft_formats)"
+)
 REWARD_FORMATS = ("trl", "openai-grader")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ft", help="fine-tune data and jobs: split, export, reward, validate, estimate, leakage, launch, status",
-                       description="Prepare, check, price and launch the fine-tune of a suite's tuned route.")
+    p = sub.add_parser(
+        "ft",
+        help="fine-tune data and jobs: split, export, reward, validate, estimate, leakage, launch, status",
+        description="Prepare, check, price and launch the fine-tune of a suite's tuned route.",
+    )
     ft = p.add_subparsers(dest="ft_command", metavar="STEP")
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
 
@@ -20,7 +25,9 @@ def register(sub) -> None:
     s.add_argument("cases", type=Path, help="case file (JSONL, CSV or YAML)")
     s.add_argument("--holdout", type=float, default=0.2, help="share of each label held out (default 0.2)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--stratify", choices=["label", "none"], default="label", help="draw per label (default) or over all cases")
+    s.add_argument(
+        "--stratify", choices=["label", "none"], default="label", help="draw per label (default) or over all cases"
+    )
     s.add_argument("--label-field", help="dot path of the label when expected is an object")
     s.add_argument("--out", type=Path, help="write here instead of rewriting the case file")
     s.add_argument("--dry-run", action="store_true", help="print the counts, write nothing")
@@ -32,20 +39,32 @@ def register(sub) -> None:
     e.add_argument("--route", help="the route whose prompts training sees (default: the suite's finetuned route)")
     e.add_argument("--out", type=Path, required=True, help="training JSONL to write")
     e.add_argument("--validation-out", type=Path, help="also write a validation file, carved from the train split")
-    e.add_argument("--validation-fraction", type=float, default=0.2, help="share of train cases for validation (default 0.2)")
+    e.add_argument(
+        "--validation-fraction", type=float, default=0.2, help="share of train cases for validation (default 0.2)"
+    )
     e.add_argument("--seed", type=int, default=0, help="seed of the validation draw (default 0)")
     e.add_argument("--format", default="openai-chat", help=FORMATS_HELP)
-    e.add_argument("--allow-leakage", action="store_true", help="write even when holdout cases leak into the train split")
+    e.add_argument(
+        "--allow-leakage", action="store_true", help="write even when holdout cases leak into the train split"
+    )
     e.add_argument("--threshold", type=float, help="near-copy cosine threshold of the leakage check (default 0.9)")
     e.add_argument("--grader-out", type=Path, help="also write the suite's scoring as an OpenAI grader (JSON), for RFT")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(handler=handle_export)
 
-    r = ft.add_parser("reward", help="write the suite's scoring as a reward: a TRL reward module or an OpenAI grader",
-                      description="Write the suite's scoring (parse, validate, compare each scored field, weights) as a "
-                                  "stdlib-only reward function for TRL's GRPOTrainer, or as an OpenAI grader. See docs/rft.md.")
+    r = ft.add_parser(
+        "reward",
+        help="write the suite's scoring as a reward: a TRL reward module or an OpenAI grader",
+        description="Write the suite's scoring (parse, validate, compare each scored field, weights) as a "
+        "stdlib-only reward function for TRL's GRPOTrainer, or as an OpenAI grader. See docs/rft.md.",
+    )
     r.add_argument("suite", type=Path, help="suite YAML file")
-    r.add_argument("--format", choices=REWARD_FORMATS, default="trl", help="trl: a Python module (default); openai-grader: grader JSON")
+    r.add_argument(
+        "--format",
+        choices=REWARD_FORMATS,
+        default="trl",
+        help="trl: a Python module (default); openai-grader: grader JSON",
+    )
     r.add_argument("--out", type=Path, required=True, help="file to write")
     r.set_defaults(handler=handle_reward)
 
@@ -54,7 +73,9 @@ def register(sub) -> None:
     v.add_argument("--format", help=FORMATS_HELP.replace(" (default)", "") + "; default: guessed from the first line")
     v.add_argument("--model", help="count with this model's encoding and token limit (default: cl100k_base, 4,096)")
     v.add_argument("--validation", type=Path, help="openai-rft: the validation file to check with it")
-    v.add_argument("--grader", type=Path, help="openai-rft: the grader JSON whose reference fields every line must carry")
+    v.add_argument(
+        "--grader", type=Path, help="openai-rft: the grader JSON whose reference fields every line must carry"
+    )
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(handler=handle_validate)
 
@@ -75,8 +96,16 @@ def register(sub) -> None:
     k.add_argument("suite", type=Path, help="suite YAML file")
     k.add_argument("--training-file", type=Path, help="also compare with this training JSONL")
     k.add_argument("--format", help="its format (default: guessed)")
-    k.add_argument("--route", help="route that renders holdout prompts for the training-file comparison (default: the finetuned one)")
-    k.add_argument("--threshold", type=float, default=0.9, help="TF-IDF cosine at or above which two texts are near copies (default 0.9)")
+    k.add_argument(
+        "--route",
+        help="route that renders holdout prompts for the training-file comparison (default: the finetuned one)",
+    )
+    k.add_argument(
+        "--threshold",
+        type=float,
+        default=0.9,
+        help="TF-IDF cosine at or above which two texts are near copies (default 0.9)",
+    )
     k.add_argument("--json", action="store_true", help="print the leaks as JSON")
     k.set_defaults(handler=handle_leakage)
 
@@ -91,12 +120,18 @@ def register(sub) -> None:
     la.add_argument("--method", choices=["supervised", "dpo", "reinforcement"],
                     help="training method (default: the file format's: openai-rft files train by reinforcement)")
     la.add_argument("--grader", type=Path, help="reinforcement: the grader JSON (default: built from --suite)")
-    la.add_argument("--no-lora", dest="lora", action="store_false", help="full fine-tune where the provider offers LoRA (Together)")
-    la.add_argument("--base-url", help="provider API base URL (default: OPENAI_BASE_URL / TOGETHER_BASE_URL, else the provider's)")
+    la.add_argument(
+        "--no-lora", dest="lora", action="store_false", help="full fine-tune where the provider offers LoRA (Together)"
+    )
+    la.add_argument(
+        "--base-url", help="provider API base URL (default: OPENAI_BASE_URL / TOGETHER_BASE_URL, else the provider's)"
+    )
     la.add_argument("--bucket", help="vertex: a Cloud Storage bucket evalkit uploads the training files to")
     la.add_argument("--training-uri", help="vertex: the gs:// URI you uploaded the training file to")
     la.add_argument("--validation-uri", help="vertex: the gs:// URI you uploaded the validation file to")
-    la.add_argument("--suite", type=Path, help="suite whose finetuned route `status` will fill in when the job succeeds")
+    la.add_argument(
+        "--suite", type=Path, help="suite whose finetuned route `status` will fill in when the job succeeds"
+    )
     la.add_argument("--route", help="that route (default: the suite's finetuned route)")
     la.add_argument("--json", action="store_true", help="print the job as JSON")
     la.set_defaults(handler=handle_launch)
@@ -109,9 +144,15 @@ def register(sub) -> None:
     st.add_argument("--timeout", type=float, help="stop waiting after this many seconds")
     st.add_argument("--base-url", help="provider API base URL")
     st.add_argument("--suite", type=Path, help="suite to write the tuned model into (default: the one given to launch)")
-    st.add_argument("--route", help="its finetuned route (default: the one given to launch, else the suite's finetuned route)")
-    st.add_argument("--training-file", type=Path, help="training file whose SHA-256 to record (default: launch's record)")
-    st.add_argument("--print", dest="print_only", action="store_true", help="print the route's YAML instead of editing the suite")
+    st.add_argument(
+        "--route", help="its finetuned route (default: the one given to launch, else the suite's finetuned route)"
+    )
+    st.add_argument(
+        "--training-file", type=Path, help="training file whose SHA-256 to record (default: launch's record)"
+    )
+    st.add_argument(
+        "--print", dest="print_only", action="store_true", help="print the route's YAML instead of editing the suite"
+    )
     st.add_argument("--json", action="store_true", help="print the job as JSON")
     st.set_defaults(handler=handle_status)
 
@@ -158,19 +199,40 @@ def handle_export(args) -> int:
         from evalkit.finetune.rft import build_grader, reward_plan
 
         grader = build_grader(reward_plan(suite))
-    result = export_training_data(suite, args.out, route=args.route, fmt=args.format, validation_out=args.validation_out,
-                                  validation_fraction=args.validation_fraction, seed=args.seed,
-                                  allow_leakage=args.allow_leakage, threshold=args.threshold)
+    result = export_training_data(
+        suite,
+        args.out,
+        route=args.route,
+        fmt=args.format,
+        validation_out=args.validation_out,
+        validation_fraction=args.validation_fraction,
+        seed=args.seed,
+        allow_leakage=args.allow_leakage,
+        threshold=args.threshold,
+    )
     report = result.report
+    assert report is not None  # export_training validates the file it wrote
     if grader is not None:
         _write_json(args.grader_out, grader)
     if args.json:
-        _dump({"path": str(result.path), "format": result.format, "route": result.route, "n_examples": result.n_examples,
-               "grader_path": str(args.grader_out) if grader is not None else None,
-               "sha256": result.sha256, "validation_path": str(result.validation_path) if result.validation_path else None,
-               "n_validation": result.n_validation, "validation_sha256": result.validation_sha256, "skipped": result.skipped,
-               "leaks": [leak.describe() for leak in result.leaks], "billed_tokens": report.billed_tokens,
-               "errors": len(report.errors), "warnings": result.warnings})
+        _dump(
+            {
+                "path": str(result.path),
+                "format": result.format,
+                "route": result.route,
+                "n_examples": result.n_examples,
+                "grader_path": str(args.grader_out) if grader is not None else None,
+                "sha256": result.sha256,
+                "validation_path": str(result.validation_path) if result.validation_path else None,
+                "n_validation": result.n_validation,
+                "validation_sha256": result.validation_sha256,
+                "skipped": result.skipped,
+                "leaks": [leak.describe() for leak in result.leaks],
+                "billed_tokens": report.billed_tokens,
+                "errors": len(report.errors),
+                "warnings": result.warnings,
+            }
+        )
         return 0
     for leak in result.leaks:
         print(f"warning: {leak.describe()} (written anyway: --allow-leakage)", file=sys.stderr)
@@ -181,7 +243,10 @@ def handle_export(args) -> int:
     if result.validation_path:
         print(f"wrote {result.validation_path}: {result.n_validation} validation examples")
     if grader is not None:
-        print(f"wrote {args.grader_out}: {grader['type']} grader ({', '.join(grader.get('graders', {})) or grader['name']})")
+        print(
+            f"wrote {args.grader_out}: {grader['type']} grader "
+            f"({', '.join(grader.get('graders', {})) or grader['name']})"
+        )
     if result.skipped:
         print(f"  {len(result.skipped)} train case(s) without a rejected output were left out")
     print(f"  ~{report.billed_tokens} billed tokens per epoch; {len(report.errors)} format errors"
@@ -225,11 +290,16 @@ def _distribution_rows(report) -> list[list]:
     from evalkit.finetune.validate import distribution
 
     rows = []
-    for name, values in (("messages per example", report.messages_per_example), ("tokens per example", report.tokens_per_example),
-                         ("assistant tokens per example", report.assistant_tokens_per_example)):
+    for name, values in (
+        ("messages per example", report.messages_per_example),
+        ("tokens per example", report.tokens_per_example),
+        ("assistant tokens per example", report.assistant_tokens_per_example),
+    ):
         d = distribution(values)
         if d:
-            rows.append([name, d["min"], d["max"], round(d["mean"], 1), d["median"], round(d["p10"], 1), round(d["p90"], 1)])
+            rows.append(
+                [name, d["min"], d["max"], round(d["mean"], 1), d["median"], round(d["p10"], 1), round(d["p90"], 1)]
+            )
     return rows
 
 
@@ -247,8 +317,11 @@ def print_report(report) -> None:
     else:
         print("No format errors")
     if report.warnings:
-        print(f"Warnings: {report.missing_system} without a system message, {report.missing_user} without a user message, "
-              f"{len(report.over_limit_lines)} over the token limit")
+        print(
+            f"Warnings: {report.missing_system} without a system message, "
+            f"{report.missing_user} without a user message, "
+            f"{len(report.over_limit_lines)} over the token limit"
+        )
         for problem in report.warnings:
             print(f"  {_at(problem)}: {problem.kind}: {problem.message}")
     rows = _distribution_rows(report)
@@ -300,7 +373,11 @@ def handle_estimate(args) -> int:
 
         suite = load_suite(args.suite)
     report = validate_file(args.file, args.format, args.model)
-    price = args.training_price if args.training_price is not None else training_price(args.model, suite.spec.pricing if suite else None)
+    price = (
+        args.training_price
+        if args.training_price is not None
+        else training_price(args.model, suite.spec.pricing if suite else None)
+    )
     training = estimate_training(report, args.model, epochs=args.epochs, price_per_mtok=price)
     inference = estimate_inference(suite, prompted=args.prompted_route, tuned=args.tuned_route,
                                    monthly_volume=args.monthly_volume) if suite else None
@@ -308,12 +385,20 @@ def handle_estimate(args) -> int:
         _dump({"training": training.to_dict(), "inference": inference.to_dict() if inference else None,
                "format_errors": len(report.errors)})
         return 0
-    price_text = "unknown (no training price for this model: pass --training-price)" if price is None else f"${price}/M tokens"
-    print(f"training {training.model}: {training.billed_tokens} billed tokens x {training.epochs} epochs ({training.epochs_rule})"
-          f" = {training.charged_tokens} tokens at {price_text}")
+    price_text = (
+        "unknown (no training price for this model: pass --training-price)" if price is None else f"${price}/M tokens"
+    )
+    print(
+        f"training {training.model}: {training.billed_tokens} billed tokens x {training.epochs} epochs "
+        f"({training.epochs_rule})"
+        f" = {training.charged_tokens} tokens at {price_text}"
+    )
     print(f"training cost: {_usd(training.cost_usd)}")
     if report.errors:
-        print(f"warning: the file has {len(report.errors)} format errors (evalkit ft validate {args.file})", file=sys.stderr)
+        print(
+            f"warning: the file has {len(report.errors)} format errors (evalkit ft validate {args.file})",
+            file=sys.stderr,
+        )
     if inference:
         print_inference(inference)
     return 0
@@ -326,12 +411,19 @@ def print_inference(inference) -> None:
             for r in (inference.prompted, inference.tuned)]
     print()
     print(f"inference over {inference.tuned.n_cases} holdout cases:")
-    print(tabulate(rows, headers=["route", "model", "prompt tokens", "answer tokens", "cost per 1,000"], tablefmt="simple"))
+    print(
+        tabulate(
+            rows, headers=["route", "model", "prompt tokens", "answer tokens", "cost per 1,000"], tablefmt="simple"
+        )
+    )
     print(f"prompt tokens per call: {inference.delta_input_tokens:+.1f}; cost change per 1,000 calls: "
           f"{'unknown' if inference.delta_per_1k_usd is None else f'{inference.delta_per_1k_usd:+,.4f} USD'}")
     if inference.monthly_volume is not None:
         monthly = inference.delta_monthly_usd
-        print(f"at {inference.monthly_volume:,} calls a month: {'unknown' if monthly is None else f'{monthly:+,.2f} USD'} a month")
+        print(
+            f"at {inference.monthly_volume:,} calls a month: "
+            f"{'unknown' if monthly is None else f'{monthly:+,.2f} USD'} a month"
+        )
 
 
 # ---------------------------------------------------------------- leakage
@@ -342,17 +434,22 @@ def handle_leakage(args) -> int:
     from evalkit.suite import load_suite
 
     suite = load_suite(args.suite)
-    leaks = suite_leaks(suite, training_file=args.training_file, fmt=args.format, route=args.route, threshold=args.threshold)
+    leaks = suite_leaks(
+        suite, training_file=args.training_file, fmt=args.format, route=args.route, threshold=args.threshold
+    )
     if args.json:
-        _dump([{"holdout_id": l.holdout_id, "other_id": l.other_id, "source": l.source, "kind": l.kind,
-                "similarity": l.similarity} for l in leaks])
+        _dump([{"holdout_id": leak.holdout_id, "other_id": leak.other_id, "source": leak.source, "kind": leak.kind,
+                "similarity": leak.similarity} for leak in leaks])
     elif leaks:
         print(f"{len(leaks)} leak(s): holdout cases also in the training data")
         for leak in leaks:
             print(f"  {leak.describe()}")
     else:
         sources = "the train split" + (f" and {args.training_file}" if args.training_file else "")
-        print(f"no leaks: no holdout case of {len(suite.holdout)} matches {sources} (exact, or cosine >= {args.threshold})")
+        print(
+            f"no leaks: no holdout case of {len(suite.holdout)} matches {sources} "
+            f"(exact, or cosine >= {args.threshold})"
+        )
     return 1 if leaks else 0
 
 
@@ -360,8 +457,15 @@ def handle_leakage(args) -> int:
 
 
 def _state_dict(state) -> dict:
-    return {"id": state.id, "status": state.status, "provider_status": state.provider_status, "base_model": state.base_model,
-            "fine_tuned_model": state.fine_tuned_model, "training_file_id": state.training_file_id, "error": state.error}
+    return {
+        "id": state.id,
+        "status": state.status,
+        "provider_status": state.provider_status,
+        "base_model": state.base_model,
+        "fine_tuned_model": state.fine_tuned_model,
+        "training_file_id": state.training_file_id,
+        "error": state.error,
+    }
 
 
 def handle_launch(args) -> int:
@@ -392,8 +496,14 @@ def handle_status(args) -> int:
     result = _state_dict(state)
     code = 0
     if state.status == "succeeded":
-        fields = route_fields(args.provider, state, record, args.base_url, args.training_file,
-                              prices=_suite_prices(args.suite or (Path(record.suite) if record and record.suite else None)))
+        fields = route_fields(
+            args.provider,
+            state,
+            record,
+            args.base_url,
+            args.training_file,
+            prices=_suite_prices(args.suite or (Path(record.suite) if record and record.suite else None)),
+        )
         result["route_fields"] = fields
         _finish(args, record, fields, result)
     elif state.status in ("failed", "cancelled"):
@@ -438,7 +548,9 @@ def _finish(args, record, fields: dict, result: dict) -> None:
     suite_path = args.suite or (Path(record.suite) if record and record.suite else None)
     route = args.route or (record.route if record else None)
     if suite_path is None or args.print_only:
-        notes.append("paste under `routes:` in the suite:" if suite_path is None or not route else f"set route {route!r} to:")
+        notes.append(
+            "paste under `routes:` in the suite:" if suite_path is None or not route else f"set route {route!r} to:"
+        )
         notes.append(route_yaml(route or "tuned", fields).rstrip("\n"))
         return
     if route is None:

@@ -19,16 +19,39 @@ def register(sub) -> None:
     p.add_argument("format", choices=FORMAT_NAMES, help="the source format")
     p.add_argument("path", type=Path, help="the source file")
     p.add_argument("--out", type=Path, required=True, help="the cases file to write, e.g. datasets/NAME/cases.jsonl")
-    p.add_argument("--suite", type=Path, metavar="FILE", help="also write a starter suite that runs these cases, e.g. evals/NAME.yaml")
+    p.add_argument(
+        "--suite",
+        type=Path,
+        metavar="FILE",
+        help="also write a starter suite that runs these cases, e.g. evals/NAME.yaml",
+    )
     p.add_argument("--force", action="store_true", help="overwrite --out (and --suite) if it exists")
-    p.add_argument("--label-field", metavar="FIELD", help="the source field (var, column, key) that holds the gold label")
-    p.add_argument("--text-field", metavar="COLUMN", help="csv: the column that holds the text (default: the first of text, input, utterance, instruction, query)")
+    p.add_argument(
+        "--label-field", metavar="FIELD", help="the source field (var, column, key) that holds the gold label"
+    )
+    p.add_argument(
+        "--text-field",
+        metavar="COLUMN",
+        help="csv: the column that holds the text (default: the first of text, input, utterance, instruction, query)",
+    )
     p.add_argument("--columns", metavar="A,B", type=lambda s: [c.strip() for c in s.split(",")],
                    help="csv: the columns of a headerless file, e.g. text,label")
     p.add_argument("--split", choices=["holdout", "train"], help="give every imported case this split")
-    p.add_argument("--items", type=Path, metavar="FILE", help="openai-hosted-evals: the items JSONL of the eval definition")
-    p.add_argument("--definition", type=Path, metavar="FILE", help="openai-hosted-evals: the eval definition, when PATH is the items")
-    p.add_argument("--run", type=Path, metavar="FILE", help="openai-hosted-evals: an eval run whose input_messages template is the prompt")
+    p.add_argument(
+        "--items", type=Path, metavar="FILE", help="openai-hosted-evals: the items JSONL of the eval definition"
+    )
+    p.add_argument(
+        "--definition",
+        type=Path,
+        metavar="FILE",
+        help="openai-hosted-evals: the eval definition, when PATH is the items",
+    )
+    p.add_argument(
+        "--run",
+        type=Path,
+        metavar="FILE",
+        help="openai-hosted-evals: an eval run whose input_messages template is the prompt",
+    )
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(handler=handle)
 
@@ -70,9 +93,21 @@ def _relative(path: Path) -> str:
 def _print_json(result, out: Path) -> None:
     import json
 
-    print(json.dumps({"source": str(result.source), "format": result.format, "out": str(out), "cases": len(result.cases),
-                      "labels": result.labels, "warnings": [{"where": w.where, "message": w.message} for w in result.warnings],
-                      "suite": result.suite}, indent=2, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "source": str(result.source),
+                "format": result.format,
+                "out": str(out),
+                "cases": len(result.cases),
+                "labels": result.labels,
+                "warnings": [{"where": w.where, "message": w.message} for w in result.warnings],
+                "suite": result.suite,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
 
 
 def _print_text(result, out: Path, suite: Path | None) -> None:
@@ -80,7 +115,7 @@ def _print_text(result, out: Path, suite: Path | None) -> None:
 
     import yaml
 
-    splits = {}
+    splits: dict[str, int] = {}
     for case in result.cases:
         splits[case.split] = splits.get(case.split, 0) + 1
     split_text = ", ".join(f"{n} {name}" for name, n in sorted(splits.items()))

@@ -12,7 +12,9 @@ def register(sub) -> None:
                                    "reported, tokens, latency, the request fingerprint and where the answer came from. "
                                    "Replaying the recording of a live run for an unchanged suite is evidence the gate "
                                    "accepts; after a prompt, model or example change, the gate names the stale routes.")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run directory (reports/SUITE/latest names the newest)")
+    p.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="the run directory (reports/SUITE/latest names the newest)"
+    )
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the recording (JSONL) to write")
     p.set_defaults(handler=handle)
 

@@ -6,9 +6,15 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("score", help="re-score a stored run from its raw outputs",
-                       description="Re-score a stored run (after a change to the label field, extract pattern or label set) and rewrite summary.json and report.md. No provider is called.")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run directory (reports/SUITE/latest names the newest)")
+    p = sub.add_parser(
+        "score",
+        help="re-score a stored run from its raw outputs",
+        description="Re-score a stored run (after a change to the label field, extract pattern or label set) "
+        "and rewrite summary.json and report.md. No provider is called.",
+    )
+    p.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="the run directory (reports/SUITE/latest names the newest)"
+    )
     p.add_argument("--suite", type=Path, help="score with this suite file instead of the one recorded in the run")
     p.add_argument("--json", action="store_true", help="print the new summary as JSON")
     p.set_defaults(handler=handle)

@@ -6,17 +6,25 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("view", help="browse runs case by case in a local web app (or --bundle it as static files)",
-                       description="Serve a read-only run browser on 127.0.0.1: Runs (with each route's headline metric "
-                                   "across runs), Grid (cases x routes, filters, search), Case (the request as sent, the "
-                                   "raw and parsed output, field scores, retrieved chunks, every route side by side) and "
-                                   "Diff (two runs case by case). Needs the 'view' extra: pip install 'evalkit-harness[view]'.")
+    p = sub.add_parser(
+        "view",
+        help="browse runs case by case in a local web app (or --bundle it as static files)",
+        description="Serve a read-only run browser on 127.0.0.1: Runs (with each route's headline metric "
+        "across runs), Grid (cases x routes, filters, search), Case (the request as sent, the "
+        "raw and parsed output, field scores, retrieved chunks, every route side by side) and "
+        "Diff (two runs case by case). Needs the 'view' extra: pip install 'evalkit-harness[view]'.",
+    )
     p.add_argument("paths", nargs="*", type=Path, metavar="REPORTS_DIR | RUN_DIR",
                    help="run directories, or folders holding them (default: reports)")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one, printed)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
-    p.add_argument("--bundle", type=Path, metavar="OUT_DIR",
-                   help="write OUT_DIR/index.html, the same views as one static page that opens from file:// (for CI artifacts), and exit")
+    p.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="OUT_DIR",
+        help="write OUT_DIR/index.html, the same views as one static page that opens from file:// "
+        "(for CI artifacts), and exit",
+    )
     p.set_defaults(handler=handle)
 
 

@@ -31,7 +31,9 @@ class TrainingEstimate:
         return asdict(self)
 
 
-def estimate_training(report, model: str, *, epochs: int | None = None, price_per_mtok: float | None = None) -> TrainingEstimate:
+def estimate_training(
+    report, model: str, *, epochs: int | None = None, price_per_mtok: float | None = None
+) -> TrainingEstimate:
     """Training cost from a ValidationReport; `price_per_mtok` is USD per million training tokens or None."""
     if epochs is not None and epochs < 1:
         raise BadInput(f"--epochs must be at least 1, got {epochs}")
@@ -92,9 +94,14 @@ class InferenceEstimate:
         return None if delta is None or self.monthly_volume is None else delta * self.monthly_volume / 1000
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prompted": asdict(self.prompted), "tuned": asdict(self.tuned), "delta_input_tokens": self.delta_input_tokens,
-                "delta_per_1k_usd": self.delta_per_1k_usd, "monthly_volume": self.monthly_volume,
-                "delta_monthly_usd": self.delta_monthly_usd}
+        return {
+            "prompted": asdict(self.prompted),
+            "tuned": asdict(self.tuned),
+            "delta_input_tokens": self.delta_input_tokens,
+            "delta_per_1k_usd": self.delta_per_1k_usd,
+            "monthly_volume": self.monthly_volume,
+            "delta_monthly_usd": self.delta_monthly_usd,
+        }
 
 
 def route_cost(suite, route_name: str, cases: list) -> RouteCost:
@@ -125,8 +132,11 @@ def estimate_inference(suite, *, prompted: str | None = None, tuned: str | None 
     if prompted is None:
         candidates = [n for n, r in suite.spec.routes.items() if r.kind == "prompted"]
         if len(candidates) != 1:
-            raise BadInput("pass --prompted-route: the suite has " + (f"several prompted routes ({', '.join(candidates)})"
-                           if candidates else "no prompted route"), where=str(suite.path))
+            raise BadInput(
+                "pass --prompted-route: the suite has "
+                + (f"several prompted routes ({', '.join(candidates)})" if candidates else "no prompted route"),
+                where=str(suite.path),
+            )
         prompted = candidates[0]
     else:
         prompted = pick_route(suite, prompted)  # the named route, when the suite has it

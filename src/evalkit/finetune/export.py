@@ -13,9 +13,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from evalkit.errors import BadInput, LeakageFound
 from evalkit.finetune.formats import Format, TrainingExample, get_format
+
+if TYPE_CHECKING:
+    from evalkit.finetune.validate import ValidationReport
 
 
 @dataclass
@@ -28,13 +32,18 @@ class ExportResult:
     validation_path: Path | None = None
     n_validation: int = 0
     validation_sha256: str | None = None
-    skipped: list[str] = field(default_factory=list)  # train cases left out (no rejected output, for preference formats)
+    # train cases left out (no rejected output, for preference formats)
+    skipped: list[str] = field(default_factory=list)
     leaks: list = field(default_factory=list)  # allowed with --allow-leakage
     warnings: list[str] = field(default_factory=list)
-    report: object = None  # the ValidationReport of the written training file
+    report: ValidationReport | None = None  # the ValidationReport of the written training file
 
 
-def pick_route(suite, name: str | None, *, required: bool = True) -> str | None:
+@overload
+def pick_route(suite: Any, name: str | None, *, required: Literal[True] = ...) -> str: ...
+@overload
+def pick_route(suite: Any, name: str | None, *, required: bool) -> str | None: ...
+def pick_route(suite: Any, name: str | None, *, required: bool = True) -> str | None:
     """The named route, or the suite's only fine-tuned route."""
     routes = suite.spec.routes
     if name is not None:
@@ -61,7 +70,9 @@ def route_plan(suite, name: str):
 
         if suite.corpus_path is None:
             raise BadInput(f"route {name!r} retrieves but the suite has no corpus", where=str(suite.path))
-        plan.retriever = Retriever(load_documents(suite.corpus_path), route.retrieval.chunk_chars, route.retrieval.overlap)
+        plan.retriever = Retriever(
+            load_documents(suite.corpus_path), route.retrieval.chunk_chars, route.retrieval.overlap
+        )
     return plan
 
 
@@ -97,8 +108,12 @@ def training_examples(suite, route_name: str, cases: list) -> list[TrainingExamp
     plan = route_plan(suite, route_name)
     if getattr(plan, "_examples", None) is not None:
         plan._examples = _WithoutOwnCase(plan._examples)
-    return [TrainingExample(case.id, plan.render(case).messages, serialise_expected(case, suite), serialise_rejected(case, suite))
-            for case in cases]
+    return [
+        TrainingExample(
+            case.id, plan.render(case).messages, serialise_expected(case, suite), serialise_rejected(case, suite)
+        )
+        for case in cases
+    ]
 
 
 def with_references(suite, cases: list, examples: list[TrainingExample]) -> list[TrainingExample]:
@@ -149,34 +164,48 @@ def export_training_data(suite, out: str | Path, *, route: str | None = None, fm
     if leaks and not allow_leakage:
         shown = "; ".join(leak.describe() for leak in leaks[:3])
         more = f" (and {len(leaks) - 3} more)" if len(leaks) > 3 else ""
-        raise LeakageFound(f"refusing to export: {len(leaks)} holdout case(s) leak into the training data: {shown}{more}. "
-                           "Move or drop those train cases (see `evalkit ft leakage`), or pass --allow-leakage",
-                           where=str(suite.path))
+        raise LeakageFound(
+            f"refusing to export: {len(leaks)} holdout case(s) leak into the training data: {shown}{more}. "
+            "Move or drop those train cases (see `evalkit ft leakage`), or pass --allow-leakage",
+            where=str(suite.path),
+        )
     cases = suite.train
     if not cases:
-        raise BadInput("the suite has no train cases to export (assign some with `evalkit ft split`)", where=str(suite.path))
+        raise BadInput(
+            "the suite has no train cases to export (assign some with `evalkit ft split`)", where=str(suite.path)
+        )
     skipped = []
     if format_.needs_rejected:
         skipped = [c.id for c in cases if c.rejected is None]
         cases = [c for c in cases if c.rejected is not None]
         if not cases:
-            raise BadInput(f"format {fmt} needs cases with a `rejected` output, and no train case has one", where=str(suite.path))
+            raise BadInput(
+                f"format {fmt} needs cases with a `rejected` output, and no train case has one", where=str(suite.path)
+            )
     if format_.needs_validation and not validation_out:
-        raise BadInput(f"format {fmt} needs a validation file: pass --validation-out VALID.jsonl", where=str(suite.path))
+        raise BadInput(
+            f"format {fmt} needs a validation file: pass --validation-out VALID.jsonl", where=str(suite.path)
+        )
     held = _validation_ids(suite, cases, validation_fraction, seed) if validation_out else set()
     examples = training_examples(suite, name, cases)
     if format_.needs_reference:
         examples = with_references(suite, cases, examples)
     train = [e for e in examples if e.case_id not in held]
-    result = ExportResult(Path(out), fmt, name, len(train), _write(Path(out), format_, train), skipped=skipped, leaks=leaks)
+    result = ExportResult(
+        Path(out), fmt, name, len(train), _write(Path(out), format_, train), skipped=skipped, leaks=leaks
+    )
     if format_.needs_reference and not _names_answer_format(suite, examples):
-        result.warnings.append(f"route {name!r} does not name the answer's field {suite.spec.task.label_field!r} in its prompts: "
-                               "reinforcement learns from rewards, not from shown answers, so the prompt must ask for "
-                               "the JSON answer (export from a route that does, with --route)")
+        result.warnings.append(
+            f"route {name!r} does not name the answer's field {suite.spec.task.label_field!r} in its prompts: "
+            "reinforcement learns from rewards, not from shown answers, so the prompt must ask for "
+            "the JSON answer (export from a route that does, with --route)"
+        )
     if validation_out:
         validation = [e for e in examples if e.case_id in held]
         result.validation_path, result.n_validation = Path(validation_out), len(validation)
         result.validation_sha256 = _write(Path(validation_out), format_, validation)
     model = suite.spec.routes[name].base_model
-    result.report = validate_file(out, fmt, model=f"{suite.spec.routes[name].provider or 'openai'}:{model}" if model else None)
+    result.report = validate_file(
+        out, fmt, model=f"{suite.spec.routes[name].provider or 'openai'}:{model}" if model else None
+    )
     return result

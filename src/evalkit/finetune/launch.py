@@ -12,9 +12,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.finetune.launchers import JobEvent, JobRequest, JobState, Launcher, get_launcher_class
@@ -70,18 +71,38 @@ def _checked(path: Path, fmt: str | None, launcher: type[Launcher], what: str) -
     report = validate_file(path, fmt)
     if not report.ok:
         first = report.errors[0]
-        raise BadInput(f"the {what} has {len(report.errors)} format error(s), first at line {first.line}: {first.message}; "
-                       f"see `evalkit ft validate {path}`", where=str(path))
+        raise BadInput(
+            f"the {what} has {len(report.errors)} format error(s), first at line {first.line}: {first.message}; "
+            f"see `evalkit ft validate {path}`",
+            where=str(path),
+        )
     if report.format not in launcher.accepts:
-        raise BadInput(f"{launcher.name} does not take {report.format} files (it takes {', '.join(launcher.accepts)})", where=str(path))
+        raise BadInput(
+            f"{launcher.name} does not take {report.format} files (it takes {', '.join(launcher.accepts)})",
+            where=str(path),
+        )
     return report.format
 
 
-def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | None = None, epochs: int | None = None,
-               validation: str | Path | None = None, fmt: str | None = None, lora: bool = True, base_url: str | None = None,
-               suite: str | Path | None = None, route: str | None = None, bucket: str | None = None,
-               training_uri: str | None = None, validation_uri: str | None = None, method: str | None = None,
-               grader: str | Path | None = None) -> tuple[JobState, JobRecord]:
+def launch_job(
+    path: str | Path,
+    provider: str,
+    model: str,
+    *,
+    suffix: str | None = None,
+    epochs: int | None = None,
+    validation: str | Path | None = None,
+    fmt: str | None = None,
+    lora: bool = True,
+    base_url: str | None = None,
+    suite: str | Path | None = None,
+    route: str | None = None,
+    bucket: str | None = None,
+    training_uri: str | None = None,
+    validation_uri: str | None = None,
+    method: str | None = None,
+    grader: str | Path | None = None,
+) -> tuple[JobState, JobRecord]:
     """Upload the training (and validation) file and create the job; keep a record of it.
     `bucket`, `training_uri` and `validation_uri`: where providers that read from object
     storage (vertex) find the files. `method` must agree with the file's format; a reinforcement
@@ -99,7 +120,9 @@ def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | Non
         _checked(Path(validation), format_name, launcher_class, "validation file")
     format_ = get_format(format_name)
     if method is not None and method != format_.method:
-        raise BadInput(f"--method {method} does not train on a {format_name} file (it trains by {format_.method})", where=str(path))
+        raise BadInput(
+            f"--method {method} does not train on a {format_name} file (it trains by {format_.method})", where=str(path)
+        )
     loaded = None
     if suite is not None:
         from evalkit.finetune.export import pick_route
@@ -111,7 +134,10 @@ def launch_job(path: str | Path, provider: str, model: str, *, suffix: str | Non
     launcher = launcher_class(base_url)
     try:
         if bucket or training_uri or validation_uri:
-            uris = {str(path): training_uri, **({str(Path(validation)): validation_uri} if validation is not None else {})}
+            uris = {
+                str(path): training_uri,
+                **({str(Path(validation)): validation_uri} if validation is not None else {}),
+            }
             launcher.configure_storage(bucket=bucket, uris=uris)
         training_id = launcher.upload(path)
         validation_id = launcher.upload(Path(validation)) if validation is not None else None
@@ -135,7 +161,9 @@ def _job_grader(format_, grader: str | Path | None, suite, path: Path, validatio
             raise BadInput(f"--grader goes with reinforcement fine-tuning, not a {format_.name} file", where=str(path))
         return None
     if format_.needs_validation and validation is None:
-        raise BadInput("reinforcement fine-tuning needs a validation file: pass --validation VALID.jsonl", where=str(path))
+        raise BadInput(
+            "reinforcement fine-tuning needs a validation file: pass --validation VALID.jsonl", where=str(path)
+        )
     from evalkit.finetune.rft import build_grader, grader_reference_keys, load_grader, reward_plan
 
     if grader is not None:
@@ -149,9 +177,13 @@ def _job_grader(format_, grader: str | Path | None, suite, path: Path, validatio
 
     for file in [path, *([Path(validation)] if validation is not None else [])]:
         for line, record in read_records(file):
-            missing = sorted(k for k in grader_reference_keys(job_grader) if isinstance(record, dict) and k not in record)
+            missing = sorted(
+                k for k in grader_reference_keys(job_grader) if isinstance(record, dict) and k not in record
+            )
             if missing:
-                raise BadInput(f"line {line} has no reference field {missing[0]!r}, which the grader reads", where=str(file))
+                raise BadInput(
+                    f"line {line} has no reference field {missing[0]!r}, which the grader reads", where=str(file)
+                )
     return job_grader
 
 
@@ -181,7 +213,7 @@ def route_fields(provider: str, state: JobState, record: JobRecord | None, base_
     overrides of the price table (for the training cost)."""
     launcher_class = get_launcher_class(provider)
     base_url = launcher_class.resolve_base_url(base_url or (record.base_url if record else None))
-    fields = dict(launcher_class.route_fields(state, base_url))
+    fields: dict[str, Any] = dict(launcher_class.route_fields(state, base_url))
     fields.update({"base_model": (record.base_model if record else None) or state.base_model, "job_id": state.id,
                    "provider": provider})
     sha = file_sha256(training_file) if training_file else (record.training_file_sha256 if record else None)

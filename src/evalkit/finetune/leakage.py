@@ -60,7 +60,9 @@ def find_leaks(holdout: list[Text], others: list[Text], threshold: float = DEFAU
         for j, o in enumerate(others):
             exact = left[i] == right[j] or (len(left[i]) >= MIN_CONTAINED_CHARS and left[i] in right[j])
             if exact or scores[i, j] >= threshold:
-                leaks.append(Leak(h.id, o.id, o.source, "exact" if exact else "near", round(float(min(scores[i, j], 1.0)), 4)))
+                leaks.append(
+                    Leak(h.id, o.id, o.source, "exact" if exact else "near", round(float(min(scores[i, j], 1.0)), 4))
+                )
     return sorted(leaks, key=lambda leak: (leak.kind != "exact", -leak.similarity, leak.holdout_id, leak.other_id))
 
 
@@ -112,7 +114,9 @@ def training_texts(path: str | Path, fmt: str | None = None) -> list[Text]:
         if any(p.severity == "error" for p in format_.check(record)):
             continue  # a malformed line has no text to compare; `ft validate` reports it
         messages = format_.messages(record)
-        user = "\n".join(m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str))
+        user = "\n".join(
+            m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)
+        )
         if user:
             texts.append(Text(f"line {line}", user, f"{path}:{line}"))
     return texts

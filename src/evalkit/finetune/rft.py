@@ -95,14 +95,27 @@ def reward_plan(suite) -> RewardPlan:
     for path, spec in task.fields.items():
         name = _identifier(path)
         if spec.type == "text":
-            checks = {k: v for k, v in (spec.checks.model_dump() if spec.checks else {}).items() if k not in UNREWARDED_CHECKS}
+            checks = {
+                k: v for k, v in (spec.checks.model_dump() if spec.checks else {}).items() if k not in UNREWARDED_CHECKS
+            }
             if not _has_check(checks):
-                plan.left_out.append(f"{path}: no check a grader can make (mentions_source needs the retrieved sources)")
+                plan.left_out.append(
+                    f"{path}: no check a grader can make (mentions_source needs the retrieved sources)"
+                )
                 continue
             candidates.append(Component(name, path, "text", float(spec.weight), checks=checks))
         else:
-            candidates.append(Component(name, path, spec.type, float(spec.weight), key=name,
-                                        order=list(spec.order) if spec.order else None, tolerance=float(spec.tolerance)))
+            candidates.append(
+                Component(
+                    name,
+                    path,
+                    spec.type,
+                    float(spec.weight),
+                    key=name,
+                    order=list(spec.order) if spec.order else None,
+                    tolerance=float(spec.tolerance),
+                )
+            )
     for component in candidates:
         if component.weight <= 0:
             plan.left_out.append(f"{component.path}: weight 0")
@@ -146,8 +159,11 @@ def references(plan: RewardPlan, case, where: str = "") -> dict[str, Any]:
             value = get_path(case.expected, component.path) if isinstance(case.expected, dict) else None
         at = case.origin or where
         if value is None:
-            raise BadInput(f"case {case.id!r} has no expected {component.path!r}: the grader needs it as reference field "
-                           f"{component.key!r} (give it, or set the field's weight to 0)", where=at or None)
+            raise BadInput(
+                f"case {case.id!r} has no expected {component.path!r}: the grader needs it as reference field "
+                f"{component.key!r} (give it, or set the field's weight to 0)",
+                where=at or None,
+            )
         if component.type == "ordinal" and value not in (component.order or []):
             raise BadInput(f"case {case.id!r}: expected {component.path} {value!r} is not in its order "
                            f"({', '.join(component.order or [])})", where=at or None)
@@ -199,8 +215,13 @@ def _python_grader(name: str, plan: RewardPlan, body: str) -> dict[str, Any]:
 def _component_grader(plan: RewardPlan, index: int) -> dict[str, Any]:
     component = plan.components[index]
     if component.type == "primary" and not plan.ignore_case:
-        return {"type": "string_check", "name": component.name, "input": f"{{{{ sample.output_json.{component.path} }}}}",
-                "reference": f"{{{{ item.{component.key} }}}}", "operation": "eq"}
+        return {
+            "type": "string_check",
+            "name": component.name,
+            "input": f"{{{{ sample.output_json.{component.path} }}}}",
+            "reference": f"{{{{ item.{component.key} }}}}",
+            "operation": "eq",
+        }
     return _python_grader(component.name, plan, (
         f"COMPONENT = SPEC[\"components\"][{index}]\n\n\n"
         "def grade(sample, item):\n"
@@ -213,7 +234,8 @@ def _component_grader(plan: RewardPlan, index: int) -> dict[str, Any]:
 
 def _describe(component: Component) -> str:
     if component.type == "ordinal":
-        return f"1 - distance / {len(component.order or []) - 1} along {' < '.join(component.order or [])}, 0 outside the order"
+        return (f"1 - distance / {len(component.order or []) - 1} along {' < '.join(component.order or [])}, "
+                "0 outside the order")
     if component.type == "text":
         return "1 when every check passes, else 0"
     if component.type == "number":
@@ -283,39 +305,44 @@ def load_grader(path: str | Path) -> dict[str, Any]:
 def reward_module_source(plan: RewardPlan) -> str:
     spec = json.dumps(plan.spec(), ensure_ascii=False, sort_keys=True)
     columns = ", ".join(plan.reference_keys) or "none"
-    header = (f'"""Reward function for TRL\'s GRPOTrainer, written by `evalkit ft reward` from suite {plan.suite_name!r}.\n\n'
-              "It scores a completion as evalkit scores it (see the parsing and validation notes below): 0 unless\n"
-              "the answer parses, validates and names a known label, else the weighted mean of\n"
-              f"{_plan_summary(plan)}.\n\n"
-              "    from reward import reward\n"
-              "    trainer = GRPOTrainer(model=..., reward_funcs=reward, train_dataset=dataset)\n\n"
-              f"The dataset needs a `prompt` column and the reference columns: {columns}.\n"
-              "Standard library only; imports nothing from evalkit.\n"
-              '"""\n\n')
-    body = (f"\n\nSPEC = json.loads({spec!r})\n"
-            f"REFERENCE_COLUMNS = {plan.reference_keys!r}\n\n\n"
-            "def completion_text(completion):\n"
-            "    \"\"\"A completion as text: a string, or the last message of a conversational completion.\"\"\"\n"
-            "    if isinstance(completion, str):\n"
-            "        return completion\n"
-            "    if isinstance(completion, dict):\n"
-            "        completion = [completion]\n"
-            "    if isinstance(completion, list) and completion:\n"
-            "        content = completion[-1].get(\"content\") if isinstance(completion[-1], dict) else completion[-1]\n"
-            "        if isinstance(content, list):\n"
-            "            return \"\".join(part.get(\"text\", \"\") for part in content if isinstance(part, dict))\n"
-            "        return content if isinstance(content, str) else None\n"
-            "    return None\n\n\n"
-            "def reward(prompts=None, completions=None, **kwargs):\n"
-            "    \"\"\"One reward in [0, 1] per completion; the reference columns arrive as keyword lists.\"\"\"\n"
-            "    missing = [column for column in REFERENCE_COLUMNS if column not in kwargs]\n"
-            "    if missing:\n"
-            "        raise KeyError(\"the dataset has no column %s: the reward needs %s\" % (\", \".join(missing), \", \".join(REFERENCE_COLUMNS)))\n"
-            "    rewards = []\n"
-            "    for i, completion in enumerate(completions or []):\n"
-            "        reference = dict((column, kwargs[column][i]) for column in REFERENCE_COLUMNS)\n"
-            "        rewards.append(score(completion_text(completion), reference, SPEC))\n"
-            "    return rewards\n")
+    header = (
+        f'"""Reward function for TRL\'s GRPOTrainer, written by `evalkit ft reward` from suite {plan.suite_name!r}.\n\n'
+        "It scores a completion as evalkit scores it (see the parsing and validation notes below): 0 unless\n"
+        "the answer parses, validates and names a known label, else the weighted mean of\n"
+        f"{_plan_summary(plan)}.\n\n"
+        "    from reward import reward\n"
+        "    trainer = GRPOTrainer(model=..., reward_funcs=reward, train_dataset=dataset)\n\n"
+        f"The dataset needs a `prompt` column and the reference columns: {columns}.\n"
+        "Standard library only; imports nothing from evalkit.\n"
+        '"""\n\n'
+    )
+    body = (
+        f"\n\nSPEC = json.loads({spec!r})\n"
+        f"REFERENCE_COLUMNS = {plan.reference_keys!r}\n\n\n"
+        "def completion_text(completion):\n"
+        '    """A completion as text: a string, or the last message of a conversational completion."""\n'
+        "    if isinstance(completion, str):\n"
+        "        return completion\n"
+        "    if isinstance(completion, dict):\n"
+        "        completion = [completion]\n"
+        "    if isinstance(completion, list) and completion:\n"
+        '        content = completion[-1].get("content") if isinstance(completion[-1], dict) else completion[-1]\n'
+        "        if isinstance(content, list):\n"
+        '            return "".join(part.get("text", "") for part in content if isinstance(part, dict))\n'
+        "        return content if isinstance(content, str) else None\n"
+        "    return None\n\n\n"
+        "def reward(prompts=None, completions=None, **kwargs):\n"
+        '    """One reward in [0, 1] per completion; the reference columns arrive as keyword lists."""\n'
+        "    missing = [column for column in REFERENCE_COLUMNS if column not in kwargs]\n"
+        "    if missing:\n"
+        '        raise KeyError("the dataset has no column %s: the reward needs %s" % (", ".join(missing), '
+        '", ".join(REFERENCE_COLUMNS)))\n'
+        "    rewards = []\n"
+        "    for i, completion in enumerate(completions or []):\n"
+        "        reference = dict((column, kwargs[column][i]) for column in REFERENCE_COLUMNS)\n"
+        "        rewards.append(score(completion_text(completion), reference, SPEC))\n"
+        "    return rewards\n"
+    )
     core = core_source()
     core = core.split('"""', 2)[2].lstrip("\n") if core.startswith('"""') else core
     notes = "".join(f"# {line}".rstrip() + "\n" for line in _core_notes().splitlines())

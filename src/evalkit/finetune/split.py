@@ -80,8 +80,16 @@ class SplitResult:
     counts: dict[str, dict[str, int]]
 
 
-def split_case_file(path: str | Path, *, holdout: float = 0.2, seed: int = 0, stratify: str = "label",
-                    label_field: str | None = None, out: str | Path | None = None, dry_run: bool = False) -> SplitResult:
+def split_case_file(
+    path: str | Path,
+    *,
+    holdout: float = 0.2,
+    seed: int = 0,
+    stratify: str = "label",
+    label_field: str | None = None,
+    out: str | Path | None = None,
+    dry_run: bool = False,
+) -> SplitResult:
     """Assign splits to the cases of a JSONL, CSV or YAML case file and write the file (or `out`)."""
     from evalkit.cases import load_cases
     from evalkit.yamlfile import read_text
@@ -91,8 +99,12 @@ def split_case_file(path: str | Path, *, holdout: float = 0.2, seed: int = 0, st
         raise BadInput(f"--stratify must be label or none, got {stratify!r}")
     loaded = load_cases(path)  # validates every case with file:line errors
     # a case's split is its own only when the file gives one (the model's default is "holdout")
-    cases = [SplitCase(c.id, _label_of(c.expected, label_field, c.origin), c.split if "split" in c.model_fields_set else None)
-             for c in loaded]
+    cases = [
+        SplitCase(
+            c.id, _label_of(c.expected, label_field, c.origin), c.split if "split" in c.model_fields_set else None
+        )
+        for c in loaded
+    ]
     assigned = assign_splits(cases, holdout, seed, stratify == "label")
     target = Path(out) if out else path
     if assigned and not dry_run:
@@ -171,7 +183,7 @@ def _yaml_items(text: str):
     """The YAML node of each case mapping, and the parsed records."""
     import yaml
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root: Any = yaml.compose(text, Loader=yaml.SafeLoader)
     data = yaml.safe_load(text)
     if isinstance(root, yaml.MappingNode):
         root = next(v for k, v in root.value if k.value == "cases")
@@ -189,7 +201,11 @@ def _write_yaml(text: str, assigned: dict[str, str]) -> str:
         case_id = str(record.get("id"))
         if case_id not in assigned or record.get("split"):
             continue
-        id_pair = next(((k, v) for k, v in node.value if k.value == "id"), None) if isinstance(node, yaml.MappingNode) else None
+        id_pair = (
+            next(((k, v) for k, v in node.value if k.value == "id"), None)
+            if isinstance(node, yaml.MappingNode)
+            else None
+        )
         if id_pair is None or node.flow_style or id_pair[1].start_mark.line != id_pair[1].end_mark.line:
             return _redump(text, data, assigned)
         key, value = id_pair

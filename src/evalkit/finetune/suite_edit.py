@@ -61,7 +61,8 @@ def _line_end(text: str, index: int) -> int:
 
 
 def _insert_at(text: str, node) -> tuple[int, str]:
-    """Where new lines go after a node (before the blank lines a clipped block scalar leaves), and the prefix they need."""
+    """Where new lines go after a node (before the blank lines a clipped block scalar leaves), and the prefix
+    they need."""
     last = _last_scalar(node)
     at = _line_end(text, last.end_mark.index)
     header = text[last.start_mark.index:text.find("\n", last.start_mark.index)]
@@ -79,9 +80,13 @@ def update_route_text(text: str, route: str, fields: dict[str, str], where: str 
     import yaml
 
     root = yaml.compose(text, Loader=yaml.SafeLoader)
-    routes = next((v for k, v in root.value if k.value == "routes"), None) if isinstance(root, yaml.MappingNode) else None
+    routes = (
+        next((v for k, v in root.value if k.value == "routes"), None) if isinstance(root, yaml.MappingNode) else None
+    )
     if not isinstance(routes, yaml.MappingNode) or routes.flow_style or not routes.value:
-        raise BadInput("the suite has no block-style `routes:` mapping to edit: paste the YAML that --print shows", where=where)
+        raise BadInput(
+            "the suite has no block-style `routes:` mapping to edit: paste the YAML that --print shows", where=where
+        )
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement), applied from the end
     node = next((v for k, v in routes.value if k.value == route), None)
     if node is None:
@@ -109,7 +114,9 @@ def update_route_text(text: str, route: str, fields: dict[str, str], where: str 
                     and current.style not in ("|", ">"):
                 edits.append((current.start_mark.index, current.end_mark.index, scalar(value)))
             else:
-                raise BadInput(f"route {route!r}: {key} spans several lines: paste the YAML that --print shows", where=where)
+                raise BadInput(
+                    f"route {route!r}: {key} spans several lines: paste the YAML that --print shows", where=where
+                )
         if missing:
             at, prefix = _insert_at(text, node)
             edits.append((at, at, prefix + "".join(missing)))
@@ -131,7 +138,9 @@ def write_route(suite_path: str | Path, route: str, fields: dict[str, str]) -> s
     parse_suite(data, path)  # still a valid suite
     written = data["routes"][route]
     if any(str(written.get(k)) != str(v) for k, v in fields.items()):
-        raise BadInput(f"could not set route {route!r} by a text edit: paste the YAML that --print shows", where=str(path))
+        raise BadInput(
+            f"could not set route {route!r} by a text edit: paste the YAML that --print shows", where=str(path)
+        )
     path.write_text(new_text, encoding="utf-8")
     return new_text
 

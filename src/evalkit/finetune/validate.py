@@ -69,7 +69,9 @@ class ValidationReport:
     @property
     def over_limit_lines(self) -> list[int]:
         limit = self.counter.limit
-        return [] if limit is None else [line for line, n in zip(self.counted_lines, self.tokens_per_example) if n > limit]
+        return (
+            [] if limit is None else [line for line, n in zip(self.counted_lines, self.tokens_per_example) if n > limit]
+        )
 
     @property
     def billed_tokens(self) -> int:
@@ -120,8 +122,14 @@ def distribution(values: list[int]) -> dict[str, float] | None:
         return None
     import numpy as np
 
-    return {"min": int(min(values)), "max": int(max(values)), "mean": float(np.mean(values)),
-            "median": float(np.median(values)), "p10": float(np.quantile(values, 0.1)), "p90": float(np.quantile(values, 0.9))}
+    return {
+        "min": int(min(values)),
+        "max": int(max(values)),
+        "mean": float(np.mean(values)),
+        "median": float(np.median(values)),
+        "p10": float(np.quantile(values, 0.1)),
+        "p90": float(np.quantile(values, 0.9)),
+    }
 
 
 class _Unreadable:
@@ -157,7 +165,9 @@ def resolve_format(records: list[tuple[int, Any]], name: str | None, path: Path 
     return fmt
 
 
-def validate_records(records: list[tuple[int, Any]], fmt: Format, counter: TokenCounter, path: str = "") -> ValidationReport:
+def validate_records(
+    records: list[tuple[int, Any]], fmt: Format, counter: TokenCounter, path: str = ""
+) -> ValidationReport:
     report = ValidationReport(path=path, format=fmt.name, counter=counter, n_examples=len(records))
     clean: list[tuple[int, Any]] = []
     for line, record in records:
@@ -181,8 +191,14 @@ def validate_records(records: list[tuple[int, Any]], fmt: Format, counter: Token
         report.tokens_per_example.append(tokens)
         report.assistant_tokens_per_example.append(counter.assistant(messages))
         if counter.limit is not None and tokens > counter.limit:
-            report.problems.append(LineProblem(line, "over_token_limit",
-                                               f"{tokens} tokens, over the {counter.limit}-token limit: training truncates it", "warning"))
+            report.problems.append(
+                LineProblem(
+                    line,
+                    "over_token_limit",
+                    f"{tokens} tokens, over the {counter.limit}-token limit: training truncates it",
+                    "warning",
+                )
+            )
     report.problems += [LineProblem(line, p.kind, p.message, p.severity) for line, p in fmt.check_file(clean)]
     report.problems.sort(key=lambda p: p.line)
     return report
@@ -220,15 +236,23 @@ def _reinforcement_problems(records, format_: Format, model: str | None, validat
         problems.append(LineProblem(0, "model_unknown", "no --model: reinforcement fine-tuning needs a reasoning model "
                                                         "(o4-mini on OpenAI and Azure OpenAI)", "warning"))
     elif not is_reasoning_model(model):
-        problems.append(LineProblem(0, "not_a_reasoning_model", f"{model} is not a reasoning model: reinforcement "
-                                                                "fine-tuning tunes reasoning models (o4-mini)", "warning"))
+        problems.append(
+            LineProblem(
+                0,
+                "not_a_reasoning_model",
+                f"{model} is not a reasoning model: reinforcement fine-tuning tunes reasoning models (o4-mini)",
+                "warning",
+            )
+        )
     keys = {k for _, r in records if isinstance(r, dict) for k in r if k != "messages"}
     if validation is None:
         problems.append(LineProblem(0, "no_validation_file", "no validation file: reinforcement fine-tuning needs one "
                                                              "(pass --validation VALID.jsonl)", "warning"))
     else:
         other = validate_file(validation, format_.name)
-        problems += [LineProblem(0, p.kind, f"validation file line {p.line}: {p.message}", p.severity) for p in other.errors]
+        problems += [
+            LineProblem(0, p.kind, f"validation file line {p.line}: {p.message}", p.severity) for p in other.errors
+        ]
         other_keys = {k for _, r in read_records(Path(validation)) if isinstance(r, dict) for k in r if k != "messages"}
         for key in sorted(keys ^ other_keys):
             where = "the validation file lacks" if key in keys else "only the validation file has"
@@ -239,6 +263,11 @@ def _reinforcement_problems(records, format_: Format, model: str | None, validat
         for key in sorted(grader_reference_keys(grader)):
             for line, record in records:
                 if isinstance(record, dict) and key not in record:
-                    problems.append(LineProblem(line, "missing_reference_field", f"no reference field {key!r}: the grader reads "
-                                                                                 f"{{{{ item.{key} }}}}"))
+                    problems.append(
+                        LineProblem(
+                            line,
+                            "missing_reference_field",
+                            f"no reference field {key!r}: the grader reads {{{{ item.{key} }}}}",
+                        )
+                    )
     return problems

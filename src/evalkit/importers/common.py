@@ -13,9 +13,10 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from evalkit.errors import BadInput
 
@@ -65,7 +66,7 @@ def input_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:ID_HASH_CHARS]
 
 
-def as_label(value: Any, where: str, builder: "CaseBuilder") -> str | None:
+def as_label(value: Any, where: str, builder: CaseBuilder) -> str | None:
     """A gold label as a string: None when empty; numbers and booleans become text."""
     if value is None:
         return None
@@ -240,8 +241,10 @@ def iter_records(path: Path, what: str) -> Iterator[tuple[str, Any]]:
 
     data, line_of = load_with_lines(path, what)
     if not isinstance(data, list):
-        raise BadInput(f"expected a list of records (or one JSON object per line in a .jsonl file), got {type(data).__name__}",
-                       where=str(path))
+        raise BadInput(
+            f"expected a list of records (or one JSON object per line in a .jsonl file), got {type(data).__name__}",
+            where=str(path),
+        )
     for index, record in enumerate(data):
         yield record_place(path, line_of, (index,)), record
 
@@ -289,7 +292,11 @@ def message_text(content: Any, what: str, where: str) -> str:
     for part in parts:
         if isinstance(part, str):
             texts.append(part)
-        elif isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
+        elif (
+            isinstance(part, dict)
+            and part.get("type") in ("text", "input_text", "output_text")
+            and isinstance(part.get("text"), str)
+        ):
             texts.append(part["text"])
         else:
             kind = part.get("type") if isinstance(part, dict) else type(part).__name__
@@ -304,7 +311,10 @@ def first_of(value: Any, where: str, builder: CaseBuilder, what: str, metadata: 
             return None
         if len(value) > 1:
             metadata[f"other_{what}"] = value[1:]
-            builder.warn(where, f"{what} lists {len(value)} answers: the first is the label, the rest are in metadata.other_{what}")
+            builder.warn(
+                where,
+                f"{what} lists {len(value)} answers: the first is the label, the rest are in metadata.other_{what}",
+            )
         return value[0]
     return value
 
@@ -323,8 +333,9 @@ def fields_input(fields: dict[str, Any], where: str, builder: CaseBuilder) -> An
 def pop_path(obj: dict[str, Any], dotted: str) -> Any:
     """Remove and return the value at a dot path in nested dicts; None when absent."""
     parts = dotted.split(".")
+    node: Any = obj
     for part in parts[:-1]:
-        obj = obj.get(part) if isinstance(obj, dict) else None
-        if not isinstance(obj, dict):
+        node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
             return None
-    return obj.pop(parts[-1], None) if isinstance(obj, dict) else None
+    return node.pop(parts[-1], None) if isinstance(node, dict) else None

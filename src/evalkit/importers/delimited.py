@@ -13,8 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, check_columns, delimiter_for, iter_rows,
-                                      read_source, rows_as_dicts)
+from evalkit.importers.common import (
+    CaseBuilder,
+    ImportOptions,
+    ImportResult,
+    as_label,
+    check_columns,
+    delimiter_for,
+    iter_rows,
+    read_source,
+    rows_as_dicts,
+)
 
 #: column names taken without a flag, the first one present wins (banking77: text/category;
 #: Bitext: instruction/intent)

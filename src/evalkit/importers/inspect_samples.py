@@ -12,12 +12,23 @@ Other fields go to metadata; `sandbox`, `files` and `setup` cannot be mapped (wa
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, chat_messages, delimiter_for,
-                                      first_of, iter_dict_rows, iter_records, read_source)
+from evalkit.importers.common import (
+    CaseBuilder,
+    ImportOptions,
+    ImportResult,
+    as_label,
+    chat_messages,
+    delimiter_for,
+    first_of,
+    iter_dict_rows,
+    iter_records,
+    read_source,
+)
 
 _UNMAPPED = ("sandbox", "files", "setup")
 _FIELDS = {"input", "target", "choices", "id", "metadata", *_UNMAPPED}
@@ -25,9 +36,13 @@ _FIELDS = {"input", "target", "choices", "id", "metadata", *_UNMAPPED}
 
 def read(path: Path, options: ImportOptions) -> ImportResult:
     builder = CaseBuilder(path, "inspect")
+    records: Iterator[tuple[str, Any]]
     if path.suffix.lower() in (".csv", ".tsv"):
         text = read_source(path, "Inspect samples CSV")
-        records = ((where, _from_csv(row, where)) for where, row in iter_dict_rows(path, text, delimiter_for(path, text), builder))
+        records = (
+            (where, _from_csv(row, where))
+            for where, row in iter_dict_rows(path, text, delimiter_for(path, text), builder)
+        )
     else:
         records = iter_records(path, "Inspect samples file")
     for where, sample in records:
@@ -80,12 +95,14 @@ def _add(sample: Any, where: str, builder: CaseBuilder, label_field: str | None)
     if label_field:
         found = sample.get(label_field, metadata.get(label_field))
         if found is None:
-            raise BadInput(f"the sample has no field {label_field!r} (nor metadata.{label_field}) for the label", where=where)
+            raise BadInput(
+                f"the sample has no field {label_field!r} (nor metadata.{label_field}) for the label", where=where
+            )
         raw_label = found
     else:
         raw_label = sample.get("target")
     label = as_label(first_of(raw_label, where, builder, label_field or "target", metadata), where, builder)
     if label is None:
-        raise BadInput(f"the sample has no {'target' if not label_field else label_field}: evalkit needs an expected label",
+        raise BadInput(f"the sample has no {label_field or 'target'}: evalkit needs an expected label",
                        where=where)
     builder.add(where, input=value, expected=label, id=sample.get("id"), metadata=metadata)

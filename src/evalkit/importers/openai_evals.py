@@ -13,7 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import CaseBuilder, ImportOptions, ImportResult, as_label, chat_messages, first_of, iter_records
+from evalkit.importers.common import (
+    CaseBuilder,
+    ImportOptions,
+    ImportResult,
+    as_label,
+    chat_messages,
+    first_of,
+    iter_records,
+)
 
 
 def read(path: Path, options: ImportOptions) -> ImportResult:
@@ -28,12 +36,15 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
             raise BadInput(f"the sample has no `{label_key}` to take the expected label from", where=where)
         metadata = {k: v for k, v in sample.items() if k not in ("input", "id", label_key)}
         raw = sample["input"]
+        value: str | list[dict[str, str]]
         if isinstance(raw, list):
             value = chat_messages(raw, where, builder)
         elif isinstance(raw, str):
             value = raw
         else:
-            raise BadInput(f"`input` must be a string or a list of chat messages, got {type(raw).__name__}", where=where)
+            raise BadInput(
+                f"`input` must be a string or a list of chat messages, got {type(raw).__name__}", where=where
+            )
         label = as_label(first_of(sample[label_key], where, builder, label_key, metadata), where, builder)
         builder.add(where, input=value, expected=label, id=sample.get("id"), metadata=metadata)
     return builder.result()

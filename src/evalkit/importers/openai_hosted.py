@@ -27,8 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, fields_input, iter_records,
-                                      message_text, pop_path)
+from evalkit.importers.common import (
+    CaseBuilder,
+    ImportOptions,
+    ImportResult,
+    as_label,
+    fields_input,
+    iter_records,
+    message_text,
+    pop_path,
+)
 
 _ITEM_REF = re.compile(r"\{\{\s*item\.([A-Za-z0-9_.]+)\s*\}\}")
 _ONLY_ITEM_REF = re.compile(r"^\s*\{\{\s*item\.([A-Za-z0-9_.]+)\s*\}\}\s*$")
@@ -56,6 +64,8 @@ class HostedEval:
 
 def read(path: Path, options: ImportOptions) -> ImportResult:
     builder = CaseBuilder(path, "openai-hosted-evals")
+    items_path: Path | None
+    definition_path: Path | None
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         items_path, definition_path = path, options.definition
     else:
@@ -71,9 +81,14 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
         why = (f"the label_model has several passing labels ({', '.join(spec.passing_labels)})" if spec.passing_labels
                else "nothing in the definition names it")
         raise BadInput(f"which item field holds the expected label? {why}: pass --label-field FIELD", where=str(path))
-    if label_field and re.search(r"\{\{\s*" + re.escape(label_field) + r"\s*\}\}", (spec.system or "") + (spec.prompt or "")):
-        builder.warn(str(path), f"the eval's prompt uses {{{{item.{label_field}}}}}, the label: it is not part of the case "
-                                f"input, so that template would hand the model the answer; edit the suggested prompt")
+    if label_field and re.search(
+        r"\{\{\s*" + re.escape(label_field) + r"\s*\}\}", (spec.system or "") + (spec.prompt or "")
+    ):
+        builder.warn(
+            str(path),
+            f"the eval's prompt uses {{{{item.{label_field}}}}}, the label: it is not part of the case "
+            f"input, so that template would hand the model the answer; edit the suggested prompt",
+        )
     validator = _validator(spec.item_schema, definition_path)
     fields: list[str] = []
     for where, record in iter_records(items_path, "eval items file"):
@@ -135,7 +150,10 @@ def read_definition(path: Path, builder: CaseBuilder) -> HostedEval:
     config = data.get("data_source_config") or {}
     spec.item_schema = config.get("item_schema") or get_path(config, "schema.properties.item")
     if config.get("type") not in (None, "custom"):
-        builder.warn(f"{path}[data_source_config]", f"data source {config.get('type')!r}: the item fields come from the items file")
+        builder.warn(
+            f"{path}[data_source_config]",
+            f"data source {config.get('type')!r}: the item fields come from the items file",
+        )
     for index, grader in enumerate(data.get("testing_criteria") or []):
         where = f"{path}[testing_criteria][{index}]"
         kind = grader.get("type") if isinstance(grader, dict) else None
@@ -144,8 +162,11 @@ def read_definition(path: Path, builder: CaseBuilder) -> HostedEval:
         elif kind == "label_model":
             _label_model(grader, where, spec, builder)
         else:
-            builder.warn(where, f"grader {kind!r} ({grader.get('name', '?') if isinstance(grader, dict) else '?'}) has no "
-                                f"evalkit counterpart: not imported")
+            builder.warn(
+                where,
+                f"grader {kind!r} ({grader.get('name', '?') if isinstance(grader, dict) else '?'}) has no "
+                f"evalkit counterpart: not imported",
+            )
     if not spec.label_field and spec.constant_label is None and len(spec.passing_labels) == 1:
         spec.constant_label = spec.passing_labels[0]
         builder.warn(f"{path}[testing_criteria]", f"no string_check names a per-item label: every case expects "
@@ -164,7 +185,9 @@ def _string_check(grader: dict[str, Any], where: str, spec: HostedEval, builder:
     item_ref = ref_match or input_match
     output = reference if input_match else given
     if spec.label_field and item_ref and item_ref.group(1) != spec.label_field:
-        builder.warn(where, f"a second string_check compares item.{item_ref.group(1)}: kept item.{spec.label_field} as the label")
+        builder.warn(
+            where, f"a second string_check compares item.{item_ref.group(1)}: kept item.{spec.label_field} as the label"
+        )
         return
     if item_ref:
         spec.label_field = item_ref.group(1)
@@ -194,7 +217,9 @@ def _label_model(grader: dict[str, Any], where: str, spec: HostedEval, builder: 
     spec.passing_labels = passing
     messages = grader.get("input") or []
     if any(_SAMPLE_REF.search(_content(m, where)) for m in messages):
-        builder.warn(where, "the label_model grades the model's output ({{sample.*}}): its prompt is not a route prompt")
+        builder.warn(
+            where, "the label_model grades the model's output ({{sample.*}}): its prompt is not a route prompt"
+        )
         return
     if grader.get("model"):
         spec.model = f"openai:{grader['model']}"
@@ -209,7 +234,9 @@ def read_run(path: Path, spec: HostedEval, builder: CaseBuilder) -> None:
     data, _ = load_with_lines(path, "eval run")
     template = get_path(data, "data_source.input_messages.template")
     if not isinstance(template, list):
-        raise BadInput("the eval run has no data_source.input_messages.template to take the prompt from", where=str(path))
+        raise BadInput(
+            "the eval run has no data_source.input_messages.template to take the prompt from", where=str(path)
+        )
     model = get_path(data, "data_source.model")
     if model:
         spec.model = f"openai:{model}"

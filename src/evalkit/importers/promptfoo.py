@@ -23,18 +23,79 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.importers.common import (CaseBuilder, ImportOptions, ImportResult, as_label, delimiter_for, fields_input,
-                                      iter_dict_rows, iter_records, read_source, record_place)
+from evalkit.importers.common import (
+    CaseBuilder,
+    ImportOptions,
+    ImportResult,
+    as_label,
+    delimiter_for,
+    fields_input,
+    iter_dict_rows,
+    iter_records,
+    read_source,
+    record_place,
+)
 
 # promptfoo's assertion types (src/types), so `type:value` strings split as promptfoo splits them
-ASSERTION_TYPES = frozenset("""
-answer-relevance bleu classifier contains contains-all contains-any contains-html contains-json contains-sql
-contains-xml context-faithfulness context-recall context-relevance conversation-relevance cost equals factuality
-finish-reason g-eval gleu guardrails human icontains icontains-all icontains-any is-html is-json is-refusal is-sql
-is-valid-function-call is-valid-openai-function-call is-valid-openai-tools-call is-xml javascript latency
-levenshtein llm-rubric meteor model-graded-closedqa model-graded-factuality moderation perplexity
-perplexity-score pi python regex rouge-l rouge-n rouge-s ruby select-best similar starts-with webhook word-count
-""".split())
+ASSERTION_TYPES = frozenset(
+    [
+        "answer-relevance",
+        "bleu",
+        "classifier",
+        "contains",
+        "contains-all",
+        "contains-any",
+        "contains-html",
+        "contains-json",
+        "contains-sql",
+        "contains-xml",
+        "context-faithfulness",
+        "context-recall",
+        "context-relevance",
+        "conversation-relevance",
+        "cost",
+        "equals",
+        "factuality",
+        "finish-reason",
+        "g-eval",
+        "gleu",
+        "guardrails",
+        "human",
+        "icontains",
+        "icontains-all",
+        "icontains-any",
+        "is-html",
+        "is-json",
+        "is-refusal",
+        "is-sql",
+        "is-valid-function-call",
+        "is-valid-openai-function-call",
+        "is-valid-openai-tools-call",
+        "is-xml",
+        "javascript",
+        "latency",
+        "levenshtein",
+        "llm-rubric",
+        "meteor",
+        "model-graded-closedqa",
+        "model-graded-factuality",
+        "moderation",
+        "perplexity",
+        "perplexity-score",
+        "pi",
+        "python",
+        "regex",
+        "rouge-l",
+        "rouge-n",
+        "rouge-s",
+        "ruby",
+        "select-best",
+        "similar",
+        "starts-with",
+        "webhook",
+        "word-count",
+    ]
+)
 _TYPED = re.compile(r"^(not-)?([a-z][a-z0-9-]*)(?:\(\d+(?:\.\d+)?\))?(?::([\s\S]*))?$")
 _LEGACY = {"javascript:": "javascript", "fn:": "javascript", "eval:": "javascript", "grade:": "llm-rubric",
            "llm-rubric:": "llm-rubric", "python:": "python"}
@@ -73,7 +134,9 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
     labelled = [(test, _label(test, options.label_field, builder)) for test in tests]
     leaking = _leaking_vars(labelled, options.label_field)
     for name in sorted(leaking):
-        builder.warn(tests[0].where, f"var {name!r} holds the expected label: left out of the input so the answer does not leak")
+        builder.warn(
+            tests[0].where, f"var {name!r} holds the expected label: left out of the input so the answer does not leak"
+        )
     for test, (label, source_var) in labelled:
         vars_ = {k: v for k, v in test.vars.items() if k not in leaking and k != source_var}
         metadata = dict(test.metadata)
@@ -85,7 +148,14 @@ def read(path: Path, options: ImportOptions) -> ImportResult:
             builder.warn(test.where, "metadata.tags is not a list of strings: kept in metadata")
         if not vars_:
             raise BadInput("the test has no vars left to use as input", where=test.where)
-        builder.add(test.where, input=fields_input(vars_, test.where, builder), expected=label, id=test.id, tags=tags, metadata=metadata)
+        builder.add(
+            test.where,
+            input=fields_input(vars_, test.where, builder),
+            expected=label,
+            id=test.id,
+            tags=tags,
+            metadata=metadata,
+        )
     return builder.result()
 
 
@@ -107,8 +177,11 @@ def _read_tests(path: Path, builder: CaseBuilder, defaults: dict[str, Any], dept
         defaults = _defaults(data.get("defaultTest"), record_place(path, line_of, ("defaultTest",)), builder, defaults)
         for key in ("scenarios", "prompts", "providers"):
             if key in data:
-                builder.warn(record_place(path, line_of, (key,)), f"`{key}` is not imported: only tests become cases "
-                                                                   f"(write the prompts and models as the suite's routes)")
+                builder.warn(
+                    record_place(path, line_of, (key,)),
+                    f"`{key}` is not imported: only tests become cases "
+                    f"(write the prompts and models as the suite's routes)",
+                )
         data, prefix = data["tests"], ("tests",)
     if isinstance(data, str):
         data = [data]
@@ -164,7 +237,9 @@ def _test(record: Any, where: str, builder: CaseBuilder, defaults: dict[str, Any
     vars_ = {**defaults.get("vars", {}), **vars_}
     for name, value in vars_.items():
         if isinstance(value, list):
-            builder.warn(where, f"var {name!r} is a list: promptfoo runs one test per value, evalkit keeps the list as one field")
+            builder.warn(
+                where, f"var {name!r} is a list: promptfoo runs one test per value, evalkit keeps the list as one field"
+            )
         elif isinstance(value, str) and value.startswith("file://"):
             builder.warn(where, f"var {name!r} names a file ({value}): kept as that text, not the file's content")
     asserts = record.get("assert") or []
@@ -227,7 +302,9 @@ def _label(test: RawTest, label_field: str | None, builder: CaseBuilder) -> tupl
             labelling.append((kind, value))
         else:
             unmapped.append(assertion)
-            builder.warn(test.where, f"assertion {kind or assertion!r} does not give a label: kept in metadata.promptfoo_assert")
+            builder.warn(
+                test.where, f"assertion {kind or assertion!r} does not give a label: kept in metadata.promptfoo_assert"
+            )
     if unmapped:
         test.metadata["promptfoo_assert"] = unmapped
     if label_field:
@@ -243,7 +320,9 @@ def _label(test: RawTest, label_field: str | None, builder: CaseBuilder) -> tupl
         if ref:
             var = ref.group(1)
             if var not in test.vars:
-                raise BadInput(f"assertion value {value!r} names var {var!r}, which the test does not have", where=test.where)
+                raise BadInput(
+                    f"assertion value {value!r} names var {var!r}, which the test does not have", where=test.where
+                )
             candidates.append((LABEL_TYPES.index(kind), as_label(test.vars[var], test.where, builder) or "", var))
         else:
             candidates.append((LABEL_TYPES.index(kind), value.strip(), None))
@@ -255,7 +334,9 @@ def _label(test: RawTest, label_field: str | None, builder: CaseBuilder) -> tupl
     _, label, var = candidates[0]
     others = sorted({c[1] for c in candidates[1:]} - {label})
     if others:
-        builder.warn(test.where, f"assertions name more than one label: kept {label!r}, not {', '.join(map(repr, others))}")
+        builder.warn(
+            test.where, f"assertions name more than one label: kept {label!r}, not {', '.join(map(repr, others))}"
+        )
     return label, var
 
 

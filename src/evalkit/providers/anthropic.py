@@ -50,7 +50,9 @@ def accepts_sampling(model: str) -> bool:
     return bool(_ACCEPTS_SAMPLING.match(model))
 
 
-def message_response(message: Any, *, latency_ms: float | None = None, request_id: str | None = None) -> ProviderResponse:
+def message_response(
+    message: Any, *, latency_ms: float | None = None, request_id: str | None = None
+) -> ProviderResponse:
     """A Message as a row's response: the forced tool's input as JSON, else the text blocks;
     input tokens include cache writes and reads (Anthropic's `input_tokens` leaves them out),
     which are also kept apart for pricing. The batch lane reads its results the same way."""
@@ -113,7 +115,9 @@ class AnthropicProvider(SDKProvider):
         if extra:
             kwargs["extra_body"] = extra
         if request.output_schema is not None and self._structured(params):
-            kwargs["tools"] = [{"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": request.output_schema}]
+            kwargs["tools"] = [
+                {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "input_schema": request.output_schema}
+            ]
             kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
         if self._timeout_s:
             kwargs["timeout"] = float(self._timeout_s)
@@ -167,9 +171,11 @@ class AnthropicProvider(SDKProvider):
         return parse_long_date(DEPRECATED_MODELS.get(self.model))
 
     def model_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"base_url": self.endpoint(),
-                                "api_key_env": self.key_variable(),
-                                "structured_output": "forced tool call" if self._structured(self._route_params()) else None}
+        info: dict[str, Any] = {
+            "base_url": self.endpoint(),
+            "api_key_env": self.key_variable(),
+            "structured_output": "forced tool call" if self._structured(self._route_params()) else None,
+        }
         spec = getattr(self.suite, "spec", None)
         if spec is not None:
             dropped = self.not_sent({**spec.defaults.model_dump(), **self._route_params()})

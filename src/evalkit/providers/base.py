@@ -116,6 +116,11 @@ class Provider:
         """The PROVIDER:MODEL the price table is looked up by (a tuned endpoint: its base model)."""
         return self.ref
 
+    def request_body(self, request: ProviderRequest) -> dict[str, Any]:
+        """The body this provider sends for `request`, in its own wire format: what the batch
+        lane puts in a batch. Providers with a batch API (OpenAI, Anthropic) define it."""
+        raise NotImplementedError(f"{type(self).__name__} has no request body of its own")
+
     def fingerprint_material(self) -> dict[str, Any]:
         """What decides this route's answers beyond provider, model, base URL, messages and
         params (a python: route's source hash, an http: route's request template), for the
@@ -161,6 +166,9 @@ def get_provider_class(prefix: str) -> type[Provider]:
         known = sorted({e.name for e in entry_points(group="evalkit.providers")} | set(_BUILTIN))
         near = difflib.get_close_matches(prefix, known, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise BadInput(f"unknown provider {prefix!r}{hint}: expected one of {', '.join(known)} (or a plugin in the evalkit.providers entry-point group)")
+        raise BadInput(
+            f"unknown provider {prefix!r}{hint}: expected one of {', '.join(known)} "
+            "(or a plugin in the evalkit.providers entry-point group)"
+        )
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)

@@ -157,8 +157,12 @@ class BedrockProvider(Provider):
             code = info.get("Code") or "ClientError"
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
             retryable = code in _RETRYABLE_CODES or retryable_status(status)
-            return ProviderError(error_type(status) if status else code, f"HTTP {status} {code}: {info.get('Message', '')}".strip(),
-                                 retryable=retryable, status=status or None)
+            return ProviderError(
+                error_type(status) if status else code,
+                f"HTTP {status} {code}: {info.get('Message', '')}".strip(),
+                retryable=retryable,
+                status=status or None,
+            )
         if isinstance(error, (exceptions.ReadTimeoutError, exceptions.ConnectTimeoutError)):
             return ProviderError("timeout", f"no answer within {timeout_s:g} s (per-call timeout)", retryable=True)
         if isinstance(error, (exceptions.EndpointConnectionError, exceptions.ConnectionClosedError)):
@@ -189,7 +193,9 @@ class BedrockProvider(Provider):
                 "credentials": "AWS credential chain"}
 
 
-def read_converse(response: dict[str, Any], *, model: str | None = None, latency_ms: float | None = None) -> ProviderResponse:
+def read_converse(
+    response: dict[str, Any], *, model: str | None = None, latency_ms: float | None = None
+) -> ProviderResponse:
     """A Converse response as a row's response: the forced tool's input as JSON, else the text blocks."""
     content = ((response.get("output") or {}).get("message") or {}).get("content") or []
     text = None

@@ -60,10 +60,16 @@ class GoogleProvider(Provider):
         endpoint = _ENDPOINT.match(model)
         self.vertexai = bool(endpoint) or bool(params.get("vertexai")) or \
             os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in _TRUE
-        self.project = params.get("project") or (endpoint.group(1) if endpoint else None) or os.environ.get("GOOGLE_CLOUD_PROJECT")
-        self.location = params.get("location") or (endpoint.group(2) if endpoint else None) or os.environ.get("GOOGLE_CLOUD_LOCATION")
+        self.project = (
+            params.get("project") or (endpoint.group(1) if endpoint else None) or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        )
+        self.location = (
+            params.get("location")
+            or (endpoint.group(2) if endpoint else None)
+            or os.environ.get("GOOGLE_CLOUD_LOCATION")
+        )
         self.base_url = getattr(route, "base_url", None) or os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
-        self._client = None
+        self._client: Any = None  # google.genai.Client, made on first use
         self._config = None
 
     def _route_params(self) -> dict[str, Any]:
@@ -88,8 +94,10 @@ class GoogleProvider(Provider):
 
     def prepare(self) -> None:
         if self.vertexai and not (self.project and self.location):
-            raise BadInput(f"route {self.route_name!r} ({self.ref}) runs on Vertex AI and needs a project and a location: "
-                           f"set GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION, or params project and location")
+            raise BadInput(
+                f"route {self.route_name!r} ({self.ref}) runs on Vertex AI and needs a project and a location: "
+                f"set GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION, or params project and location"
+            )
 
     def _structured(self, params: dict[str, Any]) -> bool:
         task = getattr(getattr(self.suite, "spec", None), "task", None)
@@ -157,8 +165,13 @@ class GoogleProvider(Provider):
             status = int(error.code or 0)
             headers = getattr(getattr(error, "response", None), "headers", None)
             message = error.message or str(error.details)
-            return ProviderError(error_type(status), scrub(f"HTTP {status}: {message}"), retryable=retryable_status(status),
-                                 status=status, retry_after_s=retry_after_seconds(headers))
+            return ProviderError(
+                error_type(status),
+                scrub(f"HTTP {status}: {message}"),
+                retryable=retryable_status(status),
+                status=status,
+                retry_after_s=retry_after_seconds(headers),
+            )
         name = type(error).__name__
         if "Timeout" in name or isinstance(error, TimeoutError):
             return ProviderError("timeout", f"no answer within {timeout_s:g} s (per-call timeout)", retryable=True)
@@ -188,10 +201,12 @@ class GoogleProvider(Provider):
                 pass
 
     def model_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"platform": "vertex-ai" if self.vertexai else "gemini-api",
-                                "base_url": public_url(self.base_url),
-                                "api_key_env": self.key_variable(),
-                                "structured_output": "response_json_schema" if self._structured(self._route_params()) else None}
+        info: dict[str, Any] = {
+            "platform": "vertex-ai" if self.vertexai else "gemini-api",
+            "base_url": public_url(self.base_url),
+            "api_key_env": self.key_variable(),
+            "structured_output": "response_json_schema" if self._structured(self._route_params()) else None,
+        }
         if self.vertexai:
             info.update(project=self.project, location=self.location)
         return info

@@ -105,7 +105,9 @@ class HttpProvider(Provider):
         try:
             self._body = self._compile(env, self.config.body)
         except TemplateSyntaxError as error:
-            raise BadInput(f"route {self.route_name!r}: http body template: {error.message} (line {error.lineno})") from None
+            raise BadInput(
+                f"route {self.route_name!r}: http body template: {error.message} (line {error.lineno})"
+            ) from None
 
     def _compile(self, env, node: Any) -> Any:
         if isinstance(node, str):
@@ -125,7 +127,9 @@ class HttpProvider(Provider):
         config = self.config.model_dump(mode="json", exclude={"url"})
         headers = config.pop("headers")
         # headers as written (a ${VAR} reference, not its value); a literal value only as a hash
-        config["headers_sha256"] = hashlib.sha256(json.dumps(headers, sort_keys=True).encode()).hexdigest() if headers else None
+        config["headers_sha256"] = (
+            hashlib.sha256(json.dumps(headers, sort_keys=True).encode()).hexdigest() if headers else None
+        )
         return {"http": config}
 
     def model_info(self) -> dict[str, Any]:
@@ -248,7 +252,9 @@ class HttpProvider(Provider):
             document, is_json = None, False
 
         def missing(path: str, what: str) -> ProviderError:
-            return ProviderError("bad_response", scrub(f"{what} path {path!r} matched nothing in the response: {excerpt(text)}"))
+            return ProviderError(
+                "bad_response", scrub(f"{what} path {path!r} matched nothing in the response: {excerpt(text)}")
+            )
 
         if paths.output is None:
             output = document if is_json and isinstance(document, str) else (text if not is_json else None)
@@ -284,10 +290,16 @@ class HttpProvider(Provider):
             retrieved = read_retrieved(items, id_key=paths.retrieved_id, score_key=paths.retrieved_score,
                                        text_key=paths.retrieved_text)
         model = optional(paths.model)
-        return ProviderResponse(text=as_text(output), model=str(model) if model is not None else None,
-                                input_tokens=number(paths.input_tokens, int), output_tokens=number(paths.output_tokens, int),
-                                cost_usd=number(paths.cost_usd, float), retrieved=retrieved,
-                                latency_ms=latency_ms, request_id=request_id)
+        return ProviderResponse(
+            text=as_text(output),
+            model=str(model) if model is not None else None,
+            input_tokens=number(paths.input_tokens, int),
+            output_tokens=number(paths.output_tokens, int),
+            cost_usd=number(paths.cost_usd, float),
+            retrieved=retrieved,
+            latency_ms=latency_ms,
+            request_id=request_id,
+        )
 
     async def aclose(self) -> None:
         if self._client is not None:

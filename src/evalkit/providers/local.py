@@ -33,7 +33,33 @@ from evalkit.providers.base import Provider, ProviderRequest, ProviderResponse
 OFFLINE_BY_KIND = {"base": "keywords", "prompted": "nearest", "rag": "retrieval", "finetuned": "classifier"}
 
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an the and or of to for in on at is are be my i me it this that with not no".split())
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "for",
+        "in",
+        "on",
+        "at",
+        "is",
+        "are",
+        "be",
+        "my",
+        "i",
+        "me",
+        "it",
+        "this",
+        "that",
+        "with",
+        "not",
+        "no",
+    ]
+)
 
 
 def _words(text: str) -> set[str]:
@@ -49,7 +75,7 @@ def fill_from_schema(schema: dict[str, Any] | None, label_field: str, label: str
     def value_for(prop: dict[str, Any]) -> Any:
         if "enum" in prop:
             return prop["enum"][0]
-        kind = prop.get("type")
+        kind: Any = prop.get("type")
         kind = kind[0] if isinstance(kind, list) else kind
         return {"string": "offline stand-in", "integer": 0, "number": 0, "boolean": False,
                 "array": [], "object": {}, "null": None}.get(kind, "")
@@ -70,7 +96,10 @@ class LocalProvider(Provider):
 
     def prepare(self) -> None:
         if self.model not in OFFLINE_BY_KIND.values():
-            raise BadInput(f"route {self.route_name!r}: unknown local model {self.model!r} (expected one of {', '.join(OFFLINE_BY_KIND.values())})")
+            raise BadInput(
+                f"route {self.route_name!r}: unknown local model {self.model!r} "
+                f"(expected one of {', '.join(OFFLINE_BY_KIND.values())})"
+            )
         task = self.suite.spec.task
         self.labels = task.labels
         self._label_words = {
@@ -200,7 +229,11 @@ class LocalProvider(Provider):
                 values[name] = self._sentence(request, label)
             elif name in self._field_models:
                 values[name] = json.loads(self._field_models[name].predict([request.case.text()])[0])
-            elif nearest is not None and isinstance(nearest.expected, dict) and get_path(nearest.expected, name) is not None:
+            elif (
+                nearest is not None
+                and isinstance(nearest.expected, dict)
+                and get_path(nearest.expected, name) is not None
+            ):
                 values[name] = get_path(nearest.expected, name)
             elif name in self._field_majority:
                 values[name] = self._field_by_label[name].get(label, self._field_majority[name])

@@ -10,13 +10,14 @@ inject a failure.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
 
-Respond = Union[str, dict[str, str], Callable[[ProviderRequest], str]]
+Respond = str | dict[str, str] | Callable[[ProviderRequest], str]
 
 
 @dataclass
@@ -42,7 +43,9 @@ class MockProvider(Provider):
 
     def prepare(self) -> None:
         if self.model not in ("expected", "echo") and self.model not in _SCRIPTS:
-            raise BadInput(f"route {self.route_name!r}: no mock script named {self.model!r} (built-ins: expected, echo)")
+            raise BadInput(
+                f"route {self.route_name!r}: no mock script named {self.model!r} (built-ins: expected, echo)"
+            )
 
     def _answer(self, request: ProviderRequest) -> str:
         if self.model == "expected":
@@ -56,7 +59,9 @@ class MockProvider(Provider):
             return respond(request)
         if isinstance(respond, dict):
             if request.case_id not in respond:
-                raise ProviderError("mock_missing", f"mock script {self.model!r} has no output for case {request.case_id!r}")
+                raise ProviderError(
+                    "mock_missing", f"mock script {self.model!r} has no output for case {request.case_id!r}"
+                )
             return respond[request.case_id]
         return respond
 

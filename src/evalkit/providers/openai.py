@@ -53,9 +53,10 @@ def _closed(node: Any) -> bool:
         if key in ("properties", "$defs", "definitions", "patternProperties"):
             if isinstance(value, dict) and not all(_closed(v) for v in value.values()):
                 return False
-        elif key in ("items", "anyOf", "allOf", "oneOf", "prefixItems", "not", "additionalProperties"):
-            if not _closed(value):
-                return False
+        elif key in ("items", "anyOf", "allOf", "oneOf", "prefixItems", "not", "additionalProperties") and not _closed(
+            value
+        ):
+            return False
     return True
 
 
@@ -165,7 +166,9 @@ class OpenAIProvider(SDKProvider):
                 info = await self._client.models.retrieve(name, timeout=LOOKUP_TIMEOUT_S)
             except Exception:  # noqa: BLE001 - unknown, not fatal
                 continue
-            day = getattr(info, "shutdown_date", None) or (getattr(info, "model_extra", None) or {}).get("shutdown_date")
+            day = getattr(info, "shutdown_date", None) or (getattr(info, "model_extra", None) or {}).get(
+                "shutdown_date"
+            )
             if day:
                 return str(day)
         return None
@@ -175,7 +178,9 @@ class OpenAIProvider(SDKProvider):
                                 "api_key_env": self.key_variable()}
         schema = self._schema()
         if schema is not None and self._json_mode(self._route_params()):
-            info["structured_output"] = "json_schema (strict)" if strict_compatible(schema) else "json_schema (not strict)"
+            info["structured_output"] = (
+                "json_schema (strict)" if strict_compatible(schema) else "json_schema (not strict)"
+            )
         else:
             info["structured_output"] = None
         if is_reasoning_model(self.model) and "temperature" not in self._route_params():

@@ -31,8 +31,9 @@ import importlib.util
 import inspect
 import sys
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.own_routes import case_view, response_from_result
@@ -91,7 +92,9 @@ class PythonProvider(Provider):
                 spec.loader.exec_module(module)
             except Exception as error:
                 sys.modules.pop(name, None)
-                raise BadInput(f"route {self.route_name!r}: importing {path} failed: {type(error).__name__}: {error}") from None
+                raise BadInput(
+                    f"route {self.route_name!r}: importing {path} failed: {type(error).__name__}: {error}"
+                ) from None
             finally:
                 try:
                     sys.path.remove(str(path.parent))
@@ -103,7 +106,9 @@ class PythonProvider(Provider):
         except ModuleNotFoundError as error:
             raise BadInput(f"route {self.route_name!r}: python: module {self.location!r} not found ({error})") from None
         except Exception as error:
-            raise BadInput(f"route {self.route_name!r}: importing {self.location} failed: {type(error).__name__}: {error}") from None
+            raise BadInput(
+                f"route {self.route_name!r}: importing {self.location} failed: {type(error).__name__}: {error}"
+            ) from None
 
     def prepare(self) -> None:
         module = self._load_module()
@@ -123,7 +128,9 @@ class PythonProvider(Provider):
         if source_file:
             self.source = Path(source_file).resolve()
             self.source_sha256 = hashlib.sha256(self.source.read_bytes()).hexdigest()
-        self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None))
+        call = getattr(function, "__call__", None)  # noqa: B004 - an instance's async __call__, not callability
+        self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+        parameters: Mapping[str, inspect.Parameter]
         try:
             parameters = inspect.signature(function).parameters
         except (TypeError, ValueError):
@@ -164,13 +171,15 @@ class PythonProvider(Provider):
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         if self.function is None:
             self.prepare()
+        function = self.function
+        assert function is not None  # prepare() found it or raised
         args, kwargs = self._arguments(request)
-        timeout = request.params.get("timeout_s")
+        timeout: Any = request.params.get("timeout_s")
         try:
             if self._is_async:
-                pending = self.function(*args, **kwargs)
+                pending = function(*args, **kwargs)
             else:
-                pending = asyncio.to_thread(self.function, *args, **kwargs)
+                pending = asyncio.to_thread(function, *args, **kwargs)
             result = await asyncio.wait_for(pending, timeout=float(timeout) if timeout else None)
         except asyncio.TimeoutError:
             raise ProviderError("timeout", f"{self.function_name} gave no answer within {float(timeout):g} s "

@@ -14,8 +14,9 @@ import importlib
 import inspect
 import os
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from evalkit.providers.base import Provider, ProviderError, ProviderRequest
@@ -92,7 +93,8 @@ def quota_exhausted(error: Any) -> bool:
 def convert_error(error: BaseException, sdk: Any, *, secret: str | None, timeout_s: float | None) -> ProviderError:
     """An SDK exception as a ProviderError (`sdk` is the `openai` or `anthropic` module)."""
 
-    from evalkit.secrets import remember, scrub as scrub_known
+    from evalkit.secrets import remember
+    from evalkit.secrets import scrub as scrub_known
 
     remember(secret)
 
@@ -146,7 +148,8 @@ def split_params(params: dict[str, Any], create: Callable[..., Any]) -> tuple[di
     """Route params -> (keyword arguments `create` accepts, the rest for `extra_body`).
     None values are left out, so a route can drop a default (`seed: null`)."""
     accepted = _parameters(create)
-    known, extra = {}, {}
+    known: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for name, value in params.items():
         if value is None or name in EVALKIT_PARAMS:
             continue
@@ -221,8 +224,8 @@ class SDKProvider(Provider):
     def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
         super().__init__(model, route_name=route_name, route=route, suite=suite)
         self.base_url = resolve_base_url(getattr(route, "base_url", None), self.base_url_env)
-        self._client = None
-        self._create = None
+        self._client: Any = None  # the SDK's client, made on first use (the SDK is imported then)
+        self._create: Callable[..., Any] | None = None
         self._configured_for: tuple[int, int] | None = None
         self._kwargs: dict[str, Any] = {}
         self._timeout_s: float | None = None

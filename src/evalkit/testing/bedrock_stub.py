@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evalkit.testing.services import LocalService
 
@@ -46,7 +47,7 @@ class BedrockStub:
     def requests(self) -> list[dict[str, Any]]:
         return self.service.requests
 
-    def __enter__(self) -> "BedrockStub":
+    def __enter__(self) -> BedrockStub:
         self.service.start()
         return self
 
@@ -70,6 +71,7 @@ class BedrockStub:
             return 400, {"message": "messages is required"}, {"x-amzn-ErrorType": "ValidationException"}
         text = self.responder(model, body)
         tool = ((body.get("toolConfig") or {}).get("toolChoice") or {}).get("tool")
+        content: list[dict[str, Any]]
         if tool:
             content = [{"toolUse": {"toolUseId": f"tooluse_{number}", "name": tool["name"], "input": json.loads(text)}}]
             stop = "tool_use"
@@ -78,6 +80,13 @@ class BedrockStub:
         prompt = " ".join(b.get("text", "") for m in body["messages"] for b in m.get("content", []))
         system = " ".join(b.get("text", "") for b in body.get("system") or [])
         tokens_in, tokens_out = len((system + " " + prompt).split()), len(text.split())
-        return 200, {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
-                     "usage": {"inputTokens": tokens_in, "outputTokens": tokens_out, "totalTokens": tokens_in + tokens_out},
-                     "metrics": {"latencyMs": 1}}, {"x-amzn-RequestId": f"req-{number}"}
+        return (
+            200,
+            {
+                "output": {"message": {"role": "assistant", "content": content}},
+                "stopReason": stop,
+                "usage": {"inputTokens": tokens_in, "outputTokens": tokens_out, "totalTokens": tokens_in + tokens_out},
+                "metrics": {"latencyMs": 1},
+            },
+            {"x-amzn-RequestId": f"req-{number}"},
+        )

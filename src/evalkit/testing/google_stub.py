@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evalkit.testing.services import LocalService
 
@@ -65,7 +66,7 @@ class GeminiStub:
     def requests(self) -> list[dict[str, Any]]:
         return self.service.requests
 
-    def __enter__(self) -> "GeminiStub":
+    def __enter__(self) -> GeminiStub:
         self.service.start()
         return self
 
@@ -122,13 +123,22 @@ class GeminiStub:
             record["_polls"] += 1
             if record["_polls"] > self.tuning_polls:
                 if self.tuning_outcome == "failed":
-                    record.update(state="JOB_STATE_FAILED", error={"code": 3, "message": "training data has 0 valid examples"})
+                    record.update(
+                        state="JOB_STATE_FAILED", error={"code": 3, "message": "training data has 0 valid examples"}
+                    )
                 else:
                     base = f"projects/{record['_project']}/locations/{record['_location']}"
-                    record.update(state="JOB_STATE_SUCCEEDED", endTime="2026-12-01T01:00:00Z",
-                                  tunedModel={"model": f"{base}/models/77{job}@1", "endpoint": f"{base}/endpoints/88{job}"},
-                                  tuningDataStats={"supervisedTuningDataStats": {"totalBillableTokenCount": "123456",
-                                                                                 "tuningDatasetExampleCount": "40"}})
+                    record.update(
+                        state="JOB_STATE_SUCCEEDED",
+                        endTime="2026-12-01T01:00:00Z",
+                        tunedModel={"model": f"{base}/models/77{job}@1", "endpoint": f"{base}/endpoints/88{job}"},
+                        tuningDataStats={
+                            "supervisedTuningDataStats": {
+                                "totalBillableTokenCount": "123456",
+                                "tuningDatasetExampleCount": "40",
+                            }
+                        },
+                    )
             else:
                 record["state"] = "JOB_STATE_RUNNING"
             return 200, self._public(record)

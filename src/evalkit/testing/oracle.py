@@ -22,7 +22,9 @@ def _needle(case) -> str:
     if isinstance(value, dict):
         texts = [str(v) for v in value.values() if isinstance(v, (str, int, float))]
         return max(texts, key=len) if texts else ""
-    contents = [getattr(m, "content", None) or (m.get("content") if isinstance(m, dict) else "") for m in value]
+    contents: list[Any] = [
+        getattr(m, "content", None) or (m.get("content") if isinstance(m, dict) else "") for m in value
+    ]
     return max(contents, key=len) if contents else ""
 
 

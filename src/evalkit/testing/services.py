@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 Handler = Callable[[dict[str, Any]], tuple]
@@ -42,7 +43,7 @@ class LocalService:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "LocalService":
+    def start(self) -> LocalService:
         service = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -99,7 +100,7 @@ class LocalService:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "LocalService":
+    def __enter__(self) -> LocalService:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -22,7 +22,7 @@ HOST = "127.0.0.1"
 
 
 def static_text(name: str) -> str:
-    return resources.files("evalkit.view").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("evalkit.view").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def page_html(embedded: dict[str, Any] | None = None, *, inline: bool = False) -> str:
@@ -30,7 +30,9 @@ def page_html(embedded: dict[str, Any] | None = None, *, inline: bool = False) -
     inlined and every view's data embedded as JSON."""
     html = static_text("index.html")
     if inline:
-        html = html.replace('<link rel="stylesheet" href="view.css">', "<style>\n" + static_text("view.css") + "\n</style>")
+        html = html.replace(
+            '<link rel="stylesheet" href="view.css">', "<style>\n" + static_text("view.css") + "\n</style>"
+        )
         script = static_text("view.js")
         if "</script" in script.lower():  # pragma: no cover - a guard for whoever edits view.js
             raise ValueError("view.js must not contain </script")
@@ -65,9 +67,12 @@ def create_app(paths: list[str | Path]):
     from starlette.routing import Route
 
     catalog = views.Catalog(paths)
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-               "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                          "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    }
 
     def reply(value: Any, status: int = 200):
         return JSONResponse(_clean(value), status_code=status, headers=headers)

@@ -86,7 +86,7 @@ class Catalog:
             while key in ids:
                 key, n = f"{run_id}-{n}", n + 1
             ids[key] = run_dir
-            run.view_id = key  # type: ignore[attr-defined]
+            run.view_id = key
             runs.append(run)
         self._ids = ids
         runs.sort(key=lambda r: (r.manifest.get("started_at") or "", r.view_id), reverse=True)
@@ -105,7 +105,7 @@ class Catalog:
                 held = self._loaded[run_dir] = (stamp, store.load_run(run_dir))
             except Exception:  # noqa: BLE001 - removed or half-written since it was listed
                 return None
-            held[1].view_id = run_id  # type: ignore[attr-defined]
+            held[1].view_id = run_id
         return held[1]
 
     def extras(self, run: store.Run) -> RunExtras:
@@ -116,7 +116,7 @@ class Catalog:
 
 
 def _stamp(run_dir: Path) -> tuple:
-    stamp = []
+    stamp: list[tuple[int, int] | None] = []
     for name in (store.MANIFEST, store.RESULTS, store.SUMMARY, REQUESTS):
         try:
             info = (run_dir / name).stat()
@@ -244,9 +244,24 @@ def field_marks(run: store.Run, row: dict[str, Any], fields: list[str], parsed: 
         if graded is not None:  # the run graded it (task.fields): its verdict, as stored
             score = graded.get(name) or {}
             correct = score.get("correct")
-            mark = status if status in ("error", "unparsed") else None if correct is None else "right" if correct else "wrong"
-            marks.append({"field": name, "expected": score.get("expected"), "got": score.get("predicted"), "status": mark,
-                          **{key: score[key] for key in ("distance", "checks", "judge") if key in score}})
+            mark = (
+                status
+                if status in ("error", "unparsed")
+                else None
+                if correct is None
+                else "right"
+                if correct
+                else "wrong"
+            )
+            marks.append(
+                {
+                    "field": name,
+                    "expected": score.get("expected"),
+                    "got": score.get("predicted"),
+                    "status": mark,
+                    **{key: score[key] for key in ("distance", "checks", "judge") if key in score},
+                }
+            )
             continue
         want = get_path(expected, name) if isinstance(expected, dict) else None
         if want is None:
@@ -288,7 +303,7 @@ def grid_page(run: store.Run) -> dict[str, Any]:
             "fields": field_marks(run, row, fields, parsed), "output": row.get("output"), "error": row.get("error"),
             "exact_match": row.get("exact_match"),
         })
-    cases = []
+    cases: list[dict[str, Any]] = []
     for case_id in order:
         case = run.cases.get(case_id) or {}
         rows = [r for cells in by_case.get(case_id, {}).values() for r in cells]
@@ -363,7 +378,9 @@ class RunExtras:
 
         try:
             suite = load_suite(path)
-            if suite.sha256 != (manifest.get("suite") or {}).get("sha256") or suite.cases_sha256 != manifest.get("cases_sha256"):
+            if suite.sha256 != (manifest.get("suite") or {}).get("sha256") or suite.cases_sha256 != manifest.get(
+                "cases_sha256"
+            ):
                 return None, {}
             return suite, build_plans(suite, [r for r in self.run.routes if r in suite.spec.routes])
         except Exception:  # noqa: BLE001 - a suite that no longer loads: the request is not shown
@@ -394,7 +411,9 @@ class RunExtras:
             corpus = Path(os.path.expanduser(spec["corpus"]))
             corpus = corpus if corpus.is_absolute() else folder / corpus
             try:
-                retriever = Retriever(load_documents(corpus), settings.get("chunk_chars", 800), settings.get("overlap", 100))
+                retriever = Retriever(
+                    load_documents(corpus), settings.get("chunk_chars", 800), settings.get("overlap", 100)
+                )
             except Exception:  # noqa: BLE001 - the corpus may have moved; the ids are still shown
                 retriever = None
         self._retrievers[route] = retriever
@@ -405,13 +424,24 @@ class RunExtras:
         retrieved = row.get("retrieved") or []
         recorded_scores = row.get("retrieved_scores")  # a route that retrieves itself records its scores
         gold = set(case.get("sources") or [])
-        chunks = []
+        chunks: list[dict[str, Any]] = []
         for rank, item in enumerate(retrieved, start=1):
             if isinstance(item, dict):  # {id, score, text}, as a route's own retrieval returns them
-                chunks.append({"rank": rank, "id": str(item.get("id")), "score": item.get("score"), "text": item.get("text"),
-                               "from": "recorded"})
+                chunks.append(
+                    {
+                        "rank": rank,
+                        "id": str(item.get("id")),
+                        "score": item.get("score"),
+                        "text": item.get("text"),
+                        "from": "recorded",
+                    }
+                )
                 continue
-            score = recorded_scores[rank - 1] if isinstance(recorded_scores, list) and rank <= len(recorded_scores) else None
+            score = (
+                recorded_scores[rank - 1]
+                if isinstance(recorded_scores, list) and rank <= len(recorded_scores)
+                else None
+            )
             chunks.append({"rank": rank, "id": str(item), "score": score, "text": None,
                            "from": "recorded" if recorded_scores is not None else None})
         if any(c["text"] is None for c in chunks):
@@ -468,21 +498,44 @@ def case_page(run: store.Run, extras: RunExtras, case_id: str) -> dict[str, Any]
         for row in sorted((r for r in rows if r["route"] == name), key=lambda r: r.get("repeat", 0)):
             parsed = parse_output(run, row.get("output"))
             request = extras.request(case_id, name, row.get("repeat", 0))
-            answers.append({
-                "repeat": row.get("repeat", 0), "status": row_status(row), "predicted": row.get("predicted_label"),
-                "expected": row.get("expected_label"), "output": row.get("output"), "parsed": parsed,
-                "parse_error": row.get("parse_error"), "error": row.get("error"),
-                "fields": field_marks(run, row, fields, parsed),
-                "chunks": extras.chunks(row, case),
-                "request": request,
-                "numbers": {key: row.get(key) for key in ("input_tokens", "output_tokens", "latency_ms", "cost_usd",
-                                                          "attempts", "cached", "finish_reason", "model", "request_id")},
-                "repair": row.get("repair"),
-                "repair_passes": (row.get("repair") or {}).get("passes", 0) if isinstance(row.get("repair"), dict) else 0,
-                "request_sha256": row.get("request_sha256") or (request or {}).get("request_sha256"),
-                "request_parts": row.get("request_parts"), "provenance": row.get("provenance"),
-                "exact_match": row.get("exact_match"), "stale_parts": row.get("stale_parts"),
-            })
+            answers.append(
+                {
+                    "repeat": row.get("repeat", 0),
+                    "status": row_status(row),
+                    "predicted": row.get("predicted_label"),
+                    "expected": row.get("expected_label"),
+                    "output": row.get("output"),
+                    "parsed": parsed,
+                    "parse_error": row.get("parse_error"),
+                    "error": row.get("error"),
+                    "fields": field_marks(run, row, fields, parsed),
+                    "chunks": extras.chunks(row, case),
+                    "request": request,
+                    "numbers": {
+                        key: row.get(key)
+                        for key in (
+                            "input_tokens",
+                            "output_tokens",
+                            "latency_ms",
+                            "cost_usd",
+                            "attempts",
+                            "cached",
+                            "finish_reason",
+                            "model",
+                            "request_id",
+                        )
+                    },
+                    "repair": row.get("repair"),
+                    "repair_passes": (row.get("repair") or {}).get("passes", 0)
+                    if isinstance(row.get("repair"), dict)
+                    else 0,
+                    "request_sha256": row.get("request_sha256") or (request or {}).get("request_sha256"),
+                    "request_parts": row.get("request_parts"),
+                    "provenance": row.get("provenance"),
+                    "exact_match": row.get("exact_match"),
+                    "stale_parts": row.get("stale_parts"),
+                }
+            )
         routes.append({"name": name, "kind": info.get("kind"), "model": info.get("model"),
                        "ran_as": info.get("ran_as") or info.get("resolved_model"), "provenance": info.get("provenance"),
                        "endpoint": info.get("endpoint"), "evidence": info.get("evidence"), "answers": answers})
@@ -528,8 +581,10 @@ def diff_page(a: store.Run, b: store.Run) -> dict[str, Any]:
             counts[route][change] += 1
             cells[route] = {"a": x and {k: x[k] for k in ("predicted", "status")},
                             "b": y and {k: y[k] for k in ("predicted", "status")}, "change": change}
-        case = ca or cb
-        rows.append({"id": case_id, "tags": case["tags"], "expected": case["expected"], "text": case["text"], "cells": cells})
+        case: Any = ca or cb  # one side has it
+        rows.append(
+            {"id": case_id, "tags": case["tags"], "expected": case["expected"], "text": case["text"], "cells": cells}
+        )
     return {"a": grid_a["run"], "b": grid_b["run"], "routes": routes, "counts": counts, "cases": rows,
             "same_suite": grid_a["run"]["suite"] == grid_b["run"]["suite"]}
 
@@ -545,7 +600,7 @@ def everything(catalog: Catalog) -> dict[str, Any]:
         data["grids"][run.view_id] = grid_page(run)
         data["cases"][run.view_id] = {case_id: case_page(run, extras, case_id)
                                       for case_id in (c["id"] for c in data["grids"][run.view_id]["cases"])}
-    by_suite: dict[str, list] = defaultdict(list)
+    by_suite: dict[str | None, list[store.Run]] = defaultdict(list)
     for run in reversed(runs):  # oldest first
         by_suite[(run.manifest.get("suite") or {}).get("name")].append(run)
     for suite_runs in by_suite.values():

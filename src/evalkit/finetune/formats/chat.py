@@ -26,9 +26,18 @@ def check_messages(messages: Any, *, roles: tuple[str, ...], keys: tuple[str, ..
             problems.append(Problem("message_missing_key", f"{at} has no {' or '.join(missing)}"))
         unknown = [k for k in message if k not in keys]
         if unknown:
-            problems.append(Problem("message_unrecognized_key", f"{at} has unknown keys {', '.join(map(repr, unknown))} (known: {', '.join(keys)})"))
+            problems.append(
+                Problem(
+                    "message_unrecognized_key",
+                    f"{at} has unknown keys {', '.join(map(repr, unknown))} (known: {', '.join(keys)})",
+                )
+            )
         if message.get("role") not in roles:
-            problems.append(Problem("unrecognized_role", f"{at} has role {message.get('role')!r} (expected one of {', '.join(roles)})"))
+            problems.append(
+                Problem(
+                    "unrecognized_role", f"{at} has role {message.get('role')!r} (expected one of {', '.join(roles)})"
+                )
+            )
         content = message.get("content")
         if (not content and not message.get("function_call")) or not isinstance(content, str):
             problems.append(Problem("missing_content", f"{at} has no text content"))
@@ -80,7 +89,11 @@ class HuggingFaceChat(_Chat):
     def check(self, record: Any) -> list[Problem]:
         problems = super().check(record)
         if not problems and record["messages"][-1].get("role") != "assistant":
-            problems.append(Problem("last_message_not_assistant",
-                                    "the last message is not the assistant's: a completion-only loss learns nothing from it",
-                                    "warning"))
+            problems.append(
+                Problem(
+                    "last_message_not_assistant",
+                    "the last message is not the assistant's: a completion-only loss learns nothing from it",
+                    "warning",
+                )
+            )
         return problems

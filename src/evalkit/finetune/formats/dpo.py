@@ -32,14 +32,20 @@ class OpenAIPreference(Format):
     def check(self, record: Any) -> list[Problem]:
         if not isinstance(record, dict):
             return [Problem("data_type", f"the line is a JSON {type(record).__name__}, not an object")]
-        problems = [Problem("unrecognized_key", f"unknown key {k!r} (known: {', '.join(_KEYS)})") for k in record if k not in _KEYS]
+        problems = [
+            Problem("unrecognized_key", f"unknown key {k!r} (known: {', '.join(_KEYS)})")
+            for k in record
+            if k not in _KEYS
+        ]
         messages = record.get("input", {}).get("messages") if isinstance(record.get("input"), dict) else None
         if not messages or not isinstance(messages, list):
             problems.append(Problem("missing_messages_list", "no `input.messages` list (or an empty one)"))
         else:
             problems += check_messages(messages, roles=_INPUT_ROLES, keys=_MESSAGE_KEYS, where="input ")
             if isinstance(messages[-1], dict) and messages[-1].get("role") != "user":
-                problems.append(Problem("input_not_ending_with_user", "input.messages should end with a user message", "warning"))
+                problems.append(
+                    Problem("input_not_ending_with_user", "input.messages should end with a user message", "warning")
+                )
         for key in _KEYS[1:]:
             output = record.get(key)
             if not isinstance(output, list) or len(output) != 1:

@@ -38,9 +38,13 @@ class OpenAIReinforcement(Format):
         problems = check_messages(messages, roles=_ROLES, keys=_MESSAGE_KEYS)
         last = messages[-1]
         if isinstance(last, dict) and last.get("role") != "user":
-            problems.append(Problem("last_message_not_user",
-                                    f"the last message is the {last.get('role')!r} one: reinforcement fine-tuning needs the "
-                                    "prompt to end with a user message (the model writes the answer)"))
+            problems.append(
+                Problem(
+                    "last_message_not_user",
+                    f"the last message is the {last.get('role')!r} one: reinforcement fine-tuning needs the "
+                    "prompt to end with a user message (the model writes the answer)",
+                )
+            )
         if not [k for k in record if k != "messages"]:
             problems.append(Problem("missing_reference_fields", "no reference fields beside `messages`: the grader has "
                                                                 "nothing to compare the answer with"))

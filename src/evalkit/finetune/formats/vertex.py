@@ -1,5 +1,6 @@
 """Vertex AI Gemini supervised tuning JSONL:
-{"systemInstruction": {"role": "system", "parts": [{"text"}]}, "contents": [{"role": "user"|"model", "parts": [{"text"}]}]}.
+{"systemInstruction": {"role": "system", "parts": [{"text"}]},
+ "contents": [{"role": "user"|"model", "parts": [{"text"}]}]}.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ class VertexGemini(Format):
     def check(self, record: Any) -> list[Problem]:
         if not isinstance(record, dict):
             return [Problem("data_type", f"the line is a JSON {type(record).__name__}, not an object")]
-        problems = [Problem("unrecognized_key", f"unknown key {k!r} (known: {', '.join(_KEYS)})") for k in record if k not in _KEYS]
+        problems = [
+            Problem("unrecognized_key", f"unknown key {k!r} (known: {', '.join(_KEYS)})")
+            for k in record
+            if k not in _KEYS
+        ]
         system = record.get("systemInstruction")
         if system is not None:
             problems += [Problem("data_type", "systemInstruction is not an object")] if not isinstance(system, dict) \
@@ -57,9 +62,13 @@ class VertexGemini(Format):
                 continue
             unknown = [k for k in content if k not in ("role", "parts")]
             if unknown:
-                problems.append(Problem("message_unrecognized_key", f"{at} has unknown keys {', '.join(map(repr, unknown))}"))
+                problems.append(
+                    Problem("message_unrecognized_key", f"{at} has unknown keys {', '.join(map(repr, unknown))}")
+                )
             if content.get("role") not in _ROLES:
-                problems.append(Problem("unrecognized_role", f"{at} has role {content.get('role')!r} (expected user or model)"))
+                problems.append(
+                    Problem("unrecognized_role", f"{at} has role {content.get('role')!r} (expected user or model)")
+                )
             problems += _check_parts(content, at)
         if not any(isinstance(c, dict) and c.get("role") == "model" for c in contents):
             problems.append(Problem("example_missing_assistant_message", "no model turn: nothing to learn"))
@@ -69,7 +78,11 @@ class VertexGemini(Format):
         def text(content: dict) -> str:
             return "".join(p["text"] for p in content["parts"])
 
-        messages = [{"role": "system", "content": text(record["systemInstruction"])}] if record.get("systemInstruction") else []
+        messages = (
+            [{"role": "system", "content": text(record["systemInstruction"])}]
+            if record.get("systemInstruction")
+            else []
+        )
         return messages + [{"role": _ROLES[c["role"]], "content": text(c)} for c in record["contents"]]
 
     def matches(self, record: Any) -> bool:

@@ -85,14 +85,16 @@ class Launcher:
         self.base_url = self.resolve_base_url(base_url)
         self.api_key = os.environ.get(self.api_key_env, "")
         if not self.api_key:
-            raise BadInput(f"{self.name} needs an API key: set {self.api_key_env} (keys are read from the environment only)")
+            raise BadInput(
+                f"{self.name} needs an API key: set {self.api_key_env} (keys are read from the environment only)"
+            )
 
     @classmethod
     def resolve_base_url(cls, base_url: str | None) -> str | None:
         """The given base URL, else the environment's (`base_url_env`), else the provider's default."""
         return base_url or os.environ.get(cls.base_url_env) or cls.default_base_url
 
-    def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str] | None = None) -> None:
+    def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str | None] | None = None) -> None:
         """Where training data lives for providers that read it from object storage
         (`reads_object_storage`): a bucket to upload to, or the URIs the user uploaded each file to."""
 
@@ -112,7 +114,8 @@ class Launcher:
 
     @classmethod
     def route_fields(cls, state: JobState, base_url: str | None) -> dict[str, str]:
-        """What the suite's fine-tuned route needs to call the model (model, and base_url, api_key_env if not OpenAI's)."""
+        """What the suite's fine-tuned route needs to call the model (model, and base_url, api_key_env if
+        not OpenAI's)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -129,7 +132,9 @@ def get_launcher_class(name: str) -> type[Launcher]:
     import importlib
     from importlib.metadata import entry_points
 
-    target = next((e.value for e in entry_points(group=ENTRY_POINT_GROUP) if e.name == name), None) or _BUILTIN.get(name)
+    target = next((e.value for e in entry_points(group=ENTRY_POINT_GROUP) if e.name == name), None) or _BUILTIN.get(
+        name
+    )
     if target is None:
         raise BadInput(f"unknown fine-tuning provider {name!r}: expected one of {', '.join(launcher_names())} "
                        f"(or a plugin in the {ENTRY_POINT_GROUP} entry-point group)")

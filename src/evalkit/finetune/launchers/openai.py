@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from evalkit.finetune.launchers import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobEvent, JobRequest, JobState,
-                                        Launcher, LaunchRefused, ProviderUnreachable)
+from evalkit.finetune.launchers import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobEvent,
+    JobRequest,
+    JobState,
+    Launcher,
+    LaunchRefused,
+    ProviderUnreachable,
+)
 
 _STATUS = {"validating_files": QUEUED, "queued": QUEUED, "running": RUNNING, "succeeded": SUCCEEDED,
            "failed": FAILED, "cancelled": CANCELLED}
@@ -28,7 +40,9 @@ def _calling(what: str):
         message = body.get("message") or exc.message
         if exc.status_code < 500:
             raise LaunchRefused(f"openai refused to {what}: {message} (HTTP {exc.status_code})") from None
-        raise ProviderUnreachable(f"openai failed to {what}: {message} (HTTP {exc.status_code}); try again later") from None
+        raise ProviderUnreachable(
+            f"openai failed to {what}: {message} (HTTP {exc.status_code}); try again later"
+        ) from None
     except openai.APIConnectionError as exc:
         raise ProviderUnreachable(f"openai is unreachable ({what}): {exc}") from None
 
@@ -51,10 +65,11 @@ class OpenAILauncher(Launcher):
 
     def create(self, request: JobRequest) -> JobState:
         hyperparameters = {"n_epochs": request.epochs} if request.epochs else {}
-        method = {"type": request.method, request.method: {"hyperparameters": hyperparameters}}
+        # the SDK's Method TypedDict, keyed by the method's own name
+        method: Any = {"type": request.method, request.method: {"hyperparameters": hyperparameters}}
         if request.method == "reinforcement":
             method["reinforcement"]["grader"] = request.grader
-        kwargs = {"validation_file": request.validation_file_id} if request.validation_file_id else {}
+        kwargs: dict[str, Any] = {"validation_file": request.validation_file_id} if request.validation_file_id else {}
         if request.suffix:
             kwargs["suffix"] = request.suffix
         with _calling(f"create a fine-tuning job on {request.model}"):
@@ -83,6 +98,14 @@ class OpenAILauncher(Launcher):
     def _state(job) -> JobState:
         error = f"{job.error.code}: {job.error.message}" if job.error and job.error.message else None
         # warnings off: the SDK's types read a multi grader's `graders` mapping as one grader and warn when dumping it
-        return JobState(id=job.id, status=_STATUS.get(job.status, job.status), provider_status=job.status, base_model=job.model,
-                        fine_tuned_model=job.fine_tuned_model, training_file_id=job.training_file, error=error,
-                        trained_tokens=job.trained_tokens, raw=job.model_dump(mode="json", warnings=False))
+        return JobState(
+            id=job.id,
+            status=_STATUS.get(job.status, job.status),
+            provider_status=job.status,
+            base_model=job.model,
+            fine_tuned_model=job.fine_tuned_model,
+            training_file_id=job.training_file,
+            error=error,
+            trained_tokens=job.trained_tokens,
+            raw=job.model_dump(mode="json", warnings=False),
+        )

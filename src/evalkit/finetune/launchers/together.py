@@ -17,8 +17,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evalkit.finetune.launchers import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobEvent, JobRequest, JobState,
-                                        Launcher, LaunchRefused, ProviderUnreachable)
+from evalkit.finetune.launchers import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobEvent,
+    JobRequest,
+    JobState,
+    Launcher,
+    LaunchRefused,
+    ProviderUnreachable,
+)
 
 DEFAULT_BASE_URL = "https://api.together.xyz/v1"
 _STATUS = {"pending": QUEUED, "queued": QUEUED, "running": RUNNING, "compressing": RUNNING, "uploading": RUNNING,
@@ -27,12 +38,15 @@ _STATUS = {"pending": QUEUED, "queued": QUEUED, "running": RUNNING, "compressing
 LORA = {"type": "Lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "lora_trainable_modules": "all-linear"}
 
 
-def _httpx():
+def _httpx() -> Any:
     try:
-        import httpx2 as httpx  # what the installed SDKs ship
+        import httpx2  # what the installed SDKs ship
+
+        return httpx2
     except ImportError:  # pragma: no cover - an environment with plain httpx
         import httpx
-    return httpx
+
+        return httpx
 
 
 def _message(response) -> str:
@@ -57,6 +71,7 @@ class TogetherLauncher(Launcher):
     def __init__(self, base_url: str | None = None):
         super().__init__(base_url)
         httpx = _httpx()
+        assert self.base_url is not None  # Together has a default base URL
         self.client = httpx.Client(base_url=self.base_url.rstrip("/") + "/", timeout=60.0,
                                    headers={"Authorization": f"Bearer {self.api_key}"})
 
@@ -67,7 +82,9 @@ class TogetherLauncher(Launcher):
         except httpx.HTTPError as exc:
             raise ProviderUnreachable(f"together is unreachable ({what}): {exc}") from None
         if response.status_code >= 500:
-            raise ProviderUnreachable(f"together failed to {what}: {_message(response)} (HTTP {response.status_code}); try again later")
+            raise ProviderUnreachable(
+                f"together failed to {what}: {_message(response)} (HTTP {response.status_code}); try again later"
+            )
         if response.status_code >= 400:
             raise LaunchRefused(f"together refused to {what}: {_message(response)} (HTTP {response.status_code})")
         return response.json()
@@ -83,7 +100,9 @@ class TogetherLauncher(Launcher):
         payload: dict[str, Any] = {
             "training_file": request.training_file_id,
             "model": request.model,
-            "training_method": {"method": "dpo"} if request.method == "dpo" else {"method": "sft", "train_on_inputs": "auto"},
+            "training_method": {"method": "dpo"}
+            if request.method == "dpo"
+            else {"method": "sft", "train_on_inputs": "auto"},
             "training_type": dict(LORA) if request.lora else {"type": "Full"},
         }
         if request.epochs:
@@ -92,19 +111,29 @@ class TogetherLauncher(Launcher):
             payload["suffix"] = request.suffix
         if request.validation_file_id:
             payload["validation_file"] = request.validation_file_id
-        return self._state(self._call(f"create a fine-tuning job on {request.model}", "POST", "fine-tunes", json=payload))
+        return self._state(
+            self._call(f"create a fine-tuning job on {request.model}", "POST", "fine-tunes", json=payload)
+        )
 
     def retrieve(self, job_id: str) -> JobState:
         return self._state(self._call(f"report on job {job_id}", "GET", f"fine-tunes/{job_id}"))
 
     def events(self, job_id: str) -> list[JobEvent]:
         body = self._call(f"list the events of job {job_id}", "GET", f"fine-tunes/{job_id}/events")
-        return [JobEvent(f"{job_id}#{i}", str(e.get("created_at", "")), str(e.get("level") or "info"), str(e.get("message", "")))
-                for i, e in enumerate(body.get("data") or [], start=1)]
+        return [
+            JobEvent(
+                f"{job_id}#{i}", str(e.get("created_at", "")), str(e.get("level") or "info"), str(e.get("message", ""))
+            )
+            for i, e in enumerate(body.get("data") or [], start=1)
+        ]
 
     @classmethod
     def route_fields(cls, state: JobState, base_url: str | None) -> dict[str, str]:
-        return {"model": f"openai:{state.fine_tuned_model}", "base_url": base_url or DEFAULT_BASE_URL, "api_key_env": cls.api_key_env}
+        return {
+            "model": f"openai:{state.fine_tuned_model}",
+            "base_url": base_url or DEFAULT_BASE_URL,
+            "api_key_env": cls.api_key_env,
+        }
 
     def close(self) -> None:
         self.client.close()
@@ -113,8 +142,18 @@ class TogetherLauncher(Launcher):
     def _state(job: dict[str, Any]) -> JobState:
         status = str(job.get("status", ""))
         events = job.get("events") or []
-        error = next((e.get("message") for e in reversed(events) if e.get("level") == "error" or e.get("type") == "job_error"), None)
-        return JobState(id=job["id"], status=_STATUS.get(status, status), provider_status=status, base_model=job.get("model", ""),
-                        fine_tuned_model=job.get("model_output_name") if status == "completed" else None,
-                        training_file_id=job.get("training_file"), error=error if status == "error" else None,
-                        trained_tokens=job.get("token_count"), raw=job)
+        error = next(
+            (e.get("message") for e in reversed(events) if e.get("level") == "error" or e.get("type") == "job_error"),
+            None,
+        )
+        return JobState(
+            id=job["id"],
+            status=_STATUS.get(status, status),
+            provider_status=status,
+            base_model=job.get("model", ""),
+            fine_tuned_model=job.get("model_output_name") if status == "completed" else None,
+            training_file_id=job.get("training_file"),
+            error=error if status == "error" else None,
+            trained_tokens=job.get("token_count"),
+            raw=job,
+        )

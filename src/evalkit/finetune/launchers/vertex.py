@@ -25,8 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
-from evalkit.finetune.launchers import (CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobEvent, JobRequest, JobState,
-                                        Launcher, LaunchRefused, ProviderUnreachable)
+from evalkit.finetune.launchers import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobEvent,
+    JobRequest,
+    JobState,
+    Launcher,
+    LaunchRefused,
+    ProviderUnreachable,
+)
 
 _STATUS = {"JOB_STATE_QUEUED": QUEUED, "JOB_STATE_PENDING": QUEUED, "JOB_STATE_RUNNING": RUNNING,
            "JOB_STATE_UPDATING": RUNNING, "JOB_STATE_PAUSED": RUNNING, "JOB_STATE_SUCCEEDED": SUCCEEDED,
@@ -57,21 +68,25 @@ class VertexLauncher(Launcher):
         self.location = os.environ.get("GOOGLE_CLOUD_LOCATION")
         self.bucket: str | None = None
         self.uris: dict[str, str] = {}
-        self._client = None
+        self._client: Any = None  # google.genai.Client, made on first use
 
-    def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str] | None = None) -> None:
+    def configure_storage(self, *, bucket: str | None = None, uris: dict[str, str | None] | None = None) -> None:
         self.bucket = bucket.removeprefix("gs://").strip("/") if bucket else None
         self.uris = {str(Path(path)): uri for path, uri in (uris or {}).items() if uri}
         for uri in self.uris.values():
             if not uri.startswith("gs://"):
-                raise BadInput(f"a Vertex AI training file is read from Cloud Storage: expected a gs:// URI, got {uri!r}")
+                raise BadInput(
+                    f"a Vertex AI training file is read from Cloud Storage: expected a gs:// URI, got {uri!r}"
+                )
 
     def _where(self, job_id: str | None = None) -> tuple[str, str]:
         match = _JOB_NAME.match(job_id or "")
         project = self.project or (match.group(1) if match else None)
         location = self.location or (match.group(2) if match else None)
         if not (project and location):
-            raise BadInput("Vertex AI tuning needs a project and a location: set GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION")
+            raise BadInput(
+                "Vertex AI tuning needs a project and a location: set GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION"
+            )
         return project, location
 
     def _genai(self, job_id: str | None = None):

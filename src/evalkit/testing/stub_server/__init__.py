@@ -40,8 +40,8 @@ JSON (or not a JSON object on a POST) is answered 400 in the route's shape.
 
 from evalkit.testing.stub_server.chat import Responder, default_responder  # noqa: F401
 from evalkit.testing.stub_server.common import Handled, StubRequest, anthropic_error_body, openai_error_body  # noqa: F401
-from evalkit.testing.stub_server.ratelimit import RateLimit  # noqa: F401
 from evalkit.testing.stub_server.dispatch import DEFAULT_HANG_S, HANG, FailScript, fail, hang  # noqa: F401
+from evalkit.testing.stub_server.ratelimit import RateLimit  # noqa: F401
 from evalkit.testing.stub_server.server import StubServer  # noqa: F401
 
 __all__ = ["StubServer", "RateLimit", "default_responder", "fail", "hang", "HANG"]

@@ -28,8 +28,10 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from evalkit.testing.stub_server.common import (
     Handled,
@@ -44,10 +46,30 @@ from evalkit.testing.stub_server.common import (
 class _BatchesMixin:
     """The batch endpoints of StubServer (see the module docstring)."""
 
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    _lock: threading.Lock
+    files: dict[str, dict[str, Any]]
+    batches: dict[str, dict[str, Any]]
+    batch_order: str
+    batch_polls: int
+    batch_fault: Callable[[str, int, dict[str, Any]], Any] | None
+    seed: int
+
+    if TYPE_CHECKING:
+        @property
+        def url(self) -> str: ...
+
+        async def _handle_chat_completions(self, req: StubRequest) -> Handled: ...
+
+        async def _handle_messages(self, req: StubRequest) -> Handled: ...
+
+        def _store_file(self, provider: str, upload: Any, purpose: Any, filename: str | None = None) -> dict[str, Any]:
+            ...
+
     _ANTHROPIC_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
     _OPENAI_ENDED = ("completed", "expired", "cancelled", "failed")
 
-    def _new_batch(self, kind: str, requests: List[Tuple[str, Dict[str, Any]]], **fields: Any) -> Dict[str, Any]:
+    def _new_batch(self, kind: str, requests: list[tuple[str, dict[str, Any]]], **fields: Any) -> dict[str, Any]:
         with self._lock:
             number = len(self.batches)
             batch_id = f"batch_stub{number + 1}" if kind == "openai" else f"msgbatch_stub{number + 1}"
@@ -56,14 +78,14 @@ class _BatchesMixin:
             self.batches[batch_id] = batch
         return batch
 
-    def _batch(self, req: StubRequest, kind: str) -> Tuple[Dict[str, Any], str]:
+    def _batch(self, req: StubRequest, kind: str) -> tuple[dict[str, Any], str]:
         batch_id, _, tail = req.rest.partition("/")
         batch = self.batches.get(batch_id)
         if batch is None or batch["kind"] != kind:
             raise _NotFound(f"No batch found with id {batch_id!r}.")
         return batch, tail
 
-    def _ordered(self, items: List[Any], batch: Dict[str, Any]) -> List[Any]:
+    def _ordered(self, items: list[Any], batch: dict[str, Any]) -> list[Any]:
         if self.batch_order == "reverse":
             return list(reversed(items))
         if self.batch_order == "shuffle":
@@ -71,7 +93,7 @@ class _BatchesMixin:
             random.Random(self.seed * 7919 + batch["number"]).shuffle(items)
         return items
 
-    def _fault(self, kind: str, batch: Dict[str, Any], body: Dict[str, Any]) -> Optional[Tuple[str, int, str]]:
+    def _fault(self, kind: str, batch: dict[str, Any], body: dict[str, Any]) -> tuple[str, int, str] | None:
         """(what, status, message) for an injected failure, or None."""
         if batch["cancelled"]:
             return ("canceled", 0, "The batch was cancelled before this request ran.")
@@ -85,7 +107,7 @@ class _BatchesMixin:
         what, status, message = fault
         return (what, int(status), message)
 
-    async def _answer_item(self, kind: str, batch: Dict[str, Any], index: int, body: Dict[str, Any]) -> Tuple[int, Any]:
+    async def _answer_item(self, kind: str, batch: dict[str, Any], index: int, body: dict[str, Any]) -> tuple[int, Any]:
         """One batched request answered as the live endpoint answers it: (status, payload)."""
         request_id = f"req_b{batch['number'] + 1}x{index + 1}"
         req = StubRequest(-1, request_id, kind, "POST", "", "", "", {}, body)
@@ -100,13 +122,13 @@ class _BatchesMixin:
             return 400, anthropic_error_body(400, str(exc))
         return status, payload
 
-    def _should_end(self, batch: Dict[str, Any]) -> bool:
+    def _should_end(self, batch: dict[str, Any]) -> bool:
         batch["polls"] += 1
         return batch["results"] is None and (batch["cancelled"] or batch["polls"] > self.batch_polls)
 
     # OpenAI
 
-    def _output_file(self, lines: List[Dict[str, Any]], batch: Dict[str, Any], name: str) -> Optional[str]:
+    def _output_file(self, lines: list[dict[str, Any]], batch: dict[str, Any], name: str) -> str | None:
         if not lines:
             return None
         content = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in self._ordered(lines, batch))
@@ -127,8 +149,8 @@ class _BatchesMixin:
             raise _BadRequest(f"input_file_id: no such file {body['input_file_id']!r}.")
         if stored["purpose"] != "batch":
             raise _BadRequest(f"input_file_id: the file's purpose is {stored['purpose']!r}, not 'batch'.")
-        requests: List[Tuple[str, Dict[str, Any]]] = []
-        problems: List[Dict[str, Any]] = []
+        requests: list[tuple[str, dict[str, Any]]] = []
+        problems: list[dict[str, Any]] = []
         seen: set = set()
         models: set = set()
         for number, line in enumerate(stored["content"].splitlines(), start=1):
@@ -137,28 +159,54 @@ class _BatchesMixin:
             try:
                 item = json.loads(line)
             except ValueError:
-                problems.append({"code": "invalid_json_line", "line": number, "message": "This line is not valid JSON."})
+                problems.append(
+                    {"code": "invalid_json_line", "line": number, "message": "This line is not valid JSON."}
+                )
                 continue
             if not isinstance(item, dict) or not isinstance(item.get("body"), dict) or not item.get("custom_id"):
-                problems.append({"code": "invalid_request", "line": number, "message": "Each line needs custom_id, method, url and body."})
+                problems.append(
+                    {
+                        "code": "invalid_request",
+                        "line": number,
+                        "message": "Each line needs custom_id, method, url and body.",
+                    }
+                )
             elif item.get("method") != "POST" or item.get("url") != body["endpoint"]:
-                problems.append({"code": "invalid_url", "line": number, "message": f"The url must be {body['endpoint']} with method POST."})
+                problems.append(
+                    {
+                        "code": "invalid_url",
+                        "line": number,
+                        "message": f"The url must be {body['endpoint']} with method POST.",
+                    }
+                )
             elif item["custom_id"] in seen:
-                problems.append({"code": "duplicate_custom_id", "line": number, "message": f"The custom_id {item['custom_id']!r} is not unique."})
+                problems.append(
+                    {
+                        "code": "duplicate_custom_id",
+                        "line": number,
+                        "message": f"The custom_id {item['custom_id']!r} is not unique.",
+                    }
+                )
             else:
                 seen.add(item["custom_id"])
                 models.add(item["body"].get("model"))
                 requests.append((item["custom_id"], item["body"]))
         if len(models) > 1:
-            problems.append({"code": "mismatched_model", "line": None, "message": "All requests of a batch must use the same model."})
+            problems.append(
+                {
+                    "code": "mismatched_model",
+                    "line": None,
+                    "message": "All requests of a batch must use the same model.",
+                }
+            )
         batch = self._new_batch("openai", requests, endpoint=body["endpoint"], input_file_id=body["input_file_id"],
                                 metadata=body.get("metadata"), errors=problems or None,
                                 status="failed" if problems else "validating", output_file_id=None, error_file_id=None)
         return 200, self._openai_batch_object(batch), None
 
-    async def _finish_openai_batch(self, batch: Dict[str, Any]) -> None:
-        outputs: List[Dict[str, Any]] = []
-        errors: List[Dict[str, Any]] = []
+    async def _finish_openai_batch(self, batch: dict[str, Any]) -> None:
+        outputs: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         expired = False
         for index, (custom_id, body) in enumerate(batch["requests"]):
             line_id = f"batch_req_stub{batch['number'] + 1}x{index + 1}"
@@ -173,8 +221,16 @@ class _BatchesMixin:
                 status, payload = fault[1], openai_error_body(fault[1], fault[2])
             else:
                 status, payload = await self._answer_item("openai", batch, index, body)
-            line = {"id": line_id, "custom_id": custom_id, "error": None,
-                    "response": {"status_code": status, "request_id": f"req_b{batch['number'] + 1}x{index + 1}", "body": payload}}
+            line = {
+                "id": line_id,
+                "custom_id": custom_id,
+                "error": None,
+                "response": {
+                    "status_code": status,
+                    "request_id": f"req_b{batch['number'] + 1}x{index + 1}",
+                    "body": payload,
+                },
+            }
             (outputs if status == 200 else errors).append(line)
         batch["results"] = outputs + errors
         batch["output_file_id"] = self._output_file(outputs, batch, "output")
@@ -183,21 +239,31 @@ class _BatchesMixin:
         batch["status"] = "cancelled" if batch["cancelled"] else ("expired" if expired else "completed")
         batch["ended_at"] = int(time.time())
 
-    def _openai_batch_object(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+    def _openai_batch_object(self, batch: dict[str, Any]) -> dict[str, Any]:
         status = batch["status"]
         counts = batch.get("counts") or {"total": len(batch["requests"]), "completed": 0, "failed": 0}
         ended = batch["ended_at"]
         return {
-            "id": batch["id"], "object": "batch", "endpoint": batch["endpoint"], "errors":
-            {"object": "list", "data": batch["errors"]} if batch["errors"] else None,
-            "input_file_id": batch["input_file_id"], "completion_window": "24h", "status": status,
-            "output_file_id": batch["output_file_id"], "error_file_id": batch["error_file_id"],
-            "created_at": batch["created_at"], "in_progress_at": batch["created_at"] if status != "validating" else None,
-            "expires_at": batch["created_at"] + 86400, "finalizing_at": ended,
-            "completed_at": ended if status == "completed" else None, "failed_at": ended if status == "failed" else None,
+            "id": batch["id"],
+            "object": "batch",
+            "endpoint": batch["endpoint"],
+            "errors": {"object": "list", "data": batch["errors"]} if batch["errors"] else None,
+            "input_file_id": batch["input_file_id"],
+            "completion_window": "24h",
+            "status": status,
+            "output_file_id": batch["output_file_id"],
+            "error_file_id": batch["error_file_id"],
+            "created_at": batch["created_at"],
+            "in_progress_at": batch["created_at"] if status != "validating" else None,
+            "expires_at": batch["created_at"] + 86400,
+            "finalizing_at": ended,
+            "completed_at": ended if status == "completed" else None,
+            "failed_at": ended if status == "failed" else None,
             "expired_at": ended if status == "expired" else None,
-            "cancelling_at": ended if status == "cancelled" else None, "cancelled_at": ended if status == "cancelled" else None,
-            "request_counts": counts, "metadata": batch["metadata"],
+            "cancelling_at": ended if status == "cancelled" else None,
+            "cancelled_at": ended if status == "cancelled" else None,
+            "request_counts": counts,
+            "metadata": batch["metadata"],
             "model": batch["requests"][0][1].get("model") if batch["requests"] else None,
         }
 
@@ -236,7 +302,7 @@ class _BatchesMixin:
         if not isinstance(requests, list) or not requests:
             raise _BadRequest("requests: Field required (a non-empty list)")
         seen: set = set()
-        checked: List[Tuple[str, Dict[str, Any]]] = []
+        checked: list[tuple[str, dict[str, Any]]] = []
         for index, item in enumerate(requests):
             custom_id = item.get("custom_id") if isinstance(item, dict) else None
             params = item.get("params") if isinstance(item, dict) else None
@@ -254,26 +320,33 @@ class _BatchesMixin:
         batch = self._new_batch("anthropic", checked)
         return 200, self._anthropic_batch_object(batch), None
 
-    async def _finish_anthropic_batch(self, batch: Dict[str, Any]) -> None:
-        results: List[Dict[str, Any]] = []
+    async def _finish_anthropic_batch(self, batch: dict[str, Any]) -> None:
+        results: list[dict[str, Any]] = []
         for index, (custom_id, params) in enumerate(batch["requests"]):
             fault = self._fault("anthropic", batch, params)
             if fault is not None and fault[0] in ("expired", "canceled"):
-                result: Dict[str, Any] = {"type": fault[0]}
+                result: dict[str, Any] = {"type": fault[0]}
             elif fault is not None:
-                result = {"type": "errored", "error": anthropic_error_body(fault[1], fault[2], f"req_b{batch['number'] + 1}x{index + 1}")}
+                result = {
+                    "type": "errored",
+                    "error": anthropic_error_body(fault[1], fault[2], f"req_b{batch['number'] + 1}x{index + 1}"),
+                }
             else:
                 status, payload = await self._answer_item("anthropic", batch, index, params)
-                result = {"type": "succeeded", "message": payload} if status == 200 else {"type": "errored", "error": payload}
+                result = (
+                    {"type": "succeeded", "message": payload}
+                    if status == 200
+                    else {"type": "errored", "error": payload}
+                )
             results.append({"custom_id": custom_id, "result": result})
         batch["results"] = results
         batch["ended_at"] = int(time.time())
 
     @staticmethod
-    def _rfc3339(stamp: Optional[int]) -> Optional[str]:
+    def _rfc3339(stamp: int | None) -> str | None:
         return None if stamp is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
 
-    def _anthropic_batch_object(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+    def _anthropic_batch_object(self, batch: dict[str, Any]) -> dict[str, Any]:
         counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
         if batch["results"] is None:
             counts["processing"] = len(batch["requests"])

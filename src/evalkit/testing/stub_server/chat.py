@@ -21,16 +21,17 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from typing import Any, Awaitable, Callable, Dict, Optional, Union
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest
 
 _MODEL_CREATED = 1_700_000_000
 
-Responder = Callable[[str, Dict[str, Any]], Union[str, Dict[str, Any], Awaitable[Union[str, Dict[str, Any]]]]]
+Responder = Callable[[str, dict[str, Any]], str | dict[str, Any] | Awaitable[str | dict[str, Any]]]
 
 
-def default_responder(kind: str, body: Dict[str, Any]) -> str:
+def default_responder(kind: str, body: dict[str, Any]) -> str:
     """The stub's default answer: the same small JSON document for every request."""
     return '{"label": "ok"}'
 
@@ -63,7 +64,7 @@ def _messages_chars(messages: Any) -> int:
     return sum(_text_len(m.get("content")) for m in messages if isinstance(m, dict))
 
 
-def _cacheable_prefix(system: Any) -> Optional[str]:
+def _cacheable_prefix(system: Any) -> str | None:
     """The text of ``system`` up to its last block marked ``cache_control``; None without one."""
     if not isinstance(system, list):
         return None
@@ -76,7 +77,7 @@ def _cacheable_prefix(system: Any) -> Optional[str]:
     return marked
 
 
-def _as_json_object(value: Any) -> Optional[Dict[str, Any]]:
+def _as_json_object(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return value
     if isinstance(value, (str, bytes)):
@@ -91,7 +92,14 @@ def _as_json_object(value: Any) -> Optional[Dict[str, Any]]:
 class _ChatMixin:
     """The chat and models endpoints of StubServer (see the module docstring)."""
 
-    async def _respond(self, kind: str, body: Dict[str, Any]) -> Any:
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    responder: Responder
+    usage_hook: Callable[[str, dict[str, Any], dict[str, Any]], Any] | None
+    prompt_cache: set[Any]
+    model_shutdown_dates: dict[str, str]
+    models: list[str]
+
+    async def _respond(self, kind: str, body: dict[str, Any]) -> Any:
         result = self.responder(kind, body)
         if inspect.isawaitable(result):
             result = await result
@@ -148,7 +156,7 @@ class _ChatMixin:
 
         tools = body.get("tools") or []
         tool_choice = body.get("tool_choice") or {}
-        forced: Optional[str] = None
+        forced: str | None = None
         if tools and isinstance(tool_choice, dict):
             if tool_choice.get("type") == "tool":
                 forced = tool_choice.get("name")
@@ -160,7 +168,7 @@ class _ChatMixin:
         result = await self._respond("anthropic", body)
         tool_input = _as_json_object(result) if forced else None
         if tool_input is not None:
-            block: Dict[str, Any] = {
+            block: dict[str, Any] = {
                 "type": "tool_use",
                 "id": f"toolu_stub{req.request_id[4:]}",
                 "name": forced,
@@ -206,8 +214,8 @@ class _ChatMixin:
             self.usage_hook("anthropic", body, payload["usage"])
         return 200, payload, None
 
-    def _model_object(self, model_id: str) -> Dict[str, Any]:
-        obj: Dict[str, Any] = {
+    def _model_object(self, model_id: str) -> dict[str, Any]:
+        obj: dict[str, Any] = {
             "id": model_id,
             "object": "model",
             "created": _MODEL_CREATED,

@@ -9,9 +9,9 @@ A handler is ``async def _handle_...(self, req: StubRequest) -> Handled``, where
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
-Handled = Tuple[int, Any, Optional[Dict[str, str]]]
+Handled = tuple[int, Any, dict[str, str] | None]
 
 _ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -25,7 +25,7 @@ _ANTHROPIC_ERROR_TYPES = {
 }
 
 
-def openai_error_body(status: int, message: str, code: Optional[str] = None) -> Dict[str, Any]:
+def openai_error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
     """The OpenAI error document: ``{"error": {"message", "type", "param", "code"}}``."""
     if status == 429:
         err_type, default_code = "requests", "rate_limit_exceeded"
@@ -38,10 +38,10 @@ def openai_error_body(status: int, message: str, code: Optional[str] = None) -> 
     return {"error": {"message": message, "type": err_type, "param": None, "code": code or default_code}}
 
 
-def anthropic_error_body(status: int, message: str, request_id: Optional[str] = None) -> Dict[str, Any]:
+def anthropic_error_body(status: int, message: str, request_id: str | None = None) -> dict[str, Any]:
     """The Anthropic error document: ``{"type": "error", "error": {"type", "message"}, "request_id"}``."""
     err_type = _ANTHROPIC_ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
-    doc: Dict[str, Any] = {"type": "error", "error": {"type": err_type, "message": message}}
+    doc: dict[str, Any] = {"type": "error", "error": {"type": err_type, "message": message}}
     if request_id is not None:
         doc["request_id"] = request_id
     return doc
@@ -61,7 +61,7 @@ class StubRequest:
     __slots__ = ("n", "request_id", "kind", "method", "path", "rest", "query", "headers", "body")
 
     def __init__(self, n: int, request_id: str, kind: str, method: str, path: str, rest: str,
-                 query: str, headers: Dict[str, str], body: Any) -> None:
+                 query: str, headers: dict[str, str], body: Any) -> None:
         self.n = n
         self.request_id = request_id
         self.kind = kind

@@ -54,7 +54,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+import random
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from evalkit.testing.stub_server.common import (
@@ -66,12 +68,15 @@ from evalkit.testing.stub_server.common import (
 )
 from evalkit.testing.stub_server.httpio import _PHRASES, _parse_multipart
 
+if TYPE_CHECKING:
+    from evalkit.testing.stub_server.ratelimit import RateLimit
+
 log = logging.getLogger(__package__)  # the package's logger: "evalkit.testing.stub_server"
 
 HANG = "hang"
 DEFAULT_HANG_S = 60.0
 
-FailScript = Callable[[int, str, Any], Optional[tuple]]
+FailScript = Callable[[int, str, Any], tuple | None]
 
 #: the handlers a ``rate_limit`` (see ``ratelimit``) applies to
 _LIMITED = frozenset({"_handle_chat_completions", "_handle_messages"})
@@ -84,13 +89,13 @@ def _fmt_seconds(value: float) -> str:
 
 def fail(
     status: int,
-    message: Optional[str] = None,
+    message: str | None = None,
     *,
-    retry_after: Optional[float] = None,
-    retry_after_ms: Optional[float] = None,
-    should_retry: Optional[bool] = None,
-    headers: Optional[Mapping[str, str]] = None,
-    delay_s: Optional[float] = None,
+    retry_after: float | None = None,
+    retry_after_ms: float | None = None,
+    should_retry: bool | None = None,
+    headers: Mapping[str, str] | None = None,
+    delay_s: float | None = None,
 ) -> tuple:
     """Build a ``fail_script`` return value for an error response."""
     extra = {k.lower(): str(v) for k, v in (headers or {}).items()}
@@ -113,7 +118,28 @@ def hang(seconds: float = DEFAULT_HANG_S) -> tuple:
 class _DispatchMixin:
     """Routing and failure injection of StubServer (see the module docstring)."""
 
-    def _match(self, method: str, path: str) -> Tuple[Optional[Tuple[str, str]], str]:
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    _exact_routes: dict[tuple[str, str], tuple[str, str]]
+    _prefix_routes: list[tuple[str, str, tuple[str, str]]]
+    _rng: random.Random
+    latency_ms: float
+    jitter_ms: float
+    error_rate: float
+    error_statuses: tuple[int, ...]
+    retry_after_s: float | None
+    retry_after_ms: float | None
+    should_retry: bool | None
+    fail_script: FailScript | None
+    rate_limit: RateLimit | None
+
+    if TYPE_CHECKING:
+        def _begin(
+            self, method: str, path: str, query: str, headers: dict[str, str]
+        ) -> tuple[int, str, dict[str, Any]]: ...
+
+        def _end(self) -> None: ...
+
+    def _match(self, method: str, path: str) -> tuple[tuple[str, str] | None, str]:
         target = self._exact_routes.get((method, path))
         if target is not None:
             return target, ""
@@ -128,14 +154,14 @@ class _DispatchMixin:
             ms += self._rng.uniform(-self.jitter_ms, self.jitter_ms)
         return max(ms, 0.0) / 1000.0
 
-    def _draw_error(self) -> Optional[int]:
+    def _draw_error(self) -> int | None:
         if self.error_rate > 0 and self._rng.random() < self.error_rate:
             return self._rng.choice(self.error_statuses)
         return None
 
     def _error(self, kind: str, status: int, message: str, request_id: str,
-               extra_headers: Optional[Mapping[str, str]] = None, code: Optional[str] = None
-               ) -> Tuple[int, Dict[str, str], Dict[str, Any]]:
+               extra_headers: Mapping[str, str] | None = None, code: str | None = None
+               ) -> tuple[int, dict[str, str], dict[str, Any]]:
         if kind == "anthropic":
             payload = anthropic_error_body(status, message, request_id)
             headers = {"request-id": request_id}
@@ -146,8 +172,8 @@ class _DispatchMixin:
             headers.update({k.lower(): str(v) for k, v in extra_headers.items()})
         return status, headers, payload
 
-    async def _dispatch(self, method: str, target: str, headers: Dict[str, str], raw: bytes
-                        ) -> Optional[Tuple[int, Dict[str, str], Any]]:
+    async def _dispatch(self, method: str, target: str, headers: dict[str, str], raw: bytes
+                        ) -> tuple[int, dict[str, str], Any] | None:
         path, _, query = target.partition("?")
         if path.startswith("http://") or path.startswith("https://"):  # absolute-form target
             path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
@@ -163,16 +189,18 @@ class _DispatchMixin:
                 record["status"] = 0
             self._end()
 
-    async def _answer(self, route: Optional[Tuple[str, str]], kind: str, n: int, request_id: str, method: str,
-                      path: str, rest: str, query: str, headers: Dict[str, str], raw: bytes,
-                      record: Dict[str, Any]) -> Optional[Tuple[int, Dict[str, str], Any]]:
+    async def _answer(self, route: tuple[str, str] | None, kind: str, n: int, request_id: str, method: str,
+                      path: str, rest: str, query: str, headers: dict[str, str], raw: bytes,
+                      record: dict[str, Any]) -> tuple[int, dict[str, str], Any] | None:
         if route is None:
             return self._error(kind, 404, f"Invalid URL ({method} {path})", request_id)
         body: Any = None
         if raw.strip() and headers.get("content-type", "").lower().startswith("multipart/form-data"):
             body = _parse_multipart(headers["content-type"], raw)
             if body is None:
-                return self._error(kind, 400, "We could not parse the multipart/form-data body of your request.", request_id)
+                return self._error(
+                    kind, 400, "We could not parse the multipart/form-data body of your request.", request_id
+                )
         elif raw.strip():
             try:
                 body = json.loads(raw)

@@ -11,8 +11,9 @@ Uploaded files (and the output files of finished batches) are kept in ``files``
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any
 
 from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest, _NotFound
 
@@ -20,7 +21,11 @@ from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest
 class _FilesMixin:
     """The file endpoints of StubServer (see the module docstring)."""
 
-    def _store_file(self, provider: str, upload: Any, purpose: Any, filename: Optional[str] = None) -> Dict[str, Any]:
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    _lock: threading.Lock
+    files: dict[str, dict[str, Any]]
+
+    def _store_file(self, provider: str, upload: Any, purpose: Any, filename: str | None = None) -> dict[str, Any]:
         if not isinstance(upload, dict) or "content" not in upload:
             raise _BadRequest("file: a file part is required.")
         if not purpose:
@@ -51,7 +56,18 @@ class _FilesMixin:
 
     async def _handle_together_file_upload(self, req: StubRequest) -> Handled:
         stored = self._store_file("together", req.body.get("file"), req.body.get("purpose"), req.body.get("file_name"))
-        return 200, {"id": stored["id"], "object": "file", "created_at": int(time.time()), "filename": stored["filename"],
-                     "bytes": stored["bytes"], "purpose": stored["purpose"], "Processed": True,
-                     "FileType": req.body.get("file_type") or "jsonl",
-                     "LineCount": stored["content"].count("\n")}, None
+        return (
+            200,
+            {
+                "id": stored["id"],
+                "object": "file",
+                "created_at": int(time.time()),
+                "filename": stored["filename"],
+                "bytes": stored["bytes"],
+                "purpose": stored["purpose"],
+                "Processed": True,
+                "FileType": req.body.get("file_type") or "jsonl",
+                "LineCount": stored["content"].count("\n"),
+            },
+            None,
+        )

@@ -22,8 +22,10 @@ answer under ``/openai/v1/``, as an Azure OpenAI v1 endpoint does.
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest, _NotFound, openai_error_body
 
@@ -31,10 +33,18 @@ from evalkit.testing.stub_server.common import Handled, StubRequest, _BadRequest
 class _FineTuningMixin:
     """The fine-tuning endpoints of StubServer (see the module docstring)."""
 
+    # Set by StubServer.__init__ (or defined by a sibling mixin); declared for the type checker.
+    _lock: threading.Lock
+    files: dict[str, dict[str, Any]]
+    fine_tuning_jobs: dict[str, dict[str, Any]]
+    fine_tuning_refusal: tuple[int, str] | None
+    fine_tunable_models: set[str] | None
+    fine_tuning_outcome: str
+
     _OPENAI_FT_STEPS = ("validating_files", "queued", "running", "succeeded")
     _TOGETHER_FT_STEPS = ("pending", "queued", "running", "completed")
 
-    def _check_fine_tuning(self, provider: str, body: Dict[str, Any]) -> Optional[Handled]:
+    def _check_fine_tuning(self, provider: str, body: dict[str, Any]) -> Handled | None:
         """The refusals a provider gives before a job exists; None when the job may start."""
         for field in ("model", "training_file"):
             if not body.get(field):
@@ -57,7 +67,7 @@ class _FineTuningMixin:
 
     _GRADER_TYPES = ("string_check", "text_similarity", "python", "score_model", "label_model", "multi")
 
-    def _check_method(self, body: Dict[str, Any]) -> Optional[Handled]:
+    def _check_method(self, body: dict[str, Any]) -> Handled | None:
         """A reinforcement job must carry a grader of a known type (sub-graders of a multi one too)."""
         method = body.get("method")
         if not isinstance(method, dict) or method.get("type") != "reinforcement":
@@ -73,7 +83,7 @@ class _FineTuningMixin:
             return 400, openai_error_body(400, f"Invalid grader: {what}.", "invalid_grader"), None
         return None
 
-    def _new_job(self, provider: str, body: Dict[str, Any]) -> Dict[str, Any]:
+    def _new_job(self, provider: str, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             number = len(self.fine_tuning_jobs) + 1
             job_id = f"ftjob-stub{number}" if provider == "openai" else f"ft-stub{number}"
@@ -83,11 +93,11 @@ class _FineTuningMixin:
         self._job_event(job, "Created fine-tuning job")
         return job
 
-    def _job_event(self, job: Dict[str, Any], message: str, level: str = "info", kind: str = "job_pending") -> None:
+    def _job_event(self, job: dict[str, Any], message: str, level: str = "info", kind: str = "job_pending") -> None:
         job["events"].append({"n": len(job["events"]) + 1, "created_at": int(time.time()), "level": level,
                               "message": message, "type": kind})
 
-    def _advance_job(self, job: Dict[str, Any], steps: Sequence[str]) -> str:
+    def _advance_job(self, job: dict[str, Any], steps: Sequence[str]) -> str:
         """Move the job one status on (a retrieval is one tick) and log the change."""
         if job["step"] < len(steps) - 1:
             job["step"] += 1
@@ -96,10 +106,12 @@ class _FineTuningMixin:
             if failed:
                 self._job_event(job, "Training file has invalid examples: the job failed", "error", "job_error")
             else:
-                self._job_event(job, f"Job is {status}", "info", "job_complete" if job["step"] == len(steps) - 1 else "job_start")
+                self._job_event(
+                    job, f"Job is {status}", "info", "job_complete" if job["step"] == len(steps) - 1 else "job_start"
+                )
         return steps[job["step"]]
 
-    def _job_and_tail(self, req: StubRequest) -> Tuple[Dict[str, Any], str]:
+    def _job_and_tail(self, req: StubRequest) -> tuple[dict[str, Any], str]:
         job_id, _, tail = req.rest.partition("/")
         job = self.fine_tuning_jobs.get(job_id)
         if job is None or tail not in ("", "events"):
@@ -108,25 +120,47 @@ class _FineTuningMixin:
 
     # OpenAI
 
-    def _openai_job_object(self, job: Dict[str, Any]) -> Dict[str, Any]:
+    def _openai_job_object(self, job: dict[str, Any]) -> dict[str, Any]:
         body = job["request"]
         status = self._OPENAI_FT_STEPS[job["step"]]
         failed = status == "succeeded" and self.fine_tuning_outcome == "failed"
         done = status == "succeeded" and not failed
-        method = body.get("method") or {"type": "supervised", "supervised": {"hyperparameters": body.get("hyperparameters") or {}}}
+        method = body.get("method") or {
+            "type": "supervised",
+            "supervised": {"hyperparameters": body.get("hyperparameters") or {}},
+        }
         suffix = body.get("suffix")
         return {
-            "id": job["id"], "object": "fine_tuning.job", "created_at": job["created_at"],
-            "error": {"code": "invalid_training_file", "message": "The job failed on invalid examples.", "param": "training_file"}
-            if failed else None,
+            "id": job["id"],
+            "object": "fine_tuning.job",
+            "created_at": job["created_at"],
+            "error": {
+                "code": "invalid_training_file",
+                "message": "The job failed on invalid examples.",
+                "param": "training_file",
+            }
+            if failed
+            else None,
             "fine_tuned_model": f"ft:{body['model']}:stub-org:{suffix or ''}:{job['id'][6:]}" if done else None,
             "finished_at": int(time.time()) if status == "succeeded" else None,
-            "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto",
-                                **(body.get("hyperparameters") or {})},
-            "model": body["model"], "organization_id": "org-stub", "result_files": [], "seed": body.get("seed") or 42,
-            "status": "failed" if failed else status, "trained_tokens": 1000 if done else None,
-            "training_file": body["training_file"], "validation_file": body.get("validation_file"),
-            "estimated_finish": None, "integrations": [], "metadata": body.get("metadata"), "method": method,
+            "hyperparameters": {
+                "n_epochs": "auto",
+                "batch_size": "auto",
+                "learning_rate_multiplier": "auto",
+                **(body.get("hyperparameters") or {}),
+            },
+            "model": body["model"],
+            "organization_id": "org-stub",
+            "result_files": [],
+            "seed": body.get("seed") or 42,
+            "status": "failed" if failed else status,
+            "trained_tokens": 1000 if done else None,
+            "training_file": body["training_file"],
+            "validation_file": body.get("validation_file"),
+            "estimated_finish": None,
+            "integrations": [],
+            "metadata": body.get("metadata"),
+            "method": method,
             "suffix": suffix,
         }
 
@@ -140,16 +174,25 @@ class _FineTuningMixin:
     async def _handle_openai_ft_job(self, req: StubRequest) -> Handled:
         job, tail = self._job_and_tail(req)
         if tail == "events":
-            data = [{"id": f"ftevent-{job['id']}-{e['n']}", "object": "fine_tuning.job.event", "created_at": e["created_at"],
-                     "level": "error" if e["level"] == "error" else "info", "message": e["message"], "type": "message",
-                     "data": {}} for e in reversed(job["events"])]
+            data = [
+                {
+                    "id": f"ftevent-{job['id']}-{e['n']}",
+                    "object": "fine_tuning.job.event",
+                    "created_at": e["created_at"],
+                    "level": "error" if e["level"] == "error" else "info",
+                    "message": e["message"],
+                    "type": "message",
+                    "data": {},
+                }
+                for e in reversed(job["events"])
+            ]
             return 200, {"object": "list", "data": data, "has_more": False}, None
         self._advance_job(job, self._OPENAI_FT_STEPS)
         return 200, self._openai_job_object(job), None
 
     # Together
 
-    def _together_job_object(self, job: Dict[str, Any]) -> Dict[str, Any]:
+    def _together_job_object(self, job: dict[str, Any]) -> dict[str, Any]:
         body = job["request"]
         status = self._TOGETHER_FT_STEPS[job["step"]]
         if status == "completed" and self.fine_tuning_outcome == "failed":
@@ -157,19 +200,43 @@ class _FineTuningMixin:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(job["created_at"]))
         suffix = body.get("suffix")
         return {
-            "id": job["id"], "status": status, "created_at": stamp, "updated_at": stamp,
-            "model": body["model"], "training_file": body["training_file"], "validation_file": body.get("validation_file"),
-            "model_output_name": f"stub-user/{body['model'].split('/')[-1]}{'-' + suffix if suffix else ''}-{job['id'][3:]}",
-            "suffix": suffix, "n_epochs": body.get("n_epochs", 1), "training_method": body.get("training_method"),
-            "training_type": body.get("training_type"), "token_count": 1000 if status == "completed" else 0,
+            "id": job["id"],
+            "status": status,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "model": body["model"],
+            "training_file": body["training_file"],
+            "validation_file": body.get("validation_file"),
+            "model_output_name": f"stub-user/{body['model'].split('/')[-1]}"
+            f"{'-' + suffix if suffix else ''}-{job['id'][3:]}",
+            "suffix": suffix,
+            "n_epochs": body.get("n_epochs", 1),
+            "training_method": body.get("training_method"),
+            "training_type": body.get("training_type"),
+            "token_count": 1000 if status == "completed" else 0,
             "events": self._together_events(job),
         }
 
-    def _together_events(self, job: Dict[str, Any]) -> List[Dict[str, Any]]:
-        return [{"object": "fine-tune-event", "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["created_at"])),
-                 "level": e["level"], "message": e["message"], "type": e["type"], "param_count": 0, "token_count": 0,
-                 "total_steps": 0, "wandb_url": "", "step": 0, "checkpoint_path": "", "model_path": "",
-                 "training_offset": 0, "hash": ""} for e in job["events"]]
+    def _together_events(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "object": "fine-tune-event",
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["created_at"])),
+                "level": e["level"],
+                "message": e["message"],
+                "type": e["type"],
+                "param_count": 0,
+                "token_count": 0,
+                "total_steps": 0,
+                "wandb_url": "",
+                "step": 0,
+                "checkpoint_path": "",
+                "model_path": "",
+                "training_offset": 0,
+                "hash": "",
+            }
+            for e in job["events"]
+        ]
 
     async def _handle_together_ft_create(self, req: StubRequest) -> Handled:
         refused = self._check_fine_tuning("together", req.body)

@@ -9,30 +9,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, cast
 
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
 _PHRASES.setdefault(529, "Overloaded")
 
 
-def _parse_multipart(content_type: str, raw: bytes) -> Optional[Dict[str, Any]]:
+def _parse_multipart(content_type: str, raw: bytes) -> dict[str, Any] | None:
     """A multipart/form-data body as {field: text} with file fields as {filename, content_type, bytes, content}."""
     from email import policy
     from email.parser import BytesParser
 
     try:
-        message = BytesParser(policy=policy.HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw)
+        message = BytesParser(policy=policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+        )
     except Exception:  # noqa: BLE001 - any parse failure is a 400
         return None
     if not message.is_multipart():
         return None
-    form: Dict[str, Any] = {}
+    form: dict[str, Any] = {}
     for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
+        # a str here: the form's names are plain (an RFC 2231 tuple is for encoded values)
+        name = cast(str, part.get_param("name", header="content-disposition"))
         if not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = cast(bytes, part.get_payload(decode=True) or b"")  # a leaf part decodes to bytes
         filename = part.get_filename()
         if filename is not None:
             form[name] = {"filename": filename, "content_type": part.get_content_type(), "bytes": len(payload),
@@ -43,7 +47,7 @@ def _parse_multipart(content_type: str, raw: bytes) -> Optional[Dict[str, Any]]:
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         line = await reader.readuntil(b"\r\n")
         size = int(line.split(b";", 1)[0].strip(), 16)
@@ -59,7 +63,10 @@ def _raw_response(status: int, headers: Mapping[str, str], payload: Any, keep_al
     if isinstance(payload, (bytes, bytearray)):  # a file's bytes (batch files, batch results)
         body, content_type = bytes(payload), headers.get("content-type", "application/octet-stream")
     else:
-        body, content_type = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), "application/json"
+        body, content_type = (
+            json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+            "application/json",
+        )
     head = [f"HTTP/1.1 {status} {_PHRASES.get(status, 'Unknown')}\r\n",
             f"content-type: {content_type}\r\n",
             f"content-length: {len(body)}\r\n"]

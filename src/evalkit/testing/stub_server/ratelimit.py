@@ -28,14 +28,14 @@ import math
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 OPENAI_QUOTA = "You exceeded your current quota, please check your plan and billing details."
 ANTHROPIC_QUOTA = ("Your credit balance is too low to access the Anthropic API. "
                    "Please go to Plans & Billing to upgrade or purchase credits.")
 
 
-def request_tokens(body: Dict[str, Any]) -> Tuple[int, int]:
+def request_tokens(body: dict[str, Any]) -> tuple[int, int]:
     """(input, output) tokens a request counts before it runs."""
     chars = len(json.dumps(body.get("messages"), ensure_ascii=False))
     if body.get("system") is not None:
@@ -54,9 +54,9 @@ def _openai_duration(seconds: float) -> str:
 class RateLimit:
     """The limits of one key (see the module docstring)."""
 
-    def __init__(self, *, rpm: Optional[float] = None, tpm: Optional[float] = None, itpm: Optional[float] = None,
-                 otpm: Optional[float] = None, burst_s: float = 2.0, retry_after: bool = True, headers: bool = True,
-                 quota_after: Optional[int] = None) -> None:
+    def __init__(self, *, rpm: float | None = None, tpm: float | None = None, itpm: float | None = None,
+                 otpm: float | None = None, burst_s: float = 2.0, retry_after: bool = True, headers: bool = True,
+                 quota_after: int | None = None) -> None:
         self.limits = {name: limit for name, limit in (("requests", rpm), ("tokens", tpm), ("input_tokens", itpm),
                                                         ("output_tokens", otpm)) if limit}
         self.burst_s, self.retry_after, self.headers, self.quota_after = burst_s, retry_after, headers, quota_after
@@ -67,8 +67,8 @@ class RateLimit:
         self.answered = 0
         self.seen = 0
         self.admitted_tokens = 0.0  # tokens of the requests let through, as counted against `tpm`
-        self.first_at: Optional[float] = None  # time.monotonic() of the first and last request let through
-        self.last_at: Optional[float] = None
+        self.first_at: float | None = None  # time.monotonic() of the first and last request let through
+        self.last_at: float | None = None
         self._lock = threading.Lock()
 
     def _capacity(self, name: str) -> float:
@@ -81,7 +81,7 @@ class RateLimit:
                 self.levels[name] = min(self._capacity(name), self.levels[name] + limit / 60.0 * elapsed)
             self.at = now
 
-    def admit(self, kind: str, body: Dict[str, Any]) -> Tuple[Optional[Tuple[int, str, Optional[str]]], Dict[str, str]]:
+    def admit(self, kind: str, body: dict[str, Any]) -> tuple[tuple[int, str, str | None] | None, dict[str, str]]:
         """((status, message, code) of a refusal, or None) and the headers to send."""
         inputs, outputs = request_tokens(body)
         costs = {"requests": 1.0, "tokens": float(inputs + outputs), "input_tokens": float(inputs),
@@ -114,7 +114,7 @@ class RateLimit:
             self.last_at = now
             return None, self._headers(kind) if self.headers else {}
 
-    def _headers(self, kind: str) -> Dict[str, str]:
+    def _headers(self, kind: str) -> dict[str, str]:
         headers = {}
         for name, limit in self.limits.items():
             level = self.levels[name]
@@ -123,8 +123,15 @@ class RateLimit:
             if kind == "anthropic":
                 stem = f"anthropic-ratelimit-{name.replace('_', '-')}"
                 reset = (datetime.now(timezone.utc) + timedelta(seconds=until_full)).isoformat().replace("+00:00", "Z")
-                headers.update({f"{stem}-limit": str(int(limit)), f"{stem}-remaining": remaining, f"{stem}-reset": reset})
+                headers.update(
+                    {f"{stem}-limit": str(int(limit)), f"{stem}-remaining": remaining, f"{stem}-reset": reset}
+                )
             elif name in ("requests", "tokens"):
-                headers.update({f"x-ratelimit-limit-{name}": str(int(limit)), f"x-ratelimit-remaining-{name}": remaining,
-                                f"x-ratelimit-reset-{name}": _openai_duration(until_full)})
+                headers.update(
+                    {
+                        f"x-ratelimit-limit-{name}": str(int(limit)),
+                        f"x-ratelimit-remaining-{name}": remaining,
+                        f"x-ratelimit-reset-{name}": _openai_duration(until_full),
+                    }
+                )
         return headers

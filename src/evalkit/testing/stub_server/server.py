@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from evalkit.testing.stub_server.batches import _BatchesMixin
 from evalkit.testing.stub_server.chat import Responder, _ChatMixin, default_responder
@@ -44,7 +45,7 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
     """
 
     # (method, path) -> (kind, handler method name).  A path ending in "/" is a prefix.
-    ROUTES: Dict[Tuple[str, str], Tuple[str, str]] = {
+    ROUTES: dict[tuple[str, str], tuple[str, str]] = {
         ("POST", "/v1/chat/completions"): ("openai", "_handle_chat_completions"),
         ("POST", "/v1/messages"): ("anthropic", "_handle_messages"),
         ("GET", "/v1/models"): ("openai", "_handle_list_models"),
@@ -74,28 +75,28 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
 
     def __init__(
         self,
-        responder: Optional[Responder] = None,
+        responder: Responder | None = None,
         *,
         latency_ms: float = 0.0,
         jitter_ms: float = 0.0,
         error_rate: float = 0.0,
         error_statuses: Sequence[int] = (429, 500),
-        retry_after_s: Optional[float] = None,
-        retry_after_ms: Optional[float] = None,
-        should_retry: Optional[bool] = None,
+        retry_after_s: float | None = None,
+        retry_after_ms: float | None = None,
+        should_retry: bool | None = None,
         seed: int = 0,
-        fail_script: Optional[FailScript] = None,
-        model_shutdown_dates: Optional[Mapping[str, str]] = None,
+        fail_script: FailScript | None = None,
+        model_shutdown_dates: Mapping[str, str] | None = None,
         models: Sequence[str] = (),
         record_requests: bool = True,
-        fine_tuning_refusal: Optional[Tuple[int, str]] = None,
-        fine_tunable_models: Optional[Sequence[str]] = None,
+        fine_tuning_refusal: tuple[int, str] | None = None,
+        fine_tunable_models: Sequence[str] | None = None,
         fine_tuning_outcome: str = "succeeded",
         batch_polls: int = 1,
         batch_order: str = "request",
-        batch_fault: Optional[Callable[[str, int, Dict[str, Any]], Any]] = None,
-        rate_limit: Optional[RateLimit] = None,
-        usage_hook: Optional[Callable[[str, Dict[str, Any], Dict[str, Any]], Any]] = None,
+        batch_fault: Callable[[str, int, dict[str, Any]], Any] | None = None,
+        rate_limit: RateLimit | None = None,
+        usage_hook: Callable[[str, dict[str, Any], dict[str, Any]], Any] | None = None,
     ) -> None:
         if latency_ms < 0 or jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
@@ -113,24 +114,24 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
         self.should_retry = should_retry
         self.seed = seed
         self.fail_script = fail_script
-        self.model_shutdown_dates: Dict[str, str] = dict(model_shutdown_dates or {})
-        self.models: List[str] = list(models)
+        self.model_shutdown_dates: dict[str, str] = dict(model_shutdown_dates or {})
+        self.models: list[str] = list(models)
         self.record_requests = record_requests
         self.fine_tuning_refusal = fine_tuning_refusal
         self.fine_tunable_models = None if fine_tunable_models is None else set(fine_tunable_models)
         self.fine_tuning_outcome = fine_tuning_outcome
-        self.files: Dict[str, Dict[str, Any]] = {}
-        self.fine_tuning_jobs: Dict[str, Dict[str, Any]] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.fine_tuning_jobs: dict[str, dict[str, Any]] = {}
         self.batch_polls = int(batch_polls)
         self.batch_order = batch_order
         self.batch_fault = batch_fault
         self.rate_limit = rate_limit
         self.usage_hook = usage_hook
         self.prompt_cache: set = set()  # Anthropic prompt-cache prefixes seen
-        self.batches: Dict[str, Dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
 
-        self.requests: List[Dict[str, Any]] = []
-        self.port: Optional[int] = None
+        self.requests: list[dict[str, Any]] = []
+        self.port: int | None = None
 
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -139,8 +140,8 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
         self._in_flight = 0
         self._max_in_flight = 0
 
-        self._exact_routes: Dict[Tuple[str, str], Tuple[str, str]] = {}
-        self._prefix_routes: List[Tuple[str, str, Tuple[str, str]]] = []
+        self._exact_routes: dict[tuple[str, str], tuple[str, str]] = {}
+        self._prefix_routes: list[tuple[str, str, tuple[str, str]]] = []
         for (method, path), target in self.ROUTES.items():
             if path.endswith("/"):
                 self._prefix_routes.append((method, path, target))
@@ -148,19 +149,19 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
                 self._exact_routes[(method, path)] = target
         self._prefix_routes.sort(key=lambda r: len(r[1]), reverse=True)
 
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
-        self._server: Optional[asyncio.AbstractServer] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
         self._conn_tasks: set = set()
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "StubServer":
+    def start(self) -> StubServer:
         """Bind 127.0.0.1 on an ephemeral port and serve from a background thread."""
         if self._thread is not None:
             raise RuntimeError("StubServer already started")
         ready = threading.Event()
-        errors: List[BaseException] = []
+        errors: list[BaseException] = []
 
         def run() -> None:
             loop = asyncio.new_event_loop()
@@ -222,7 +223,7 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
         self._loop = None
         self._server = None
 
-    def __enter__(self) -> "StubServer":
+    def __enter__(self) -> StubServer:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -273,7 +274,7 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
             self._max_in_flight = self._in_flight
             self.requests.clear()
 
-    def _begin(self, method: str, path: str, query: str, headers: Dict[str, str]) -> Tuple[int, str, Dict[str, Any]]:
+    def _begin(self, method: str, path: str, query: str, headers: dict[str, str]) -> tuple[int, str, dict[str, Any]]:
         with self._lock:
             n = self._count
             self._count += 1
@@ -282,7 +283,7 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
             self._in_flight += 1
             if self._in_flight > self._max_in_flight:
                 self._max_in_flight = self._in_flight
-            record = {
+            record: dict[str, Any] = {
                 "n": n,
                 "request_id": f"req_{seq}",
                 "path": path,
@@ -320,7 +321,7 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
                     writer.write(_raw_response(400, {}, openai_error_body(400, "Malformed request line"), False))
                     return
                 method, target, version = parts
-                headers: Dict[str, str] = {}
+                headers: dict[str, str] = {}
                 for line in lines[1:]:
                     if not line:
                         continue
@@ -342,7 +343,9 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
                 except (ValueError, asyncio.LimitOverrunError):
-                    writer.write(_raw_response(400, {}, openai_error_body(400, "Malformed request body framing"), False))
+                    writer.write(
+                        _raw_response(400, {}, openai_error_body(400, "Malformed request body framing"), False)
+                    )
                     return
 
                 conn = headers.get("connection", "").lower()

@@ -127,3 +127,25 @@ def test_the_packet_shows_every_field_and_the_ordinal_confusion(offline, tmp_pat
     for name in ("packet.html", "packet.md"):
         page = (tmp_path / "p" / name).read_text()
         assert "quadratic-weighted kappa" in page and "expected \\ answered" in page
+
+
+def test_a_metric_declared_in_the_registry_alone_reaches_summary_compare_and_the_gate(offline, tmp_path, monkeypatch):
+    from evalkit.compare import compare
+    from evalkit.field_metrics import FIELD_METRICS, FieldMetric
+    from evalkit.metrics import summarize
+    from evalkit.store import load_run
+
+    off_by_two = FieldMetric(
+        "off_by_two",
+        "two steps off or more",
+        ("ordinal",),
+        "rate",
+        hit=lambda e: (e.get("distance") or 0) >= 2,
+        counted=lambda e: e.get("correct") is not None,
+    )
+    monkeypatch.setitem(FIELD_METRICS, "off_by_two", off_by_two)
+    run = load_run(offline)
+    summary = summarize(run.rows, run.labels, routes=run.routes, fields=run.fields)
+    assert summary["routes"]["tuned"]["fields"]["severity"]["off_by_two"]["n"] == 46
+    assert "off_by_two" in compare(run, "base", run, "tuned")["fields"]["severity"]
+    assert gate(offline, tmp_path, {"min": {"severity.off_by_two": 0.0}}) == 0

@@ -77,9 +77,11 @@ def handle(args) -> int:
     if packet["evidence"]["demonstration"]:
         routes = ", ".join(f"{e['name']} is {e['described']}" for e in packet["evidence"]["not_evidence"])
         print(f"  DEMONSTRATION, NOT EVIDENCE: {routes}")
+    waived = (verdict.get("evidence") or {}).get("allow_unverified")
     for check in verdict["checks"]:
         if not check["passed"]:
-            print(f"  FAIL {check['name']}: {check['reason']}")
+            mark = "NOT EVIDENCE" if waived and check.get("kind") == "evidence" else "FAIL"
+            print(f"  {mark} {check['name']}: {check['reason']}")
     for path in paths.values():
         print(f"  {path}")
     return 0

@@ -85,6 +85,15 @@ def _judge_mean(entries: list[dict[str, Any]], spec: dict[str, Any]) -> float | 
     return sum(present) / len(present) if present else None
 
 
+def _right(entry: dict[str, Any]) -> bool:
+    return entry.get("correct") is True
+
+
+def _scored(entry: dict[str, Any]) -> bool:
+    """The field was scored for this row (the case expects a value, or a text field's checks ran)."""
+    return entry.get("correct") is not None
+
+
 def _judged(entry: dict[str, Any]) -> bool:
     return (entry.get("judge") or {}).get("grade") is not None
 
@@ -97,8 +106,8 @@ FIELD_METRICS: dict[str, FieldMetric] = {
             "accuracy",
             ("label", "ordinal", "number", "boolean", "exact"),
             "rate",
-            hit=lambda e: e.get("correct") is True,
-            counted=lambda e: e.get("correct") is not None,
+            hit=_right,
+            counted=_scored,
         ),
         FieldMetric(
             "within_one",
@@ -106,7 +115,7 @@ FIELD_METRICS: dict[str, FieldMetric] = {
             ("ordinal",),
             "rate",
             hit=lambda e: e.get("distance") is not None and e["distance"] <= 1,
-            counted=lambda e: e.get("correct") is not None,
+            counted=_scored,
         ),
         FieldMetric("weighted_kappa", "quadratic-weighted kappa", ("ordinal",), "statistic", compute=_weighted_kappa),
         FieldMetric(
@@ -117,14 +126,7 @@ FIELD_METRICS: dict[str, FieldMetric] = {
             higher_is_better=False,
             compute=_mean_distance,
         ),
-        FieldMetric(
-            "pass_rate",
-            "checks passed",
-            ("text",),
-            "rate",
-            hit=lambda e: e.get("correct") is True,
-            counted=lambda e: e.get("correct") is not None,
-        ),
+        FieldMetric("pass_rate", "checks passed", ("text",), "rate", hit=_right, counted=_scored),
         FieldMetric(
             "judge_pass_rate",
             "judge pass rate",

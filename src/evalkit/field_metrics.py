@@ -7,9 +7,12 @@ the report and the packet list it. Adding a metric is one `FieldMetric` here and
 
 * A `rate` metric is a per-call share over the rows it counts (case-clustered Wilson interval,
   n = cases); compare pairs it by case with the same test and interval as the headline accuracy.
-* A `statistic` is computed from the rows as a whole (quadratic-weighted kappa, mean distance,
-  mean judge grade); its interval is the case bootstrap with the jackknife widening the headline
-  kappa uses (evalkit.stats.bootstrap_interval), and compare bootstraps the paired difference.
+* A `statistic` is computed from a table of counts over the rows (quadratic-weighted kappa and
+  mean distance from expected by answered step, mean judge grade from the grades): each row
+  gives one cell (`cell`), and the statistic reads a stack of such tables (`from_counts`), so its
+  interval is the headline kappa's vectorised case bootstrap widened by the jackknife
+  (evalkit.metrics.bootstrap_cells, evalkit.stats.bootstrap_interval), and compare resamples
+  both sides' cases together for the paired difference.
 
 Quadratic-weighted kappa and the mean distance run over the rows whose answer and expected value
 are both on the field's order (an unparsed answer has no place on it); accuracy counts those
@@ -36,53 +39,78 @@ class FieldMetric:
     needs_judge: bool = False
     hit: Callable[[dict[str, Any]], bool] | None = None  # rate: the row's field entry counts as a success
     counted: Callable[[dict[str, Any]], bool] | None = None  # rate: the entry enters the rate
-    compute: Callable[[list[dict[str, Any]], dict[str, Any]], float | None] | None = None  # statistic
+    cell: Callable[[dict[str, Any], dict[str, Any]], tuple[int, int] | None] | None = None  # statistic: a row's cell
+    size: Callable[[dict[str, Any]], int] | None = None  # statistic: K of the K x K table
+    from_counts: Callable[[Any, dict[str, Any]], Any] | None = None  # statistic: (B, K, K) counts -> (B,)
 
 
-def _order_pairs(entries: list[dict[str, Any]], spec: dict[str, Any]) -> list[tuple[int, int]]:
+def _order_cell(entry: dict[str, Any], spec: dict[str, Any]) -> tuple[int, int] | None:
+    """(expected step, answered step) on the field's order, or None when either is off it."""
     order = spec.get("order") or []
-    return [
-        (order.index(e["expected"]), order.index(e["predicted"]))
-        for e in entries
-        if e.get("expected") in order and e.get("predicted") in order
-    ]
+    if entry.get("expected") in order and entry.get("predicted") in order:
+        return order.index(entry["expected"]), order.index(entry["predicted"])
+    return None
 
 
-def quadratic_kappa(pairs: list[tuple[int, int]], k: int, weights: list[float] | None = None) -> float | None:
+def _order_size(spec: dict[str, Any]) -> int:
+    return len(spec.get("order") or [])
+
+
+def _grade_cell(entry: dict[str, Any], spec: dict[str, Any]) -> tuple[int, int] | None:
+    scale = (spec.get("judge") or {}).get("scale") or []
+    grade = (entry.get("judge") or {}).get("grade")
+    return (0, scale.index(grade)) if grade in scale else None
+
+
+def _grade_size(spec: dict[str, Any]) -> int:
+    return len((spec.get("judge") or {}).get("scale") or [])
+
+
+def weighted_kappas(counts: Any) -> Any:
+    """Quadratic-weighted kappa of each (K, K) table in a (B, K, K) stack; NaN where undefined."""
+    import numpy as np
+
+    counts = np.asarray(counts, dtype=float)
+    k = counts.shape[-1]
+    total = counts.sum(axis=(1, 2))
+    grid = np.arange(k)
+    penalty = (grid[:, None] - grid[None, :]) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = counts.sum(axis=2)[:, :, None] * counts.sum(axis=1)[:, None, :] / total[:, None, None]
+        disagreement = (penalty * expected).sum(axis=(1, 2))
+        kappa = 1.0 - (penalty * counts).sum(axis=(1, 2)) / disagreement
+    return np.where((total > 0) & (disagreement > 0), kappa, np.nan)
+
+
+def quadratic_kappa(pairs: list[tuple[int, int]], k: int) -> float | None:
     """Cohen's kappa with quadratic weights over categories 0..k-1 (as scikit-learn's
     cohen_kappa_score(weights="quadratic", labels=range(k))); None when undefined."""
     import numpy as np
 
     if not pairs or k < 2:
         return None
-    w = np.ones(len(pairs)) if weights is None else np.asarray(weights, dtype=float)
     idx = np.asarray(pairs, dtype=int)
-    observed = np.bincount(idx[:, 0] * k + idx[:, 1], weights=w, minlength=k * k).reshape(k, k)
-    total = observed.sum()
-    if total <= 0:
-        return None
-    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / total
+    counts = np.bincount(idx[:, 0] * k + idx[:, 1], minlength=k * k).reshape(1, k, k)
+    value = float(weighted_kappas(counts)[0])
+    return None if np.isnan(value) else value
+
+
+def _mean_distances(counts: Any, spec: dict[str, Any]) -> Any:
+    import numpy as np
+
+    k = counts.shape[-1]
     grid = np.arange(k)
-    penalty = (grid[:, None] - grid[None, :]) ** 2
-    denominator = float((penalty * expected).sum())
-    if denominator == 0:
-        return None
-    return float(1.0 - (penalty * observed).sum() / denominator)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.abs(grid[:, None] - grid[None, :]) * counts).sum(axis=(1, 2)) / counts.sum(axis=(1, 2))
 
 
-def _weighted_kappa(entries: list[dict[str, Any]], spec: dict[str, Any]) -> float | None:
-    return quadratic_kappa(_order_pairs(entries, spec), len(spec.get("order") or []))
+def _grade_means(counts: Any, spec: dict[str, Any]) -> Any:
+    import numpy as np
 
-
-def _mean_distance(entries: list[dict[str, Any]], spec: dict[str, Any]) -> float | None:
-    pairs = _order_pairs(entries, spec)
-    return sum(abs(a - b) for a, b in pairs) / len(pairs) if pairs else None
-
-
-def _judge_mean(entries: list[dict[str, Any]], spec: dict[str, Any]) -> float | None:
-    grades = [(e.get("judge") or {}).get("grade") for e in entries]
-    present = [g for g in grades if g is not None]
-    return sum(present) / len(present) if present else None
+    scale = np.asarray((spec.get("judge") or {}).get("scale") or [], dtype=float)
+    by_grade = counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (by_grade * scale[None, :]).sum(axis=1) / by_grade.sum(axis=1)
 
 
 def _right(entry: dict[str, Any]) -> bool:
@@ -117,14 +145,24 @@ FIELD_METRICS: dict[str, FieldMetric] = {
             hit=lambda e: e.get("distance") is not None and e["distance"] <= 1,
             counted=_scored,
         ),
-        FieldMetric("weighted_kappa", "quadratic-weighted kappa", ("ordinal",), "statistic", compute=_weighted_kappa),
+        FieldMetric(
+            "weighted_kappa",
+            "quadratic-weighted kappa",
+            ("ordinal",),
+            "statistic",
+            cell=_order_cell,
+            size=_order_size,
+            from_counts=lambda counts, spec: weighted_kappas(counts),
+        ),
         FieldMetric(
             "mean_distance",
             "mean distance in steps",
             ("ordinal",),
             "statistic",
             higher_is_better=False,
-            compute=_mean_distance,
+            cell=_order_cell,
+            size=_order_size,
+            from_counts=_mean_distances,
         ),
         FieldMetric("pass_rate", "checks passed", ("text",), "rate", hit=_right, counted=_scored),
         FieldMetric(
@@ -136,7 +174,16 @@ FIELD_METRICS: dict[str, FieldMetric] = {
             hit=lambda e: (e.get("judge") or {}).get("passed") is True,
             counted=_judged,
         ),
-        FieldMetric("judge_mean", "mean judge grade", ("text",), "statistic", needs_judge=True, compute=_judge_mean),
+        FieldMetric(
+            "judge_mean",
+            "mean judge grade",
+            ("text",),
+            "statistic",
+            needs_judge=True,
+            cell=_grade_cell,
+            size=_grade_size,
+            from_counts=_grade_means,
+        ),
     )
 }
 
@@ -180,31 +227,47 @@ def _bounds(metric: FieldMetric, spec: dict[str, Any]) -> tuple[float, float]:
     return (0.0, 1.0)
 
 
-def statistic_interval(
-    items: list[dict[str, Any]], metric: FieldMetric, spec: dict[str, Any], *, seed: int = 0, n_boot: int = N_BOOT
-) -> list[float] | None:
-    """The case bootstrap (widened by the jackknife) of a statistic metric."""
+def case_cells(
+    items: list[dict[str, Any]], metric: FieldMetric, spec: dict[str, Any], case_index: dict[str, int]
+) -> Any:
+    """The entries' cells of a statistic metric as evalkit.metrics.CaseCells over `case_index`."""
     import numpy as np
 
+    from evalkit.metrics import CaseCells
+
+    assert metric.cell is not None and metric.size is not None
+    k = metric.size(spec)
+    found = [
+        (case_index[e["case_id"]], cell)
+        for e in items
+        if e["case_id"] in case_index and (cell := metric.cell(e, spec)) is not None
+    ]
+    cases = np.fromiter((c for c, _ in found), dtype=np.int64, count=len(found))
+    cells = np.fromiter((i * k + j for _, (i, j) in found), dtype=np.int64, count=len(found))
+    return CaseCells(cases, cells, len(case_index), k)
+
+
+def statistic(
+    items: list[dict[str, Any]], metric: FieldMetric, spec: dict[str, Any], *, seed: int = 0, n_boot: int = N_BOOT
+) -> dict[str, Any]:
+    """{value, ci95, n} of a statistic metric: the case bootstrap widened by the jackknife."""
+    import numpy as np
+
+    from evalkit.metrics import bootstrap_cells
     from evalkit.stats import bootstrap_interval
 
-    assert metric.compute is not None
-    estimate = metric.compute(items, spec)
-    cases = list(dict.fromkeys(e["case_id"] for e in items))
-    if estimate is None or len(cases) < 2:
-        return None
-    by_case = {c: [e for e in items if e["case_id"] == c] for c in cases}
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(n_boot):
-        drawn = rng.integers(0, len(cases), len(cases))
-        value = metric.compute([e for i in drawn for e in by_case[cases[i]]], spec)
-        boot.append(np.nan if value is None else value)
-    jack = []
-    for left_out in cases:
-        value = metric.compute([e for e in items if e["case_id"] != left_out], spec)
-        jack.append(np.nan if value is None else value)
-    return bootstrap_interval(estimate, boot, jack, bounds=_bounds(metric, spec))
+    assert metric.from_counts is not None
+    from_counts = metric.from_counts
+    case_index = {c: i for i, c in enumerate(dict.fromkeys(e["case_id"] for e in items))}
+    per_case = case_cells(items, metric, spec, case_index)
+    if per_case.cells.size == 0 or per_case.k < 1:
+        return {"value": None, "ci95": None, "n": len(case_index)}
+    estimate, boot, jack = bootstrap_cells(
+        per_case, per_case.k, lambda c: from_counts(c, spec), seed=seed, n_boot=n_boot
+    )
+    value = None if np.isnan(estimate) else float(estimate)
+    ci = bootstrap_interval(value, boot, jack, bounds=_bounds(metric, spec)) if len(case_index) > 1 else None
+    return {"value": value, "ci95": ci, "n": len(case_index)}
 
 
 def field_summary(
@@ -227,13 +290,7 @@ def field_summary(
             counts = rate_counts(items, metric)
             result[metric.name] = clustered_rate([s for s, _ in counts.values()], [t for _, t in counts.values()])
         else:
-            assert metric.compute is not None
-            cases = {e["case_id"] for e in items}
-            result[metric.name] = {
-                "value": metric.compute(items, spec),
-                "n": len(cases),
-                "ci95": statistic_interval(items, metric, spec, seed=seed, n_boot=n_boot),
-            }
+            result[metric.name] = statistic(items, metric, spec, seed=seed, n_boot=n_boot)
     if spec.get("type") in ("label", "ordinal"):
         result["confusion"] = field_confusion(items, spec.get("order") or spec.get("labels") or [])
     if spec.get("type") == "text":
@@ -283,17 +340,11 @@ def judge_agreement(items: list[dict[str, Any]], spec: dict[str, Any], grades: d
         if _judged(e) and grades.get(e["case_id"]) in scale
     ]
     as_order = {"order": scale}
-    kappa = FieldMetric("agreement", "judge agreement", ("text",), "statistic", compute=_weighted_kappa)
-    cases = {p["case_id"] for p in pairs}
     return {
-        "weighted_kappa": {
-            "value": _weighted_kappa(pairs, as_order),
-            "n": len(cases),
-            "ci95": statistic_interval(pairs, kappa, as_order),
-        },
+        "weighted_kappa": statistic(pairs, FIELD_METRICS["weighted_kappa"], as_order),
         "exact_agreement": {
             "value": sum(p["expected"] == p["predicted"] for p in pairs) / len(pairs) if pairs else None,
-            "n": len(cases),
+            "n": len({p["case_id"] for p in pairs}),
         },
         "confusion": field_confusion(pairs, scale),
     }
@@ -360,31 +411,42 @@ def paired_field_metric(
 
 
 def _paired_statistic(
-    items_a, items_b, spec, metric: FieldMetric, ids: list[str], *, seed: int, n_boot: int
+    items_a: list[dict[str, Any]],
+    items_b: list[dict[str, Any]],
+    spec: dict[str, Any],
+    metric: FieldMetric,
+    ids: list[str],
+    *,
+    seed: int,
+    n_boot: int,
 ) -> dict[str, Any]:
+    """B minus A of a statistic metric, both sides' cases resampled together (and left out
+    together by the jackknife), with the interval of evalkit.stats.bootstrap_interval."""
     import numpy as np
 
+    from evalkit.metrics import case_resamples, jackknife_multiplicities, resampled_confusions
     from evalkit.stats import bootstrap_interval
 
-    assert metric.compute is not None
-    by_a = {i: [e for e in items_a if e["case_id"] == i] for i in ids}
-    by_b = {i: [e for e in items_b if e["case_id"] == i] for i in ids}
-    a, b = metric.compute(items_a, spec), metric.compute(items_b, spec)
-    delta = None if a is None or b is None else b - a
+    assert metric.from_counts is not None
+    from_counts = metric.from_counts
+    case_index = {case: i for i, case in enumerate(ids)}
+    cells_a, cells_b = case_cells(items_a, metric, spec, case_index), case_cells(items_b, metric, spec, case_index)
+    k = cells_a.k
 
-    compute = metric.compute
+    def deltas(multiplicity: Any) -> Any:
+        a = from_counts(resampled_confusions(cells_a, k, multiplicity), spec)
+        b = from_counts(resampled_confusions(cells_b, k, multiplicity), spec)
+        return b - a
 
-    def diff(chosen: list[str]) -> float:
-        va = compute([e for i in chosen for e in by_a[i]], spec)
-        vb = compute([e for i in chosen for e in by_b[i]], spec)
-        return np.nan if va is None or vb is None else vb - va
-
+    full = np.ones((1, len(ids)), dtype=np.int64)
+    a = float(from_counts(resampled_confusions(cells_a, k, full), spec)[0])
+    b = float(from_counts(resampled_confusions(cells_b, k, full), spec)[0])
+    a_value, b_value = (None if np.isnan(a) else a), (None if np.isnan(b) else b)
+    delta = None if a_value is None or b_value is None else b_value - a_value
     ci = None
     if delta is not None and len(ids) >= 2:
-        rng = np.random.default_rng(seed)
-        boot = [diff([ids[j] for j in rng.integers(0, len(ids), len(ids))]) for _ in range(n_boot)]
-        jack = [diff([i for i in ids if i != left]) for left in ids]
+        boot = np.concatenate([deltas(m) for m in case_resamples(len(ids), n_boot=n_boot, seed=seed)])
+        jack = np.concatenate([deltas(m) for m in jackknife_multiplicities(len(ids))])
         low, high = _bounds(metric, spec)
-        span = high - low
-        ci = bootstrap_interval(delta, boot, jack, bounds=(-span, span))
-    return {"a": a, "b": b, "delta": delta, "ci95": ci, "n": len(ids), "on": "paired case bootstrap"}
+        ci = bootstrap_interval(delta, boot, jack, bounds=(low - high, high - low))
+    return {"a": a_value, "b": b_value, "delta": delta, "ci95": ci, "n": len(ids), "on": "paired case bootstrap"}

@@ -219,9 +219,17 @@ def bootstrap_statistics(
     """(estimate, bootstrap replicates, jackknife values) of `statistic`, a function from a
     (B, K, K) stack of confusion matrices to a (B,) or (B, m) array. Cases are resampled
     whole (a case's repeats stay together) and left out whole by the jackknife."""
+    per_case, k = cluster_confusions(rows, labels)
+    return bootstrap_cells(per_case, k, statistic, seed=seed, n_boot=n_boot)
+
+
+def bootstrap_cells(
+    per_case: CaseCells, k: int, statistic: Callable[[Array], Any], *, seed: int = 0, n_boot: int = N_BOOT
+) -> Any:
+    """`bootstrap_statistics` for any per-case cells (a scored field's, say): (estimate, bootstrap
+    replicates, jackknife values) of `statistic` over (B, K, K) stacks of counts."""
     import numpy as np
 
-    per_case, k = cluster_confusions(rows, labels)
     full = resampled_confusions(per_case, k, np.ones((1, per_case.n_cases), dtype=np.int64))
     boot = np.concatenate([statistic(c) for c in bootstrap_confusions(per_case, k, n_boot=n_boot, seed=seed)])
     jack = (

@@ -17,42 +17,22 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from evalkit.testing.services import LocalService
+from evalkit.testing.services import ServiceStub, answer_for_schema
 
 _CONVERSE = re.compile(r"^/model/(.+)/converse$")
 
 
 def default_answer(model: str, body: dict[str, Any]) -> str:
     tools = (body.get("toolConfig") or {}).get("tools") or []
-    schema = tools[0]["toolSpec"]["inputSchema"]["json"] if tools else {}
-    answer = {}
-    for name in schema.get("required", []):
-        prop = (schema.get("properties") or {}).get(name, {})
-        answer[name] = prop["enum"][0] if "enum" in prop else "stub"
-    return json.dumps(answer) if schema else "stub answer"
+    return answer_for_schema(tools[0]["toolSpec"]["inputSchema"]["json"] if tools else {})
 
 
-class BedrockStub:
+class BedrockStub(ServiceStub):
     def __init__(self, responder: Callable[[str, dict], str] | None = None, *,
                  fail_script: Callable[[int, str, Any], tuple | None] | None = None):
         self.responder = responder or default_answer
         self.fail_script = fail_script
-        self.service = LocalService(self._handle)
-
-    @property
-    def url(self) -> str:
-        return self.service.url
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        return self.service.requests
-
-    def __enter__(self) -> BedrockStub:
-        self.service.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.service.stop()
+        super().__init__()
 
     def _handle(self, request: dict[str, Any]) -> tuple:
         match = _CONVERSE.match(request["path"])

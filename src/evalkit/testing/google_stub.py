@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from evalkit.testing.services import LocalService
+from evalkit.testing.services import ServiceStub, answer_for_schema
 
 _GENERATE = re.compile(r"/(?:models|endpoints)/([^/:]+):generateContent$")
 _TUNING = re.compile(r"^/v1beta1/projects/([^/]+)/locations/([^/]+)/tuningJobs(?:/([^/]+))?$")
@@ -39,15 +39,10 @@ def google_error(status: int, message: str) -> dict[str, Any]:
 
 
 def default_answer(model: str, body: dict[str, Any]) -> str:
-    schema = (body.get("generationConfig") or {}).get("responseJsonSchema") or {}
-    answer = {}
-    for name in schema.get("required", []):
-        prop = (schema.get("properties") or {}).get(name, {})
-        answer[name] = prop["enum"][0] if "enum" in prop else "stub"
-    return json.dumps(answer) if schema else "stub answer"
+    return answer_for_schema((body.get("generationConfig") or {}).get("responseJsonSchema") or {})
 
 
-class GeminiStub:
+class GeminiStub(ServiceStub):
     def __init__(self, responder: Callable[[str, dict], str] | None = None, *, tuning_polls: int = 1,
                  tuning_outcome: str = "succeeded", tuning_refusal: tuple[int, str] | None = None,
                  fail_script: Callable[[int, str, Any], tuple | None] | None = None):
@@ -56,22 +51,7 @@ class GeminiStub:
         self.fail_script = fail_script
         self.tuning_jobs: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, bytes] = {}
-        self.service = LocalService(self._handle)
-
-    @property
-    def url(self) -> str:
-        return self.service.url
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        return self.service.requests
-
-    def __enter__(self) -> GeminiStub:
-        self.service.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.service.stop()
+        super().__init__()
 
     def _handle(self, request: dict[str, Any]) -> tuple:
         path, body = request["path"], request["json"]

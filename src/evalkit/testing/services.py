@@ -105,3 +105,38 @@ class LocalService:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def answer_for_schema(schema: dict[str, Any]) -> str:
+    """A stub model's answer that satisfies an output schema: each required field, its enum's
+    first value or "stub"; plain text when there is no schema."""
+    answer = {}
+    for name in schema.get("required", []):
+        prop = (schema.get("properties") or {}).get(name, {})
+        answer[name] = prop["enum"][0] if "enum" in prop else "stub"
+    return json.dumps(answer) if schema else "stub answer"
+
+
+class ServiceStub:
+    """A provider's wire format served by a LocalService: subclasses answer in `_handle`."""
+
+    def __init__(self) -> None:
+        self.service = LocalService(self._handle)
+
+    def _handle(self, request: dict[str, Any]) -> tuple:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return self.service.requests
+
+    def __enter__(self) -> Any:
+        self.service.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.service.stop()

@@ -432,15 +432,20 @@ def _load_output_schema(suite: LoadedSuite) -> dict[str, Any] | None:
     return schema
 
 
-def schema_of_path(schema: dict[str, Any] | None, path: str) -> dict[str, Any] | None:
-    """The subschema at a dot path of an object schema; None when the schema does not say."""
-    current = schema
+def schema_lookup(schema: dict[str, Any] | None, path: str) -> tuple[dict[str, Any] | None, str | None, list[str]]:
+    """Where a dot path of the output sits in an object schema: (its subschema, None, []) when
+    every level declares it; (None, the missing name, the level's property names) when a level
+    lists its properties and not this one; (None, None, []) when a level is free-form (it lists
+    none, so any name is allowed)."""
+    current: Any = schema
     for part in path.split("."):
-        properties = (current or {}).get("properties")
-        if not isinstance(properties, dict) or part not in properties:
-            return None
+        properties = current.get("properties") if isinstance(current, dict) else None
+        if not isinstance(properties, dict) or not properties:
+            return None, None, []
+        if part not in properties:
+            return None, part, sorted(properties)
         current = properties[part]
-    return current
+    return (current if isinstance(current, dict) else None), None, []
 
 
 def _check_scored_fields(suite: LoadedSuite) -> None:
@@ -448,8 +453,8 @@ def _check_scored_fields(suite: LoadedSuite) -> None:
     schema = suite.output_schema
     for name, field_spec in suite.spec.task.fields.items():
         where = f"{suite.path}: task.fields.{name}"
-        found = schema_of_path(schema, name)
-        if schema is not None and found is None:
+        found, missing, _ = schema_lookup(schema, name)
+        if schema is not None and missing is not None:
             known = _schema_paths(schema)
             near = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else f" (the schema's fields: {', '.join(known) or 'none'})"
@@ -474,20 +479,11 @@ def _schema_paths(schema: dict[str, Any], prefix: str = "") -> list[str]:
 
 def _check_label_field(schema: dict[str, Any], label_field: str, where: Path) -> None:
     """The label field's dot path must be an object property the output schema allows: otherwise
-    every answer that follows the schema fails to give a label. A level that lists no
-    properties (a free-form object) allows any name."""
-    current: Any = schema
-    for part in label_field.split("."):
-        if not isinstance(current, dict):
-            return
-        properties = current.get("properties")
-        if not isinstance(properties, dict) or not properties:
-            return  # free-form at this level
-        if part not in properties:
-            known = ", ".join(sorted(properties))
-            raise BadInput(f"task.label_field {label_field!r}: the output schema has no property {part!r} "
-                           f"(it has {known})", where=f"{where}: task.label_field")
-        current = properties[part]
+    every answer that follows the schema fails to give a label. A free-form level allows any name."""
+    _, missing, known = schema_lookup(schema, label_field)
+    if missing is not None:
+        raise BadInput(f"task.label_field {label_field!r}: the output schema has no property {missing!r} "
+                       f"(it has {', '.join(known)})", where=f"{where}: task.label_field")
 
 
 def canonical_json(value: Any) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.metrics import N_BOOT, summarize_route
-from evalkit.provenance import describe, run_provenance
+from evalkit.provenance import describe, provenance_of_route
 from evalkit.repeats import majority_correct
 from evalkit.store import Run
 
@@ -402,8 +402,8 @@ def compare(
     _side_warnings(run_a, pa, "A", refs[0], warnings)
     _side_warnings(run_b, pb, "B", refs[1], warnings)
     provenance = {
-        "a": run_provenance(run_a.manifest, rows_a)[route_a],
-        "b": run_provenance(run_b.manifest, rows_b)[route_b],
+        "a": provenance_of_route(run_a.manifest, route_a, rows_a),
+        "b": provenance_of_route(run_b.manifest, route_b, rows_b),
     }
     for side, ref in (("a", refs[0]), ("b", refs[1])):
         if not provenance[side]["evidence"]:

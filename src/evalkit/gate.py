@@ -42,7 +42,7 @@ from evalkit.metrics import (
     summarize_route,
 )
 from evalkit.policy import GatePolicy, parse_policy
-from evalkit.provenance import MEANING, describe, run_provenance
+from evalkit.provenance import MEANING, describe, provenance_of_route
 from evalkit.store import Run
 
 EPSILON = 1e-12  # thresholds are met exactly at equality, whatever the floating point says
@@ -172,7 +172,7 @@ def _at_least(name: str, what: str, value: float | None, floor: float, n: int, m
 def _evidence(run: Run, route: str, role: str) -> tuple[Check, dict[str, Any]]:
     """Did the configured model answer this route? Live, cached and verified recorded answers
     are evidence; stand-ins, unverified and stale recordings are not."""
-    info = {"route": route, **run_provenance(run.manifest, run.route_rows(route))[route]}
+    info = {"route": route, **provenance_of_route(run.manifest, route, run.route_rows(route))}
     provenance = info["provenance"]
     model = run.manifest["routes"][route].get("model")
     if info["evidence"]:
@@ -181,16 +181,20 @@ def _evidence(run: Run, route: str, role: str) -> tuple[Check, dict[str, Any]]:
     if provenance is None:
         reason = f"{route} has no answered rows: nothing to judge {model} by"
     else:
-        reason = (f"{route} is {describe(info)}: {MEANING[provenance]}, not evidence about {model}; "
-                  f"{_remedy(run, provenance)}")
+        reason = (
+            f"{route} is {describe(info)}: {MEANING[provenance]}, not evidence about {model}; "
+            f"{_remedy(run, provenance)}"
+        )
     return Check(f"evidence.{role}", None, None, False, reason, op="", kind="evidence"), info
 
 
 def _remedy(run: Run, provenance: str) -> str:
     suite = run.manifest.get("suite", {}).get("path", "SUITE")
     recording = run.manifest.get("replay") or "RECORDING"
-    record = (f"re-record: `evalkit run {suite} --out LIVE_RUN` with the key, "
-              f"then `evalkit record LIVE_RUN --out {recording}`")
+    record = (
+        f"re-record: `evalkit run {suite} --out LIVE_RUN` with the key, "
+        f"then `evalkit record LIVE_RUN --out {recording}`"
+    )
     if provenance == "stand-in":
         return f"run the suite against the configured models (without --offline), or {record}"
     return record

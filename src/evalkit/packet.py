@@ -169,9 +169,12 @@ def _fields(routes) -> dict[str, Any]:
 
 
 def _provenance_of(ref: RouteRef) -> dict[str, Any]:
-    from evalkit.provenance import describe, run_provenance
+    from evalkit.provenance import describe, provenance_of_route
 
-    info = run_provenance(ref.run.manifest, ref.run.route_rows(ref.route))[ref.route]
+    # summary.json holds it since runs recorded provenance; older runs: from their rows
+    info = _summary(ref).get("provenance") or provenance_of_route(
+        ref.run.manifest, ref.route, ref.run.route_rows(ref.route)
+    )
     return {**info, "described": describe(info)}
 
 

@@ -122,11 +122,16 @@ def run_provenance(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> dict
     by_route: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_route.setdefault(row["route"], []).append(row)
-    result = {}
-    for route, info in (manifest.get("routes") or {}).items():
-        legacy = legacy_provenance(info.get("ran_as") or info.get("model"))
-        rows_of = by_route.get(route, [])
-        recorded_at = sorted({r["endpoint"] for r in rows_of if r.get("endpoint")})  # replayed answers
-        endpoint = info.get("endpoint") or (", ".join(recorded_at) if recorded_at else None)
-        result[route] = route_provenance(rows_of, legacy=legacy, endpoint=endpoint)
-    return result
+    return {
+        route: provenance_of_route(manifest, route, by_route.get(route, [])) for route in manifest.get("routes") or {}
+    }
+
+
+def provenance_of_route(manifest: dict[str, Any], route: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`route_provenance` of one route's rows, with the endpoint it used (a replayed route: the
+    endpoints its recording was made against)."""
+    info = (manifest.get("routes") or {}).get(route, {})
+    legacy = legacy_provenance(info.get("ran_as") or info.get("model"))
+    recorded_at = sorted({r["endpoint"] for r in rows if r.get("endpoint")})
+    endpoint = info.get("endpoint") or (", ".join(recorded_at) if recorded_at else None)
+    return route_provenance(rows, legacy=legacy, endpoint=endpoint)

@@ -14,6 +14,7 @@ again), and their cost stays apart from the route's. Cases may carry human grade
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -63,8 +64,6 @@ class Judges:
                 self.skipped[model] = "not judged: --offline replaces remote models, and a judge has no stand-in"
                 continue
             variable = provider.key_variable()
-            import os
-
             if variable and not os.environ.get(variable):
                 raise BadInput(f"the judge of field {name!r} ({model}) needs an API key: set {variable}")
             provider.prepare()

@@ -50,7 +50,7 @@ def mixed(tmp_path_factory):
     return run, compare(run, "a", run, "b")
 
 
-def test_the_json_object_has_the_top_level_keys_of_design_section_7(mixed):
+def test_the_json_object_has_the_documented_top_level_keys(mixed):
     _, result = mixed
     required = {"a", "b", "n_paired", "metrics", "mcnemar", "flips", "per_class", "confusion_shifts", "by_tag",
                 "latency_ms", "tokens", "cost_usd", "warnings"}

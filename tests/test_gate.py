@@ -1,4 +1,4 @@
-"""evaluate_gate(): every check of DESIGN section 8, its reason, and the exit code it leads to."""
+"""evaluate_gate(): every check a gate policy can ask for, its reason, and the exit code it leads to."""
 
 from __future__ import annotations
 

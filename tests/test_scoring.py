@@ -1,4 +1,4 @@
-"""Parsing and grading one output (DESIGN section 6)."""
+"""Parsing and grading one output (docs/architecture.md: scoring)."""
 
 from __future__ import annotations
 

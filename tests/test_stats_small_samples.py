@@ -150,11 +150,11 @@ def test_statsmodels_agrees_on_the_exact_mcnemar_p_when_installed():
 
 
 def test_kappa_interval_of_a_route_right_on_every_case_does_not_collapse_on_its_estimate():
-    from evalkit.metrics import kappa_and_f1_intervals
+    from evalkit.metrics import headline_entries
 
     labels = ["a", "b", "c"]
     rows = [{"case_id": f"c{i}", "expected_label": labels[i % 3], "predicted_label": labels[i % 3], "parsed_ok": True,
              "correct": True} for i in range(30)]
-    kappa_ci, f1_ci, _ = kappa_and_f1_intervals(rows, labels, n_boot=200)
+    kappa_ci = headline_entries(rows, labels, n_boot=200)[0]["kappa"]["ci95"]
     wilson_low = stats.wilson_interval(30, 30)[0]
     assert kappa_ci[1] == 1.0 and kappa_ci[0] == pytest.approx((wilson_low - 1 / 3) / (1 - 1 / 3))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalkit.errors import BadInput
+from evalkit.headline import HEADLINE
 from evalkit.metrics import N_BOOT, summarize_route
 from evalkit.provenance import describe, provenance_of_route
 from evalkit.repeats import majority_correct
@@ -24,7 +25,6 @@ from evalkit.store import Run
 Row = dict[str, Any]
 Summary = dict[str, Any]
 
-METRICS = ("accuracy", "parse_rate", "kappa", "macro_f1")
 ALPHA, POWER = 0.05, 0.80
 
 
@@ -64,25 +64,6 @@ def _listed(ids: list[str], limit: int = 10) -> str:
 # -- the paired bootstrap, vectorised over resamples --
 
 
-def _rates(conf: Any, n_labels: int) -> dict[str, Any]:
-    """Each metric of a (B, K, K) stack of confusion matrices; nan where undefined."""
-    import numpy as np
-
-    from evalkit.metrics import kappa_from_confusions, macro_f1_from_confusions
-
-    total = conf.sum(axis=(1, 2)).astype(float)
-    correct = np.trace(conf, axis1=1, axis2=2)
-    parsed = conf[:, :, :n_labels].sum(axis=(1, 2))
-    with_output = total - conf[:, :, n_labels + 1].sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {
-            "accuracy": np.where(total > 0, correct / total, np.nan),
-            "parse_rate": np.where(with_output > 0, parsed / with_output, np.nan),
-            "kappa": kappa_from_confusions(conf),
-            "macro_f1": macro_f1_from_confusions(conf, n_labels),
-        }
-
-
 def paired_bootstrap_deltas(
     rows_a: list[Row], rows_b: list[Row], labels: list[str], *, seed: int = 0, n_boot: int = N_BOOT
 ) -> dict[str, list[float] | None]:
@@ -104,22 +85,24 @@ def paired_bootstrap_deltas(
     n_labels = len(labels)
 
     def deltas(multiplicity: Any) -> Any:
-        side_a = _rates(resampled_confusions(per_case_a, k, multiplicity), n_labels)
-        side_b = _rates(resampled_confusions(per_case_b, k, multiplicity), n_labels)
-        return np.column_stack([side_b[m] - side_a[m] for m in METRICS])
+        side_a = resampled_confusions(per_case_a, k, multiplicity)
+        side_b = resampled_confusions(per_case_b, k, multiplicity)
+        return np.column_stack(
+            [m.of_confusions(side_b, n_labels) - m.of_confusions(side_a, n_labels) for m in HEADLINE.values()]
+        )
 
     n_cases = per_case_a.shape[0]
     estimate = deltas(np.ones((1, n_cases), dtype=np.int64))[0]
     boot = np.concatenate([deltas(m) for m in case_resamples(n_cases, n_boot=n_boot, seed=seed)])
     jack = np.concatenate([deltas(m) for m in jackknife_multiplicities(n_cases)]) if n_cases > 1 else boot[:0]
     return {
-        metric: bootstrap_interval(
+        metric.name: bootstrap_interval(
             float(estimate[j]) if np.isfinite(estimate[j]) else None,
             boot[:, j],
             jack[:, j],
-            bounds=(-2.0, 2.0) if metric == "kappa" else (-1.0, 1.0),
+            bounds=(-metric.drop_bound, metric.drop_bound),
         )
-        for j, metric in enumerate(METRICS)
+        for j, metric in enumerate(HEADLINE.values())
     }
 
 
@@ -128,7 +111,7 @@ def paired_bootstrap_deltas(
 
 def _metric_entries(sa: Summary, sb: Summary, cis: dict[str, Any], n_paired: int) -> dict[str, dict[str, Any]]:
     entries = {}
-    for metric in METRICS:
+    for metric in HEADLINE:
         a, b = sa[metric]["value"], sb[metric]["value"]
         entry = {
             **_pair(a, b),

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalkit.errors import BadInput
+from evalkit.headline import HEADLINE
 from evalkit.store import ROW_FIELDS, load_run
 
 if TYPE_CHECKING:
     import pandas as pd
-
-RATES = ("parse_rate", "accuracy", "kappa", "macro_f1")
 
 
 def _input_text(case: dict) -> str | None:
@@ -42,8 +41,8 @@ def results_frame(run_dir: str | Path) -> pd.DataFrame:
 
 
 def metrics_frame(run_dir: str | Path) -> pd.DataFrame:
-    """Route x metric: `value`, `ci95_low`, `ci95_high` and `n` of parse rate, accuracy, kappa
-    and macro-F1, from summary.json."""
+    """Route x metric: `value`, `ci95_low`, `ci95_high` and `n` of each headline metric
+    (evalkit.headline), from summary.json."""
     import pandas as pd
 
     run = load_run(run_dir)
@@ -51,7 +50,7 @@ def metrics_frame(run_dir: str | Path) -> pd.DataFrame:
         raise BadInput("summary.json is missing: `evalkit score RUN_DIR` writes it", where=str(run.dir))
     records = []
     for route, metrics in run.summary["routes"].items():
-        for name in RATES:
+        for name in HEADLINE:
             entry = metrics[name]
             low, high = entry.get("ci95") or (None, None)
             records.append(

@@ -31,16 +31,8 @@ from typing import Any
 
 from evalkit.errors import BadInput, RunIncomplete
 from evalkit.field_metrics import FIELD_METRICS, metrics_for
-from evalkit.metrics import (
-    ERROR,
-    METRIC_NAMES,
-    N_BOOT,
-    UNPARSED,
-    confusion_counts,
-    per_class_scores,
-    predicted_value,
-    summarize_route,
-)
+from evalkit.headline import HEADLINE, label_of
+from evalkit.metrics import N_BOOT, headline_entries, predicted_value, summarize_route
 from evalkit.policy import GatePolicy, parse_policy
 from evalkit.provenance import MEANING, describe, provenance_of_route
 from evalkit.store import Run
@@ -158,12 +150,20 @@ class Verdict:
         return f"NOT EVIDENCE: {what}, not answers of the configured model"
 
 
-def _at_least(name: str, what: str, value: float | None, floor: float, n: int, missing: str | None = None) -> Check:
+def _bound(
+    name: str, what: str, value: float | None, bound: float, n: int, higher_is_better: bool, missing: str | None = None
+) -> Check:
+    """A floor on a metric where higher is better, a ceiling where lower is."""
+    op = ">=" if higher_is_better else "<="
     if value is None:
-        return Check(name, None, floor, False, f"{what} is undefined{': ' + missing if missing else ''}")
-    passed = value >= floor - EPSILON
-    verb = "meets" if passed else "is below"
-    return Check(name, value, floor, passed, f"{what} {value:.3f} (n={n}) {verb} the floor {floor:.3f}")
+        return Check(name, None, bound, False, f"{what} is undefined{': ' + missing if missing else ''}", op=op)
+    if higher_is_better:
+        passed = value >= bound - EPSILON
+        verdict = f"{'meets' if passed else 'is below'} the floor"
+    else:
+        passed = value <= bound + EPSILON
+        verdict = f"{'within' if passed else 'above'} the ceiling"
+    return Check(name, value, bound, passed, f"{what} {value:.3f} (n={n}) {verdict} {bound:.3f}", op=op, n=n)
 
 
 # -- evidence --
@@ -301,30 +301,6 @@ def _ci_text(ci: list[float]) -> str:
     return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-def _tag_metrics(rows: list[dict[str, Any]], labels: list[str], *, seed: int, n_boot: int) -> dict[str, Any]:
-    """The metrics of a tag's rows with their 95% intervals: case-clustered Wilson for the rates,
-    the BCa case bootstrap for kappa and macro-F1 (over the labels the tag's cases expect)."""
-    from evalkit.metrics import case_rate, kappa_and_f1_intervals
-    from evalkit.stats import cohen_kappa
-
-    y_true = [r["expected_label"] for r in rows]
-    y_pred = [predicted_value(r) for r in rows]
-    kappa, reason = cohen_kappa(y_true, y_pred, [*labels, UNPARSED, ERROR])
-    per_class = per_class_scores(confusion_counts(rows, labels), labels)
-    present = [per_class[label]["f1"] for label in labels if per_class[label]["support"]]
-    kappa_ci, f1_ci, _ = kappa_and_f1_intervals(rows, labels, seed=seed, n_boot=n_boot)
-    accuracy = case_rate(rows, lambda r: r.get("correct"))
-    parse = case_rate(rows, lambda r: r.get("parsed_ok"), lambda r: not r.get("error"))
-    return {
-        "parse_rate": (parse["value"], parse["ci95"]),
-        "accuracy": (accuracy["value"], accuracy["ci95"]),
-        "kappa": (kappa, kappa_ci if kappa is not None else None),
-        "kappa_reason": reason,
-        "macro_f1": (sum(present) / len(present), f1_ci),
-        "n": accuracy["n"],
-    }
-
-
 def _label_metrics(rows: list[dict[str, Any]], label: str, summary: dict[str, Any]) -> dict[str, Any]:
     """(value, interval, n cases) of a label's precision (over the cases predicted as the label),
     recall (over the cases that expect it) and F1 (BCa, over the whole suite)."""
@@ -352,25 +328,27 @@ def _floors(
     checks = []
     for metric, floor in (policy.min.model_dump(exclude_none=True) if policy.min else {}).items():
         entry = summary[metric]
+        higher = HEADLINE[metric].higher_is_better
         checks.append(
-            _at_least(f"min.{metric}", METRIC_NAMES[metric], entry["value"], floor, entry["n"], entry.get("reason"))
+            _bound(f"min.{metric}", label_of(metric), entry["value"], floor, entry["n"], higher, entry.get("reason"))
         )
     for tag, floors in policy.min_by_tag.items():
         tagged = [r for r in rows if tag in (r.get("tags") or [])]
-        values = _tag_metrics(tagged, labels, seed=seed, n_boot=n_boot)
+        # Wilson rates clustered by case, the others from the case bootstrap (macro-F1 over the
+        # labels the tag's cases expect)
+        entries, _ = headline_entries(tagged, labels, seed=seed, n_boot=n_boot)
         for metric, floor in floors.model_dump(exclude_none=True).items():
-            what = f"{METRIC_NAMES[metric]} on tag {tag!r}"
-            value, ci = values[metric]
+            entry = entries[metric]
             checks.append(
                 _on_interval(
                     f"min_by_tag.{tag}.{metric}",
-                    what,
-                    value,
-                    ci,
+                    f"{label_of(metric)} on tag {tag!r}",
+                    entry["value"],
+                    entry["ci95"],
                     floor,
-                    values["n"],
+                    entry["n"],
                     policy.min_cases,
-                    values["kappa_reason"] if metric == "kappa" else None,
+                    entry.get("reason"),
                 )
             )
     for label, label_floors in policy.min_by_label.items():
@@ -386,17 +364,8 @@ def _floors(
         field, metric = key.rsplit(".", 1)
         entry = summary["fields"][field][metric]
         what = f"{FIELD_METRICS[metric].label} of {field!r}"
-        if FIELD_METRICS[metric].higher_is_better:
-            checks.append(_at_least(f"min.{key}", what, entry["value"], floor, entry["n"]))
-        else:
-            value = entry["value"]
-            passed = value is not None and value <= floor + EPSILON
-            reason = (
-                f"{what} is undefined"
-                if value is None
-                else f"{what} {value:.3f} (n={entry['n']}) {'within' if passed else 'above'} the ceiling {floor:.3f}"
-            )
-            checks.append(Check(f"min.{key}", value, floor, passed, reason, op="<=", n=entry["n"]))
+        higher = FIELD_METRICS[metric].higher_is_better
+        checks.append(_bound(f"min.{key}", what, entry["value"], floor, entry["n"], higher))
     return checks
 
 
@@ -440,69 +409,59 @@ def _drops(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
     checks = []
     for metric, allowed in (policy.max_drop.model_dump(exclude_none=True) if policy.max_drop else {}).items():
         entry = comparison["metrics"][metric]
-        name, what = f"max_drop.{metric}", METRIC_NAMES[metric]
-        if entry["delta"] is None:
-            checks.append(
-                Check(
-                    name, None, allowed, False, f"{what} delta is undefined: {entry.get('reason', 'no value')}", op="<="
-                )
-            )
-            continue
-        head = f"candidate {what} {entry['b']:.3f} vs baseline {entry['a']:.3f} (n={entry['n']})"
-        if policy.drop_on == "point":
-            drop = -entry["delta"]
-            basis = f"a drop of {drop:.3f}" if drop > 0 else f"no drop (delta {entry['delta']:+.3f})"
-        else:
-            ci, method = (
-                (entry["newcombe"]["ci95"], "Newcombe") if metric == "accuracy" else (entry["ci95"], "BCa bootstrap")
-            )
-            if ci is None:
-                checks.append(
-                    Check(name, None, allowed, False, f"{head}: no paired 95% interval to bound the drop", op="<=")
-                )
-                continue
-            drop = -ci[0]
-            bounds = f"the paired 95% interval ({method}) [{ci[0]:.3f}, {ci[1]:.3f}]"
-            basis = f"{bounds} allows a drop of up to {drop:.3f}" if drop > 0 else f"{bounds} excludes any drop"
-        passed = drop <= allowed + EPSILON
-        reason = f"{head}: {basis}, {'within' if passed else 'more than'} the {allowed:.3f} allowed"
-        if policy.drop_on == "point":
-            reason += "; " + _point_rule_risk(metric, allowed, comparison)
-        checks.append(Check(name, drop, allowed, passed, reason, op="<=", n=entry["n"]))
+        ci, method = (
+            (entry["newcombe"]["ci95"], "Newcombe") if "newcombe" in entry else (entry["ci95"], "BCa bootstrap")
+        )
+        risk = _point_rule_risk(metric, allowed, comparison)
+        checks.append(
+            _drop(policy, metric, label_of(metric), entry, allowed, HEADLINE[metric].higher_is_better, ci, method, risk)
+        )
     for key, allowed in policy.max_drop_fields.items():
         field, metric = key.rsplit(".", 1)
         entry = (comparison.get("fields") or {}).get(field, {}).get(metric)
-        name, what = f"max_drop.{key}", f"{FIELD_METRICS[metric].label} of {field!r}"
-        sign = 1.0 if FIELD_METRICS[metric].higher_is_better else -1.0
-        if entry is None or entry["delta"] is None:
-            checks.append(Check(name, None, allowed, False, f"{what}: no paired values to compare", op="<="))
+        what = f"{FIELD_METRICS[metric].label} of {field!r}"
+        if entry is None:
+            missing = f"{what}: no paired values to compare"
+            checks.append(Check(f"max_drop.{key}", None, allowed, False, missing, op="<="))
             continue
-        head = f"candidate {what} {entry['b']:.3f} vs baseline {entry['a']:.3f} (n={entry['n']})"
-        if policy.drop_on == "point":
-            drop = -sign * entry["delta"]
-            basis = f"a drop of {drop:.3f}" if drop > 0 else f"no drop (delta {entry['delta']:+.3f})"
-        elif entry.get("ci95") is None:
-            checks.append(
-                Check(name, None, allowed, False, f"{head}: no paired 95% interval to bound the drop", op="<=")
-            )
-            continue
-        else:
-            low, high = entry["ci95"]
-            drop = -low if sign > 0 else high
-            basis = f"the paired 95% interval [{low:.3f}, {high:.3f}] allows a drop of up to {max(drop, 0.0):.3f}"
-        passed = drop <= allowed + EPSILON
-        checks.append(
-            Check(
-                name,
-                drop,
-                allowed,
-                passed,
-                f"{head}: {basis}, {'within' if passed else 'more than'} the {allowed:.3f} allowed",
-                op="<=",
-                n=entry["n"],
-            )
-        )
+        higher = FIELD_METRICS[metric].higher_is_better
+        checks.append(_drop(policy, key, what, entry, allowed, higher, entry.get("ci95"), "paired bootstrap", None))
     return checks
+
+
+def _drop(
+    policy: GatePolicy,
+    key: str,
+    what: str,
+    entry: dict[str, Any],
+    allowed: float,
+    higher_is_better: bool,
+    ci: list[float] | None,
+    method: str,
+    risk: str | None,
+) -> Check:
+    """max_drop.KEY: how much worse than the baseline the candidate may be, on the paired 95%
+    interval of candidate minus baseline (`drop_on: ci95`) or on the observed difference."""
+    name = f"max_drop.{key}"
+    if entry["delta"] is None:
+        missing = f"{what} delta is undefined: {entry.get('reason', 'no value')}"
+        return Check(name, None, allowed, False, missing, op="<=")
+    sign = 1.0 if higher_is_better else -1.0
+    head = f"candidate {what} {entry['b']:.3f} vs baseline {entry['a']:.3f} (n={entry['n']})"
+    if policy.drop_on == "point":
+        drop = -sign * entry["delta"]
+        basis = f"a drop of {drop:.3f}" if drop > 0 else f"no drop (delta {entry['delta']:+.3f})"
+    elif ci is None:
+        return Check(name, None, allowed, False, f"{head}: no paired 95% interval to bound the drop", op="<=")
+    else:
+        drop = -ci[0] if higher_is_better else ci[1]
+        bounds = f"the paired 95% interval ({method}) [{ci[0]:.3f}, {ci[1]:.3f}]"
+        basis = f"{bounds} allows a drop of up to {drop:.3f}" if drop > 0 else f"{bounds} excludes any drop"
+    passed = drop <= allowed + EPSILON
+    reason = f"{head}: {basis}, {'within' if passed else 'more than'} the {allowed:.3f} allowed"
+    if policy.drop_on == "point" and risk:
+        reason += "; " + risk
+    return Check(name, drop, allowed, passed, reason, op="<=", n=entry["n"])
 
 
 def _point_rule_risk(metric: str, allowed: float, comparison: dict[str, Any]) -> str:
@@ -573,7 +532,7 @@ def operating_characteristics(policy: GatePolicy, comparison: dict[str, Any] | N
 
     if comparison is None:
         return None
-    margin = policy.max_drop.accuracy if policy.max_drop else None
+    margin = policy.max_drop.get("accuracy") if policy.max_drop else None
     alpha = policy.alpha if policy.require_significant_improvement else None
     n, psi, acc_a = _oc_inputs(comparison)
     sdd, sdd_reason = smallest_detectable_difference(n, psi, alpha=policy.alpha, power=POWER)

@@ -18,13 +18,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-Row = dict[str, Any]
-Array = Any  # a numpy array (numpy's own types would make every caller spell out its dtype)
+from evalkit.headline import (
+    ERROR,
+    HEADLINE,
+    UNPARSED,
+    Array,
+    HeadlineMetric,
+    f1_from_confusions,
+    kappa_from_confusions,
+    macro_f1_from_confusions,
+)
 
-UNPARSED, ERROR = "__unparsed__", "__error__"
+Row = dict[str, Any]
+__all__ = ["ERROR", "UNPARSED", "kappa_from_confusions", "macro_f1_from_confusions", "f1_from_confusions"]
+
 N_BOOT = 2000
-#: the headline metrics as people read them (gate reasons, comparison tables)
-METRIC_NAMES = {"parse_rate": "parse rate", "accuracy": "accuracy", "kappa": "kappa", "macro_f1": "macro-F1"}
 
 
 def predicted_value(row: dict[str, Any]) -> str:
@@ -65,46 +73,6 @@ def per_class_scores(confusion: dict[str, Any], labels: list[str]) -> dict[str, 
             "support": support,
         }
     return scores
-
-
-# -- vectorised kappa and macro-F1 over many confusion matrices (for the bootstrap) --
-
-
-def kappa_from_confusions(conf: Array) -> Array:
-    """Cohen's kappa of each (K, K) matrix in a (B, K, K) stack; nan where undefined."""
-    import numpy as np
-
-    n = conf.sum(axis=(1, 2)).astype(float)
-    observed = np.trace(conf, axis1=1, axis2=2) / n
-    expected = (conf.sum(axis=2) * conf.sum(axis=1)).sum(axis=1) / (n * n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = (observed - expected) / (1 - expected)
-    return np.where(np.isclose(expected, 1.0), np.nan, kappa)
-
-
-def f1_from_confusions(conf: Array, n_labels: int) -> Array:
-    """(B, n_labels) per-label F1 of each matrix, zero where undefined (sklearn's zero_division=0)."""
-    import numpy as np
-
-    tp = np.diagonal(conf, axis1=1, axis2=2)[:, :n_labels].astype(float)
-    fp = conf.sum(axis=1)[:, :n_labels] - tp
-    fn = conf.sum(axis=2)[:, :n_labels] - tp
-    denom = 2 * tp + fp + fn
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, 2 * tp / denom, 0.0)
-
-
-def macro_f1_from_confusions(conf: Array, n_labels: int) -> Array:
-    """Macro-F1 of each matrix over the labels that occur among its expected answers (the
-    labels with support); nan when no label occurs. A label of the label set that no case
-    expects has no recall to measure and does not count as an F1 of zero."""
-    import numpy as np
-
-    f1 = f1_from_confusions(conf, n_labels)
-    present = conf.sum(axis=2)[:, :n_labels] > 0
-    count = present.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(count > 0, (f1 * present).sum(axis=1) / np.maximum(count, 1), np.nan)
 
 
 class CaseCells:
@@ -242,19 +210,26 @@ def bootstrap_cells(
     return statistic(full)[0], boot, jack
 
 
-def kappa_and_f1_intervals(rows: list[Row], labels: list[str], *, seed: int = 0, n_boot: int = N_BOOT) -> Any:
-    """Intervals (evalkit.stats.bootstrap_interval: BCa widened to the jackknife) of kappa and
-    macro-F1, and of each label's F1 (a dict), from one case-clustered bootstrap."""
+def headline_entries(
+    rows: list[Row], labels: list[str], *, seed: int = 0, n_boot: int = N_BOOT
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[float] | None]]:
+    """Each headline metric (evalkit.headline) of the rows as `{value, ci95, n}` (and `reason`
+    when undefined), and each label's F1 interval: Wilson rates clustered by case; the other
+    metrics and the labels' F1 from one case-clustered bootstrap (BCa widened to the jackknife,
+    evalkit.stats.bootstrap_interval)."""
     import numpy as np
 
     from evalkit.stats import bootstrap_interval
 
+    n_cases = len({r["case_id"] for r in rows})
+    if not rows:
+        return {m.name: _entry(m, None, None, 0, "no rows") for m in HEADLINE.values()}, {}
     n_labels = len(labels)
+    resampled = [m for m in HEADLINE.values() if m.interval == "bootstrap"]
 
     def statistic(conf: Array) -> Array:
-        return np.column_stack(
-            [kappa_from_confusions(conf), macro_f1_from_confusions(conf, n_labels), f1_from_confusions(conf, n_labels)]
-        )
+        values = [m.of_confusions(conf, n_labels) for m in resampled]
+        return np.column_stack([*values, f1_from_confusions(conf, n_labels)])
 
     estimate, boot, jack = bootstrap_statistics(rows, labels, statistic, seed=seed, n_boot=n_boot)
     cis = [
@@ -262,32 +237,47 @@ def kappa_and_f1_intervals(rows: list[Row], labels: list[str], *, seed: int = 0,
             float(estimate[j]) if np.isfinite(estimate[j]) else None,
             boot[:, j],
             jack[:, j],
-            bounds=(-1.0, 1.0) if j == 0 else (0.0, 1.0),
+            bounds=resampled[j].bounds if j < len(resampled) else (0.0, 1.0),
         )
         for j in range(boot.shape[1])
     ]
-    return _with_agreement_limits(cis[0], rows, labels), cis[1], dict(zip(labels, cis[2:]))
+    entries = {}
+    for metric in HEADLINE.values():
+        if metric.interval == "wilson":
+            assert metric.hit is not None  # register() checks
+            entries[metric.name] = {**case_rate(rows, metric.hit, metric.counted or _every), **metric.notes}
+            continue
+        j = resampled.index(metric)
+        value = float(estimate[j]) if np.isfinite(estimate[j]) else None
+        ci = cis[j] if value is not None else None
+        if ci is not None and metric.widen is not None:
+            ci = metric.widen(ci, rows, labels)
+        entries[metric.name] = _entry(metric, value, ci, n_cases, None if value is not None else metric.undefined)
+    return entries, dict(zip(labels, cis[len(resampled) :]))
 
 
-def _with_agreement_limits(kappa_ci: list[float] | None, rows: list[Row], labels: list[str]) -> list[float] | None:
-    """Kappa's interval widened, where needed, to the Wilson limits of the observed agreement
-    (which is accuracy) carried through kappa = (p_o - p_e) / (1 - p_e) at the observed chance
-    agreement p_e. A route right on nearly every case leaves the bootstrap and the jackknife
-    almost nothing to vary, and their interval collapses onto the estimate; the agreement's
-    Wilson limits, like Wilson's for accuracy, do not."""
+def _entry(
+    metric: HeadlineMetric, value: float | None, ci: list[float] | None, n: int, reason: str | None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"value": value, "ci95": ci, "n": n, **metric.notes}
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def _every(row: Row) -> bool:
+    return True
+
+
+def agreement_and_chance(rows: list[Row], labels: list[str]) -> tuple[list[float] | None, float]:
+    """The Wilson interval of the observed agreement (clustered by case) and the chance agreement."""
     import numpy as np
 
-    if kappa_ci is None:
-        return None
     per_case, k = cluster_confusions(rows, labels)
     conf = resampled_confusions(per_case, k, np.ones((1, per_case.n_cases), dtype=np.int64))[0]
     total = conf.sum()
     chance = float((conf.sum(axis=0) * conf.sum(axis=1)).sum() / (total * total))
-    agreement = case_rate(rows, lambda r: predicted_value(r) == r["expected_label"])["ci95"]
-    if chance >= 1.0 or agreement is None:
-        return kappa_ci
-    low, high = ((limit - chance) / (1.0 - chance) for limit in agreement)
-    return [max(-1.0, min(kappa_ci[0], low)), min(1.0, max(kappa_ci[1], high))]
+    return case_rate(rows, lambda r: predicted_value(r) == r["expected_label"])["ci95"], chance
 
 
 def per_case_counts(
@@ -406,46 +396,24 @@ def summarize_route(
     grades: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every metric of one route's rows (summary.json, as the README describes it)."""
-    from evalkit.stats import cohen_kappa
-
     n_rows = len(rows)
     errors = [r for r in rows if r.get("error")]
     with_output = n_rows - len(errors)
     parsed = sum(1 for r in rows if r.get("parsed_ok"))
-    y_true = [r["expected_label"] for r in rows]
-    y_pred = [predicted_value(r) for r in rows]
-    classes = [*labels, UNPARSED, ERROR]
-
-    kappa_value, kappa_reason = cohen_kappa(y_true, y_pred, classes) if n_rows else (None, "no rows")
     confusion = confusion_counts(rows, labels)
     per_class: dict[str, dict[str, Any]] = dict(per_class_scores(confusion, labels)) if n_rows else {}
-    present = [c["f1"] for c in per_class.values() if c["support"]]
-    macro = sum(present) / len(present) if present else None
-    kappa_ci = f1_ci = None
-    if n_rows:
-        kappa_ci, f1_ci, label_cis = kappa_and_f1_intervals(rows, labels, seed=seed, n_boot=n_boot)
-        for label, ci in label_cis.items():
-            per_class[label]["f1_ci95"] = ci if per_class[label]["support"] else None
-            per_class[label]["n_cases"] = len({r["case_id"] for r in rows if r["expected_label"] == label})
+    headline, label_cis = headline_entries(rows, labels, seed=seed, n_boot=n_boot)
+    for label, ci in label_cis.items():
+        per_class[label]["f1_ci95"] = ci if per_class[label]["support"] else None
+        per_class[label]["n_cases"] = len({r["case_id"] for r in rows if r["expected_label"] == label})
     n_cases = len({r["case_id"] for r in rows})
-    kappa = {"value": kappa_value, "ci95": kappa_ci if kappa_value is not None else None, "n": n_cases}
-    if kappa_reason:
-        kappa["reason"] = kappa_reason
 
     latencies = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None and not r.get("error")]
     summary = {
         "n": n_cases,
         "n_cases": n_cases,
         "n_rows": n_rows,
-        "parse_rate": case_rate(rows, lambda r: r.get("parsed_ok"), lambda r: not r.get("error")),
-        "accuracy": case_rate(rows, lambda r: r.get("correct")),
-        "kappa": kappa,
-        "macro_f1": {
-            "value": macro,
-            "ci95": f1_ci if macro is not None else None,
-            "n": n_cases,
-            "over": "the labels that occur among the expected answers",
-        },
+        **headline,
         "per_class": per_class,
         "confusion": confusion,
         "by_tag": by_tag(rows),

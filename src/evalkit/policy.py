@@ -10,26 +10,77 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, ValidationError, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError
+from typing_extensions import Self
 
 from evalkit.errors import BadInput
+from evalkit.headline import HEADLINE, HeadlineMetric
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MinMetrics(_Strict):
+class _HeadlineBounds(BaseModel):
+    """A value per headline metric (any subset), its names and ranges read from the registry
+    (evalkit.headline) when a policy is validated and when the schema is written."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @staticmethod
+    def _range(metric: HeadlineMetric) -> tuple[float, float]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _describe(metric: HeadlineMetric) -> str:
+        return metric.description
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> Self:
+        extra = self.__pydantic_extra__ or {}
+        for name, value in list(extra.items()):
+            metric = HEADLINE.get(name)
+            if metric is None:
+                raise PydanticCustomError("unknown_metric", "unknown key", {"key": name})
+            if value is None:
+                continue
+            low, high = self._range(metric)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise PydanticCustomError(
+                    "metric_range",
+                    "expected a number from {low} to {high}, got {value}",
+                    {"key": name, "low": low, "high": high, "value": value},
+                )
+            extra[name] = float(value)
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        schema["properties"] = {}
+        for metric in HEADLINE.values():
+            low, high = cls._range(metric)
+            schema["properties"][metric.name] = {
+                "anyOf": [{"type": "number", "minimum": low, "maximum": high}, {"type": "null"}],
+                "description": cls._describe(metric),
+            }
+        schema["additionalProperties"] = False
+        return schema
+
+    def get(self, name: str) -> float | None:
+        """The value set for the metric `name`, or None."""
+        value = (self.__pydantic_extra__ or {}).get(name)
+        return float(value) if value is not None else None
+
+
+class MinMetrics(_HeadlineBounds):
     """Floors on a route's headline metrics (any subset)."""
 
-    parse_rate: float | None = Field(None, ge=0.0, le=1.0, description="Parsed rows over rows that returned an output.")
-    accuracy: float | None = Field(
-        None, ge=0.0, le=1.0, description="Correct rows over all rows (unparsed and error rows are wrong)."
-    )
-    kappa: float | None = Field(None, ge=-1.0, le=1.0, description="Cohen's kappa; an undefined kappa fails the check.")
-    macro_f1: float | None = Field(
-        None, ge=0.0, le=1.0, description="Macro-F1 over the labels (per tag: over the labels the tag's cases expect)."
-    )
+    @staticmethod
+    def _range(metric: HeadlineMetric) -> tuple[float, float]:
+        return metric.bounds
 
 
 class MinLabel(_Strict):
@@ -40,13 +91,16 @@ class MinLabel(_Strict):
     f1: float | None = Field(None, ge=0.0, le=1.0)
 
 
-class MaxDrop(_Strict):
+class MaxDrop(_HeadlineBounds):
     """Non-inferiority: the largest drop from the baseline allowed, per metric (baseline minus candidate)."""
 
-    parse_rate: float | None = Field(None, ge=0.0, le=1.0)
-    accuracy: float | None = Field(None, ge=0.0, le=1.0)
-    kappa: float | None = Field(None, ge=0.0, le=2.0)
-    macro_f1: float | None = Field(None, ge=0.0, le=1.0)
+    @staticmethod
+    def _range(metric: HeadlineMetric) -> tuple[float, float]:
+        return 0.0, metric.drop_bound
+
+    @staticmethod
+    def _describe(metric: HeadlineMetric) -> str:
+        return f"Largest drop of {metric.label} allowed (baseline minus candidate)."
 
 
 class GatePolicy(_Strict):
@@ -143,14 +197,16 @@ POLICY_MODELS = (GatePolicy, MinMetrics, MinLabel, MaxDrop)
 
 
 def _known_keys() -> list[str]:
-    return sorted({key for model in POLICY_MODELS for key in model.model_fields})
+    return sorted({key for model in POLICY_MODELS for key in model.model_fields} | set(HEADLINE))
 
 
 def explain(error: Any, prefix: str = "") -> tuple[tuple[Any, ...], str]:
     """(key path, message) for one pydantic error of a policy."""
     loc = tuple(error["loc"])
+    if error["type"] in ("unknown_metric", "metric_range"):
+        loc = (*loc, error["ctx"]["key"])  # the metric's own key, for its line
     path = prefix + ".".join(str(part) for part in loc)
-    if error["type"] == "extra_forbidden":
+    if error["type"] in ("extra_forbidden", "unknown_metric"):
         near = difflib.get_close_matches(str(loc[-1]), _known_keys(), n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         return loc, f"unknown key {path!r}{hint}"

@@ -211,9 +211,9 @@ def batch_options(args):
 def print_result(result) -> None:
     from tabulate import tabulate
 
-    from evalkit.report.format import ROUTE_HEADERS, route_rows
+    from evalkit.report.format import route_headers, route_rows
 
-    print(tabulate(route_rows(result.summary), headers=ROUTE_HEADERS, tablefmt="simple"))
+    print(tabulate(route_rows(result.summary), headers=route_headers(), tablefmt="simple"))
     for route, s in result.summary["routes"].items():
         if s.get("retrieval"):
             r = s["retrieval"]

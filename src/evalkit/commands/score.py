@@ -23,7 +23,7 @@ def register(sub) -> None:
 def handle(args) -> int:
     from tabulate import tabulate
 
-    from evalkit.report.format import ROUTE_HEADERS, route_rows
+    from evalkit.report.format import route_headers, route_rows
     from evalkit.runner import score_run
 
     summary = score_run(args.run_dir, args.suite)
@@ -32,6 +32,6 @@ def handle(args) -> int:
 
         print(json.dumps({"run_dir": str(args.run_dir), "summary": summary}, indent=2, ensure_ascii=False))
         return 0
-    print(tabulate(route_rows(summary), headers=ROUTE_HEADERS, tablefmt="simple"))
+    print(tabulate(route_rows(summary), headers=route_headers(), tablefmt="simple"))
     print(f"\nrewrote {args.run_dir / 'summary.json'} and {args.run_dir / 'report.md'}")
     return 0

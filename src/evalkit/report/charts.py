@@ -71,12 +71,16 @@ def route_colours(names: list[str], baseline: str, candidate: str) -> dict[str, 
 
 
 def headline_chart(routes: list[dict[str, Any]], colours: dict[str, str]) -> str:
-    """Accuracy and macro-F1 of every route with their 95% intervals, as dots with error bars."""
+    """The charted headline metrics (evalkit.headline: accuracy and macro-F1) of every route with
+    their 95% intervals, as dots with error bars."""
+    from evalkit.headline import HEADLINE
+
     plt = _pyplot("headline")
-    metrics = [("accuracy", "Accuracy"), ("macro_f1", "Macro-F1")]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(11, 0.36 * len(routes) + 0.9), sharey=True)
+    charted = [m for m in HEADLINE.values() if m.chart]
+    metrics = [(m.name, m.title) for m in charted]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(11, 0.36 * len(routes) + 0.9), sharey=True, squeeze=False)
     names = [r["name"] for r in routes]
-    for ax, (key, title) in zip(axes, metrics):
+    for ax, metric, (key, title) in zip(axes[0], charted, metrics):
         for y, route in enumerate(routes):
             entry = route["summary"][key]
             if entry.get("value") is None:
@@ -88,7 +92,8 @@ def headline_chart(routes: list[dict[str, Any]], colours: dict[str, str]) -> str
             ax.plot([value], [y], "o", color=colours[route["name"]], ms=7)
             ax.text(value, y - 0.32, f"{value:.2f}", ha="center", va="bottom", fontsize=8, color=INK)
         ax.set_title(title, loc="left", fontsize=10, color=INK)
-        ax.set_xlim(-0.02, 1.02)
+        low, high = metric.bounds
+        ax.set_xlim(low - 0.02 * (high - low), high + 0.02 * (high - low))
         ax.set_ylim(len(routes) - 0.5, -0.7)
         ax.set_yticks(range(len(routes)), names)
         ax.grid(axis="x", color=GRID, lw=0.8)
@@ -97,7 +102,7 @@ def headline_chart(routes: list[dict[str, Any]], colours: dict[str, str]) -> str
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
     fig.tight_layout(w_pad=2.5)
-    return to_svg(fig, "Accuracy and macro-F1 per route with 95% intervals")
+    return to_svg(fig, f"{' and '.join(title for _, title in metrics)} per route with 95% intervals")
 
 
 #: above this many labels a confusion heatmap shows only the labels with the most confusions

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalkit.metrics import METRIC_NAMES
+from evalkit.headline import label_of
 from evalkit.provenance import describe
 from evalkit.report.format import interval, money, num
 
@@ -22,7 +22,7 @@ def metric_rows(comparison: dict[str, Any]) -> list[list[str]]:
         note = entry.get("reason", "")
         rows.append(
             [
-                METRIC_NAMES.get(metric, metric),
+                label_of(metric),
                 num(entry["a"]),
                 num(entry["b"]),
                 signed(entry["delta"]),

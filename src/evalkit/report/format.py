@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalkit.headline import HEADLINE
+
 
 def num(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
@@ -39,10 +41,7 @@ def route_rows(summary: dict[str, Any]) -> list[list[str]]:
             [
                 route,
                 str(s["n"]),
-                metric(s["parse_rate"]),
-                metric(s["accuracy"]),
-                metric(s["kappa"]),
-                metric(s["macro_f1"]),
+                *(metric(s.get(name)) for name in HEADLINE),
                 ms(s["latency_ms"]["p50"]),
                 ms(s["latency_ms"]["p95"]),
                 num(s["tokens"]["input_mean"], 0),
@@ -54,17 +53,7 @@ def route_rows(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-ROUTE_HEADERS = [
-    "route",
-    "n",
-    "parse rate",
-    "accuracy",
-    "kappa",
-    "macro-F1",
-    "p50",
-    "p95",
-    "tokens in",
-    "tokens out",
-    "cost/1k",
-    "errors",
-]
+def route_headers() -> list[str]:
+    """The column headings of `route_rows`."""
+    return ["route", "n", *(m.label for m in HEADLINE.values()), "p50", "p95", "tokens in", "tokens out", "cost/1k",
+            "errors"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalkit.headline import HEADLINE
+
 FOLD_CHARS = 360  # longer texts show a preview and fold the rest into <details>
 
 
@@ -118,6 +120,7 @@ def environment(autoescape: bool):
         keep_trailing_newline=True,
     )
     env.filters.update(FILTERS)
+    env.globals["headline"] = list(HEADLINE.values())  # the headline metrics, in order (evalkit.headline)
     return env
 
 

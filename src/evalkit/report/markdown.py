@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evalkit.provenance import describe
-from evalkit.report.format import ROUTE_HEADERS, interval, num, route_rows
+from evalkit.report.format import interval, num, route_headers, route_rows
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -33,7 +33,7 @@ def render_report(run) -> str:
         "parse rate is over rows that returned an output.",
         "",
     ]
-    out += [table(ROUTE_HEADERS, route_rows(summary)), ""]
+    out += [table(route_headers(), route_rows(summary)), ""]
     routes = manifest["routes"]
     found = {route: s.get("provenance") or {} for route, s in summary["routes"].items()}
     out += [

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import store
+from evalkit.headline import HEADLINE
 
 REQUESTS = "requests.jsonl"
-#: the summary figures shown per route, the first being the headline (charted across runs)
-METRICS = ("accuracy", "parse_rate", "kappa", "macro_f1")
-HEADLINE = METRICS[0]
+#: the metric charted across runs (every headline metric is shown per route: evalkit.headline)
+CHARTED = "accuracy"
 #: how deep below a REPORTS_DIR run directories are looked for (reports/SUITE/RUN-ID is 2)
 SEARCH_DEPTH = 3
 
@@ -146,7 +146,7 @@ def run_overview(run: store.Run) -> dict[str, Any]:
             "ran_as": info.get("ran_as") or info.get("resolved_model"), "reported_model": info.get("reported_model"),
             "provenance": info.get("provenance"), "endpoint": info.get("endpoint"), "evidence": info.get("evidence"),
             "stale_parts": info.get("stale_parts") or [],
-            "metrics": {m: _metric(run.summary, name, m) for m in METRICS},
+            "metrics": {m: _metric(run.summary, name, m) for m in HEADLINE},
             "n": s.get("n"), "errors": s.get("errors"),
             "cost_total": cost.get("total") if isinstance(cost, dict) else None,
             "latency_p50": (s.get("latency_ms") or {}).get("p50"),
@@ -171,9 +171,10 @@ def runs_page(runs: list[store.Run]) -> dict[str, Any]:
         suite = history.setdefault(item["suite"] or "?", {"runs": [], "routes": {}})
         suite["runs"].append({"id": item["id"], "started_at": item["started_at"], "git_commit": item["git_commit"]})
         for route in item["routes"]:
-            metric = route["metrics"].get(HEADLINE)
+            metric = route["metrics"].get(CHARTED)
             suite["routes"].setdefault(route["name"], {})[item["id"]] = metric["value"] if metric else None
-    return {"runs": overviews, "headline": HEADLINE, "history": history}
+    metrics = [{"name": m.name, "label": m.label, "percent": m.percent} for m in HEADLINE.values()]
+    return {"runs": overviews, "headline": CHARTED, "metrics": metrics, "history": history}
 
 
 # -- scoring what a row holds, field by field --------------------------------------------------

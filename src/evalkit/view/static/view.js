@@ -124,13 +124,15 @@ function chart(suite, history, headline) {
   return h("figure", {class: "history"}, h("figcaption", {}, `${suite}: ${headline} per route across ${runs.length} run(s)`), svg);
 }
 
-function routeSummary(route, headline) {
+function routeSummary(route, headline, metrics) {
+  const others = metrics.filter((m) => m.name !== headline)
+    .map((m) => ` · ${m.label} ${m.percent ? pct(route.metrics[m.name]) : fmt((route.metrics[m.name] || {}).value)}`);
   const origin = route.ran_as && route.ran_as !== route.model ? ` ran as ${route.ran_as}` : "";
   return h("li", {class: "route"},
     h("b", {}, route.name), ` (${route.kind || "?"}) `, h("code", {}, route.model || "?"), origin,
     route.endpoint ? [" · endpoint ", h("code", {}, pretty(route.endpoint))] : null,
     h("span", {class: "metric"}, ` ${headline} ${pct(route.metrics[headline])}`),
-    ` · parse ${pct(route.metrics.parse_rate)} · kappa ${fmt((route.metrics.kappa || {}).value)} · macro-F1 ${fmt((route.metrics.macro_f1 || {}).value)}`,
+    others.join(""),
     route.errors ? ` · ${route.errors} error rows` : null,
     route.evidence === false ? h("span", {class: "muted"}, " (not evidence about the configured model)") : null,
     route.stale_parts && route.stale_parts.length ? h("span", {class: "warning"}, ` stale: ${route.stale_parts.join(", ")}`) : null,
@@ -158,7 +160,7 @@ async function showRuns() {
         run.replay ? h("div", {class: "muted"}, "replayed") : null),
       h("td", {}, h("code", {title: run.git_commit || ""}, shortSha(run.git_commit)), run.git_dirty ? " (dirty)" : ""),
       h("td", {}, fmt(run.n_cases), run.selection ? h("div", {class: "muted"}, "a selection") : null),
-      h("td", {}, h("ul", {class: "plain"}, run.routes.map((route) => routeSummary(route, data.headline)))),
+      h("td", {}, h("ul", {class: "plain"}, run.routes.map((route) => routeSummary(route, data.headline, data.metrics)))),
       h("td", {}, link(`#/run/${enc(run.id)}`, "grid"),
         previousOf[run.id] ? [h("br"), link(`#/diff/${enc(previousOf[run.id])}/${enc(run.id)}`, "diff with the run before")] : null)))));
   const pick = (id) => h("select", {id}, data.runs.map((run) => h("option", {value: run.id}, `${run.suite} · ${run.started_at || run.id}`)));

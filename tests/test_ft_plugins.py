@@ -7,6 +7,7 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
+from evalkit import plugins
 from evalkit.cli import main
 from evalkit.finetune import formats as formats_module
 from evalkit.finetune import launchers as launchers_module
@@ -31,9 +32,12 @@ class AlpacaFormat(Format):
 
 @pytest.fixture
 def alpaca_plugin(monkeypatch):
-    real = formats_module._entry_points
-    entry = EntryPoint("alpaca", f"{__name__}:AlpacaFormat", formats_module.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(formats_module, "_entry_points", lambda: [*real(), entry])
+    real = plugins._entry_points
+    extra = {"alpaca": f"{__name__}:AlpacaFormat"}
+    group_of_formats = formats_module.ENTRY_POINT_GROUP
+    monkeypatch.setattr(
+        plugins, "_entry_points", lambda group: {**real(group), **(extra if group == group_of_formats else {})}
+    )
 
 
 def test_the_built_in_formats_are_registered_under_the_entry_point_group():
@@ -46,7 +50,7 @@ def test_the_built_in_formats_are_registered_under_the_entry_point_group():
 
 
 def test_the_built_ins_resolve_without_an_installed_package(monkeypatch):
-    monkeypatch.setattr(formats_module, "_entry_points", lambda: [])
+    monkeypatch.setattr(plugins, "_entry_points", lambda group: {})
     assert get_format("vertex-gemini").name == "vertex-gemini"
 
 

@@ -340,9 +340,7 @@ class Executor:
             return
         judges: list[Provider] = self.judges.opened() if self.judges else []
         for provider in {id(p): p for p in [*(c.provider for c in pending), *judges]}.values():
-            opener = getattr(provider, "open", None)  # optional: SDK import and client set-up
-            if opener is not None:
-                opener()
+            provider.open()
         freeze_more()  # the SDK's modules and clients live as long as the run
         due = self._due(pending)
         workers = [asyncio.ensure_future(self._worker(due)) for _ in range(min(self.options.concurrency, len(pending)))]

@@ -85,6 +85,13 @@ def label_of(name: str) -> str:
     return metric.label if metric else name
 
 
+def predicted_value(row: Row) -> str:
+    """The row's column of the confusion matrix: its label, or `__unparsed__` or `__error__`."""
+    if row.get("error"):
+        return ERROR
+    return str(row["predicted_label"]) if row.get("parsed_ok") else UNPARSED
+
+
 # -- the statistics, vectorised over stacks of confusion matrices --
 
 
@@ -149,11 +156,20 @@ def _kappa_with_agreement_limits(kappa_ci: Interval, rows: list[Row], labels: li
     agreement p_e. A route right on nearly every case leaves the bootstrap and the jackknife
     almost nothing to vary, and their interval collapses onto the estimate; the agreement's
     Wilson limits, like Wilson's for accuracy, do not."""
-    from evalkit.metrics import agreement_and_chance
+    from collections import Counter
 
-    if kappa_ci is None:
-        return None
-    agreement, chance = agreement_and_chance(rows, labels)
+    from evalkit.stats import clustered_rate
+
+    if kappa_ci is None or not rows:
+        return kappa_ci
+    tallies: dict[str, list[int]] = {}
+    for row in rows:
+        tally = tallies.setdefault(row["case_id"], [0, 0])
+        tally[0] += predicted_value(row) == row["expected_label"]
+        tally[1] += 1
+    agreement = clustered_rate([t[0] for t in tallies.values()], [t[1] for t in tallies.values()])["ci95"]
+    expected, predicted = Counter(r["expected_label"] for r in rows), Counter(predicted_value(r) for r in rows)
+    chance = sum(expected[c] * predicted[c] for c in expected) / len(rows) ** 2
     if chance >= 1.0 or agreement is None:
         return kappa_ci
     low, high = ((limit - chance) / (1.0 - chance) for limit in agreement)

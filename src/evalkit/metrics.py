@@ -27,18 +27,20 @@ from evalkit.headline import (
     f1_from_confusions,
     kappa_from_confusions,
     macro_f1_from_confusions,
+    predicted_value,
 )
 
 Row = dict[str, Any]
-__all__ = ["ERROR", "UNPARSED", "kappa_from_confusions", "macro_f1_from_confusions", "f1_from_confusions"]
+__all__ = [
+    "ERROR",
+    "UNPARSED",
+    "f1_from_confusions",
+    "kappa_from_confusions",
+    "macro_f1_from_confusions",
+    "predicted_value",
+]
 
 N_BOOT = 2000
-
-
-def predicted_value(row: dict[str, Any]) -> str:
-    if row.get("error"):
-        return ERROR
-    return row["predicted_label"] if row.get("parsed_ok") else UNPARSED
 
 
 def rate(successes: int, n: int) -> dict[str, Any]:
@@ -267,17 +269,6 @@ def _entry(
 
 def _every(row: Row) -> bool:
     return True
-
-
-def agreement_and_chance(rows: list[Row], labels: list[str]) -> tuple[list[float] | None, float]:
-    """The Wilson interval of the observed agreement (clustered by case) and the chance agreement."""
-    import numpy as np
-
-    per_case, k = cluster_confusions(rows, labels)
-    conf = resampled_confusions(per_case, k, np.ones((1, per_case.n_cases), dtype=np.int64))[0]
-    total = conf.sum()
-    chance = float((conf.sum(axis=0) * conf.sum(axis=1)).sum() / (total * total))
-    return case_rate(rows, lambda r: predicted_value(r) == r["expected_label"])["ci95"], chance
 
 
 def per_case_counts(

@@ -116,11 +116,10 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
     route_keys: dict[str, str] = {}
     pending: dict[str, Any] = {}  # lookup key -> the provider's lookup coroutine function
     for name, provider in (providers.items() if network else ()):
-        lookup = getattr(provider, "lookup_shutdown_date", None)
-        if not provider.remote or lookup is None:
+        if not provider.remote or not provider.finds_shutdown_date:
             continue
         prefix, model = split_model(provider.ref)
-        identity = canonical_json({"provider": prefix, "model": model, "base_url": getattr(provider, "base_url", None)})
+        identity = canonical_json({"provider": prefix, "model": model, "base_url": provider.base_url})
         key = route_keys[name] = hashlib.sha256(identity.encode()).hexdigest()
         if key in known or key in pending:
             continue
@@ -128,7 +127,7 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
         if stored is not None:
             known[key] = stored.get("shutdown_date")
         else:
-            pending[key] = lookup
+            pending[key] = provider.lookup_shutdown_date
     tasks: dict[str, asyncio.Future] = {}
     try:
         for key, lookup in pending.items():

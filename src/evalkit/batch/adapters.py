@@ -73,7 +73,7 @@ class BatchAdapter:
         key = os.environ.get(variable) if variable else None
         if not key:
             raise ProviderError("missing_key", f"set {variable} to send {provider.ref} through its batch API")
-        return cls(getattr(provider, "base_url", None), key, label=label)
+        return cls(provider.base_url, key, label=label)
 
     def entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
@@ -128,27 +128,14 @@ def missing() -> ProviderError:
 
 def adapter_class(provider: Provider) -> type[BatchAdapter] | None:
     """The batch adapter of a provider, or None when it has no batch engine."""
-    from evalkit.providers.anthropic import AnthropicProvider
-    from evalkit.providers.openai import OpenAIProvider
-
-    if isinstance(provider, OpenAIProvider):
-        from evalkit.batch.openai_batch import OpenAIBatches
-
-        return OpenAIBatches
-    if isinstance(provider, AnthropicProvider):
-        from evalkit.batch.anthropic_batch import AnthropicBatches
-
-        return AnthropicBatches
-    return None
+    return provider.batch_adapter()
 
 
 def adapter_by_name(name: str) -> type[BatchAdapter]:
-    if name == "openai":
-        from evalkit.batch.openai_batch import OpenAIBatches
+    """The batch adapter of the provider registered as `name` (a batch record names its provider)."""
+    from evalkit.providers.base import get_provider_class
 
-        return OpenAIBatches
-    if name == "anthropic":
-        from evalkit.batch.anthropic_batch import AnthropicBatches
-
-        return AnthropicBatches
-    raise ValueError(f"no batch adapter named {name!r}")
+    adapter = get_provider_class(name).batch_adapter()
+    if adapter is None:
+        raise ValueError(f"provider {name!r} has no batch adapter")
+    return adapter

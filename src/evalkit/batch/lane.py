@@ -219,7 +219,7 @@ class Lane:
         record = BatchRecord(
             id="", provider=adapter.provider, route=route, model=provider.model, attempt=attempt,
             requests={entry["custom_id"]: [call.request.case_id, call.request.repeat] for call, entry in chunk},
-            submitted_at=now(), base_url=public_url(getattr(provider, "base_url", None)),
+            submitted_at=now(), base_url=public_url(provider.base_url),
             api_key_env=provider.key_variable(), submission=mark)
         self.state.batches.append(record)
         self.state.save()  # before the provider hears of it: a kill mid-submission leaves the mark to look up

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import BadInput
 from evalkit.pacing import read_rate_limits
 from evalkit.providers.base import ProviderRequest, ProviderResponse
 from evalkit.providers.sdk import SDKProvider, shared_client, split_params
+
+if TYPE_CHECKING:
+    from evalkit.batch.adapters import BatchAdapter
 
 TOOL_NAME = "record_answer"
 TOOL_DESCRIPTION = "Record the answer. The tool's input is the answer itself, in the required format."
@@ -83,6 +86,13 @@ class AnthropicProvider(SDKProvider):
     base_url_env = "ANTHROPIC_BASE_URL"
     default_endpoint = "https://api.anthropic.com"
     sdk_name = "anthropic"
+    finds_shutdown_date = True
+
+    @classmethod
+    def batch_adapter(cls) -> type[BatchAdapter]:
+        from evalkit.batch.anthropic_batch import AnthropicBatches
+
+        return AnthropicBatches
 
     # -- configuration (once per route)
 

@@ -8,9 +8,12 @@ below is only a fallback for running from a source tree that was never installed
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from evalkit.errors import BadInput, ProviderError  # noqa: F401 - ProviderError: providers import it from here
+
+if TYPE_CHECKING:
+    from evalkit.batch.adapters import BatchAdapter
 
 _BUILTIN = {
     "mock": "evalkit.providers.mock:MockProvider",
@@ -85,10 +88,21 @@ class Provider:
     retrieves_itself: ClassVar[bool] = False
     #: (module to import, extra to install) for providers that need an optional SDK
     requires: ClassVar[tuple[str, str] | None] = None
+    #: True for providers whose API says when a model shuts down (`lookup_shutdown_date`)
+    finds_shutdown_date: ClassVar[bool] = False
 
     def __init__(self, model: str, *, route_name: str, route: Any, suite: Any):
         self.model, self.route_name, self.route, self.suite = model, route_name, route, suite
         self.ref = model  # the full PROVIDER:MODEL string; the runner sets it
+        #: the server the calls go to when the suite or the environment names one (None: the
+        #: provider's default); part of the shared-client and shutdown-date lookup keys
+        self.base_url: str | None = None
+
+    @classmethod
+    def batch_adapter(cls) -> type[BatchAdapter] | None:
+        """This provider's batch engine (evalkit.batch.adapters), or None when it has no batch
+        API: `--batch` sends only the routes of providers that have one through it."""
+        return None
 
     def key_variable(self) -> str | None:
         """The variable this route's key must be in (a route's api_key_env wins)."""
@@ -97,11 +111,20 @@ class Provider:
     def prepare(self) -> None:
         """Load or train what the provider needs; raise BadInput for bad configuration."""
 
+    def open(self) -> None:
+        """Import the SDK and build the client before the first call (called once, just before
+        the calls start), so that work does not stall the event loop in the middle of a run."""
+
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         raise NotImplementedError
 
     async def aclose(self) -> None:
         """Release clients and connections."""
+
+    async def lookup_shutdown_date(self) -> str | None:
+        """The model's shutdown date as the provider's API reports it (ISO date), or None; asked
+        only of providers with `finds_shutdown_date`, once per model and server, beside the calls."""
+        return None
 
     def model_info(self) -> dict[str, Any]:
         """What the manifest records about the model (resolved id, shutdown date, ...)."""
@@ -151,24 +174,7 @@ def split_model(model: str) -> tuple[str, str]:
 
 def get_provider_class(prefix: str) -> type[Provider]:
     """Find the provider registered under `prefix` (entry points first, then built-ins)."""
-    import importlib
-    from importlib.metadata import entry_points
+    from evalkit.plugins import load
 
-    target = None
-    for entry in entry_points(group="evalkit.providers"):
-        if entry.name == prefix:
-            target = entry.value
-            break
-    target = target or _BUILTIN.get(prefix)
-    if target is None:
-        import difflib
-
-        known = sorted({e.name for e in entry_points(group="evalkit.providers")} | set(_BUILTIN))
-        near = difflib.get_close_matches(prefix, known, n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise BadInput(
-            f"unknown provider {prefix!r}{hint}: expected one of {', '.join(known)} "
-            "(or a plugin in the evalkit.providers entry-point group)"
-        )
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    cls: type[Provider] = load("evalkit.providers", prefix, _BUILTIN, what="provider")
+    return cls

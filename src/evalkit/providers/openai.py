@@ -17,12 +17,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import BadInput
 from evalkit.pacing import read_rate_limits
 from evalkit.providers.base import ProviderError, ProviderRequest, ProviderResponse
 from evalkit.providers.sdk import SDKProvider, shared_client, split_params
+
+if TYPE_CHECKING:
+    from evalkit.batch.adapters import BatchAdapter
 
 #: how long the model lookup (shutdown date) may take before it counts as unknown
 LOOKUP_TIMEOUT_S = 5.0
@@ -76,6 +79,13 @@ class OpenAIProvider(SDKProvider):
     base_url_env = "OPENAI_BASE_URL"
     default_endpoint = "https://api.openai.com/v1"
     sdk_name = "openai"
+    finds_shutdown_date = True
+
+    @classmethod
+    def batch_adapter(cls) -> type[BatchAdapter]:
+        from evalkit.batch.openai_batch import OpenAIBatches
+
+        return OpenAIBatches
 
     # -- configuration (once per route: the request parameters and schema do not change)
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from evalkit.errors import BadInput
-
 ENTRY_POINT_GROUP = "evalkit.ft_formats"
 
 _BUILTIN = {
@@ -79,26 +77,18 @@ class Format:
         return False
 
 
-def _entry_points():
-    from importlib.metadata import entry_points
-
-    return entry_points(group=ENTRY_POINT_GROUP)
-
-
 def format_names() -> list[str]:
-    return sorted({e.name for e in _entry_points()} | set(_BUILTIN))
+    from evalkit.plugins import names
+
+    return names(ENTRY_POINT_GROUP, _BUILTIN)
 
 
 def get_format(name: str) -> Format:
     """An instance of the format registered under `name`."""
-    import importlib
+    from evalkit.plugins import load
 
-    target = next((e.value for e in _entry_points() if e.name == name), None) or _BUILTIN.get(name)
-    if target is None:
-        raise BadInput(f"unknown fine-tune format {name!r}: expected one of {', '.join(format_names())} "
-                       f"(or a plugin in the {ENTRY_POINT_GROUP} entry-point group)")
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)()
+    fmt: Format = load(ENTRY_POINT_GROUP, name, _BUILTIN, what="fine-tune format")()
+    return fmt
 
 
 def detect_format(record: Any) -> Format | None:

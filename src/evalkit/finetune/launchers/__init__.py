@@ -123,20 +123,13 @@ class Launcher:
 
 
 def launcher_names() -> list[str]:
-    from importlib.metadata import entry_points
+    from evalkit.plugins import names
 
-    return sorted({e.name for e in entry_points(group=ENTRY_POINT_GROUP)} | set(_BUILTIN))
+    return names(ENTRY_POINT_GROUP, _BUILTIN)
 
 
 def get_launcher_class(name: str) -> type[Launcher]:
-    import importlib
-    from importlib.metadata import entry_points
+    from evalkit.plugins import load
 
-    target = next((e.value for e in entry_points(group=ENTRY_POINT_GROUP) if e.name == name), None) or _BUILTIN.get(
-        name
-    )
-    if target is None:
-        raise BadInput(f"unknown fine-tuning provider {name!r}: expected one of {', '.join(launcher_names())} "
-                       f"(or a plugin in the {ENTRY_POINT_GROUP} entry-point group)")
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    cls: type[Launcher] = load(ENTRY_POINT_GROUP, name, _BUILTIN, what="fine-tuning provider")
+    return cls

@@ -26,6 +26,7 @@ from evalkit.planning import Call
 from evalkit.pricing import call_cost
 from evalkit.provenance import EVIDENCE, of_recording
 from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
+from evalkit.rows import Row, result_row
 from evalkit.scoring import Score
 from evalkit.store import safe_text
 
@@ -153,19 +154,20 @@ class Executor:
             response.attempts = attempt
             return response, None, attempt, response.latency_ms
 
-    def _row(self, call: Call, response, error, attempts: int, latency_ms) -> dict[str, Any]:
+    def row(self, call: Call, response, error, attempts: int, latency_ms) -> Row:
+        """The result row of `call`: scored from `response`, or an error row for `error`."""
         request = call.request
         fingerprint = call.fingerprint
-        origin = {"request_sha256": fingerprint.sha256, "request_parts": fingerprint.parts}
+        origin: dict[str, Any] = {
+            "case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
+            "expected_label": call.expected, "request_sha256": fingerprint.sha256, "request_parts": fingerprint.parts,
+            "retrieved": call.retrieved}
         if error is not None:
             failed = self.scorer.field_scores(FAILED, _expected(request), [])
-            return {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
-                    "expected_label": call.expected, "output": None, "parsed_ok": False, "parse_error": None,
-                    "predicted_label": None, "correct": False, "error": {"type": error.type, "message": error.message},
-                    "latency_ms": latency_ms, "input_tokens": None, "output_tokens": None, "cost_usd": None,
-                    "cached": False, "retrieved": call.retrieved, "model": None, "finish_reason": None,
-                    "request_id": None, "attempts": attempts, **origin, "provenance": call.provider.provenance,
-                    **failed}
+            row = result_row(**origin, error={"type": error.type, "message": error.message}, latency_ms=latency_ms,
+                             attempts=attempts, provenance=call.provider.provenance)
+            row.update(failed)
+            return row
         provenance, stale = answer_provenance(call, response)
         try:
             score = self.scorer.score(response.text)
@@ -175,14 +177,11 @@ class Executor:
         price = call.recorded_price if provenance in EVIDENCE and call.recorded_price is not None else call.price
         cost = call_cost(price, response.input_tokens, response.output_tokens, cached=response.cached_input_tokens,
                          written=response.cache_write_tokens)
-        row = {"case_id": request.case_id, "route": request.route, "repeat": request.repeat, "tags": call.tags,
-               "expected_label": call.expected, "output": response.text, "parsed_ok": score.parsed_ok,
-               "parse_error": score.parse_error, "predicted_label": score.predicted_label,
-               "correct": score.predicted_label == call.expected, "error": None, "latency_ms": response.latency_ms,
-               "input_tokens": response.input_tokens, "output_tokens": response.output_tokens,
-               "cost_usd": cost, "cached": response.cached, "retrieved": call.retrieved, "model": response.model,
-               "finish_reason": response.finish_reason, "request_id": response.request_id,
-               "attempts": response.attempts, **origin, "provenance": provenance}
+        row = result_row(**origin, output=response.text, parsed_ok=score.parsed_ok, parse_error=score.parse_error,
+                         predicted_label=score.predicted_label, latency_ms=response.latency_ms,
+                         input_tokens=response.input_tokens, output_tokens=response.output_tokens, cost_usd=cost,
+                         cached=response.cached, model=response.model, finish_reason=response.finish_reason,
+                         request_id=response.request_id, attempts=response.attempts, provenance=provenance)
         if response.retrieved is not None or response.cost_usd is not None or response.source_sha256 is not None:
             from evalkit.own_routes import add_own_fields
 
@@ -201,7 +200,8 @@ class Executor:
             row["endpoint"] = response.recording["endpoint"]  # where the recorded answer came from
         return row
 
-    def _write(self, row: dict[str, Any], call: Call) -> None:
+    def record(self, row: Row, call: Call) -> None:
+        """Append the row (and its request) to the run, and count it on the progress bar."""
         self.writer.append(row, request_line(call))
         if self.bar is not None:
             self.bar.update(1)
@@ -225,7 +225,7 @@ class Executor:
                 hits = cache.get_many(keys)
         for call in fresh:
             if call.problem is not None:
-                self._write(self._row(call, None, ProviderError("template_error", call.problem), 0, None), call)
+                self.record(self.row(call, None, ProviderError("template_error", call.problem), 0, None), call)
                 continue
             if cache is not None and call.cache_mode in ("read", "readwrite"):
                 hit = hits.get(call.cache_key)
@@ -235,12 +235,12 @@ class Executor:
                         call.prefetched = hit  # judge calls or repair passes are still to make (or find cached)
                         pending.append(call)
                         continue
-                    self._write(self._row(call, hit, None, 0, hit.latency_ms), call)
+                    self.record(self.row(call, hit, None, 0, hit.latency_ms), call)
                     continue
                 if call.cache_mode == "read":
                     miss = ProviderError("cache_miss", "no cached response for this request, and --cache read makes no "
                                                        "calls: record the run first with --cache readwrite")
-                    self._write(self._row(call, None, miss, 0, None), call)
+                    self.record(self.row(call, None, miss, 0, None), call)
                     continue
             pending.append(call)
         return pending
@@ -256,12 +256,12 @@ class Executor:
         repair = None
         if response is not None and call.repair_attempts:
             response, repair = await self._repair(call, response, slots)
-        row = self._row(call, response, error, attempts, latency)
+        row = self.row(call, response, error, attempts, latency)
         if repair is not None:
             row["repair"] = repair
         if self.judges and response is not None:
             await self.judges.grade(row, call.request.case, self)
-        self._write(row, call)
+        self.record(row, call)
 
     async def ask(self, provider, request: ProviderRequest, key: str | None):
         """One call outside the plan (a judge's): from the cache when `key` is there, else made

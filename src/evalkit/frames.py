@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from evalkit.errors import BadInput
 from evalkit.headline import HEADLINE
-from evalkit.store import ROW_FIELDS, load_run
+from evalkit.rows import ROW_FIELDS
+from evalkit.store import load_run
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -20,6 +20,7 @@ from typing import Any
 
 from evalkit.errors import BadInput
 from evalkit.providers.base import Provider, ProviderRequest, get_provider_class, split_model
+from evalkit.rows import Row
 
 JUDGE_PARAMS = {"temperature": 0, "max_tokens": 16, "structured": False}
 _NUMBER = re.compile(r"-?\d+")
@@ -75,7 +76,7 @@ class Judges:
     def opened(self) -> list[Provider]:
         return list(self.providers.values())
 
-    async def grade(self, row: dict[str, Any], case, executor) -> None:
+    async def grade(self, row: Row, case, executor) -> None:
         """Judge every judged field of a parsed row, in place."""
         from evalkit.cache import cache_key
         from evalkit.fingerprint import Fingerprinter

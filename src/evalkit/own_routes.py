@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from evalkit.providers.base import ProviderError, ProviderResponse
+from evalkit.rows import Row
 
 _MISSING = object()
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -142,7 +143,7 @@ def response_from_result(result: Any, *, model: str | None = None) -> ProviderRe
         retrieved=read_retrieved(retrieved) if retrieved is not None else None)
 
 
-def add_own_fields(row: dict[str, Any], response: ProviderResponse) -> None:
+def add_own_fields(row: Row, response: ProviderResponse) -> None:
     """The row fields of a route that retrieves, prices or runs its own code."""
     if response.retrieved is not None:
         row["retrieved"] = [doc["id"] for doc in response.retrieved]

@@ -21,15 +21,6 @@ MANIFEST, RESULTS, SUMMARY, REPORT, CASES = "manifest.json", "results.jsonl", "s
 REQUESTS = "requests.jsonl"  # one line per call: the messages and parameters as sent (evalkit.executor.request_line)
 LATEST = "latest"
 
-#: the fields of a result row, in order (the README's run directory table)
-ROW_FIELDS = (
-    "case_id", "route", "repeat", "tags", "expected_label", "output", "parsed_ok", "parse_error",
-    "predicted_label", "correct", "error", "latency_ms", "input_tokens", "output_tokens", "cost_usd",
-    "cached", "retrieved", "model", "finish_reason", "request_id", "attempts",
-    "request_sha256", "request_parts", "provenance",
-)
-
-
 def row_key(row: dict[str, Any]) -> tuple[str, str, int]:
     return row["case_id"], row["route"], row.get("repeat", 0)
 

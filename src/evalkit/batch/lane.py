@@ -114,10 +114,10 @@ class Lane:
     def write(self, call: Call, response: ProviderResponse | None, error: ProviderError | None, attempt: int,
               batch_id: str | None) -> None:
         executor = self.executor
-        row = executor._row(call, response, error, attempt, None)
+        row = executor.row(call, response, error, attempt, None)
         row["batch"] = True
         row["batch_id"] = batch_id
-        executor._write(row, call)
+        executor.record(row, call)
 
     def fail(self, calls: list[Call], error: ProviderError, attempt: int, batch_id: str | None) -> None:
         for call in calls:

@@ -359,13 +359,10 @@ def handle_validate(args) -> int:
 # ---------------------------------------------------------------- estimate
 
 
-def _usd(value) -> str:
-    return "unknown" if value is None else f"${value:,.4f}"
-
-
 def handle_estimate(args) -> int:
     from evalkit.finetune.estimate import estimate_inference, estimate_training, training_price
     from evalkit.finetune.validate import validate_file
+    from evalkit.report.format import usd
 
     suite = None
     if args.suite:
@@ -393,7 +390,7 @@ def handle_estimate(args) -> int:
         f"({training.epochs_rule})"
         f" = {training.charged_tokens} tokens at {price_text}"
     )
-    print(f"training cost: {_usd(training.cost_usd)}")
+    print(f"training cost: {usd(training.cost_usd)}")
     if report.errors:
         print(
             f"warning: the file has {len(report.errors)} format errors (evalkit ft validate {args.file})",
@@ -407,7 +404,9 @@ def handle_estimate(args) -> int:
 def print_inference(inference) -> None:
     from tabulate import tabulate
 
-    rows = [[r.route, r.model, round(r.input_tokens_mean, 1), round(r.output_tokens_mean, 1), _usd(r.cost_per_1k_usd)]
+    from evalkit.report.format import usd
+
+    rows = [[r.route, r.model, round(r.input_tokens_mean, 1), round(r.output_tokens_mean, 1), usd(r.cost_per_1k_usd)]
             for r in (inference.prompted, inference.tuned)]
     print()
     print(f"inference over {inference.tuned.n_cases} holdout cases:")

@@ -9,11 +9,7 @@ from typing import Any
 
 from evalkit.headline import label_of
 from evalkit.provenance import describe
-from evalkit.report.format import interval, money, num
-
-
-def signed(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:+.{digits}f}"
+from evalkit.report.format import interval, num, signed, usd
 
 
 def metric_rows(comparison: dict[str, Any]) -> list[list[str]]:
@@ -113,32 +109,28 @@ def tag_rows(comparison: dict[str, Any]) -> list[list[str]]:
     ]
 
 
-def _signed_money(value: float | None) -> str:
-    return "n/a" if value is None else f"{'+' if value >= 0 else '-'}${abs(value):.4f}"
-
-
 def cost_rows(comparison: dict[str, Any]) -> list[list[str]]:
     lat, tok, cost = comparison["latency_ms"], comparison["tokens"], comparison["cost_usd"]
     return [
-        ["latency p50 (ms)", num(lat["p50"]["a"], 0), num(lat["p50"]["b"], 0), signed(lat["p50"]["delta"], 0)],
-        ["latency p95 (ms)", num(lat["p95"]["a"], 0), num(lat["p95"]["b"], 0), signed(lat["p95"]["delta"], 0)],
+        ["latency p50 (ms)", num(lat["p50"]["a"], 0), num(lat["p50"]["b"], 0), signed(lat["p50"]["delta"], digits=0)],
+        ["latency p95 (ms)", num(lat["p95"]["a"], 0), num(lat["p95"]["b"], 0), signed(lat["p95"]["delta"], digits=0)],
         [
             "input tokens (mean)",
             num(tok["input_mean"]["a"], 0),
             num(tok["input_mean"]["b"], 0),
-            signed(tok["input_mean"]["delta"], 0),
+            signed(tok["input_mean"]["delta"], digits=0),
         ],
         [
             "output tokens (mean)",
             num(tok["output_mean"]["a"], 0),
             num(tok["output_mean"]["b"], 0),
-            signed(tok["output_mean"]["delta"], 0),
+            signed(tok["output_mean"]["delta"], digits=0),
         ],
         [
             "cost per 1,000 cases",
-            money(cost["per_1k"]["a"]),
-            money(cost["per_1k"]["b"]),
-            _signed_money(cost["per_1k"]["delta"]),
+            usd(cost["per_1k"]["a"]),
+            usd(cost["per_1k"]["b"]),
+            signed(cost["per_1k"]["delta"], "usd"),
         ],
     ]
 

@@ -12,71 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from evalkit.headline import HEADLINE
+from evalkit.report import format as fmt
 
 FOLD_CHARS = 360  # longer texts show a preview and fold the rest into <details>
-
-
-# -- formatting filters (shared with packet_markdown) --
-
-
-def pct(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def dec(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def signed(value: float | None, unit: str = "", digits: int = 3) -> str:
-    """A delta with its sign; `unit="pts"` shows a proportion's change in percentage points."""
-    if value is None:
-        return "n/a"
-    if unit == "pts":
-        return f"{value * 100:+.1f} pts"
-    if unit == "ms":
-        return f"{value:+,.0f} ms"
-    if unit == "tokens":
-        return f"{value:+,.0f}"
-    if unit == "usd":
-        return ("+" if value >= 0 else "−") + usd(abs(value))
-    return f"{value:+.{digits}f}"
-
-
-def pts(value: float | None) -> str:
-    """A difference of proportions in percentage points, unsigned."""
-    return "n/a" if value is None else f"{value * 100:.1f} pts"
-
-
-def interval(ci: list[float] | None, unit: str = "", digits: int = 2) -> str:
-    if not ci:
-        return ""
-    if unit == "pct":
-        return f"{ci[0] * 100:.0f}–{ci[1] * 100:.0f}%"
-    if unit == "pts":
-        return f"{ci[0] * 100:+.1f} to {ci[1] * 100:+.1f} pts"
-    return f"{ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
-
-
-def pvalue(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def usd(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    if value == 0:
-        return "$0.00"
-    return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
-
-
-def ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f} ms"
-
-
-def count(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f}"
 
 
 def column(name: str) -> str:
@@ -93,15 +31,15 @@ def as_text(value: Any) -> str:
 
 
 FILTERS = {
-    "pct": pct,
-    "dec": dec,
-    "signed": signed,
-    "pts": pts,
-    "interval": interval,
-    "pvalue": pvalue,
-    "usd": usd,
-    "ms": ms,
-    "count": count,
+    "pct": fmt.pct,
+    "dec": fmt.num,
+    "signed": fmt.signed,
+    "pts": fmt.pts,
+    "interval": fmt.interval_text,
+    "pvalue": fmt.pvalue,
+    "usd": fmt.usd,
+    "ms": fmt.ms,
+    "count": fmt.count,
     "column": column,
     "as_text": as_text,
 }

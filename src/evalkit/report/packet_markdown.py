@@ -35,7 +35,8 @@ def md_preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
 
 
 def render_markdown(packet: dict[str, Any]) -> str:
-    from evalkit.report.html import environment, signed, usd
+    from evalkit.report.format import signed, usd
+    from evalkit.report.html import environment
 
     env = environment(autoescape=False)
     # GitHub reads $...$ as math: evalkit's own dollar amounts are escaped too

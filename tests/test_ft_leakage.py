@@ -31,7 +31,7 @@ def leaky_suite(make_suite):
 
 def test_a_near_copy_in_the_train_split_is_caught(leaky_suite):
     [leak] = suite_leaks(load_suite(leaky_suite))
-    assert (leak.holdout_id, leak.other_id, leak.kind) == ("h-invoice", "t-copy", "near")
+    assert (leak.holdout_id, leak.other_id, leak.match) == ("h-invoice", "t-copy", "near")
     assert leak.similarity >= 0.9
 
 
@@ -45,7 +45,7 @@ def test_a_higher_threshold_lets_the_near_copy_pass(leaky_suite):
 
 def test_equal_normalised_text_is_an_exact_leak():
     [leak] = find_leaks([Text("h", "Refund me, NOW!")], [Text("t", "refund me now")])
-    assert (leak.kind, leak.similarity) == ("exact", 1.0)
+    assert (leak.match, leak.similarity) == ("exact", 1.0)
 
 
 def test_export_refuses_a_leaky_suite(leaky_suite, tmp_path):

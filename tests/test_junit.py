@@ -14,7 +14,7 @@ VERDICT = Verdict(
     baseline="reports/run:base",
     policy={},
     checks=[
-        Check("complete.candidate", None, None, True, "the candidate run is complete", op="", kind="completeness"),
+        Check("complete.candidate", None, None, True, "the candidate run is complete", op="", category="completeness"),
         Check(
             "error_budget.candidate",
             0.1,
@@ -22,7 +22,7 @@ VERDICT = Verdict(
             False,
             "3 of 30 candidate rows (10.0%) are errors",
             op="<=",
-            kind="completeness",
+            category="completeness",
         ),
         Check("min.accuracy", 0.8, 0.85, False, "accuracy 0.800 (n=30) is below the floor 0.850 & <more>"),
         Check("max_latency_p95_ms", 900.0, 3000.0, True, "p95 latency 900 ms within the ceiling", op="<="),
@@ -72,7 +72,7 @@ def test_the_verdict_rides_along_as_properties(root):
 
 STAND_IN = {"route": "tuned", "provenance": "stand-in", "evidence": False, "counts": {"stand-in": 30},
             "stale_parts": [], "endpoint": None}
-NOT_EVIDENCE = Check("evidence.candidate", None, None, False, "tuned is stand-in", op="", kind="evidence")
+NOT_EVIDENCE = Check("evidence.candidate", None, None, False, "tuned is stand-in", op="", category="evidence")
 
 
 def test_answers_that_are_not_evidence_fail_as_not_evidence():
@@ -89,3 +89,8 @@ def test_with_allow_unverified_the_evidence_check_is_skipped_and_says_not_eviden
     properties = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert properties["evidence"].startswith("NOT EVIDENCE: tuned (candidate) is stand-in")
     assert verdict.exit_code == 0
+
+
+def test_a_checks_category_is_written_as_kind_in_the_verdicts_json():
+    data = NOT_EVIDENCE.to_dict()
+    assert data["kind"] == "evidence" and "category" not in data

@@ -64,3 +64,16 @@ def test_rows_written_before_provenance_take_it_from_what_the_route_ran_as():
 def test_a_route_without_answers_has_no_provenance_and_no_evidence():
     found = route_provenance([{"error": {"type": "timeout"}, "provenance": "live"}])
     assert found["provenance"] is None and found["evidence"] is False
+
+
+def test_a_manifest_route_names_the_model_configured_and_the_one_called():
+    from evalkit.provenance import route_models
+
+    models = route_models({"model": "openai:gpt-4.1-mini", "ran_as": "local:classifier", "resolved_model": "local:x"})
+    assert (models.configured, models.ran_as, models.resolved) == ("openai:gpt-4.1-mini", "local:classifier", "local:x")
+
+
+def test_a_manifest_from_before_ran_as_reads_the_configured_model_as_called():
+    from evalkit.provenance import route_models
+
+    assert route_models({"model": "openai:gpt-4.1-mini"}).ran_as == "openai:gpt-4.1-mini"

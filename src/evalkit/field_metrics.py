@@ -5,7 +5,7 @@ that applies to a field's type (`routes.ROUTE.fields.FIELD.METRIC` as `{value, c
 compare pairs it by case, the gate accepts `FIELD.METRIC` keys in `min` and `max_drop`, and
 the report and the packet list it. Adding a metric is one `FieldMetric` here and its test.
 
-* A `rate` metric is a per-call share over the rows it counts (case-clustered Wilson interval,
+* A metric estimated as a `rate` is a per-call share over the rows it counts (case-clustered Wilson interval,
   n = cases); compare pairs it by case with the same test and interval as the headline accuracy.
 * A `statistic` is computed from a table of counts over the rows (quadratic-weighted kappa and
   mean distance from expected by answered step, mean judge grade from the grades): each row
@@ -34,7 +34,7 @@ class FieldMetric:
     name: str
     label: str  # how people read it
     types: tuple[str, ...]  # the field types it applies to
-    kind: str  # "rate" or "statistic"
+    estimate: str  # "rate" (a per-call share) or "statistic" (of a table of counts)
     higher_is_better: bool = True
     needs_judge: bool = False
     hit: Callable[[dict[str, Any]], bool] | None = None  # rate: the row's field entry counts as a success
@@ -286,7 +286,7 @@ def field_summary(
     items = entries(rows, field)
     result: dict[str, Any] = {"type": spec.get("type")}
     for metric in metrics_for(spec):
-        if metric.kind == "rate":
+        if metric.estimate == "rate":
             counts = rate_counts(items, metric)
             result[metric.name] = clustered_rate([s for s, _ in counts.values()], [t for _, t in counts.values()])
         else:
@@ -399,7 +399,7 @@ def paired_field_metric(
     """B minus A of one field metric over the paired cases: rates with the headline accuracy's
     paired test and Newcombe interval, statistics with the paired case bootstrap."""
     items_a, items_b = entries(pa, field), entries(pb, field)
-    if metric.kind == "rate":
+    if metric.estimate == "rate":
         from evalkit.compare import paired_rates
 
         counts_a, counts_b = rate_counts(items_a, metric), rate_counts(items_b, metric)

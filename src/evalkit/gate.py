@@ -34,7 +34,7 @@ from evalkit.field_metrics import FIELD_METRICS, metrics_for
 from evalkit.headline import HEADLINE, label_of
 from evalkit.metrics import N_BOOT, headline_entries, predicted_value, summarize_route
 from evalkit.policy import GatePolicy, parse_policy
-from evalkit.provenance import MEANING, describe, provenance_of_route
+from evalkit.provenance import MEANING, describe, provenance_of_route, route_models
 from evalkit.store import Run
 
 EPSILON = 1e-12  # thresholds are met exactly at equality, whatever the floating point says
@@ -51,7 +51,7 @@ DEFAULT_ERROR_BUDGET = 0.5
 
 @dataclass
 class Check:
-    """One line of the verdict. `kind` is "quality" (a failure rejects, exit 1),
+    """One line of the verdict. `category` is "quality" (a failure rejects, exit 1),
     "completeness" (a failure means the run is incomplete, exit 3) or "evidence" (the answers
     did not come from the configured model: a failure rejects, unless the gate was told to
     evaluate unverified answers, and then every output says NOT EVIDENCE)."""
@@ -62,7 +62,7 @@ class Check:
     passed: bool
     reason: str
     op: str = ">="
-    kind: str = "quality"
+    category: str = "quality"  # written as `kind` in the verdict's JSON
     status: str | None = None  # pass, fail, undecided or "too few cases"; the last two pass, as warnings
     ci95: list[float] | None = None
     n: int | None = None
@@ -70,6 +70,12 @@ class Check:
     def __post_init__(self) -> None:
         if self.status is None:
             self.status = PASS if self.passed else FAIL
+
+    def to_dict(self) -> dict[str, Any]:
+        """The check as the verdict's JSON gives it (its category under the key `kind`)."""
+        data = asdict(self)
+        data["kind"] = data.pop("category")
+        return data
 
     @property
     def warning(self) -> bool:
@@ -94,12 +100,12 @@ class Verdict:
     @property
     def not_evidence(self) -> list[Check]:
         """The evidence checks that failed: routes answered by anything but the configured model."""
-        return [c for c in self.failed if c.kind == "evidence"]
+        return [c for c in self.failed if c.category == "evidence"]
 
     @property
     def blocking(self) -> list[Check]:
         """The failures that decide the exit (evidence failures are waived by --allow-unverified)."""
-        return [c for c in self.failed if not (c.kind == "evidence" and self.allow_unverified)]
+        return [c for c in self.failed if not (c.category == "evidence" and self.allow_unverified)]
 
     @property
     def undecided(self) -> list[Check]:
@@ -108,7 +114,7 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        if any(c.kind == "completeness" for c in self.failed):
+        if any(c.category == "completeness" for c in self.failed):
             return INCOMPLETE
         return REJECT if self.blocking else APPROVE
 
@@ -123,7 +129,7 @@ class Verdict:
             "decision": self.decision,
             "exit_code": self.exit_code,
             "evidence": self.evidence_summary(),
-            "checks": [asdict(c) for c in self.checks],
+            "checks": [c.to_dict() for c in self.checks],
             "warnings": [f"{c.name}: {c.reason}" for c in self.undecided],
             "operating_characteristics": self.operating_characteristics,
             "policy": self.policy,
@@ -177,7 +183,7 @@ def _evidence(run: Run, route: str, role: str) -> tuple[Check, dict[str, Any]]:
     model = run.manifest["routes"][route].get("model")
     if info["evidence"]:
         reason = f"{route} answered by {model}: {describe(info)}"
-        return Check(f"evidence.{role}", None, None, True, reason, op="", kind="evidence"), info
+        return Check(f"evidence.{role}", None, None, True, reason, op="", category="evidence"), info
     if provenance is None:
         reason = f"{route} has no answered rows: nothing to judge {model} by"
     else:
@@ -185,7 +191,7 @@ def _evidence(run: Run, route: str, role: str) -> tuple[Check, dict[str, Any]]:
             f"{route} is {describe(info)}: {MEANING[provenance]}, not evidence about {model}; "
             f"{_remedy(run, provenance)}"
         )
-    return Check(f"evidence.{role}", None, None, False, reason, op="", kind="evidence"), info
+    return Check(f"evidence.{role}", None, None, False, reason, op="", category="evidence"), info
 
 
 def _remedy(run: Run, provenance: str) -> str:
@@ -220,7 +226,7 @@ def _completeness(run: Run, rows: list[dict[str, Any]], role: str, budget: float
             else f"the {role} run is {status}: finish it with `evalkit run SUITE --resume {run.dir}"
             f"{' --retry-errors' if run.manifest.get('error_rate_exceeded') else ''}`",
             op="",
-            kind="completeness",
+            category="completeness",
         )
     ]
     errors = [r for r in rows if r.get("error")]
@@ -234,7 +240,7 @@ def _completeness(run: Run, rows: list[dict[str, Any]], role: str, budget: float
         f"{len(errors)} of {len(rows)} {role} rows ({share:.1%}) are errors{detail}; "
         f"{'within' if passed else 'beyond'} the {'default ' if default else ''}budget of {budget:.1%}"
     )
-    checks.append(Check(f"error_budget.{role}", share, budget, passed, reason, op="<=", kind="completeness"))
+    checks.append(Check(f"error_budget.{role}", share, budget, passed, reason, op="<=", category="completeness"))
     return checks
 
 
@@ -587,7 +593,7 @@ def operating_characteristics(policy: GatePolicy, comparison: dict[str, Any] | N
 # -- cost and latency --
 
 
-def _ceilings(policy: GatePolicy, summary: dict[str, Any], model: str) -> list[Check]:
+def _ceilings(policy: GatePolicy, summary: dict[str, Any], model: str | None) -> list[Check]:
     checks = []
     if policy.max_cost_per_1k_usd is not None:
         ceiling, cost = policy.max_cost_per_1k_usd, summary["cost_usd"]
@@ -764,9 +770,7 @@ def evaluate_gate(
     checks += _judges(policy, summary, fields)
     if comparison is not None:
         checks += baseline_checks(policy, comparison)
-    model = candidate_run.manifest["routes"][route].get("ran_as") or candidate_run.manifest["routes"][route].get(
-        "model"
-    )
+    model = route_models(candidate_run.manifest["routes"][route]).ran_as
     checks += _ceilings(policy, summary, model)
     return Verdict(
         candidate=f"{candidate_run.dir}:{route}",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
+from evalkit.provenance import route_models
 from evalkit.store import Run
 
 PACKET_VERSION = 1
@@ -124,7 +125,7 @@ def _route_entry(ref: RouteRef, baseline: str, candidate: str) -> dict[str, Any]
         "run_id": ref.run.manifest.get("run_id"),
         "kind": info.get("kind"),
         "model": info.get("model"),
-        "ran_as": info.get("ran_as", info.get("model")),
+        "ran_as": route_models(info).ran_as,
         "provenance": _provenance_of(ref)["described"],
         "summary": _summary(ref),
     }
@@ -191,7 +192,7 @@ def _evidence(routes) -> dict[str, Any]:
             {
                 "name": ref.name,
                 "model": info.get("model"),
-                "ran_as": info.get("ran_as", info.get("model")),
+                "ran_as": route_models(info).ran_as,
                 "provenance": found["provenance"],
                 "described": found["described"],
                 "evidence": found["evidence"],
@@ -458,8 +459,8 @@ def _provenance(routes) -> dict[str, Any]:
                 "run_id": ref.run.manifest.get("run_id"),
                 "kind": info.get("kind"),
                 "model": info.get("model"),
-                "ran_as": info.get("ran_as", info.get("model")),
-                "resolved_model": info.get("resolved_model"),
+                "ran_as": route_models(info).ran_as,
+                "resolved_model": route_models(info).resolved,
             }
         )
     return {"runs": list(runs.values()), "models": models}

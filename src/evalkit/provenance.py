@@ -17,6 +17,7 @@ Pure functions of rows: every stage after the run reads provenance from the run 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from evalkit.fingerprint import changed_parts
@@ -127,11 +128,39 @@ def run_provenance(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> dict
     }
 
 
+@dataclass(frozen=True)
+class RouteModels:
+    """What a run's manifest says about a route's model, four keys read one way everywhere:
+
+    * `configured` (`model`): the PROVIDER:MODEL the suite asks for;
+    * `ran_as` (`ran_as`): the PROVIDER:MODEL evalkit called, which differs under `--offline`
+      (a stand-in) and `--replay` (a recording); a manifest from before it existed: `model`;
+    * `resolved` (`resolved_model`): the provider's own name for what it called, where it has one
+      (a stand-in's, a recording's);
+    * `reported` (`reported_model`): the model id(s) the server put in its answers, from the rows.
+    """
+
+    configured: str | None
+    ran_as: str | None
+    resolved: str | None
+    reported: str | list[str] | None
+
+
+def route_models(info: dict[str, Any]) -> RouteModels:
+    """The model keys of a manifest's route entry."""
+    return RouteModels(
+        configured=info.get("model"),
+        ran_as=info.get("ran_as") or info.get("model"),
+        resolved=info.get("resolved_model"),
+        reported=info.get("reported_model"),
+    )
+
+
 def provenance_of_route(manifest: dict[str, Any], route: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """`route_provenance` of one route's rows, with the endpoint it used (a replayed route: the
     endpoints its recording was made against)."""
     info = (manifest.get("routes") or {}).get(route, {})
-    legacy = legacy_provenance(info.get("ran_as") or info.get("model"))
+    legacy = legacy_provenance(route_models(info).ran_as)
     recorded_at = sorted({r["endpoint"] for r in rows if r.get("endpoint")})
     endpoint = info.get("endpoint") or (", ".join(recorded_at) if recorded_at else None)
     return route_provenance(rows, legacy=legacy, endpoint=endpoint)

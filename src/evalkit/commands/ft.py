@@ -437,7 +437,7 @@ def handle_leakage(args) -> int:
         suite, training_file=args.training_file, fmt=args.format, route=args.route, threshold=args.threshold
     )
     if args.json:
-        _dump([{"holdout_id": leak.holdout_id, "other_id": leak.other_id, "source": leak.source, "kind": leak.kind,
+        _dump([{"holdout_id": leak.holdout_id, "other_id": leak.other_id, "source": leak.source, "kind": leak.match,
                 "similarity": leak.similarity} for leak in leaks])
     elif leaks:
         print(f"{len(leaks)} leak(s): holdout cases also in the training data")

@@ -219,6 +219,9 @@ def print_result(result) -> None:
             r = s["retrieval"]
             print(f"{route}: retrieval recall@{r['k']} {r['recall_at_k']:.3f}, MRR {r['mrr']:.3f} (n={r['n']})")
     print()
+    from evalkit.provenance import route_models
+    from evalkit.report.format import usd
+
     manifest = result.manifest
     print(f"calls made: {result.calls_made}; answered from the cache: {result.cache_hits}")
     if result.retries:
@@ -227,12 +230,12 @@ def print_result(result) -> None:
     costs = [(route, s.get("cost_usd")) for route, s in result.summary["routes"].items()]
     if any(cost is not None for _, cost in costs):
         print(
-            "cost: " + ", ".join(f"{route} " + ("unknown" if c is None else f"${c['total']:.4f}") for route, c in costs)
+            "cost: " + ", ".join(f"{route} " + usd(None if c is None else c["total"]) for route, c in costs)
         )
     for route, info in manifest.get("routes", {}).items():
         if info.get("shutdown_date"):
             print(
-                f"{route}: {info.get('ran_as', info['model'])}: "
+                f"{route}: {route_models(info).ran_as}: "
                 f"shutdown date {info['shutdown_date']} ({info.get('shutdown_source')})"
             )
     from evalkit.provenance import describe

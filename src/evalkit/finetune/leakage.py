@@ -32,11 +32,11 @@ class Leak:
     holdout_id: str
     other_id: str
     source: str
-    kind: str  # exact | near
+    match: str  # exact | near
     similarity: float
 
     def describe(self) -> str:
-        how = "same text" if self.kind == "exact" else f"near copy, cosine {self.similarity:.3f}"
+        how = "same text" if self.match == "exact" else f"near copy, cosine {self.similarity:.3f}"
         return f"holdout case {self.holdout_id!r} ~ {self.other_id!r} in {self.source} ({how})"
 
 
@@ -63,7 +63,7 @@ def find_leaks(holdout: list[Text], others: list[Text], threshold: float = DEFAU
                 leaks.append(
                     Leak(h.id, o.id, o.source, "exact" if exact else "near", round(float(min(scores[i, j], 1.0)), 4))
                 )
-    return sorted(leaks, key=lambda leak: (leak.kind != "exact", -leak.similarity, leak.holdout_id, leak.other_id))
+    return sorted(leaks, key=lambda leak: (leak.match != "exact", -leak.similarity, leak.holdout_id, leak.other_id))
 
 
 def suite_leaks(suite, *, training_file: str | Path | None = None, fmt: str | None = None, route: str | None = None,

@@ -36,7 +36,7 @@ MARKS = {"PASS": "✅ ", "FAIL": "❌ ", "UNDECIDED": "⚠️ ", "TOO FEW CASES"
 
 
 def result_text(check: Check, verdict: Verdict) -> str:
-    if check.kind == "evidence" and not check.passed and verdict.allow_unverified:
+    if check.category == "evidence" and not check.passed and verdict.allow_unverified:
         return "NOT EVIDENCE"
     return RESULTS.get(check.status or "", "PASS" if check.passed else "FAIL")
 

@@ -15,8 +15,8 @@ from evalkit.report.gate_summary import threshold_text, value_text
 
 
 def render_junit(verdict: Verdict) -> str:
-    failures = sum(1 for c in verdict.blocking if c.kind != "completeness")
-    errors = sum(1 for c in verdict.blocking if c.kind == "completeness")
+    failures = sum(1 for c in verdict.blocking if c.category != "completeness")
+    errors = sum(1 for c in verdict.blocking if c.category == "completeness")
     waived = [c for c in verdict.not_evidence if c not in verdict.blocking]
     counts = {
         "tests": str(len(verdict.checks)),
@@ -51,8 +51,8 @@ def render_junit(verdict: Verdict) -> str:
         elif check in waived:
             ET.SubElement(case, "skipped", {"message": f"NOT EVIDENCE (--allow-unverified): {check.reason}"})
         else:
-            tag = "error" if check.kind == "completeness" else "failure"
-            kind = "incomplete" if tag == "error" else "not-evidence" if check.kind == "evidence" else "rejected"
+            tag = "error" if check.category == "completeness" else "failure"
+            kind = "incomplete" if tag == "error" else "not-evidence" if check.category == "evidence" else "rejected"
             element = ET.SubElement(case, tag, {"message": check.reason, "type": kind})
             element.text = detail
     ET.indent(root)

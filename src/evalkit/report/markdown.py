@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalkit.provenance import describe
+from evalkit.provenance import describe, route_models
 from evalkit.report.format import interval, num, route_headers, route_rows
 
 
@@ -42,7 +42,7 @@ def render_report(run) -> str:
         table(
             ["route", "kind", "model", "ran as", "answers"],
             [
-                [r, i["kind"], i["model"], i.get("ran_as", i["model"]), describe(found.get(r) or {})]
+                [r, i["kind"], i["model"], route_models(i).ran_as or "", describe(found.get(r) or {})]
                 for r, i in routes.items()
             ],
         ),

@@ -17,6 +17,7 @@ from typing import Any
 
 from evalkit import store
 from evalkit.headline import HEADLINE
+from evalkit.provenance import route_models
 
 REQUESTS = "requests.jsonl"
 #: the metric charted across runs (every headline metric is shown per route: evalkit.headline)
@@ -143,7 +144,7 @@ def run_overview(run: store.Run) -> dict[str, Any]:
         cost = s.get("cost_usd")
         routes.append({
             "name": name, "kind": info.get("kind"), "model": info.get("model"),
-            "ran_as": info.get("ran_as") or info.get("resolved_model"), "reported_model": info.get("reported_model"),
+            "ran_as": route_models(info).ran_as, "reported_model": route_models(info).reported,
             "provenance": info.get("provenance"), "endpoint": info.get("endpoint"), "evidence": info.get("evidence"),
             "stale_parts": info.get("stale_parts") or [],
             "metrics": {m: _metric(run.summary, name, m) for m in HEADLINE},
@@ -538,7 +539,7 @@ def case_page(run: store.Run, extras: RunExtras, case_id: str) -> dict[str, Any]
                 }
             )
         routes.append({"name": name, "kind": info.get("kind"), "model": info.get("model"),
-                       "ran_as": info.get("ran_as") or info.get("resolved_model"), "provenance": info.get("provenance"),
+                       "ran_as": route_models(info).ran_as, "provenance": info.get("provenance"),
                        "endpoint": info.get("endpoint"), "evidence": info.get("evidence"), "answers": answers})
     previous, following = _neighbours(run).get(case_id, (None, None))
     return {"run": {"id": run.view_id, "suite": (run.manifest.get("suite") or {}).get("name"),

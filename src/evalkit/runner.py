@@ -32,6 +32,7 @@ from evalkit.providers.base import Provider, split_model
 from evalkit.suite import LoadedSuite, load_suite
 
 if TYPE_CHECKING:
+    from evalkit.batch import BatchOptions
     from evalkit.judge import Judges
     from evalkit.pacing import Pacers
 
@@ -62,7 +63,8 @@ class RunOptions:
     cache_dir: Path | None = None
     progress: bool | None = None  # None: a bar only when stderr is a terminal
     notify: Callable[[str], None] | None = None  # called with each warning as it arises
-    batch: Any = None  # evalkit.batch.BatchOptions (or True): routes with a batch API go through it (--batch)
+    #: `--batch`: routes whose provider has a batch API go through it (True: the default settings)
+    batch: BatchOptions | bool | None = None
     cases: list[str] | None = None  # --case: only these holdout cases (evalkit.selection)
     tags: list[str] | None = None  # --tag: only holdout cases with any of these tags
     limit: int | None = None  # --limit: the first N of the picked cases

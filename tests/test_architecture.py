@@ -32,10 +32,12 @@ def test_the_public_api_is_pinned():
 
 
 def test_the_built_in_providers_are_the_entry_points_pyproject_declares():
-    from evalkit.providers.base import _BUILTIN
+    from evalkit.plugins import _installed
 
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["evalkit.providers"]
-    assert declared == _BUILTIN
+    modules = {path.stem for path in (REPO / "src/evalkit/providers").glob("*.py")} - {"__init__", "base", "sdk"}
+    assert {target.split(":")[0].rsplit(".", 1)[1] for target in declared.values()} == modules
+    assert _installed("evalkit.providers") == declared
 
 
 def test_no_module_cites_a_document_outside_the_repository():

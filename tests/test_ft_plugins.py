@@ -32,11 +32,11 @@ class AlpacaFormat(Format):
 
 @pytest.fixture
 def alpaca_plugin(monkeypatch):
-    real = plugins._entry_points
+    real = plugins._installed
     extra = {"alpaca": f"{__name__}:AlpacaFormat"}
     group_of_formats = formats_module.ENTRY_POINT_GROUP
     monkeypatch.setattr(
-        plugins, "_entry_points", lambda group: {**real(group), **(extra if group == group_of_formats else {})}
+        plugins, "_installed", lambda group: {**real(group), **(extra if group == group_of_formats else {})}
     )
 
 
@@ -50,7 +50,7 @@ def test_the_built_in_formats_are_registered_under_the_entry_point_group():
 
 
 def test_the_built_ins_resolve_without_an_installed_package(monkeypatch):
-    monkeypatch.setattr(plugins, "_entry_points", lambda group: {})
+    monkeypatch.setattr(plugins, "_installed", lambda group: {})
     assert get_format("vertex-gemini").name == "vertex-gemini"
 
 

@@ -19,7 +19,7 @@ def plugin_needing_a_missing_package(tmp_path, monkeypatch):
     (tmp_path / "needs_missing.py").write_text("import evalkit_no_such_package_xyz\n\nclass Thing:\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "needs_missing", raising=False)
-    return {"thing": "needs_missing:Thing"}
+    monkeypatch.setattr(plugins, "_installed", lambda group: {"thing": "needs_missing:Thing"} if group == GROUP else {})
 
 
 def test_an_unknown_provider_names_the_nearest_one():
@@ -36,7 +36,7 @@ def test_an_unknown_launcher_lists_the_known_ones():
 
 def test_a_plugin_whose_package_is_missing_says_what_to_install(plugin_needing_a_missing_package):
     with pytest.raises(BadInput, match="thing 'thing' needs the package 'evalkit_no_such_package_xyz'.*pip install"):
-        plugins.load(GROUP, "thing", plugin_needing_a_missing_package, what="thing")
+        plugins.load(GROUP, "thing", what="thing")
 
 
 def test_a_missing_package_an_extra_brings_names_the_extra():
@@ -51,6 +51,6 @@ def test_a_missing_package_an_extra_brings_names_the_extra():
     assert plugins.extra_providing("evalkit_no_such_package_xyz") is None
 
 
-def test_a_built_in_is_found_without_installed_entry_points(monkeypatch):
-    monkeypatch.setattr(plugins, "_entry_points", lambda group: {})
+def test_a_source_tree_never_installed_finds_its_built_ins_in_pyproject(monkeypatch):
+    monkeypatch.setattr(plugins, "_installed", lambda group: {})
     assert get_provider_class("openai").__name__ == "OpenAIProvider"

@@ -6,9 +6,9 @@ import pytest
 
 from evalkit.batch.adapters import adapter_by_name
 from evalkit.plugins import names
-from evalkit.providers.base import _BUILTIN, Provider, get_provider_class
+from evalkit.providers.base import PROVIDERS, Provider, get_provider_class
 
-BUILT_IN = names("evalkit.providers", _BUILTIN)
+BUILT_IN = names(PROVIDERS)
 
 
 @pytest.mark.parametrize("name", BUILT_IN)

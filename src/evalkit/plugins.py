@@ -1,19 +1,21 @@
 """Plugins found by entry-point group: providers, fine-tune formats and fine-tuning launchers.
 
 Each registry is an entry-point group (`evalkit.providers`, `evalkit.ft_formats`,
-`evalkit.ft_launchers`) holding `name = "module:attribute"`; evalkit's own plugins are listed
-in `pyproject.toml` like anyone's, and each registry passes its built-ins too, so a source
-checkout that was never installed still finds them. `load` imports the one asked for: an
-unknown name, or a plugin whose module needs a package that is not installed, is bad input that
-says what to type (the nearest known name, or the extra to install).
+`evalkit.ft_launchers`) holding `name = "module:attribute"`. evalkit's own plugins are declared
+in `pyproject.toml` like anyone's and nowhere else: a source checkout that was never installed
+reads them from that file. `load` imports the one asked for: an unknown name, or a plugin whose
+module needs a package that is not installed, is bad input that says what to type (the nearest
+known name, or the extra to install).
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import re
-from collections.abc import Mapping
+import sys
+from pathlib import Path
 from typing import Any
 
 from evalkit.errors import BadInput
@@ -21,26 +23,49 @@ from evalkit.errors import BadInput
 DISTRIBUTION = "evalkit-harness"
 
 
-def _entry_points(group: str) -> dict[str, str]:
+def _installed(group: str) -> dict[str, str]:
+    """The group's entry points of every installed distribution."""
     from importlib.metadata import entry_points
 
     return {entry.name: entry.value for entry in entry_points(group=group)}
 
 
-def names(group: str, builtin: Mapping[str, str]) -> list[str]:
-    """Every plugin name of the group, built-ins included, sorted."""
-    return sorted(set(_entry_points(group)) | set(builtin))
+@functools.cache
+def _source_tree() -> dict[str, dict[str, str]]:
+    """The entry points `pyproject.toml` declares, when evalkit runs from its source tree."""
+    if sys.version_info < (3, 11):  # no tomllib: an installed evalkit has its entry points anyway
+        return {}
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, ValueError):  # not a source tree
+        return {}
+    if project.get("name") != DISTRIBUTION:
+        return {}
+    return {group: dict(points) for group, points in (project.get("entry-points") or {}).items()}
 
 
-def load(group: str, name: str, builtin: Mapping[str, str], *, what: str) -> Any:
-    """The object registered as `name` in `group` (an installed plugin wins over a built-in)."""
-    target = _entry_points(group).get(name) or builtin.get(name)
+def registered(group: str) -> dict[str, str]:
+    """Name -> "module:attribute" of every plugin of the group (an installed one wins)."""
+    return {**_source_tree().get(group, {}), **_installed(group)}
+
+
+def names(group: str) -> list[str]:
+    """Every plugin name of the group, sorted."""
+    return sorted(registered(group))
+
+
+def load(group: str, name: str, *, what: str) -> Any:
+    """The object registered as `name` in `group`."""
+    known = registered(group)
+    target = known.get(name)
     if target is None:
-        known = names(group, builtin)
-        near = difflib.get_close_matches(name, known, n=1)
+        near = difflib.get_close_matches(name, list(known), n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise BadInput(
-            f"unknown {what} {name!r}{hint}: expected one of {', '.join(known)} "
+            f"unknown {what} {name!r}{hint}: expected one of {', '.join(sorted(known))} "
             f"(or a plugin in the {group} entry-point group)"
         )
     module_name, _, attribute = target.partition(":")

@@ -1,8 +1,7 @@
 """The provider contract, request and response records, and the registry.
 
 A model string is `PROVIDER:MODEL`. Built-in providers are registered under the
-`evalkit.providers` entry-point group exactly as third-party ones are; the table
-below is only a fallback for running from a source tree that was never installed.
+`evalkit.providers` entry-point group exactly as third-party ones are (evalkit.plugins).
 """
 
 from __future__ import annotations
@@ -15,17 +14,9 @@ from evalkit.errors import BadInput, ProviderError  # noqa: F401 - ProviderError
 if TYPE_CHECKING:
     from evalkit.batch.adapters import BatchAdapter
 
-_BUILTIN = {
-    "mock": "evalkit.providers.mock:MockProvider",
-    "replay": "evalkit.providers.replay:ReplayProvider",
-    "local": "evalkit.providers.local:LocalProvider",
-    "openai": "evalkit.providers.openai:OpenAIProvider",
-    "anthropic": "evalkit.providers.anthropic:AnthropicProvider",
-    "python": "evalkit.providers.python:PythonProvider",
-    "http": "evalkit.providers.http:HttpProvider",
-    "google": "evalkit.providers.google:GoogleProvider",
-    "bedrock": "evalkit.providers.bedrock:BedrockProvider",
-}
+#: the entry-point group of providers
+PROVIDERS = "evalkit.providers"
+
 
 
 @dataclass(slots=True)
@@ -173,8 +164,8 @@ def split_model(model: str) -> tuple[str, str]:
 
 
 def get_provider_class(prefix: str) -> type[Provider]:
-    """Find the provider registered under `prefix` (entry points first, then built-ins)."""
+    """Find the provider registered under `prefix` in the `evalkit.providers` entry-point group."""
     from evalkit.plugins import load
 
-    cls: type[Provider] = load("evalkit.providers", prefix, _BUILTIN, what="provider")
+    cls: type[Provider] = load(PROVIDERS, prefix, what="provider")
     return cls

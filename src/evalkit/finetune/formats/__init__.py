@@ -12,14 +12,6 @@ from typing import Any, ClassVar, Literal
 
 ENTRY_POINT_GROUP = "evalkit.ft_formats"
 
-_BUILTIN = {
-    "openai-rft": "evalkit.finetune.formats.rft:OpenAIReinforcement",  # first: it is a chat line with reference fields
-    "openai-chat": "evalkit.finetune.formats.chat:OpenAIChat",
-    "openai-dpo": "evalkit.finetune.formats.dpo:OpenAIPreference",
-    "hf-chat": "evalkit.finetune.formats.chat:HuggingFaceChat",
-    "vertex-gemini": "evalkit.finetune.formats.vertex:VertexGemini",
-    "hf-grpo": "evalkit.finetune.formats.rft:TRLPromptOnly",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +47,10 @@ class Format:
     needs_reference: ClassVar[bool] = False
     #: True when the format's jobs need a validation file
     needs_validation: ClassVar[bool] = False
+    #: formats are tried in this order to guess a file's format: a shape that is a special case
+    #: of another (a chat line with reference fields) goes first, a shape that cannot be told
+    #: apart from a more common one (Hugging Face chat from OpenAI chat) last
+    detect_order: ClassVar[int] = 0
 
     def render(self, example: TrainingExample) -> dict[str, Any]:
         """The JSON object of one line of the training file."""
@@ -80,21 +76,18 @@ class Format:
 def format_names() -> list[str]:
     from evalkit.plugins import names
 
-    return names(ENTRY_POINT_GROUP, _BUILTIN)
+    return names(ENTRY_POINT_GROUP)
 
 
 def get_format(name: str) -> Format:
     """An instance of the format registered under `name`."""
     from evalkit.plugins import load
 
-    fmt: Format = load(ENTRY_POINT_GROUP, name, _BUILTIN, what="fine-tune format")()
+    fmt: Format = load(ENTRY_POINT_GROUP, name, what="fine-tune format")()
     return fmt
 
 
 def detect_format(record: Any) -> Format | None:
-    """The first built-in (then plugin) format whose shape the record has."""
-    for name in [*_BUILTIN, *(n for n in format_names() if n not in _BUILTIN)]:
-        fmt = get_format(name)
-        if fmt.matches(record):
-            return fmt
-    return None
+    """The format whose shape the record has, the most specific first (`detect_order`)."""
+    formats = sorted((get_format(name) for name in format_names()), key=lambda fmt: (fmt.detect_order, fmt.name))
+    return next((fmt for fmt in formats if fmt.matches(record)), None)

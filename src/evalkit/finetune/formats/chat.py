@@ -82,6 +82,7 @@ class HuggingFaceChat(_Chat):
     """The conversational `messages` layout of TRL's SFTTrainer and Unsloth."""
 
     name = "hf-chat"
+    detect_order = 1  # the same shape as OpenAI chat: a file of it reads as OpenAI's unless --format says
     description = "Hugging Face TRL / Unsloth conversational dataset: {messages: [...]}"
     roles = ("system", "user", "assistant", "tool")
     keys = ("role", "content")

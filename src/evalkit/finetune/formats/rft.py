@@ -19,6 +19,7 @@ _MESSAGE_KEYS = ("role", "content", "name")
 
 class OpenAIReinforcement(Format):
     name = "openai-rft"
+    detect_order = -1  # a chat line with reference fields: tried before chat
     description = "OpenAI / Azure OpenAI reinforcement fine-tuning: {messages: [... user], reference fields}"
     method = "reinforcement"
     needs_reference = True

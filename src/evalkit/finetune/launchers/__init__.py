@@ -17,11 +17,6 @@ from evalkit.errors import BadInput, LaunchRefused, ProviderUnreachable  # noqa:
 
 ENTRY_POINT_GROUP = "evalkit.ft_launchers"
 
-_BUILTIN = {
-    "openai": "evalkit.finetune.launchers.openai:OpenAILauncher",
-    "together": "evalkit.finetune.launchers.together:TogetherLauncher",
-    "vertex": "evalkit.finetune.launchers.vertex:VertexLauncher",
-}
 
 #: statuses every launcher reports, whatever its provider calls them
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
@@ -125,11 +120,11 @@ class Launcher:
 def launcher_names() -> list[str]:
     from evalkit.plugins import names
 
-    return names(ENTRY_POINT_GROUP, _BUILTIN)
+    return names(ENTRY_POINT_GROUP)
 
 
 def get_launcher_class(name: str) -> type[Launcher]:
     from evalkit.plugins import load
 
-    cls: type[Launcher] = load(ENTRY_POINT_GROUP, name, _BUILTIN, what="fine-tuning provider")
+    cls: type[Launcher] = load(ENTRY_POINT_GROUP, name, what="fine-tuning provider")
     return cls

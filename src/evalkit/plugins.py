@@ -14,7 +14,6 @@ import difflib
 import functools
 import importlib
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,10 @@ def _installed(group: str) -> dict[str, str]:
 @functools.cache
 def _source_tree() -> dict[str, dict[str, str]]:
     """The entry points `pyproject.toml` declares, when evalkit runs from its source tree."""
-    if sys.version_info < (3, 11):  # no tomllib: an installed evalkit has its entry points anyway
+    try:
+        tomllib = importlib.import_module("tomllib")
+    except ImportError:  # before Python 3.11: an installed evalkit has its entry points anyway
         return {}
-    import tomllib
-
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     try:
         project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})

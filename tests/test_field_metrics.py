@@ -149,3 +149,13 @@ def test_a_metric_declared_in_the_registry_alone_reaches_summary_compare_and_the
     assert summary["routes"]["tuned"]["fields"]["severity"]["off_by_two"]["n"] == 46
     assert "off_by_two" in compare(run, "base", run, "tuned")["fields"]["severity"]
     assert gate(offline, tmp_path, {"min": {"severity.off_by_two": 0.0}}) == 0
+
+
+def test_the_metrics_frame_has_each_fields_metrics_and_exact_match(offline):
+    import evalkit
+
+    metrics = evalkit.metrics_frame(offline).set_index(["route", "metric"])
+    summary = json.loads((offline / "summary.json").read_text())["routes"]["tuned"]
+    kappa = metrics.loc[("tuned", "severity.weighted_kappa")]
+    assert kappa["value"] == summary["fields"]["severity"]["weighted_kappa"]["value"] and kappa["n"] == 46
+    assert ("tuned", "rationale.pass_rate") in metrics.index and ("tuned", "exact_match") in metrics.index

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalkit.errors import BadInput
+from evalkit.field_metrics import FIELD_METRICS
 from evalkit.headline import HEADLINE
 from evalkit.rows import ROW_FIELDS
 from evalkit.store import load_run
@@ -43,7 +44,8 @@ def results_frame(run_dir: str | Path) -> pd.DataFrame:
 
 def metrics_frame(run_dir: str | Path) -> pd.DataFrame:
     """Route x metric: `value`, `ci95_low`, `ci95_high` and `n` of each headline metric
-    (evalkit.headline), from summary.json."""
+    (evalkit.headline), each scored field's metrics (`FIELD.METRIC`) and `exact_match`, from
+    summary.json."""
     import pandas as pd
 
     run = load_run(run_dir)
@@ -51,8 +53,12 @@ def metrics_frame(run_dir: str | Path) -> pd.DataFrame:
         raise BadInput("summary.json is missing: `evalkit score RUN_DIR` writes it", where=str(run.dir))
     records = []
     for route, metrics in run.summary["routes"].items():
-        for name in HEADLINE:
-            entry = metrics[name]
+        entries = {name: metrics[name] for name in HEADLINE if name in metrics}
+        for field, figures in (metrics.get("fields") or {}).items():
+            entries.update({f"{field}.{name}": figures[name] for name in FIELD_METRICS if name in figures})
+        if "exact_match" in metrics:
+            entries["exact_match"] = metrics["exact_match"]
+        for name, entry in entries.items():
             low, high = entry.get("ci95") or (None, None)
             records.append(
                 {

@@ -97,3 +97,14 @@ def test_a_registered_metric_is_a_column_of_the_report(throwaway, run):
 
 def test_the_built_in_headline_metrics_are_declared_once_each():
     assert list(HEADLINE) == ["accuracy", "parse_rate", "kappa", "macro_f1"]
+
+
+def test_a_metric_declared_ungated_is_reported_but_refused_by_the_policy(run):
+    register(HeadlineMetric("error_share", "error share", "Failed rows.", error_share, gated=False))
+    try:
+        assert "error_share" in summarize_route(run.route_rows("b"), run.labels, n_boot=200)
+        assert "error_share" not in GatePolicy.model_json_schema()["$defs"]["MinMetrics"]["properties"]
+        with pytest.raises(Exception, match="unknown key 'max_drop.error_share'"):
+            parse_policy({"max_drop": {"error_share": 0.1}}, where="policy.yaml")
+    finally:
+        unregister("error_share")

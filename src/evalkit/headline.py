@@ -41,6 +41,7 @@ class HeadlineMetric:
     counted: Callable[[Row], Any] | None = None
     bounds: tuple[float, float] = (0.0, 1.0)  # the values it can take
     higher_is_better: bool = True  # a policy's `min` is a floor and a drop is a fall; else a ceiling and a rise
+    gated: bool = True  # a policy may set it under `min`, `min_by_tag` and `max_drop`
     percent: bool = False  # shown as a percentage, its differences in points
     chart: bool = False  # drawn in the packet's per-route chart
     undefined: str = "undefined"  # why the value is missing when rows exist
@@ -73,6 +74,11 @@ def register(metric: HeadlineMetric) -> HeadlineMetric:
         raise ValueError(f"headline metric {metric.name!r}: a Wilson rate needs `hit`")
     HEADLINE[metric.name] = metric
     return metric
+
+
+def gated() -> list[HeadlineMetric]:
+    """The headline metrics a gate policy may use."""
+    return [metric for metric in HEADLINE.values() if metric.gated]
 
 
 def unregister(name: str) -> None:

@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import Self
 
 from evalkit.errors import BadInput
-from evalkit.headline import HEADLINE, HeadlineMetric
+from evalkit.headline import HEADLINE, HeadlineMetric, gated
 
 
 class _Strict(BaseModel):
@@ -42,7 +42,7 @@ class _HeadlineBounds(BaseModel):
         extra = self.__pydantic_extra__ or {}
         for name, value in list(extra.items()):
             metric = HEADLINE.get(name)
-            if metric is None:
+            if metric is None or not metric.gated:
                 raise PydanticCustomError("unknown_metric", "unknown key", {"key": name})
             if value is None:
                 continue
@@ -60,7 +60,7 @@ class _HeadlineBounds(BaseModel):
     def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         schema = handler.resolve_ref_schema(handler(core_schema))
         schema["properties"] = {}
-        for metric in HEADLINE.values():
+        for metric in gated():
             low, high = cls._range(metric)
             schema["properties"][metric.name] = {
                 "anyOf": [{"type": "number", "minimum": low, "maximum": high}, {"type": "null"}],
@@ -197,7 +197,7 @@ POLICY_MODELS = (GatePolicy, MinMetrics, MinLabel, MaxDrop)
 
 
 def _known_keys() -> list[str]:
-    return sorted({key for model in POLICY_MODELS for key in model.model_fields} | set(HEADLINE))
+    return sorted({key for model in POLICY_MODELS for key in model.model_fields} | {m.name for m in gated()})
 
 
 def explain(error: Any, prefix: str = "") -> tuple[tuple[Any, ...], str]:

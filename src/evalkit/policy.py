@@ -13,7 +13,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, ValidationError, model_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError
-from typing_extensions import Self
 
 from evalkit.errors import BadInput
 from evalkit.headline import HEADLINE, HeadlineMetric, gated
@@ -38,7 +37,7 @@ class _HeadlineBounds(BaseModel):
         return metric.description
 
     @model_validator(mode="after")
-    def _known_metrics(self) -> Self:
+    def _known_metrics(self) -> _HeadlineBounds:
         extra = self.__pydantic_extra__ or {}
         for name, value in list(extra.items()):
             metric = HEADLINE.get(name)

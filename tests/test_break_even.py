@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -54,3 +55,22 @@ def test_with_no_other_route_meeting_the_policy_the_break_even_is_against_the_ba
 def test_a_tuned_route_whose_hosting_outweighs_the_saving_never_breaks_even():
     b = _cost_of(_routes(hosting=1.0), {"base": True, "prompted": True})["break_even"]
     assert b["months"] is None and b["note"].startswith("never")
+
+
+def test_the_headline_cost_pair_reads_the_decisions_price_and_says_when_it_is_projected():
+    routes = [_ref("base", billed=0.0, projected=1.5), _ref("tuned", billed=0.0, projected=0.5, kind="finetuned")]
+    pair = _cost(routes, "base", "tuned", {"cost_usd": None, **NO_TOKENS}, {}, {}, 20_000)["decision_per_1k"]
+    assert (pair["a"], pair["b"], pair["delta"], pair["projected"]) == (1.5, 0.5, -1.0, True)
+
+
+def test_the_example_packet_shows_projected_prices_not_zero(tmp_path):
+    from evalkit.cli import main
+
+    suite = Path(__file__).resolve().parents[1] / "evals" / "support_triage.yaml"
+    run_dir, packet_dir = tmp_path / "run", tmp_path / "packet"
+    assert main(["run", str(suite), "--offline", "--out", str(run_dir), "--no-progress"]) == 0
+    args = ["packet", str(run_dir), "--baseline", "base", "--candidate", "tuned", "--allow-unverified"]
+    assert main([*args, "--out", str(packet_dir)]) == 0
+    markdown = (packet_dir / "packet.md").read_text()
+    line = next(line for line in markdown.splitlines() if line.startswith("| cost per 1,000 cases"))
+    assert "(projected)" in line and "\\$0.00" not in line

@@ -364,7 +364,21 @@ def _cost(
         "prompt_tokens": tokens,
         "training": training,
         "candidate_vs_baseline": comparison["cost_usd"],
+        "decision_per_1k": _decision_pair(entries, baseline, candidate),
         "break_even": _break_even(entries, routes, baseline, candidate, training, meets_policy),
+    }
+
+
+def _decision_pair(entries: list[dict[str, Any]], baseline: str, candidate: str) -> dict[str, Any]:
+    """The candidate's and the baseline's price per 1,000 cases as the decision reads it (projected
+    for stand-in answers, else billed), and the difference."""
+    by_name = {e["name"]: e for e in entries}
+    a, b = by_name[baseline]["decision_per_1k"], by_name[candidate]["decision_per_1k"]
+    return {
+        "a": a,
+        "b": b,
+        "delta": b - a if a is not None and b is not None else None,
+        "projected": by_name[baseline]["projected"] or by_name[candidate]["projected"],
     }
 
 

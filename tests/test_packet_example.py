@@ -53,3 +53,13 @@ def test_an_offline_packet_says_its_answers_came_from_stand_ins_not_the_configur
     for name in ("packet.html", "packet.md"):
         head = (example_packet / "packet" / name).read_text().split("Verdict")[0]
         assert "Demonstration · NOT EVIDENCE" in head and "answered by a stand-in, not the configured model" in head
+
+
+def test_a_demonstration_packet_never_shows_an_approve_verdict(example_packet, tmp_path):
+    args = ["packet", str(example_packet / "run"), "--allow-unverified", "--out", str(tmp_path / "demo")]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "demo" / "packet.json").read_text())["verdict"]["status"] == "approve"
+    html = (tmp_path / "demo" / "packet.html").read_text()
+    md = (tmp_path / "demo" / "packet.md").read_text()
+    assert '<span class="word">NOT EVIDENCE</span>' in html and '<span class="word">APPROVE</span>' not in html
+    assert "## 1. Verdict: NOT EVIDENCE" in md and "## 1. Verdict: APPROVE" not in md

@@ -178,3 +178,31 @@ def test_a_run_starts_with_a_few_calls_and_opens_to_its_concurrency_on_the_first
     before, after = asyncio.run(go())
     assert before == 8  # until an answer shows the limits
     assert after == 19  # the other 12 callers go at once
+
+
+def test_calls_waiting_for_an_empty_bucket_are_not_counted_as_sent_when_a_later_answer_corrects_it():
+    """The first wave goes out before any bucket is known; when their answers come back, the
+    calls still waiting for the bucket have not reached the server and must not be taken off
+    the level it reports (which would hold every call back for seconds)."""
+
+    async def go():
+        pacer = Pacer("anthropic:claude-haiku-4-5", 32)
+        first_wave = [await pacer.acquire(_request()) for _ in range(8)]  # the start window
+        # the server took the first request with 19 of 20 left: 12 more may go after the other 7
+        pacer.release(first_wave[0], {"requests": (600.0, 19.0, 0.0)})
+        callers = [asyncio.ensure_future(pacer.acquire(_request())) for _ in range(24)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        sent = sum(1 for c in callers if c.done())
+        waiting = pacer.in_flight - 7 - sent
+        # the second request was taken with 18 left: 6 of the first wave and the 12 went after it
+        pacer.release(first_wave[1], {"requests": (600.0, 18.0, 0.0)})
+        wait = pacer.delay(pacer.costs_of(_request()), asyncio.get_running_loop().time())
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        return sent, waiting, wait
+
+    sent, waiting, wait = asyncio.run(go())
+    assert sent == 12 and waiting == 12
+    assert wait <= 0.11  # the bucket is empty, not 12 requests in debt: the next call is one refill away

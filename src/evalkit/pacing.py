@@ -127,7 +127,7 @@ def key_hash(key: str | None) -> str:
 class _Bucket:
     """A continuously refilled bucket of one limit, as this client last learned it."""
 
-    __slots__ = ("name", "limit", "rate", "capacity", "level", "at", "sent", "reset_s", "observed")
+    __slots__ = ("name", "limit", "rate", "capacity", "level", "at", "reset_s", "observed")
 
     def __init__(self, name: str, limit: float, now: float | None, *, margin: float = RATE_MARGIN):
         self.name, self.limit = name, limit
@@ -135,7 +135,6 @@ class _Bucket:
         self.capacity = 0.0  # the burst it holds, learned from `remaining`
         self.level = 0.0
         self.at = now
-        self.sent = 0.0  # cost sent so far (to discount what went out after an answered request)
         self.reset_s: float | None = None
         self.observed = False  # the provider's headers have spoken about it
 
@@ -163,7 +162,7 @@ class _Bucket:
 
 
 class Ticket:
-    """One call's place: what it took, and the buckets' counters when it went out."""
+    """One call's place: what it took, and the pacer's sent counters once it was counted in them."""
 
     __slots__ = ("costs", "sent_at", "marks")
 
@@ -188,7 +187,10 @@ class Pacer:
             if bucket is not None:
                 self.buckets[bucket.name] = bucket
                 self.hand_set_rates[bucket.name] = bucket.limit
-        self.in_flight = 0
+        self.in_flight = 0  # calls past the window: sent, or waiting for a bucket
+        # cost sent so far per bucket name, whether or not the bucket is known yet: an answer's
+        # `remaining` less what went out after its request is the server's level now
+        self.sent = dict.fromkeys(BUCKETS, 0.0)
         self.blocked_until = 0.0
         self.backoff_s = 0.0
         self._waiting: deque[asyncio.Future] = deque()
@@ -232,12 +234,12 @@ class Pacer:
         except BaseException:
             self._leave()
             raise
-        marks = {}
         for name, bucket in self.buckets.items():
             bucket.level -= costs[name]
-            bucket.sent += costs[name]
-            marks[name] = bucket.sent
-        return Ticket(costs, now, marks)
+        sent = self.sent
+        for name in BUCKETS:
+            sent[name] += costs[name]
+        return Ticket(costs, now, dict(sent))
 
     def delay(self, costs: dict[str, float], now: float) -> float:
         """Seconds a call of these costs must wait at `now` (0: it may go)."""
@@ -320,11 +322,10 @@ class Pacer:
                 if fresh:
                     bucket.capacity = bucket.level = limit
                 continue
-            # the server's level when it took this request, less what went out since, plus refill
-            if name in ticket.marks:
-                sent_after = bucket.sent - ticket.marks[name]
-            else:
-                sent_after = self._sent_after_unknown(ticket, name)
+            # the server's level when it took this request, less what went out since (counted
+            # even before the bucket was known; calls still waiting for a bucket have not gone
+            # out), plus refill
+            sent_after = self.sent[name] - ticket.marks[name]
             bucket.capacity = max(bucket.capacity, remaining + ticket.costs[name])
             bucket.refill(now)
             # (the refill since it was sent, except on the first answer: at the start of a run the
@@ -334,11 +335,6 @@ class Pacer:
             estimate = min(estimate, bucket.capacity)
             bucket.level = estimate if fresh else min(bucket.level, estimate)
             bucket.at = now
-
-    def _sent_after_unknown(self, ticket: Ticket, name: str) -> float:
-        """A bucket seen for the first time: what went out before it existed is not counted in
-        it; the calls in flight (other than this one) were sent after or with it."""
-        return max(self.in_flight - 1, 0) * ticket.costs[name]
 
 
 class Pacers:

@@ -206,3 +206,24 @@ def test_calls_waiting_for_an_empty_bucket_are_not_counted_as_sent_when_a_later_
     sent, waiting, wait = asyncio.run(go())
     assert sent == 12 and waiting == 12
     assert wait <= 0.11  # the bucket is empty, not 12 requests in debt: the next call is one refill away
+
+
+def test_the_first_wave_reaches_the_server_in_any_order_so_an_answer_of_it_counts_the_rest_of_it_as_still_to_come():
+    """The first calls go out together, before any answer shows the limits: the last of them
+    may reach the server first. Its answer's `remaining` then leaves out the other seven, which
+    are still to be counted, so only the rest of the bucket may go."""
+
+    async def go():
+        pacer = Pacer("anthropic:claude-haiku-4-5", 32)
+        first_wave = [await pacer.acquire(_request()) for _ in range(8)]
+        pacer.release(first_wave[-1], {"requests": (600.0, 19.0, 0.1)})  # it found 20 of 20
+        callers = [asyncio.ensure_future(pacer.acquire(_request())) for _ in range(24)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        went = sum(1 for c in callers if c.done())
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        return went
+
+    assert asyncio.run(go()) == 12  # 20 - 8: not the 19 that answer alone shows

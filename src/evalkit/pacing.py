@@ -162,12 +162,13 @@ class _Bucket:
 
 
 class Ticket:
-    """One call's place: what it took, and the pacer's sent counters once it was counted in them."""
+    """One call's place: what it took, the pacer's sent counters once it was counted in them,
+    and whether it went out blind (before any answer carried rate-limit headers)."""
 
-    __slots__ = ("costs", "sent_at", "marks")
+    __slots__ = ("costs", "sent_at", "marks", "blind")
 
-    def __init__(self, costs: dict[str, float], sent_at: float, marks: dict[str, float]):
-        self.costs, self.sent_at, self.marks = costs, sent_at, marks
+    def __init__(self, costs: dict[str, float], sent_at: float, marks: dict[str, float], blind: bool = False):
+        self.costs, self.sent_at, self.marks, self.blind = costs, sent_at, marks, blind
 
 
 class Pacer:
@@ -191,6 +192,8 @@ class Pacer:
         # cost sent so far per bucket name, whether or not the bucket is known yet: an answer's
         # `remaining` less what went out after its request is the server's level now
         self.sent = dict.fromkeys(BUCKETS, 0.0)
+        # the same for the blind calls answered so far (evalkit.pacing.Pacer._sent_after)
+        self.blind_answered = dict.fromkeys(BUCKETS, 0.0)
         self.blocked_until = 0.0
         self.backoff_s = 0.0
         self._waiting: deque[asyncio.Future] = deque()
@@ -239,7 +242,7 @@ class Pacer:
         sent = self.sent
         for name in BUCKETS:
             sent[name] += costs[name]
-        return Ticket(costs, now, dict(sent))
+        return Ticket(costs, now, dict(sent), not self.headers_seen)
 
     def delay(self, costs: dict[str, float], now: float) -> float:
         """Seconds a call of these costs must wait at `now` (0: it may go)."""
@@ -285,6 +288,9 @@ class Pacer:
         if limits:
             self.headers_seen = True
             self._observe(ticket, limits, now)
+        if ticket.blind:
+            for name in BUCKETS:
+                self.blind_answered[name] += ticket.costs[name]
         if rate_limited:
             self.rate_limited += 1
             self.backoff_s = min(max(self.backoff_s * 2, 0.5), 30.0)
@@ -325,7 +331,7 @@ class Pacer:
             # the server's level when it took this request, less what went out since (counted
             # even before the bucket was known; calls still waiting for a bucket have not gone
             # out), plus refill
-            sent_after = self.sent[name] - ticket.marks[name]
+            sent_after = self._sent_after(ticket, name)
             bucket.capacity = max(bucket.capacity, remaining + ticket.costs[name])
             bucket.refill(now)
             # (the refill since it was sent, except on the first answer: at the start of a run the
@@ -335,6 +341,14 @@ class Pacer:
             estimate = min(estimate, bucket.capacity)
             bucket.level = estimate if fresh else min(bucket.level, estimate)
             bucket.at = now
+
+    def _sent_after(self, ticket: Ticket, name: str) -> float:
+        """What the server may not have counted yet in the `remaining` of this ticket's answer:
+        the calls sent after it, and, for a call of the blind first wave (sent together, so they
+        reach the server in any order), the others of that wave still unanswered."""
+        if not ticket.blind:
+            return self.sent[name] - ticket.marks[name]
+        return self.sent[name] - ticket.costs[name] - self.blind_answered[name]
 
 
 class Pacers:

@@ -51,3 +51,38 @@ def test_a_run_with_no_remote_route_loads_nothing_ahead(tmp_path, preloads):
 
 def test_a_module_that_fails_to_load_ahead_is_left_for_its_user_to_report():
     runner.import_quietly(("json", "evalkit.no_such_module", "csv"))  # returns quietly
+
+
+def test_evalkit_run_collects_no_garbage_while_it_starts_and_collects_again_before_its_calls(tmp_path, monkeypatch):
+    import gc
+
+    from evalkit.cli import main
+
+    planning, answering = [], []
+    real_plan = runner.plan_calls
+
+    def plan(*args, **kwargs):
+        planning.append(gc.isenabled())
+        return real_plan(*args, **kwargs)
+
+    def answer(kind, body):
+        answering.append(gc.isenabled())
+        return gold(body)
+
+    monkeypatch.setattr(runner, "plan_calls", plan)
+    with StubServer(answer) as stub:
+        suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=3)
+        code = main(["run", str(suite), "--out", str(tmp_path / "run"), "--cache", "off", "--no-progress"])
+    assert code == 0
+    assert planning == [False]
+    assert answering == [True] * 3
+    assert gc.isenabled()
+
+
+def test_a_run_that_stops_before_its_calls_leaves_garbage_collection_on(tmp_path):
+    import gc
+
+    from evalkit.cli import main
+
+    assert main(["run", str(tmp_path / "no-such-suite.yaml"), "--no-progress"]) != 0
+    assert gc.isenabled()

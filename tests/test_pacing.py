@@ -8,7 +8,7 @@ import json
 import pytest
 
 from evalkit.cli import main
-from evalkit.pacing import Pacer, estimate_tokens, parse_duration, read_rate_limits
+from evalkit.pacing import Pacer, _Bucket, estimate_tokens, parse_duration, read_rate_limits
 from evalkit.providers.base import ProviderRequest
 from evalkit.testing import RateLimit, StubServer
 from stub_helpers import anthropic_route, gold, isolate, openai_route, rows, run, write_suite
@@ -227,3 +227,39 @@ def test_the_first_wave_reaches_the_server_in_any_order_so_an_answer_of_it_count
         return went
 
     assert asyncio.run(go()) == 12  # 20 - 8: not the 19 that answer alone shows
+
+
+@pytest.mark.parametrize(("rpm", "at_once"), [(600.0, 8), (240.0, 4), (30.0, 1)])
+def test_a_hand_set_request_limit_lets_a_second_of_it_go_at_once_before_any_answer(rpm, at_once):
+    """`--rpm`: the provider's bucket is full at the start; calls spaced evenly from a full
+    bucket leave its refill unused, so a second's worth goes at once (within the start window)."""
+
+    async def go():
+        pacer = Pacer("openai:gpt-4.1-mini", 32, manual=_Bucket.hand_set("requests", rpm))
+        callers = [asyncio.ensure_future(pacer.acquire(_request())) for _ in range(12)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        went = sum(1 for c in callers if c.done())
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        return went
+
+    assert asyncio.run(go()) == at_once
+
+
+def test_a_hand_set_token_limit_lets_a_second_of_its_tokens_go_at_once_before_any_answer():
+    async def go():
+        request = _request("x" * 400, max_tokens=100)  # about 200 tokens
+        tokens = sum(estimate_tokens(request.messages, 100))
+        pacer = Pacer("openai:gpt-4.1-mini", 32, tokens=_Bucket.hand_set("tokens", tokens * 3 * 60))
+        callers = [asyncio.ensure_future(pacer.acquire(request)) for _ in range(6)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        went = sum(1 for c in callers if c.done())
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        return went
+
+    assert asyncio.run(go()) == 3  # a second's tokens: three such calls

@@ -140,11 +140,13 @@ class _Bucket:
 
     @classmethod
     def hand_set(cls, name: str, limit: float) -> _Bucket:
-        """`--rpm` / `--tpm` before any header: one request (or a second's tokens) at a time,
-        evenly spaced at the rate given."""
+        """`--rpm` / `--tpm` before any header: a second of the limit at once (at least one
+        request), then evenly spaced at the rate given. A provider's bucket holds at least that
+        (OpenAI enforces a limit per second or finer), and a bucket found full at the start
+        must be drained, not dribbled into: while it is full its refill is lost."""
         bucket = cls(name, limit, None, margin=1.0)
-        bucket.capacity = 1.0 if name == "requests" else limit / 60.0
-        bucket.level = bucket.capacity if name == "requests" else 0.0
+        bucket.capacity = max(limit / 60.0, 1.0) if name == "requests" else limit / 60.0
+        bucket.level = bucket.capacity
         return bucket
 
     def refill(self, now: float) -> None:
@@ -181,8 +183,8 @@ class Pacer:
         self.learned = False  # an answer came back: the window follows the buckets or adapts
         self.headers_seen = False
         self.buckets: dict[str, _Bucket] = {}
-        # hand-set limits (shared by every model of the provider) pace evenly until the headers
-        # show the provider's bucket; from then on that bucket paces at the hand-set rate
+        # hand-set limits (shared by every model of the provider) pace with a second's burst until
+        # the headers show the provider's bucket; from then on that bucket paces at the hand-set rate
         self.hand_set_rates = {}
         for bucket in (manual, tokens):
             if bucket is not None:

@@ -24,6 +24,22 @@ def test_version_does_not_import_heavy_libraries():
     assert out.strip().endswith("[]")
 
 
+def test_evalkit_run_loads_only_its_own_command_module_and_the_others_still_have_theirs():
+    code = (
+        "import sys\nfrom evalkit.cli import build_parser\n"
+        "build_parser(sys.argv[1] if len(sys.argv) > 1 else None)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('evalkit.commands.')))"
+    )
+
+    def loaded(*command):
+        done = subprocess.run([sys.executable, "-c", code, *command], capture_output=True, text=True, check=True)
+        return json.loads(done.stdout.strip().replace("'", '"'))
+
+    assert loaded("run") == ["evalkit.commands.run"]
+    assert len(loaded("score")) > 1 and "evalkit.commands.score" in loaded("score")
+    assert len(loaded()) > 1
+
+
 def test_schema_prints_a_json_schema_that_accepts_the_example_suite(capsys):
     from conftest import REPO
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from evalkit.cli import main
-from evalkit.pacing import Pacer, estimate_tokens, parse_duration, read_rate_limits
+from evalkit.pacing import Pacer, _Bucket, estimate_tokens, parse_duration, read_rate_limits
 from evalkit.providers.base import ProviderRequest
 from evalkit.testing import RateLimit, StubServer
 from stub_helpers import anthropic_route, gold, isolate, openai_route, rows, run, write_suite
@@ -178,3 +178,88 @@ def test_a_run_starts_with_a_few_calls_and_opens_to_its_concurrency_on_the_first
     before, after = asyncio.run(go())
     assert before == 8  # until an answer shows the limits
     assert after == 19  # the other 12 callers go at once
+
+
+def test_calls_waiting_for_an_empty_bucket_are_not_counted_as_sent_when_a_later_answer_corrects_it():
+    """The first wave goes out before any bucket is known; when their answers come back, the
+    calls still waiting for the bucket have not reached the server and must not be taken off
+    the level it reports (which would hold every call back for seconds)."""
+
+    async def go():
+        pacer = Pacer("anthropic:claude-haiku-4-5", 32)
+        first_wave = [await pacer.acquire(_request()) for _ in range(8)]  # the start window
+        # the server took the first request with 19 of 20 left: 12 more may go after the other 7
+        pacer.release(first_wave[0], {"requests": (600.0, 19.0, 0.0)})
+        callers = [asyncio.ensure_future(pacer.acquire(_request())) for _ in range(24)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        sent = sum(1 for c in callers if c.done())
+        waiting = pacer.in_flight - 7 - sent
+        # the second request was taken with 18 left: 6 of the first wave and the 12 went after it
+        pacer.release(first_wave[1], {"requests": (600.0, 18.0, 0.0)})
+        wait = pacer.delay(pacer.costs_of(_request()), asyncio.get_running_loop().time())
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        return sent, waiting, wait
+
+    sent, waiting, wait = asyncio.run(go())
+    assert sent == 12 and waiting == 12
+    assert wait <= 0.11  # the bucket is empty, not 12 requests in debt: the next call is one refill away
+
+
+def test_the_first_wave_reaches_the_server_in_any_order_so_an_answer_of_it_counts_the_rest_of_it_as_still_to_come():
+    """The first calls go out together, before any answer shows the limits: the last of them
+    may reach the server first. Its answer's `remaining` then leaves out the other seven, which
+    are still to be counted, so only the rest of the bucket may go."""
+
+    async def go():
+        pacer = Pacer("anthropic:claude-haiku-4-5", 32)
+        first_wave = [await pacer.acquire(_request()) for _ in range(8)]
+        pacer.release(first_wave[-1], {"requests": (600.0, 19.0, 0.1)})  # it found 20 of 20
+        callers = [asyncio.ensure_future(pacer.acquire(_request())) for _ in range(24)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        went = sum(1 for c in callers if c.done())
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        return went
+
+    assert asyncio.run(go()) == 12  # 20 - 8: not the 19 that answer alone shows
+
+
+@pytest.mark.parametrize(("rpm", "at_once"), [(600.0, 8), (240.0, 4), (30.0, 1)])
+def test_a_hand_set_request_limit_lets_a_second_of_it_go_at_once_before_any_answer(rpm, at_once):
+    """`--rpm`: the provider's bucket is full at the start; calls spaced evenly from a full
+    bucket leave its refill unused, so a second's worth goes at once (within the start window)."""
+
+    async def go():
+        pacer = Pacer("openai:gpt-4.1-mini", 32, manual=_Bucket.hand_set("requests", rpm))
+        callers = [asyncio.ensure_future(pacer.acquire(_request())) for _ in range(12)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        went = sum(1 for c in callers if c.done())
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        return went
+
+    assert asyncio.run(go()) == at_once
+
+
+def test_a_hand_set_token_limit_lets_a_second_of_its_tokens_go_at_once_before_any_answer():
+    async def go():
+        request = _request("x" * 400, max_tokens=100)  # about 200 tokens
+        tokens = sum(estimate_tokens(request.messages, 100))
+        pacer = Pacer("openai:gpt-4.1-mini", 32, tokens=_Bucket.hand_set("tokens", tokens * 3 * 60))
+        callers = [asyncio.ensure_future(pacer.acquire(request)) for _ in range(6)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        went = sum(1 for c in callers if c.done())
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        return went
+
+    assert asyncio.run(go()) == 3  # a second's tokens: three such calls

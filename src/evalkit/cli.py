@@ -30,14 +30,20 @@ COMMANDS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: commands whose module registers nothing else: `evalkit run ...` builds only its own parser,
+#: without importing the other commands' modules (a run's start-up delays its first call)
+ALONE = frozenset({"run"})
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `command` alone when it is one of ALONE."""
     parser = argparse.ArgumentParser(
         prog="evalkit", description="Eval-first harness: base, prompted, RAG and fine-tuned routes on one case suite."
     )
     parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in [command] if command in ALONE else COMMANDS:
         importlib.import_module(f"evalkit.commands.{name}").register(sub)
     return parser
 
@@ -106,7 +112,8 @@ def _before_exit() -> None:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(words[0] if words else None)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

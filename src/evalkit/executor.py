@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from evalkit.batch import STATE_FILE
-from evalkit.gcfreeze import freeze_more
+from evalkit.gcfreeze import freeze_more, resume_collection
 from evalkit.planning import Call
 from evalkit.pricing import call_cost
 from evalkit.provenance import EVIDENCE, of_recording
@@ -324,6 +324,7 @@ class Executor:
     async def run(self) -> None:
         """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
         if self.options.batch or (self.writer.dir / STATE_FILE).exists():
+            resume_collection()
             pending = self.answer_from_cache()  # the batch lane submits them all at once
             if pending:
                 from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it
@@ -342,6 +343,7 @@ class Executor:
         for provider in {id(p): p for p in [*(c.provider for c in pending), *judges]}.values():
             provider.open()
         freeze_more()  # the SDK's modules and clients live as long as the run
+        resume_collection()  # start-up is over (evalkit.gcfreeze.pause_collection)
         due = self._due(pending)
         workers = [asyncio.ensure_future(self._worker(due)) for _ in range(min(self.options.concurrency, len(pending)))]
         try:

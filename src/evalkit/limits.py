@@ -2,8 +2,9 @@
 minute), per provider.
 
 They count every attempt (retries included), which is what a provider's own limit counts.
-evalkit.pacing applies them: calls are spaced evenly at the given rate until the provider's
-rate-limit headers show its bucket, whose burst is then used at the given rate. `RateLimiter`
+evalkit.pacing applies them: a second of the limit at once, then calls spaced evenly at the
+given rate until the provider's rate-limit headers show its bucket, whose burst is then used at
+the given rate. `RateLimiter`
 and `TokenLimiter` also space calls by themselves (`acquire`), for code that has no pacer.
 """
 

@@ -127,7 +127,7 @@ def key_hash(key: str | None) -> str:
 class _Bucket:
     """A continuously refilled bucket of one limit, as this client last learned it."""
 
-    __slots__ = ("name", "limit", "rate", "capacity", "level", "at", "sent", "reset_s", "observed")
+    __slots__ = ("name", "limit", "rate", "capacity", "level", "at", "reset_s", "observed")
 
     def __init__(self, name: str, limit: float, now: float | None, *, margin: float = RATE_MARGIN):
         self.name, self.limit = name, limit
@@ -135,17 +135,18 @@ class _Bucket:
         self.capacity = 0.0  # the burst it holds, learned from `remaining`
         self.level = 0.0
         self.at = now
-        self.sent = 0.0  # cost sent so far (to discount what went out after an answered request)
         self.reset_s: float | None = None
         self.observed = False  # the provider's headers have spoken about it
 
     @classmethod
     def hand_set(cls, name: str, limit: float) -> _Bucket:
-        """`--rpm` / `--tpm` before any header: one request (or a second's tokens) at a time,
-        evenly spaced at the rate given."""
+        """`--rpm` / `--tpm` before any header: a second of the limit at once (at least one
+        request), then evenly spaced at the rate given. A provider's bucket holds at least that
+        (OpenAI enforces a limit per second or finer), and a bucket found full at the start
+        must be drained, not dribbled into: while it is full its refill is lost."""
         bucket = cls(name, limit, None, margin=1.0)
-        bucket.capacity = 1.0 if name == "requests" else limit / 60.0
-        bucket.level = bucket.capacity if name == "requests" else 0.0
+        bucket.capacity = max(limit / 60.0, 1.0) if name == "requests" else limit / 60.0
+        bucket.level = bucket.capacity
         return bucket
 
     def refill(self, now: float) -> None:
@@ -163,12 +164,13 @@ class _Bucket:
 
 
 class Ticket:
-    """One call's place: what it took, and the buckets' counters when it went out."""
+    """One call's place: what it took, the pacer's sent counters once it was counted in them,
+    and whether it went out blind (before any answer carried rate-limit headers)."""
 
-    __slots__ = ("costs", "sent_at", "marks")
+    __slots__ = ("costs", "sent_at", "marks", "blind")
 
-    def __init__(self, costs: dict[str, float], sent_at: float, marks: dict[str, float]):
-        self.costs, self.sent_at, self.marks = costs, sent_at, marks
+    def __init__(self, costs: dict[str, float], sent_at: float, marks: dict[str, float], blind: bool = False):
+        self.costs, self.sent_at, self.marks, self.blind = costs, sent_at, marks, blind
 
 
 class Pacer:
@@ -181,14 +183,19 @@ class Pacer:
         self.learned = False  # an answer came back: the window follows the buckets or adapts
         self.headers_seen = False
         self.buckets: dict[str, _Bucket] = {}
-        # hand-set limits (shared by every model of the provider) pace evenly until the headers
-        # show the provider's bucket; from then on that bucket paces at the hand-set rate
+        # hand-set limits (shared by every model of the provider) pace with a second's burst until
+        # the headers show the provider's bucket; from then on that bucket paces at the hand-set rate
         self.hand_set_rates = {}
         for bucket in (manual, tokens):
             if bucket is not None:
                 self.buckets[bucket.name] = bucket
                 self.hand_set_rates[bucket.name] = bucket.limit
-        self.in_flight = 0
+        self.in_flight = 0  # calls past the window: sent, or waiting for a bucket
+        # cost sent so far per bucket name, whether or not the bucket is known yet: an answer's
+        # `remaining` less what went out after its request is the server's level now
+        self.sent = dict.fromkeys(BUCKETS, 0.0)
+        # the same for the blind calls answered so far (evalkit.pacing.Pacer._sent_after)
+        self.blind_answered = dict.fromkeys(BUCKETS, 0.0)
         self.blocked_until = 0.0
         self.backoff_s = 0.0
         self._waiting: deque[asyncio.Future] = deque()
@@ -232,12 +239,12 @@ class Pacer:
         except BaseException:
             self._leave()
             raise
-        marks = {}
         for name, bucket in self.buckets.items():
             bucket.level -= costs[name]
-            bucket.sent += costs[name]
-            marks[name] = bucket.sent
-        return Ticket(costs, now, marks)
+        sent = self.sent
+        for name in BUCKETS:
+            sent[name] += costs[name]
+        return Ticket(costs, now, dict(sent), not self.headers_seen)
 
     def delay(self, costs: dict[str, float], now: float) -> float:
         """Seconds a call of these costs must wait at `now` (0: it may go)."""
@@ -283,6 +290,9 @@ class Pacer:
         if limits:
             self.headers_seen = True
             self._observe(ticket, limits, now)
+        if ticket.blind:
+            for name in BUCKETS:
+                self.blind_answered[name] += ticket.costs[name]
         if rate_limited:
             self.rate_limited += 1
             self.backoff_s = min(max(self.backoff_s * 2, 0.5), 30.0)
@@ -320,11 +330,10 @@ class Pacer:
                 if fresh:
                     bucket.capacity = bucket.level = limit
                 continue
-            # the server's level when it took this request, less what went out since, plus refill
-            if name in ticket.marks:
-                sent_after = bucket.sent - ticket.marks[name]
-            else:
-                sent_after = self._sent_after_unknown(ticket, name)
+            # the server's level when it took this request, less what went out since (counted
+            # even before the bucket was known; calls still waiting for a bucket have not gone
+            # out), plus refill
+            sent_after = self._sent_after(ticket, name)
             bucket.capacity = max(bucket.capacity, remaining + ticket.costs[name])
             bucket.refill(now)
             # (the refill since it was sent, except on the first answer: at the start of a run the
@@ -335,10 +344,13 @@ class Pacer:
             bucket.level = estimate if fresh else min(bucket.level, estimate)
             bucket.at = now
 
-    def _sent_after_unknown(self, ticket: Ticket, name: str) -> float:
-        """A bucket seen for the first time: what went out before it existed is not counted in
-        it; the calls in flight (other than this one) were sent after or with it."""
-        return max(self.in_flight - 1, 0) * ticket.costs[name]
+    def _sent_after(self, ticket: Ticket, name: str) -> float:
+        """What the server may not have counted yet in the `remaining` of this ticket's answer:
+        the calls sent after it, and, for a call of the blind first wave (sent together, so they
+        reach the server in any order), the others of that wave still unanswered."""
+        if not ticket.blind:
+            return self.sent[name] - ticket.marks[name]
+        return self.sent[name] - ticket.costs[name] - self.blind_answered[name]
 
 
 class Pacers:

@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 
 #: how long the model lookups (shutdown dates) may take in all before they count as unknown
 LOOKUP_BUDGET_S = 12.0
+#: what summarising a run loads (the metrics, their statistics and the report, about 0.2 s): a run
+#: of remote calls loads them in a background thread while its calls wait on the network, so its
+#: end does not wait for them
+SUMMARY_MODULES = ("evalkit.stats", "evalkit.metrics", "evalkit.field_metrics", "evalkit.report.markdown",
+                   "numpy.random")
+#: how long the calls run before that starts: the first wave and its answers go first
+PRELOAD_AFTER_S = 1.0
 
 
 @dataclass
@@ -158,6 +165,26 @@ async def lookup_retirements(providers: dict[str, Provider], cache, today, *, ne
         prefix, model = split_model(provider.ref)
         result[name] = schedule(prefix, model, known.get(route_keys.get(name, "")), today, route=name)
     return result
+
+
+def import_quietly(names: tuple[str, ...]) -> None:
+    """Import these modules ahead of need; a failure is left for the code that needs them to report."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - imported again where it is used, which reports it
+            return
+
+
+async def preload_later(names: tuple[str, ...], delay_s: float) -> None:
+    """After `delay_s`, import `names` in a background thread (the event loop keeps running: the
+    import gives the interpreter up every few milliseconds)."""
+    import threading
+
+    await asyncio.sleep(delay_s)
+    threading.Thread(target=import_quietly, args=(names,), name="evalkit-preload", daemon=True).start()
 
 
 async def _holding(slots: asyncio.Semaphore | None, lookup):
@@ -282,13 +309,15 @@ class _Session:
         self.executor.judges = self.judges
         self.executor.stopping = self.stopper.requested
         lookups = None
-        if not self.resumed and any(p.remote for p in self.providers.values()):
+        remote = any(p.remote for p in self.providers.values())
+        if not self.resumed and remote:
             started = asyncio.Event()
             lookups = asyncio.ensure_future(self.check_retirements(started))
             await started.wait()  # the lookups hold their slots before the first call queues
         self.executor.bar = _progress_bar(len(self.calls), self.options, getattr(self, "pacers", None))
         watcher = asyncio.ensure_future(self.executor.bar.watch()) if self.executor.bar is not None else None
         cases = asyncio.ensure_future(self.write_cases())
+        preload = asyncio.ensure_future(preload_later(SUMMARY_MODULES, PRELOAD_AFTER_S)) if remote else None
         try:
             await self.executor.run()
             await cases
@@ -299,6 +328,8 @@ class _Session:
                 cases.cancel()
             if lookups is not None and not lookups.done():
                 lookups.cancel()
+            if preload is not None:
+                preload.cancel()
             if watcher is not None:
                 watcher.cancel()
             if self.executor.bar is not None:

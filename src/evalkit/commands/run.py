@@ -122,6 +122,17 @@ def warn(message: str) -> None:
 
 
 def handle(args) -> int:
+    """`evalkit run`; start-up collects no garbage until the calls start (evalkit.gcfreeze)."""
+    from evalkit.gcfreeze import pause_collection, resume_collection
+
+    pause_collection()
+    try:
+        return run_command(args)
+    finally:
+        resume_collection()
+
+
+def run_command(args) -> int:
     from evalkit.limits import parse_rpm
     from evalkit.runner import RunOptions, run_suite
 

@@ -401,10 +401,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
                     limiters_for(prefixes, options.tpm, TokenLimiter, "--tpm"))
     if options.max_wait_s is None or not options.max_wait_s >= 0:
         raise BadInput(f"--max-wait must be zero or more seconds, got {options.max_wait_s}")
-    calls = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s)
     by_route = {name: pacers.for_provider(provider) for name, provider in providers.items()}
-    for call in calls:
-        call.limiter = by_route[call.request.route]
+    calls = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s, limiters=by_route)
 
     run_dir: Path
     if previous is not None:

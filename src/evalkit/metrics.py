@@ -107,6 +107,30 @@ def macro_f1_from_confusions(conf: Array, n_labels: int) -> Array:
         return np.where(count > 0, (f1 * present).sum(axis=1) / np.maximum(count, 1), np.nan)
 
 
+def kappa_macro_f1_and_f1(conf: Array, n_labels: int) -> Array:
+    """(B, 2 + n_labels): kappa, macro-F1 and each label's F1 of each matrix, the values of
+    kappa_from_confusions, macro_f1_from_confusions and f1_from_confusions, from one pass of
+    row and column sums (counts: whole numbers, which sum exactly in any order)."""
+    import numpy as np
+
+    expected_totals, predicted_totals = conf.sum(axis=2), conf.sum(axis=1)
+    n = expected_totals.sum(axis=1).astype(float)
+    diagonal = np.diagonal(conf, axis1=1, axis2=2)
+    observed = diagonal.sum(axis=1) / n
+    chance = (expected_totals * predicted_totals).sum(axis=1) / (n * n)
+    tp = diagonal[:, :n_labels].astype(float)
+    fp = predicted_totals[:, :n_labels] - tp
+    fn = expected_totals[:, :n_labels] - tp
+    denom = 2 * tp + fp + fn
+    present = expected_totals[:, :n_labels] > 0
+    count = present.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(np.isclose(chance, 1.0), np.nan, (observed - chance) / (1 - chance))
+        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
+        macro = np.where(count > 0, (f1 * present).sum(axis=1) / np.maximum(count, 1), np.nan)
+    return np.column_stack([kappa, macro, f1])
+
+
 class CaseCells:
     """Per-case confusion counts, (n_cases, K*K) in effect, K = labels + 2 specials: each row
     is kept as its case's index and its confusion cell (expected * K + predicted), so memory
@@ -252,9 +276,7 @@ def kappa_and_f1_intervals(rows: list[Row], labels: list[str], *, seed: int = 0,
     n_labels = len(labels)
 
     def statistic(conf: Array) -> Array:
-        return np.column_stack(
-            [kappa_from_confusions(conf), macro_f1_from_confusions(conf, n_labels), f1_from_confusions(conf, n_labels)]
-        )
+        return kappa_macro_f1_and_f1(conf, n_labels)
 
     estimate, boot, jack = bootstrap_statistics(rows, labels, statistic, seed=seed, n_boot=n_boot)
     cis = [

@@ -83,3 +83,26 @@ def test_the_examples_part_is_the_hash_of_the_examples_canonical_json_when_examp
         ]
         expected = hashlib.sha256(canonical_json(listed).encode()).hexdigest()[:16]
         assert printer.of([{"role": "user", "content": "q"}], examples, []).parts["examples"] == expected
+
+
+def test_the_default_prompt_gives_the_input_as_the_template_would(make_suite):
+    from evalkit.routes import DEFAULT_PROMPT, RoutePlan, _environment
+    from evalkit.suite import load_suite
+
+    suite = load_suite(make_suite(routes={"base": {"kind": "base", "model": "mock:expected", "system": "Hi"}}))
+    plan = RoutePlan("base", suite.spec.routes["base"], suite)
+    template = _environment().from_string(DEFAULT_PROMPT)
+    for data in (
+        "plain {{ 1 + 1 }} text ü",
+        {"subject": "Charge", "body": "{% if x %}twice{% endif %}"},
+        "  spaced \n",
+    ):
+        case = Case(id="c", input=data, expected="x")
+        rendered = plan.render(case)
+        shown = plan.render(case).messages[-1]["content"]
+        values = {"input": str(data) if isinstance(data, str) else None}
+        if isinstance(data, dict):
+            from evalkit.routes import InputFields
+
+            values["input"] = InputFields(data)
+        assert shown == template.render(values) == rendered.messages[-1]["content"]

@@ -1,5 +1,6 @@
 """Keep the garbage collector's full passes off the objects that live as long as a run
-(long_lived_objects_frozen around the run, freeze_more for what it sets up later)."""
+(collector_paused while the suite loads and the calls are planned, long_lived_objects_frozen
+around the run, freeze_more for what it sets up later)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,36 @@ def freeze_more() -> None:
         import gc
 
         gc.freeze()
+
+
+class _Pause:
+    def __init__(self) -> None:
+        import gc
+
+        self.was_enabled = gc.isenabled()
+        self.paused = self.was_enabled
+
+    def resume(self) -> None:
+        """Turn the collector back on (if it was on before), e.g. once the planned objects are frozen."""
+        import gc
+
+        if self.paused:
+            self.paused = False
+            gc.enable()
+
+
+@contextmanager
+def collector_paused():
+    """No garbage collection while a suite is loaded and its calls are planned: everything made
+    then (20,000 cases, 40,000 planned calls) lives as long as the run, yet each full pass of
+    the collector walked all of it, about half of the planning time. `resume()` turns it back
+    on earlier; leaving the block does in any case. A collector someone else turned off stays off."""
+    import gc
+
+    pause = _Pause()
+    if pause.paused:
+        gc.disable()
+    try:
+        yield pause
+    finally:
+        pause.resume()

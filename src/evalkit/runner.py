@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
 from evalkit.executor import FAILED, Executor, QuotaExhausted
-from evalkit.gcfreeze import long_lived_objects_frozen
+from evalkit.gcfreeze import collector_paused, long_lived_objects_frozen
 from evalkit.manifest import new_manifest, now_iso, reported_models
 from evalkit.planning import attach_cache_keys, build_providers, cache_modes, plan_calls
 from evalkit.providers.base import Provider, split_model
@@ -335,6 +335,11 @@ class _Session:
 
 def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None) -> RunResult:
     """Run every holdout case through the suite's routes and write the run directory."""
+    with collector_paused() as collector:  # the collector is back on once the planned objects are frozen
+        return _run_suite(suite, options, collector)
+
+
+def _run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None, collector) -> RunResult:
     from evalkit import store
     from evalkit.cache import ResponseCache
     from evalkit.limits import TokenLimiter, limiters_for
@@ -460,6 +465,7 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
         writer = store.RunWriter(run_dir)
         try:
             with long_lived_objects_frozen():
+                collector.resume()
                 complete = asyncio.run(session.main(writer, Scorer(suite.spec.task, suite.output_schema)))
             writer.check()  # the last rows went to the file the run opened, and it is still there
         except store.ResultsReplaced as error:

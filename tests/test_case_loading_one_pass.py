@@ -97,3 +97,24 @@ def test_the_cases_digest_is_the_sha256_of_every_cases_json_in_order(tmp_path):
         digest.update(case.model_dump_json().encode())
     assert cases_digest(cases) == digest.hexdigest()
     assert cases_digest(cases[::-1]) != digest.hexdigest()
+
+
+def test_json_escapes_and_numbers_read_as_the_json_module_reads_them(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    lines = [
+        r'{"id": "e1", "input": "caf\u00e9 \ud83d\ude00 tab\t \"q\" \\ \/", "expected": "x"}',
+        '{"id": "e2", "input": "x", "expected": "y", "metadata": {"f": 1.5e-7, "i": 12345678901234567890, '
+        '"n": null, "b": [true, false], "d": {"k": -0.0}}}',
+        '{"id": "e3", "input": "dup", "expected": "first", "expected": "second"}',
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    loaded, expected = load_cases(path), _one_by_one(path)
+    assert [c.model_dump() for c in loaded] == [c.model_dump() for c in expected]
+    assert loaded[1].metadata["i"] == 12345678901234567890 and loaded[2].expected == "second"
+
+
+def test_a_line_that_is_not_json_is_named_as_before(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    path.write_text(json.dumps(RECORDS[0]) + "\n{not json}\n", encoding="utf-8")
+    with pytest.raises(BadInput, match=re.escape(f"{path}:2") + r".*invalid JSON"):
+        load_cases(path)

@@ -33,7 +33,7 @@ FILENAME = "responses.sqlite3"
 #: how long a looked-up model shutdown date is reused (seconds)
 MODEL_INFO_TTL_S = 24 * 3600
 _FORMAT = 2  # bump when the key's contents change: old entries are simply never hit
-_BATCH = 64
+_BATCH = 256  # (or a second's answers, whichever comes first: at most that much is lost with the process)
 _BATCH_S = 1.0
 
 _RESPONSE_FIELDS = ("text", "model", "input_tokens", "output_tokens", "latency_ms", "finish_reason", "request_id",

@@ -14,6 +14,7 @@ uses this executor's rows, cache and live path.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -25,10 +26,11 @@ from evalkit.gcfreeze import freeze_more, resume_collection
 from evalkit.planning import Call
 from evalkit.pricing import call_cost
 from evalkit.provenance import EVIDENCE, of_recording
-from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse
+from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse, messages_json
 from evalkit.rows import Row, result_row
 from evalkit.scoring import Score
-from evalkit.store import safe_text
+from evalkit.secrets import scrub
+from evalkit.store import _line, safe_text
 
 if TYPE_CHECKING:
     from evalkit.judge import Judges
@@ -202,7 +204,7 @@ class Executor:
 
     def record(self, row: Row, call: Call) -> None:
         """Append the row (and its request) to the run, and count it on the progress bar."""
-        self.writer.append(row, request_line(call))
+        self.writer.append(row, request_line_bytes(call))
         if self.bar is not None:
             self.bar.update(1)
 
@@ -406,3 +408,20 @@ def request_line(call: Call) -> dict[str, Any]:
             "repeat": request.repeat, "model": call.provider.ref, "endpoint": call.endpoint,
             "messages": request.messages, "params": request.params,
             "output_schema": request.output_schema is not None}
+
+
+def request_line_bytes(call: Call) -> bytes:
+    """The requests.jsonl line of a call, `store._line(request_line(call))` byte for byte, with the
+    messages' JSON made once per call (`messages_json`, which the pacer's token estimate uses too)."""
+    request = call.request
+    if not isinstance(request.messages, list):
+        return _line(request_line(call))
+    head = json.dumps({"request_sha256": call.fingerprint.sha256, "route": request.route, "case_id": request.case_id,
+                       "repeat": request.repeat, "model": call.provider.ref, "endpoint": call.endpoint},
+                      ensure_ascii=False)
+    tail = json.dumps({"params": request.params, "output_schema": request.output_schema is not None},
+                      ensure_ascii=False)
+    try:
+        return scrub(f'{head[:-1]}, "messages": {messages_json(request)}, {tail[1:]}').encode("utf-8") + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate: the line escapes it, as _line does
+        return _line(request_line(call))

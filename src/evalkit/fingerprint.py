@@ -99,6 +99,7 @@ class Fingerprinter:
         self._head = canonical_json(head)[:-1] + ',"messages":'
         rest = {"model": model, "params": self.params, "provider": provider, "schema": schema}
         self._tail = "," + canonical_json(rest)[1:]
+        self._examples: dict[int, tuple[Any, str]] = {}  # id -> (example, its canonical JSON): a pool's few repeat
 
     def document(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         return request_document(
@@ -122,11 +123,23 @@ class Fingerprinter:
             "model": self._fixed_parts["model"],
             "system": _short("[" + ",".join(system) + "]"),
             "messages": _short("[" + ",".join(others) + "]"),
-            "examples": _short(canonical_json([_example(e) for e in examples or []])),
+            "examples": _short("[" + ",".join([self._example_json(e) for e in examples or []]) + "]"),
             "context": _short(canonical_json(list(context or []))),
             "params": self._fixed_parts["params"],
         }
         return Fingerprint(hashlib.sha256(whole.encode("utf-8")).hexdigest(), parts)
+
+
+    def _example_json(self, example: Any) -> str:
+        """`canonical_json(_example(example))`, kept per example (the list's JSON is its items'
+        JSON joined by commas, as canonical_json writes a list)."""
+        known = self._examples.get(id(example))
+        if known is not None and known[0] is example:
+            return known[1]
+        text = canonical_json(_example(example))
+        if hasattr(example, "id") and len(self._examples) < 100_000:  # a case of the pool (plain data may change)
+            self._examples[id(example)] = (example, text)
+        return text
 
 
 def _example(example: Any) -> Any:

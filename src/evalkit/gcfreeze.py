@@ -1,5 +1,6 @@
 """Keep the garbage collector's full passes off the objects that live as long as a run
-(long_lived_objects_frozen around the run, freeze_more for what it sets up later)."""
+(pause_collection from start-up until the calls start: the suite, the plan, the SDK's import;
+long_lived_objects_frozen around the run; freeze_more for what it sets up later)."""
 
 from __future__ import annotations
 

@@ -29,6 +29,8 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any
 
+from evalkit.providers.base import ProviderRequest, messages_json
+
 #: calls in flight before the first answer tells what the limits are
 START_WINDOW = 8
 #: the share of a learned rate actually used: a margin for clocks and other clients of the key
@@ -209,7 +211,10 @@ class Pacer:
     def costs_of(request) -> dict[str, float]:
         params = request.params
         max_tokens = params.get("max_completion_tokens") or params.get("max_tokens")
-        inputs, outputs = estimate_tokens(request.messages, max_tokens)
+        if isinstance(request, ProviderRequest):  # (estimate_tokens, from the messages' JSON made once per call)
+            inputs, outputs = len(messages_json(request)) // 4 + 1, int(max_tokens or 0)
+        else:
+            inputs, outputs = estimate_tokens(request.messages, max_tokens)
         return {"requests": 1.0, "tokens": float(inputs + outputs), "input_tokens": float(inputs),
                 "output_tokens": float(outputs)}
 

@@ -229,7 +229,9 @@ def render_requests(suite: LoadedSuite, routes: list[str] | None = None, case_id
 
 
 def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int, *,
-               timeout_s: float | None = None) -> list[Call]:
+               timeout_s: float | None = None, limiters: dict[str, Any] | None = None) -> list[Call]:
+    """Every call of the run, unrendered (Call.render fills them in); `limiters`: the pacer of
+    each route's calls (evalkit.pacing), by route name."""
     from evalkit.pricing import price_for
 
     plans = build_plans(suite, list(providers),
@@ -243,7 +245,7 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
         if holdout:
             plan.render_once(holdout[0])
     expected = [expected_label(case, label_field) for case in holdout]
-    calls = []
+    calls: list[Call] = []
     for name, provider in providers.items():
         params = route_params(suite, name, timeout_s)  # one dict per route: providers configure once
         price = price_for(provider.price_ref(), suite.spec.pricing)
@@ -259,13 +261,15 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
         repair = suite.spec.routes[name].repair
         repairs = repair.attempts if repair is not None and split_model(provider.ref)[0] != "replay" else 0
         plan, schema = plans[name], suite.output_schema
+        limiter = limiters.get(name) if limiters is not None else None
+        unrendered = cast("list[dict[str, str]]", None)  # Call.render() fills in the messages
+        new_request, new_call, append = ProviderRequest, Call, calls.append
+        # (positional arguments, in Call's field order: 40,000 calls are made before the first is sent)
         for case, label in zip(holdout, expected):
             for repeat in range(repeats):
-                unrendered = cast("list[dict[str, str]]", None)  # Call.render() fills in the messages
-                request = ProviderRequest(case.id, name, repeat, unrendered, params, schema, case)
-                calls.append(Call(request, provider, label, case.tags, None, price, plan=plan,
-                                  recorded_price=recorded_price, projected_price=projected_price,
-                                  fingerprinter=fingerprinter, endpoint=endpoint, repair_attempts=repairs))
+                request = new_request(case.id, name, repeat, unrendered, params, schema, case)
+                append(new_call(request, provider, label, case.tags, None, price, None, "off", limiter,
+                                recorded_price, projected_price, fingerprinter, endpoint, repairs, None, plan))
     return calls
 
 

@@ -81,6 +81,8 @@ class RoutePlan:
         env = _environment()
         self._used: set[str] = set()
         self._templates = {}
+        # the default prompt renders the input as it is: str(input), without a template render per call
+        self._plain_prompt = (route.prompt or DEFAULT_PROMPT) == DEFAULT_PROMPT
         for part in ("system", "prompt"):
             source = getattr(route, part) if part == "system" else (route.prompt or DEFAULT_PROMPT)
             if source is None:
@@ -159,7 +161,10 @@ class RoutePlan:
             if "context" not in self._used:
                 extra_system.append("Reference documents:\n\n" + values["context"])
         try:
-            texts = {part: template.render(values) for part, template in self._templates.items()}
+            texts = {
+                part: str(values["input"]) if part == "prompt" and self._plain_prompt else template.render(values)
+                for part, template in self._templates.items()
+            }
         except TemplateError as exc:
             raise BadInput(
                 f"route {self.name!r}, case {case.id!r}: template error: {exc.message}", where=str(self.suite.path)

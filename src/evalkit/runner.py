@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
 from evalkit.executor import FAILED, Executor, QuotaExhausted
-from evalkit.gcfreeze import long_lived_objects_frozen
+from evalkit.gcfreeze import long_lived_objects_frozen, pause_collection, resume_collection
 from evalkit.manifest import new_manifest, now_iso, reported_models
 from evalkit.planning import attach_cache_keys, build_providers, cache_modes, plan_calls
 from evalkit.providers.base import Provider, split_model
@@ -367,6 +367,14 @@ class _Session:
 
 def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None) -> RunResult:
     """Run every holdout case through the suite's routes and write the run directory."""
+    pause_collection()  # no garbage collection while the suite loads and the calls are planned (evalkit.gcfreeze)
+    try:
+        return _run_suite(suite, options)
+    finally:
+        resume_collection()
+
+
+def _run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None) -> RunResult:
     from evalkit import store
     from evalkit.cache import ResponseCache
     from evalkit.limits import TokenLimiter, limiters_for
@@ -433,10 +441,8 @@ def run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None = None
                     limiters_for(prefixes, options.tpm, TokenLimiter, "--tpm"))
     if options.max_wait_s is None or not options.max_wait_s >= 0:
         raise BadInput(f"--max-wait must be zero or more seconds, got {options.max_wait_s}")
-    calls = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s)
     by_route = {name: pacers.for_provider(provider) for name, provider in providers.items()}
-    for call in calls:
-        call.limiter = by_route[call.request.route]
+    calls = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s, limiters=by_route)
 
     run_dir: Path
     if previous is not None:

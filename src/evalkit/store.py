@@ -92,13 +92,14 @@ class RunWriter:
         self._identity = (stat.st_dev, stat.st_ino)
         self._checked = 0.0
 
-    def append(self, row: dict[str, Any], request: dict[str, Any] | None = None) -> None:
+    def append(self, row: dict[str, Any], request: dict[str, Any] | bytes | None = None) -> None:
+        """`request`: its requests.jsonl record, or that record's line already encoded (`_line`)."""
         now = time.monotonic()
         if now - self._checked >= CHECK_EVERY_S:
             self.check()
             self._checked = now
         if request is not None:
-            self._requests.write(_line(request))
+            self._requests.write(request if isinstance(request, bytes) else _line(request))
             self._requests.flush()
         self._file.write(_line(row))
         self._file.flush()

@@ -33,6 +33,19 @@ class ProviderRequest:
     examples: list = field(default_factory=list)
     context: list[str] = field(default_factory=list)
     context_ids: list[str] = field(default_factory=list)  # the retrieved chunks' ids, as `context` is ordered
+    #: (messages, their JSON) once `messages_json` has encoded them (a replaced request starts without)
+    encoded: Any = field(default=None, init=False, repr=False, compare=False)
+
+
+def messages_json(request: ProviderRequest) -> str:
+    """`json.dumps(request.messages, ensure_ascii=False)`, encoded once per messages list: the
+    pacer's token estimate and the requests.jsonl line both use it."""
+    messages, cached = request.messages, request.encoded
+    if cached is None or cached[0] is not messages:
+        import json
+
+        cached = request.encoded = (messages, json.dumps(messages, ensure_ascii=False))
+    return cached[1]
 
 
 @dataclass(slots=True)

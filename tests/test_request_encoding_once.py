@@ -106,3 +106,25 @@ def test_the_default_prompt_gives_the_input_as_the_template_would(make_suite):
 
             values["input"] = InputFields(data)
         assert shown == template.render(values) == rendered.messages[-1]["content"]
+
+
+def test_rate_limit_headers_are_read_from_httpx_headers_and_absent_ones_give_none():
+    import httpx2
+
+    from evalkit.pacing import read_rate_limits
+
+    plain = httpx2.Headers({"content-type": "application/json", "x-request-id": "req_1"})
+    assert read_rate_limits(plain) is None
+    openai = httpx2.Headers(
+        {
+            "X-RateLimit-Limit-Requests": "500",
+            "x-ratelimit-remaining-requests": "499",
+            "x-ratelimit-reset-requests": "120ms",
+        }
+    )
+    assert read_rate_limits(openai) == {"requests": (500.0, 499.0, 0.12)}
+    anthropic = httpx2.Headers(
+        {"anthropic-ratelimit-tokens-limit": "1000", "anthropic-ratelimit-tokens-remaining": "10"}
+    )
+    assert read_rate_limits(anthropic) == {"tokens": (1000.0, 10.0, None)}
+    assert read_rate_limits({"x-ratelimit-limit-tokens": "60"}) == {"tokens": (60.0, None, None)}

@@ -88,6 +88,11 @@ def read_rate_limits(headers: Any) -> dict[str, tuple[float, float | None, float
     None when the answer carries none."""
     if headers is None:
         return None
+    raw = getattr(headers, "raw", None)  # httpx's headers as (name, value) byte pairs: one look at every name
+    if isinstance(raw, list) and not any(
+        name.lower().startswith((b"x-ratelimit-", b"anthropic-ratelimit-")) for name, _ in raw
+    ):
+        return None
     found = {}
     if headers.get("x-ratelimit-limit-requests") is not None or headers.get("x-ratelimit-limit-tokens") is not None:
         for bucket in ("requests", "tokens"):

@@ -23,7 +23,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,11 @@ class AnswerBook:
         self.answers = dict(answers or {})
         self.completions = 0
         self.misses = 0
-        self.first_at: float | None = None  # time.time() of the first completion request since the reset
         self._lock = threading.Lock()
 
     def __call__(self, kind: str, body: dict[str, Any]) -> str:
         with self._lock:
             self.completions += 1
-            if self.first_at is None:
-                self.first_at = time.time()
         for message in reversed(body.get("messages") or []):
             if message.get("role") == "user":
                 content = message.get("content")
@@ -64,12 +60,11 @@ class AnswerBook:
         with self._lock:
             self.completions = 0
             self.misses = 0
-            self.first_at = None
 
 
 def _stats(server, book: AnswerBook) -> dict[str, int]:
     stats = {"completions": book.completions, "requests": server.request_count,
-             "max_in_flight": server.max_in_flight, "misses": book.misses, "first_at": book.first_at}
+             "max_in_flight": server.max_in_flight, "misses": book.misses, "first_at": server.first_completion_at}
     limit = server.rate_limit
     if limit is not None:
         span = limit.last_at - limit.first_at if limit.first_at is not None else 0.0

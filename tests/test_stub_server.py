@@ -150,3 +150,12 @@ def test_unknown_path_is_404_and_bad_json_is_400(make_stub):
         bad = http.post(stub.url + "/v1/messages", content=b"{nope")
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
     assert bad.status_code == 400 and bad.json()["type"] == "error"
+
+
+def test_the_first_completion_request_is_timed_on_arrival_not_after_its_latency(make_stub):
+    stub = make_stub(lambda kind, body: "ok", latency_ms=300)
+    sent = time.time()
+    openai_client(stub).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert stub.first_completion_at is not None and stub.first_completion_at - sent < 0.25
+    stub.reset_counts()
+    assert stub.first_completion_at is None

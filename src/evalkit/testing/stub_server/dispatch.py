@@ -55,6 +55,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -123,6 +124,7 @@ class _DispatchMixin:
     _prefix_routes: list[tuple[str, str, tuple[str, str]]]
     _rng: random.Random
     latency_ms: float
+    first_completion_at: float | None
     jitter_ms: float
     error_rate: float
     error_statuses: tuple[int, ...]
@@ -210,6 +212,8 @@ class _DispatchMixin:
         if method == "POST" and not isinstance(body, dict) and not (body is None and path.endswith("/cancel")):
             return self._error(kind, 400, "The request body must be a JSON object.", request_id)
 
+        if route[1] in _LIMITED and self.first_completion_at is None:
+            self.first_completion_at = time.time()
         # Seeded draws first, in arrival order, whatever the script decides.
         delay = self._draw_delay_s()
         injected = self._draw_error()

@@ -139,6 +139,8 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
         self._seq = 0  # never reset: request ids stay unique
         self._in_flight = 0
         self._max_in_flight = 0
+        #: time.time() when the first completion request arrived (before its latency), since the last reset
+        self.first_completion_at: float | None = None
 
         self._exact_routes: dict[tuple[str, str], tuple[str, str]] = {}
         self._prefix_routes: list[tuple[str, str, tuple[str, str]]] = []
@@ -265,13 +267,14 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
         return self._max_in_flight
 
     def reset_counts(self) -> None:
-        """Zero ``request_count`` and ``max_in_flight`` and clear ``requests``.
+        """Zero ``request_count``, ``max_in_flight`` and ``first_completion_at`` and clear ``requests``.
 
         ``fail_script`` ordinals restart at 0; request ids keep increasing.
         """
         with self._lock:
             self._count = 0
             self._max_in_flight = self._in_flight
+            self.first_completion_at = None
             self.requests.clear()
 
     def _begin(self, method: str, path: str, query: str, headers: dict[str, str]) -> tuple[int, str, dict[str, Any]]:

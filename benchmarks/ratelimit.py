@@ -200,7 +200,7 @@ def render(bench: RateBench) -> str:
              f"{bench.tokens:.0f} tokens as counted). \"Allowed\" is what the limit allows for the requests "
              "answered; \"calls\" is the time from the first request let through to the last answer (the process's "
              "start-up left out); the SDK loop is AsyncOpenAI with its own 2 retries.", "",
-             "Figures are the repetition with the median wall time (of two, the faster); with several",
+             "Figures are the repetition with the median wall time (of an even number, the faster of the two in the middle); with several",
              "repetitions, the range of the ratios is in parentheses, the 429s and rows of the worst one",
              "in brackets.", "",
              "| limit | harness | wall / allowed | wall | calls / allowed | 429s (share of requests) | rows answered | exit |",

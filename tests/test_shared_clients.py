@@ -69,3 +69,18 @@ def test_a_run_of_four_routes_on_one_server_opens_one_connection_pool(monkeypatc
         routes = {name: openai_route(stub) for name in ("a", "b", "c", "d")}
         result = run(write_suite(tmp_path, routes, n=4), tmp_path / "run", concurrency=4)
     assert result.exit_code == 0 and len(made) == 1
+
+
+def test_a_run_the_cache_answers_whole_opens_no_provider(monkeypatch, tmp_path):
+    from evalkit.providers.openai import OpenAIProvider
+
+    isolate(monkeypatch, tmp_path)
+    opened = []
+    real_open = OpenAIProvider.open
+    monkeypatch.setattr(OpenAIProvider, "open", lambda self: opened.append(self.route_name) or real_open(self))
+    with StubServer(lambda kind, body: gold(body)) as stub:
+        suite = write_suite(tmp_path, {"base": openai_route(stub)}, n=40)
+        run(suite, tmp_path / "first")
+        assert opened == ["base"]
+        run(suite, tmp_path / "again")
+    assert opened == ["base"]  # the second run's answers all came from the cache: no SDK import, no client

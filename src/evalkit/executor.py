@@ -14,6 +14,7 @@ uses this executor's rows, cache and live path.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import time
@@ -64,6 +65,7 @@ class Executor:
         self.slots = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
         self.judges: Judges | None = None  # when the task has judged fields
         self.stopping = False  # set by the run's signal handler: no new call starts
+        self._opened: set[int] = set()  # the providers opened (by id)
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
         options = self.options
@@ -341,12 +343,12 @@ class Executor:
         time just before it is due (see `_due`)."""
         if not pending:
             return
-        judges: list[Provider] = self.judges.opened() if self.judges else []
-        for provider in {id(p): p for p in [*(c.provider for c in pending), *judges]}.values():
-            provider.open()
-        freeze_more()  # the SDK's modules and clients live as long as the run
+        # The first calls are looked up in the cache before any provider is opened: a run the
+        # cache answers whole never imports an SDK or builds a client.
+        first = self.answer_from_cache(pending[:RENDER_AHEAD])
+        self._open([*(self.judges.opened() if self.judges else []), *(c.provider for c in first)])
         resume_collection()  # start-up is over (evalkit.gcfreeze.pause_collection)
-        due = self._due(pending)
+        due = itertools.chain(first, self._due(pending[RENDER_AHEAD:]))
         workers = [asyncio.ensure_future(self._worker(due)) for _ in range(min(self.options.concurrency, len(pending)))]
         try:
             await asyncio.gather(*workers)
@@ -360,7 +362,19 @@ class Executor:
         """The calls to make, in order: rendered and answered from the cache RENDER_AHEAD at a
         time, so the first request goes out without waiting for the whole plan."""
         for start in range(0, len(calls), RENDER_AHEAD):
-            yield from self.answer_from_cache(calls[start:start + RENDER_AHEAD])
+            missed = self.answer_from_cache(calls[start:start + RENDER_AHEAD])
+            self._open([call.provider for call in missed])
+            yield from missed
+
+    def _open(self, providers: list[Provider]) -> None:
+        """Open each provider the first time a call of its needs making (its SDK's import and
+        client), outside any call's timing."""
+        fresh = {id(p): p for p in providers if id(p) not in self._opened}
+        for key, provider in fresh.items():
+            provider.open()
+            self._opened.add(key)
+        if fresh:
+            freeze_more()  # the SDK's modules and clients live as long as the run
 
     async def _worker(self, due) -> None:
         """Make the next due call until none is left (the workers share one iterator; taking

@@ -64,6 +64,7 @@ class Executor:
         self.slots = asyncio.Semaphore(options.concurrency)  # calls in flight; model lookups take a slot too
         self.judges: Judges | None = None  # when the task has judged fields
         self.stopping = False  # set by the run's signal handler: no new call starts
+        self.answered = asyncio.Event()  # set when the first row is written (the first requests are out)
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
         options = self.options
@@ -205,6 +206,7 @@ class Executor:
     def record(self, row: Row, call: Call) -> None:
         """Append the row (and its request) to the run, and count it on the progress bar."""
         self.writer.append(row, request_line_bytes(call))
+        self.answered.set()
         if self.bar is not None:
             self.bar.update(1)
 
@@ -327,6 +329,7 @@ class Executor:
         """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
         if self.options.batch or (self.writer.dir / STATE_FILE).exists():
             resume_collection()
+            self.answered.set()  # a batch may take hours to answer: the run's files need not wait for it
             pending = self.answer_from_cache()  # the batch lane submits them all at once
             if pending:
                 from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it

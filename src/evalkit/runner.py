@@ -296,11 +296,16 @@ class _Session:
         store.write_json(self.run_dir / store.MANIFEST, self.manifest)
 
     async def write_cases(self) -> None:
-        """cases.jsonl (the evaluated cases, for every later stage), written once the first calls
-        are on their way: 20,000 cases take a while to serialise, and the calls need not wait."""
+        """cases.jsonl (the evaluated cases, for every later stage), written once the first row is
+        in (or the calls are over): 20,000 cases take a tenth of a second to serialise, and the
+        first requests need not wait behind them (`work` writes it if this never ran)."""
+        if self.executor is not None:
+            await self.executor.answered.wait()
+        self.write_cases_now()
+
+    def write_cases_now(self) -> None:
         from evalkit import store
 
-        await asyncio.sleep(0)
         if not (self.run_dir / store.CASES).exists():
             store.write_cases(self.run_dir, self.suite.holdout)
 
@@ -320,12 +325,14 @@ class _Session:
         preload = asyncio.ensure_future(preload_later(SUMMARY_MODULES, PRELOAD_AFTER_S)) if remote else None
         try:
             await self.executor.run()
+            self.executor.answered.set()  # no row may come (every call resumed): cases.jsonl is due now
             await cases
             if lookups is not None:
                 await lookups
         finally:
             if not cases.done():
                 cases.cancel()
+                self.write_cases_now()  # stopped before the first row: the run still gets its cases
             if lookups is not None and not lookups.done():
                 lookups.cancel()
             if preload is not None:

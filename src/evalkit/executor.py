@@ -18,12 +18,13 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from evalkit.batch import STATE_FILE
 from evalkit.gcfreeze import freeze_more, resume_collection
-from evalkit.planning import Call
+from evalkit.planning import Call, PlannedCalls
 from evalkit.pricing import call_cost
 from evalkit.provenance import EVIDENCE, of_recording
 from evalkit.providers.base import Provider, ProviderError, ProviderRequest, ProviderResponse, messages_json
@@ -53,7 +54,7 @@ class Executor:
     """Answers calls from the cache, then runs the rest with one global concurrency limit,
     per-provider rate limits and retries, writing a row per answer."""
 
-    def __init__(self, calls: list[Call], writer, scorer, options: RunOptions, cache=None):
+    def __init__(self, calls: Sequence[Call], writer, scorer, options: RunOptions, cache=None):
         self.calls, self.writer, self.scorer, self.options, self.cache = calls, writer, scorer, options, cache
         self.calls_made = 0
         self.retries = 0
@@ -210,7 +211,7 @@ class Executor:
         if self.bar is not None:
             self.bar.update(1)
 
-    def answer_from_cache(self, calls: list[Call] | None = None) -> list[Call]:
+    def answer_from_cache(self, calls: Sequence[Call] | None = None) -> list[Call]:
         """Render these calls (default: all of them) and write the rows that need no call: the
         answers in the cache, with `--cache read` its misses as error rows, and a call whose
         template failed as an error row. Return the calls still to make. A call is looked up
@@ -338,14 +339,15 @@ class Executor:
             return
         await self.run_live(self.calls)
 
-    async def run_live(self, pending: list[Call]) -> None:
+    async def run_live(self, pending: Sequence[Call]) -> None:
         """Make these calls now, concurrently, with rate limits and retries: `concurrency`
         workers take the calls in order, each rendered and looked up in the cache a few at a
         time just before it is due (see `_due`)."""
         if not pending:
             return
         judges: list[Provider] = self.judges.opened() if self.judges else []
-        for provider in {id(p): p for p in [*(c.provider for c in pending), *judges]}.values():
+        routes = pending.providers() if isinstance(pending, PlannedCalls) else [c.provider for c in pending]
+        for provider in {id(p): p for p in [*routes, *judges]}.values():
             provider.open()
         freeze_more()  # the SDK's modules and clients live as long as the run
         resume_collection()  # start-up is over (evalkit.gcfreeze.pause_collection)
@@ -359,7 +361,7 @@ class Executor:
             await asyncio.gather(*workers, return_exceptions=True)
             raise
 
-    def _due(self, calls: list[Call]):
+    def _due(self, calls: Sequence[Call]):
         """The calls to make, in order: rendered and answered from the cache RENDER_AHEAD at a
         time, so the first request goes out without waiting for the whole plan."""
         for start in range(0, len(calls), RENDER_AHEAD):

@@ -16,7 +16,7 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +27,7 @@ from evalkit.errors import BadInput
 from evalkit.executor import FAILED, Executor, QuotaExhausted
 from evalkit.gcfreeze import long_lived_objects_frozen, pause_collection, resume_collection
 from evalkit.manifest import new_manifest, now_iso, reported_models
-from evalkit.planning import attach_cache_keys, build_providers, cache_modes, plan_calls
+from evalkit.planning import Call, attach_cache_keys, build_providers, cache_modes, plan_calls
 from evalkit.providers.base import Provider, split_model
 from evalkit.suite import LoadedSuite, load_suite
 
@@ -449,7 +449,8 @@ def _run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None) -> R
     if options.max_wait_s is None or not options.max_wait_s >= 0:
         raise BadInput(f"--max-wait must be zero or more seconds, got {options.max_wait_s}")
     by_route = {name: pacers.for_provider(provider) for name, provider in providers.items()}
-    calls = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s, limiters=by_route)
+    calls: Sequence[Call] = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s,
+                                       limiters=by_route)
 
     run_dir: Path
     if previous is not None:

@@ -247,7 +247,6 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
                 plan.check(case)
         if holdout:
             plan.render_once(holdout[0])
-    expected = [expected_label(case, label_field) for case in holdout]
     routes: list[_RouteCalls] = []
     for name, provider in providers.items():
         params = route_params(suite, name, timeout_s)  # one dict per route: providers configure once
@@ -266,7 +265,7 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
         limiter = limiters.get(name) if limiters is not None else None
         routes.append(_RouteCalls(name, provider, params, price, limiter, recorded_price, projected_price,
                                   fingerprinter, endpoint, repairs, plans[name]))
-    return PlannedCalls(routes, holdout, expected, repeats, suite.output_schema)
+    return PlannedCalls(routes, holdout, label_field, repeats, suite.output_schema)
 
 
 @dataclass(slots=True)
@@ -294,9 +293,10 @@ class PlannedCalls(Sequence[Call]):
 
     CHUNK = 1024
 
-    def __init__(self, routes: list[_RouteCalls], holdout: list, expected: list[str], repeats: int, schema: Any):
-        self._routes, self._holdout, self._expected, self._repeats, self._schema = (
-            routes, holdout, expected, repeats, schema)
+    def __init__(self, routes: list[_RouteCalls], holdout: list, label_field: str | None, repeats: int,
+                 schema: Any):
+        self._routes, self._holdout, self._label_field, self._repeats, self._schema = (
+            routes, holdout, label_field, repeats, schema)
         self._total = len(routes) * len(holdout) * repeats
         self._made: list[Call] = []
         self._modes: dict[str, str] = {}  # cache modes by route (attach_cache_keys), for the calls made later
@@ -312,7 +312,7 @@ class PlannedCalls(Sequence[Call]):
         attach_cache_keys(self._made, modes)
 
     def _generate(self) -> Iterator[Call]:
-        holdout, expected, repeats, schema = self._holdout, self._expected, self._repeats, self._schema
+        holdout, label_field, repeats, schema = self._holdout, self._label_field, self._repeats, self._schema
         unrendered = cast("list[dict[str, str]]", None)  # Call.render() fills in the messages
         new_request, new_call = ProviderRequest, Call
         for route in self._routes:
@@ -321,7 +321,8 @@ class PlannedCalls(Sequence[Call]):
             fingerprinter = route.fingerprinter
             endpoint, repairs, plan = route.endpoint, route.repairs, route.plan
             # (positional arguments, in Call's field order)
-            for case, label in zip(holdout, expected):
+            for case in holdout:
+                label = expected_label(case, label_field)
                 for repeat in range(repeats):
                     request = new_request(case.id, name, repeat, unrendered, params, schema, case)
                     yield new_call(request, provider, label, case.tags, None, price, None,

@@ -96,3 +96,16 @@ def test_the_first_request_goes_out_before_every_call_of_the_run_is_made(tmp_pat
     assert result.exit_code == 0
     assert at_first_request[0] < 40 and len(counted) == 40
     assert sorted(r["case_id"] for r in rows(tmp_path / "run")) == [f"c{i:03d}" for i in range(40)]
+
+
+def test_calls_made_while_a_run_calls_are_kept_out_of_the_collectors_passes(make_suite, monkeypatch):
+    import gc
+
+    from evalkit.gcfreeze import long_lived_objects_frozen
+
+    monkeypatch.setattr(PlannedCalls, "CHUNK", 3)
+    calls, _ = planned(make_suite)
+    with long_lived_objects_frozen():
+        call = calls[4]  # made inside the run: frozen with the rest of the run's long-lived objects
+        walked = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+        assert gc.is_tracked(call) and id(call) not in walked and id(call.request) not in walked

@@ -42,9 +42,9 @@ def test_the_collector_is_off_while_a_run_plans_and_on_while_it_calls(make_suite
         seen["planning"] = gc.isenabled()
         return plan_calls(*args, **kwargs)
 
-    def calling(self, calls):
+    def calling(self, calls, start=0):
         seen["calling"] = gc.isenabled()
-        return due(self, calls)
+        return due(self, calls, start)
 
     monkeypatch.setattr(evalkit.runner, "plan_calls", planning)
     monkeypatch.setattr(evalkit.executor.Executor, "_due", calling)

@@ -114,6 +114,7 @@ def _jsonl_cases(path: Path, text: str) -> list[Case] | None:
 
         _CASE_JSON = TypeAdapter(Case).validate_json
     validate = _CASE_JSON
+    prefix = f"{path}:"  # each case's origin is `path:line`; the path is made a string once
     cases = []
     try:
         for number, line in enumerate(text.splitlines(), start=1):
@@ -121,7 +122,7 @@ def _jsonl_cases(path: Path, text: str) -> list[Case] | None:
                 continue
             case = validate(line)
             # what `case.origin = ...` does for a plain field, without its checks per case
-            case.__dict__["origin"] = f"{path}:{number}"
+            case.__dict__["origin"] = f"{prefix}{number}"
             case.__pydantic_fields_set__.add("origin")
             cases.append(case)
     except ValidationError:

@@ -19,6 +19,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,7 @@ class Executor:
     """Answers calls from the cache, then runs the rest with one global concurrency limit,
     per-provider rate limits and retries, writing a row per answer."""
 
-    def __init__(self, calls: list[Call], writer, scorer, options: RunOptions, cache=None):
+    def __init__(self, calls: Sequence[Call], writer, scorer, options: RunOptions, cache=None):
         self.calls, self.writer, self.scorer, self.options, self.cache = calls, writer, scorer, options, cache
         self.calls_made = 0
         self.retries = 0
@@ -66,6 +67,7 @@ class Executor:
         self.judges: Judges | None = None  # when the task has judged fields
         self.stopping = False  # set by the run's signal handler: no new call starts
         self._opened: set[int] = set()  # the providers opened (by id)
+        self.answered = asyncio.Event()  # set when the first row is written (the first requests are out)
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
         options = self.options
@@ -207,10 +209,11 @@ class Executor:
     def record(self, row: Row, call: Call) -> None:
         """Append the row (and its request) to the run, and count it on the progress bar."""
         self.writer.append(row, request_line_bytes(call))
+        self.answered.set()
         if self.bar is not None:
             self.bar.update(1)
 
-    def answer_from_cache(self, calls: list[Call] | None = None) -> list[Call]:
+    def answer_from_cache(self, calls: Sequence[Call] | None = None) -> list[Call]:
         """Render these calls (default: all of them) and write the rows that need no call: the
         answers in the cache, with `--cache read` its misses as error rows, and a call whose
         template failed as an error row. Return the calls still to make. A call is looked up
@@ -329,6 +332,7 @@ class Executor:
         """Make every call. Cancelling this (a signal) abandons the calls in flight unrecorded."""
         if self.options.batch or (self.writer.dir / STATE_FILE).exists():
             resume_collection()
+            self.answered.set()  # a batch may take hours to answer: the run's files need not wait for it
             pending = self.answer_from_cache()  # the batch lane submits them all at once
             if pending:
                 from evalkit.batch.lane import run_lane  # --batch, or resuming a run that used it
@@ -337,7 +341,7 @@ class Executor:
             return
         await self.run_live(self.calls)
 
-    async def run_live(self, pending: list[Call]) -> None:
+    async def run_live(self, pending: Sequence[Call]) -> None:
         """Make these calls now, concurrently, with rate limits and retries: `concurrency`
         workers take the calls in order, each rendered and looked up in the cache a few at a
         time just before it is due (see `_due`)."""
@@ -348,7 +352,7 @@ class Executor:
         first = self.answer_from_cache(pending[:RENDER_AHEAD])
         self._open([*(self.judges.opened() if self.judges else []), *(c.provider for c in first)])
         resume_collection()  # start-up is over (evalkit.gcfreeze.pause_collection)
-        due = itertools.chain(first, self._due(pending[RENDER_AHEAD:]))
+        due = itertools.chain(first, self._due(pending, start=RENDER_AHEAD))
         workers = [asyncio.ensure_future(self._worker(due)) for _ in range(min(self.options.concurrency, len(pending)))]
         try:
             await asyncio.gather(*workers)
@@ -358,11 +362,11 @@ class Executor:
             await asyncio.gather(*workers, return_exceptions=True)
             raise
 
-    def _due(self, calls: list[Call]):
-        """The calls to make, in order: rendered and answered from the cache RENDER_AHEAD at a
-        time, so the first request goes out without waiting for the whole plan."""
-        for start in range(0, len(calls), RENDER_AHEAD):
-            missed = self.answer_from_cache(calls[start:start + RENDER_AHEAD])
+    def _due(self, calls: Sequence[Call], start: int = 0):
+        """The calls to make from `start` on, in order: rendered and answered from the cache
+        RENDER_AHEAD at a time, so the first request goes out without waiting for the whole plan."""
+        for first in range(start, len(calls), RENDER_AHEAD):
+            missed = self.answer_from_cache(calls[first:first + RENDER_AHEAD])
             self._open([call.provider for call in missed])
             yield from missed
 

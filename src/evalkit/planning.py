@@ -13,9 +13,11 @@ searching its indexes 40,000 times first. The indexes (few-shot pool, corpus) ar
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from evalkit.cases import expected_label
 from evalkit.errors import BadInput
@@ -229,9 +231,10 @@ def render_requests(suite: LoadedSuite, routes: list[str] | None = None, case_id
 
 
 def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int, *,
-               timeout_s: float | None = None, limiters: dict[str, Any] | None = None) -> list[Call]:
-    """Every call of the run, unrendered (Call.render fills them in); `limiters`: the pacer of
-    each route's calls (evalkit.pacing), by route name."""
+               timeout_s: float | None = None, limiters: dict[str, Any] | None = None) -> PlannedCalls:
+    """Every call of the run, unrendered (Call.render fills them in), made as they are first
+    asked for (PlannedCalls); `limiters`: the pacer of each route's calls (evalkit.pacing), by
+    route name."""
     from evalkit.pricing import price_for
 
     plans = build_plans(suite, list(providers),
@@ -244,8 +247,7 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
                 plan.check(case)
         if holdout:
             plan.render_once(holdout[0])
-    expected = [expected_label(case, label_field) for case in holdout]
-    calls: list[Call] = []
+    routes: list[_RouteCalls] = []
     for name, provider in providers.items():
         params = route_params(suite, name, timeout_s)  # one dict per route: providers configure once
         price = price_for(provider.price_ref(), suite.spec.pricing)
@@ -260,20 +262,114 @@ def plan_calls(suite: LoadedSuite, providers: dict[str, Provider], repeats: int,
         endpoint = provider.endpoint()
         repair = suite.spec.routes[name].repair
         repairs = repair.attempts if repair is not None and split_model(provider.ref)[0] != "replay" else 0
-        plan, schema = plans[name], suite.output_schema
         limiter = limiters.get(name) if limiters is not None else None
+        routes.append(_RouteCalls(name, provider, params, price, limiter, recorded_price, projected_price,
+                                  fingerprinter, endpoint, repairs, plans[name]))
+    return PlannedCalls(routes, holdout, label_field, repeats, suite.output_schema)
+
+
+@dataclass(slots=True)
+class _RouteCalls:
+    """What every call of one route shares."""
+
+    name: str
+    provider: Provider
+    params: dict[str, Any]
+    price: Any
+    limiter: Any
+    recorded_price: Any
+    projected_price: Any
+    fingerprinter: Any
+    endpoint: str | None
+    repairs: int
+    plan: Any
+
+
+class PlannedCalls(Sequence[Call]):
+    """Every call of a run, in order: route by route, case by case, repeat by repeat. A call is
+    made the first time it (or a later one) is asked for, CHUNK at a time, and is the same
+    object every time after, so the first requests of a 40,000-call run go out without waiting
+    for the other calls to be made. `len()` and the routes' providers need none of them."""
+
+    CHUNK = 1024
+
+    def __init__(self, routes: list[_RouteCalls], holdout: list, label_field: str | None, repeats: int,
+                 schema: Any):
+        self._routes, self._holdout, self._label_field, self._repeats, self._schema = (
+            routes, holdout, label_field, repeats, schema)
+        self._total = len(routes) * len(holdout) * repeats
+        self._made: list[Call] = []
+        self._modes: dict[str, str] = {}  # cache modes by route (attach_cache_keys), for the calls made later
+        self._source = self._generate()
+
+    def providers(self) -> list[Provider]:
+        """Each route's provider, in route order."""
+        return [route.provider for route in self._routes]
+
+    def set_cache_modes(self, modes: dict[str, str]) -> None:
+        """The cache mode of every call, made or still to make (attach_cache_keys)."""
+        self._modes = dict(modes)
+        attach_cache_keys(self._made, modes)
+
+    def _generate(self) -> Iterator[Call]:
+        holdout, label_field, repeats, schema = self._holdout, self._label_field, self._repeats, self._schema
         unrendered = cast("list[dict[str, str]]", None)  # Call.render() fills in the messages
-        new_request, new_call, append = ProviderRequest, Call, calls.append
-        # (positional arguments, in Call's field order: 40,000 calls are made before the first is sent)
-        for case, label in zip(holdout, expected):
-            for repeat in range(repeats):
-                request = new_request(case.id, name, repeat, unrendered, params, schema, case)
-                append(new_call(request, provider, label, case.tags, None, price, None, "off", limiter,
-                                recorded_price, projected_price, fingerprinter, endpoint, repairs, None, plan))
-    return calls
+        new_request, new_call = ProviderRequest, Call
+        for route in self._routes:
+            name, provider, params, price = route.name, route.provider, route.params, route.price
+            limiter, recorded, projected = route.limiter, route.recorded_price, route.projected_price
+            fingerprinter = route.fingerprinter
+            endpoint, repairs, plan = route.endpoint, route.repairs, route.plan
+            # (positional arguments, in Call's field order)
+            for case in holdout:
+                label = expected_label(case, label_field)
+                for repeat in range(repeats):
+                    request = new_request(case.id, name, repeat, unrendered, params, schema, case)
+                    yield new_call(request, provider, label, case.tags, None, price, None,
+                                   self._modes.get(name, "off"), limiter, recorded, projected, fingerprinter,
+                                   endpoint, repairs, None, plan)
+
+    def _make(self, count: int) -> None:
+        """Make calls until `count` of them are made (rounded up to a whole CHUNK)."""
+        made = self._made
+        if count <= len(made):
+            return
+        wanted = min(self._total, -(-count // self.CHUNK) * self.CHUNK)
+        made.extend(islice(self._source, wanted - len(made)))
+        from evalkit.gcfreeze import freeze_more
+
+        freeze_more()  # planned calls live as long as the run: no full collection need walk them
+
+    def __len__(self) -> int:
+        return self._total
+
+    @overload
+    def __getitem__(self, index: int) -> Call: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Call]: ...
+
+    def __getitem__(self, index: int | slice) -> Call | list[Call]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._total)
+            self._make(max(start, stop) if step > 0 else self._total)
+            return self._made[index]
+        position = index + self._total if index < 0 else index
+        if not 0 <= position < self._total:
+            raise IndexError("call index out of range")
+        self._make(position + 1)
+        return self._made[position]
+
+    def __iter__(self) -> Iterator[Call]:
+        position = 0
+        while position < self._total:
+            self._make(position + 1)
+            end = len(self._made)
+            yield from self._made[position:end]
+            position = end
 
 
-def render_all(calls: list[Call]) -> None:
+def render_all(calls: Sequence[Call]) -> None:
     """Render every call now (an export, or the batch lane, which submits them all at once)."""
     for call in calls:
         call.render()
@@ -299,8 +395,11 @@ def cache_key_of(call: Call) -> str:
     return cache_key(call.fingerprint.sha256, call.endpoint, call.request.repeat)
 
 
-def attach_cache_keys(calls: list[Call], modes: dict[str, str]) -> None:
+def attach_cache_keys(calls: Sequence[Call], modes: dict[str, str]) -> None:
     """Set every call's cache mode; a rendered call gets its key now, the others when they render."""
+    if isinstance(calls, PlannedCalls):
+        calls.set_cache_modes(modes)  # and to the calls it has still to make
+        return
     for call in calls:
         mode = modes.get(call.request.route, "off")
         if mode == "off":

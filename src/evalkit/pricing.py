@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 
 from evalkit.suite import Price
@@ -77,7 +78,8 @@ def caching_advice(suite, calls) -> list[str]:
         if route.kind != "prompted" or route.examples is None or route.examples.strategy != "similar":
             continue
         price = price_for(route.model, suite.spec.pricing)
-        mine = [c for c in calls if c.request.route == name][:20]  # a sample: calls render lazily
+        # a sample: calls render (and are made: planning.PlannedCalls) lazily, so take only these
+        mine = list(islice((c for c in calls if c.request.route == name), 20))
         if price is None or price.cached_input is None or not mine:
             continue
         for call in mine:

@@ -16,7 +16,7 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +27,7 @@ from evalkit.errors import BadInput
 from evalkit.executor import FAILED, Executor, QuotaExhausted
 from evalkit.gcfreeze import long_lived_objects_frozen, pause_collection, resume_collection
 from evalkit.manifest import new_manifest, now_iso, reported_models
-from evalkit.planning import attach_cache_keys, build_providers, cache_modes, plan_calls
+from evalkit.planning import Call, attach_cache_keys, build_providers, cache_modes, plan_calls
 from evalkit.providers.base import Provider, split_model
 from evalkit.suite import LoadedSuite, load_suite
 
@@ -296,11 +296,16 @@ class _Session:
         store.write_json(self.run_dir / store.MANIFEST, self.manifest)
 
     async def write_cases(self) -> None:
-        """cases.jsonl (the evaluated cases, for every later stage), written once the first calls
-        are on their way: 20,000 cases take a while to serialise, and the calls need not wait."""
+        """cases.jsonl (the evaluated cases, for every later stage), written once the first row is
+        in (or the calls are over): 20,000 cases take a tenth of a second to serialise, and the
+        first requests need not wait behind them (`work` writes it if this never ran)."""
+        if self.executor is not None:
+            await self.executor.answered.wait()
+        self.write_cases_now()
+
+    def write_cases_now(self) -> None:
         from evalkit import store
 
-        await asyncio.sleep(0)
         if not (self.run_dir / store.CASES).exists():
             store.write_cases(self.run_dir, self.suite.holdout)
 
@@ -320,12 +325,14 @@ class _Session:
         preload = asyncio.ensure_future(preload_later(SUMMARY_MODULES, PRELOAD_AFTER_S)) if remote else None
         try:
             await self.executor.run()
+            self.executor.answered.set()  # no row may come (every call resumed): cases.jsonl is due now
             await cases
             if lookups is not None:
                 await lookups
         finally:
             if not cases.done():
                 cases.cancel()
+                self.write_cases_now()  # stopped before the first row: the run still gets its cases
             if lookups is not None and not lookups.done():
                 lookups.cancel()
             if preload is not None:
@@ -442,7 +449,8 @@ def _run_suite(suite: str | Path | LoadedSuite, options: RunOptions | None) -> R
     if options.max_wait_s is None or not options.max_wait_s >= 0:
         raise BadInput(f"--max-wait must be zero or more seconds, got {options.max_wait_s}")
     by_route = {name: pacers.for_provider(provider) for name, provider in providers.items()}
-    calls = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s, limiters=by_route)
+    calls: Sequence[Call] = plan_calls(suite, providers, options.repeats, timeout_s=options.timeout_s,
+                                       limiters=by_route)
 
     run_dir: Path
     if previous is not None:

@@ -23,6 +23,18 @@ def _request(text: str = "hello", max_tokens: int = 100) -> ProviderRequest:
     return ProviderRequest("c1", "base", 0, [{"role": "user", "content": text}], {"max_tokens": max_tokens})
 
 
+async def _let_through(pacer: Pacer, request: ProviderRequest, callers: int) -> int:
+    """How many of `callers` waiting calls the pacer lets go without any time passing."""
+    waiting = [asyncio.ensure_future(pacer.acquire(request)) for _ in range(callers)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    went = sum(1 for caller in waiting if caller.done())
+    for caller in waiting:
+        caller.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    return went
+
+
 def _learned(limits: dict, request: ProviderRequest | None = None) -> tuple[Pacer, float]:
     """A pacer that sent one call and got these limits back; the wait of the next call."""
 
@@ -217,14 +229,7 @@ def test_the_first_wave_reaches_the_server_in_any_order_so_an_answer_of_it_count
         pacer = Pacer("anthropic:claude-haiku-4-5", 32)
         first_wave = [await pacer.acquire(_request()) for _ in range(8)]
         pacer.release(first_wave[-1], {"requests": (600.0, 19.0, 0.1)})  # it found 20 of 20
-        callers = [asyncio.ensure_future(pacer.acquire(_request())) for _ in range(24)]
-        for _ in range(5):
-            await asyncio.sleep(0)
-        went = sum(1 for c in callers if c.done())
-        for caller in callers:
-            caller.cancel()
-        await asyncio.gather(*callers, return_exceptions=True)
-        return went
+        return await _let_through(pacer, _request(), 24)
 
     assert asyncio.run(go()) == 12  # 20 - 8: not the 19 that answer alone shows
 
@@ -236,14 +241,7 @@ def test_a_hand_set_request_limit_lets_a_second_of_it_go_at_once_before_any_answ
 
     async def go():
         pacer = Pacer("openai:gpt-4.1-mini", 32, manual=_Bucket.hand_set("requests", rpm))
-        callers = [asyncio.ensure_future(pacer.acquire(_request())) for _ in range(12)]
-        for _ in range(5):
-            await asyncio.sleep(0)
-        went = sum(1 for c in callers if c.done())
-        for caller in callers:
-            caller.cancel()
-        await asyncio.gather(*callers, return_exceptions=True)
-        return went
+        return await _let_through(pacer, _request(), 12)
 
     assert asyncio.run(go()) == at_once
 
@@ -253,13 +251,6 @@ def test_a_hand_set_token_limit_lets_a_second_of_its_tokens_go_at_once_before_an
         request = _request("x" * 400, max_tokens=100)  # about 200 tokens
         tokens = sum(estimate_tokens(request.messages, 100))
         pacer = Pacer("openai:gpt-4.1-mini", 32, tokens=_Bucket.hand_set("tokens", tokens * 3 * 60))
-        callers = [asyncio.ensure_future(pacer.acquire(request)) for _ in range(6)]
-        for _ in range(5):
-            await asyncio.sleep(0)
-        went = sum(1 for c in callers if c.done())
-        for caller in callers:
-            caller.cancel()
-        await asyncio.gather(*callers, return_exceptions=True)
-        return went
+        return await _let_through(pacer, request, 6)
 
     assert asyncio.run(go()) == 3  # a second's tokens: three such calls

@@ -289,7 +289,7 @@ class PlannedCalls(Sequence[Call]):
     """Every call of a run, in order: route by route, case by case, repeat by repeat. A call is
     made the first time it (or a later one) is asked for, CHUNK at a time, and is the same
     object every time after, so the first requests of a 40,000-call run go out without waiting
-    for the other calls to be made. `len()` and the routes' providers need none of them."""
+    for the other calls to be made. `len()` needs none of them."""
 
     CHUNK = 1024
 
@@ -301,10 +301,6 @@ class PlannedCalls(Sequence[Call]):
         self._made: list[Call] = []
         self._modes: dict[str, str] = {}  # cache modes by route (attach_cache_keys), for the calls made later
         self._source = self._generate()
-
-    def providers(self) -> list[Provider]:
-        """Each route's provider, in route order."""
-        return [route.provider for route in self._routes]
 
     def set_cache_modes(self, modes: dict[str, str]) -> None:
         """The cache mode of every call, made or still to make (attach_cache_keys)."""

@@ -315,6 +315,17 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _fast_rows(bench, n: int, c: int) -> list[list[str]]:
+    """The fast-server figures: wall and CPU per call against the SDK loop."""
+    ev, sdk = median(bench.walls("scale_fast", "evalkit")), median(bench.walls("scale_fast", "sdk"))
+    ev_cpu, sdk_cpu = (median(bench.values("scale_fast", t, "cpu_s")) / n * 1000 for t in ("evalkit", "sdk"))
+    server = f"{bench.config.fast_latency_ms:g} ms server"
+    return [[f"wall, {n:,} calls, concurrency {c}, {server}", f"{ev:.1f} s", f"{sdk:.1f} s", f"{_ratio(ev, sdk):.2f}x",
+             f"≤ {TARGETS['fast_wall_ratio']}x", _met(_ratio(ev, sdk) <= TARGETS["fast_wall_ratio"])],
+            [f"CPU per call, {n:,} calls, {server}", f"{ev_cpu:.2f} ms", f"{sdk_cpu:.2f} ms",
+             f"{_ratio(ev_cpu, sdk_cpu):.2f}x", "", ""]]
+
+
 def figures(bench: Bench) -> list[list[str]]:
     """The headline table: figure, evalkit, SDK loop, ratio, target, met."""
     rows = []
@@ -350,13 +361,7 @@ def figures(bench: Bench) -> list[list[str]]:
     if bench.config.scale and bench.values("scale_fast", "evalkit", "wall_s") and not bench.values("scale", "evalkit", "wall_s"):
         n = [r["calls"] for r in bench.records if r["figure"] == "scale_fast"][0]
         c = bench.config.scale_concurrency
-        ev, sdk = median(bench.walls("scale_fast", "evalkit")), median(bench.walls("scale_fast", "sdk"))
-        rows.append([f"wall, {n:,} calls, concurrency {c}, {bench.config.fast_latency_ms:g} ms server", f"{ev:.1f} s",
-                     f"{sdk:.1f} s", f"{_ratio(ev, sdk):.2f}x", f"≤ {TARGETS['fast_wall_ratio']}x",
-                     _met(_ratio(ev, sdk) <= TARGETS["fast_wall_ratio"])])
-        ev_cpu, sdk_cpu = (median(bench.values("scale_fast", t, "cpu_s")) / n * 1000 for t in ("evalkit", "sdk"))
-        rows.append([f"CPU per call, {n:,} calls, {bench.config.fast_latency_ms:g} ms server", f"{ev_cpu:.2f} ms",
-                     f"{sdk_cpu:.2f} ms", f"{_ratio(ev_cpu, sdk_cpu):.2f}x", "", ""])
+        rows += _fast_rows(bench, n, c)
     if bench.config.scale and bench.values("scale", "evalkit", "wall_s"):
         n = [r["calls"] for r in bench.records if r["figure"] == "scale"][0]
         c = bench.config.scale_concurrency
@@ -374,13 +379,7 @@ def figures(bench: Bench) -> list[list[str]]:
                      _served([r for r in scale_records if r["tool"] == "sdk"]), "", f"{n:,} / {c}",
                      _met(all(r["completions"] == n and r["max_in_flight"] <= c for r in scale_records))])
         if bench.values("scale_fast", "evalkit", "wall_s"):
-            ev, sdk = median(bench.walls("scale_fast", "evalkit")), median(bench.walls("scale_fast", "sdk"))
-            rows.append([f"wall, {n:,} calls, concurrency {c}, {bench.config.fast_latency_ms:g} ms server", f"{ev:.1f} s",
-                         f"{sdk:.1f} s", f"{_ratio(ev, sdk):.2f}x", f"≤ {TARGETS['fast_wall_ratio']}x",
-                         _met(_ratio(ev, sdk) <= TARGETS["fast_wall_ratio"])])
-            ev_cpu, sdk_cpu = (median(bench.values("scale_fast", t, "cpu_s")) / n * 1000 for t in ("evalkit", "sdk"))
-            rows.append([f"CPU per call, {n:,} calls, {bench.config.fast_latency_ms:g} ms server", f"{ev_cpu:.2f} ms",
-                         f"{sdk_cpu:.2f} ms", f"{_ratio(ev_cpu, sdk_cpu):.2f}x", "", ""])
+            rows += _fast_rows(bench, n, c)
         summary = median(bench.values("summary", "evalkit", "summary_report_s"))
         rows_n = bench.values("summary", "evalkit", "rows")[0]
         rows.append([f"summary + report, {rows_n:,} rows", f"{summary:.2f} s", "", "", f"≤ {TARGETS['summary_s']:.0f} s",

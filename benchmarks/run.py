@@ -285,15 +285,16 @@ def _count_lines(path: Path) -> int:
 
 # -- the report
 
-def machine() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    def package(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "absent"
-
+def machine(python: str = sys.executable) -> dict[str, Any]:
+    """The machine, and the versions installed for `python` (the interpreter measured), read in a
+    child process so this one never imports them."""
+    code = ("import json, platform; from importlib.metadata import version, PackageNotFoundError\n"
+            "def v(n):\n    try: return version(n)\n    except PackageNotFoundError: return 'absent'\n"
+            "print(json.dumps({'python': platform.python_version(), "
+            "**{k: v(n) for k, n in (('evalkit', 'evalkit-harness'), ('openai', 'openai'), ('numpy', 'numpy'), "
+            "('trio', 'trio'))}}))")
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    versions = json.loads(done.stdout)
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -303,8 +304,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cpus": os.cpu_count(), "cpu": cpu,
-            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "evalkit": package("evalkit-harness"), "openai": package("openai"), "numpy": package("numpy")}
+            "os": f"{platform.system()} {platform.release()}", "interpreter": python, **versions}
 
 
 def _ratio(a: float, b: float) -> float:
@@ -431,6 +431,10 @@ def render_markdown(bench: Bench, info: dict[str, Any], elapsed_s: float) -> str
            f"Machine: {info['cpus']} CPUs ({info['cpu']}), {info['os']}, Python {info['python']}, "
            f"openai {info['openai']}, numpy {info['numpy']}, evalkit {info['evalkit']}. Run on {info['date']}, "
            f"{elapsed_s / 60:.1f} minutes in all.", "",
+           f"Measured install: `{info['interpreter']}` ("
+           + ("trio is absent: a user's install" if info.get("trio") == "absent" else
+              f"trio {info.get('trio')} is installed, as in the development environment, and httpcore imports it "
+              "whenever it is there") + ").", "",
            f"Workload: the example suite's cases ({config.cases} holdout x 4 routes: base, prompted with 8 similar "
            f"examples, RAG, fine-tuned), structured output (json_schema), stub latency {config.latency_ms:g} ms; "
            f"repetitions per concurrency {', '.join(f'{c}: {config.reps.get(c, 1)}' for c in config.concurrencies)}.", ""]
@@ -465,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (runs, logs)")
     parser.add_argument("--reps", type=int, help="repetitions of the scale, fast-server, planning and summary figures "
                         "(default 3)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter whose evalkit and openai are measured, evalkit and the SDK loop alike "
+                             "(default: this one; `make bench` gives it a user's install, .venv-bench)")
     parser.add_argument("--only", nargs="+", choices=["fast", "first_request", "scale"],
                         help="measure only these (no 200-call pairs): the 20 ms scale case, the 20,000-case "
                              "planning time, the 50 ms scale case and its summary times")
@@ -497,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     scratch = Path(tempfile.mkdtemp(prefix="evalkit-bench-"))
     stub = StubProcess(latency_ms=config.latency_ms)
-    bench = Bench(config, stub, scratch, log=lambda message: print(message, flush=True))
+    bench = Bench(config, stub, scratch, python=args.python, log=lambda message: print(message, flush=True))
     try:
         bench.run()
     finally:
@@ -506,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
         else:
             print(f"scratch folder kept: {scratch}")
-    info = machine()
+    info = machine(args.python)
     elapsed = time.perf_counter() - started
     args.out.write_text(render_markdown(bench, info, elapsed), encoding="utf-8")
     json_path = args.json or args.out.with_suffix(".json")

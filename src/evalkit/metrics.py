@@ -150,12 +150,6 @@ def _is_range(values: Array) -> bool:
     return bool(np.array_equal(values, np.arange(values.size)))
 
 
-def bootstrap_confusions(per_case: CaseCells, k: int, *, n_boot: int = N_BOOT, seed: int = 0) -> Iterator[Array]:
-    """Yield (b, K, K) stacks of confusion matrices of cases resampled with replacement."""
-    for multiplicity in case_resamples(per_case.shape[0], n_boot=n_boot, seed=seed):
-        yield resampled_confusions(per_case, k, multiplicity)
-
-
 def interval(values: Array, confidence: float = 0.95) -> list[float] | None:
     """The percentile interval of bootstrap values; None when the statistic was undefined (NaN)
     in more than half of the resamples."""
@@ -197,19 +191,69 @@ def bootstrap_cells(
     per_case: CaseCells, k: int, statistic: Callable[[Array], Any], *, seed: int = 0, n_boot: int = N_BOOT
 ) -> Any:
     """`bootstrap_statistics` for any per-case cells (a scored field's, say): (estimate, bootstrap
-    replicates, jackknife values) of `statistic` over (B, K, K) stacks of counts."""
+    replicates, jackknife values) of `statistic` over (B, K, K) stacks of counts. Cases alike
+    (CaseKinds) are counted together: the same matrices, built from a few hundred kinds of case
+    where there were thousands of cases, and each kind left out once for the jackknife."""
     import numpy as np
 
-    full = resampled_confusions(per_case, k, np.ones((1, per_case.n_cases), dtype=np.int64))
-    boot = np.concatenate([statistic(c) for c in bootstrap_confusions(per_case, k, n_boot=n_boot, seed=seed)])
-    jack = (
-        np.concatenate(
-            [statistic(resampled_confusions(per_case, k, m)) for m in jackknife_multiplicities(per_case.n_cases)]
-        )
-        if per_case.n_cases > 1
-        else boot[:0]
+    kinds = CaseKinds(per_case)
+    full = resampled_confusions(kinds.cells, k, kinds.size[None, :])
+    boot = np.concatenate(
+        [
+            statistic(resampled_confusions(kinds.cells, k, kinds.counts(m)))
+            for m in case_resamples(per_case.n_cases, n_boot=n_boot, seed=seed)
+        ]
     )
-    return statistic(full)[0], boot, jack
+    if per_case.n_cases < 2:
+        return statistic(full)[0], boot, boot[:0]
+    left_out = np.concatenate([statistic(resampled_confusions(kinds.cells, k, m)) for m in kinds.left_out()])
+    return statistic(full)[0], boot, left_out[kinds.kind]
+
+
+class CaseKinds:
+    """The cases of a CaseCells grouped by the cells their rows fall in. Two cases alike add the
+    same counts to a resample and leave the same matrix behind when left out, so a statistic
+    need only see one case of each kind: `cells` holds those (its case indices are kinds),
+    `kind` each case's kind, `size` how many cases each kind has. With one row per case there
+    are at most K*K kinds, whatever the number of cases."""
+
+    def __init__(self, per_case: CaseCells) -> None:
+        import numpy as np
+
+        order = np.lexsort((per_case.cells, per_case.cases))
+        cases, cells = per_case.cases[order], per_case.cells[order]
+        bounds = np.flatnonzero(np.diff(cases)) + 1
+        keys = [b""] * per_case.n_cases  # a case without rows is a kind of its own: it adds nothing
+        for case, group in zip(cases[np.r_[0, bounds]].tolist() if cases.size else [], np.split(cells, bounds)):
+            keys[case] = group.tobytes()
+        found: dict[bytes, int] = {}
+        self.kind = np.fromiter(
+            (found.setdefault(key, len(found)) for key in keys), dtype=np.int64, count=per_case.n_cases
+        )
+        first = np.zeros(per_case.n_cases, dtype=bool)
+        first[np.unique(self.kind, return_index=True)[1]] = True
+        rows = first[per_case.cases]
+        self.cells = CaseCells(self.kind[per_case.cases[rows]], per_case.cells[rows], len(found), per_case.k)
+        self.size = np.bincount(self.kind, minlength=len(found))
+        self._order = np.argsort(self.kind, kind="stable")
+        self._starts = np.r_[0, np.cumsum(self.size)[:-1]]
+
+    def counts(self, multiplicity: Array) -> Array:
+        """(b, kinds) from a (b, n_cases) multiplicity matrix: how often each kind was drawn."""
+        import numpy as np
+
+        return np.add.reduceat(multiplicity[:, self._order], self._starts, axis=1)
+
+    def left_out(self, batch: int = 256) -> Iterator[Array]:
+        """Yield (b, kinds) multiplicities that each leave out one case of a kind, in kind order."""
+        import numpy as np
+
+        n = self.size.size
+        for start in range(0, n, batch):
+            stop = min(n, start + batch)
+            weights = np.tile(self.size, (stop - start, 1))
+            weights[np.arange(stop - start), np.arange(start, stop)] -= 1
+            yield weights
 
 
 def headline_entries(
@@ -394,9 +438,12 @@ def summarize_route(
     confusion = confusion_counts(rows, labels)
     per_class: dict[str, dict[str, Any]] = dict(per_class_scores(confusion, labels)) if n_rows else {}
     headline, label_cis = headline_entries(rows, labels, seed=seed, n_boot=n_boot)
+    cases_expecting: dict[str, set[str]] = {}
+    for r in rows:
+        cases_expecting.setdefault(r["expected_label"], set()).add(r["case_id"])
     for label, ci in label_cis.items():
         per_class[label]["f1_ci95"] = ci if per_class[label]["support"] else None
-        per_class[label]["n_cases"] = len({r["case_id"] for r in rows if r["expected_label"] == label})
+        per_class[label]["n_cases"] = len(cases_expecting.get(label, ()))
     n_cases = len({r["case_id"] for r in rows})
 
     latencies = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None and not r.get("error")]

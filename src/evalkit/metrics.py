@@ -236,7 +236,7 @@ class CaseKinds:
         self.cells = CaseCells(self.kind[per_case.cases[rows]], per_case.cells[rows], len(found), per_case.k)
         self.size = np.bincount(self.kind, minlength=len(found))
         self._order = np.argsort(self.kind, kind="stable")
-        self._starts = np.r_[0, np.cumsum(self.size)[:-1]]
+        self._starts = np.cumsum(self.size) - self.size  # where each kind's cases begin in _order
 
     def counts(self, multiplicity: Array) -> Array:
         """(b, kinds) from a (b, n_cases) multiplicity matrix: how often each kind was drawn."""

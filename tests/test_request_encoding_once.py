@@ -14,7 +14,7 @@ from evalkit.pacing import Pacer, estimate_tokens
 from evalkit.planning import Call
 from evalkit.providers.base import ProviderRequest, messages_json
 from evalkit.secrets import remember
-from evalkit.store import _line
+from evalkit.store import json_line
 from evalkit.suite import canonical_json
 
 KEY = "sk-test-request-encoding-0123456789"
@@ -45,7 +45,7 @@ def test_the_request_line_is_the_encoded_record_byte_for_byte():
         ([], None),
     ):
         call = _call(messages, schema=schema)
-        assert request_line_bytes(call) == _line(request_line(call))
+        assert request_line_bytes(call) == json_line(request_line(call))
         assert json.loads(request_line_bytes(call))["messages"] == messages
 
 
@@ -53,14 +53,14 @@ def test_a_known_key_in_the_messages_is_scrubbed_from_the_request_line():
     remember(KEY)
     call = _call([{"role": "user", "content": f"my key is {KEY}"}])
     line = request_line_bytes(call)
-    assert KEY.encode() not in line and line == _line(request_line(call))
+    assert KEY.encode() not in line and line == json_line(request_line(call))
 
 
 def test_a_lone_surrogate_in_the_line_is_escaped_as_before():
     call = _call([{"role": "user", "content": "text"}])
     call.request.case_id = "case \udc80 id"
     line = request_line_bytes(call)
-    assert line == _line(request_line(call)) and b"\\udc80" in line
+    assert line == json_line(request_line(call)) and b"\\udc80" in line
 
 
 def test_the_pacers_token_estimate_is_the_estimate_of_the_messages():

@@ -32,7 +32,7 @@ from evalkit.providers.base import Provider, ProviderError, ProviderRequest, Pro
 from evalkit.rows import Row, result_row
 from evalkit.scoring import Score
 from evalkit.secrets import scrub
-from evalkit.store import _line, safe_text
+from evalkit.store import json_line, safe_text
 
 if TYPE_CHECKING:
     from evalkit.judge import Judges
@@ -429,11 +429,11 @@ def request_line(call: Call) -> dict[str, Any]:
 
 
 def request_line_bytes(call: Call) -> bytes:
-    """The requests.jsonl line of a call, `store._line(request_line(call))` byte for byte, with the
+    """The requests.jsonl line of a call, `store.json_line(request_line(call))` byte for byte, with the
     messages' JSON made once per call (`messages_json`, which the pacer's token estimate uses too)."""
     request = call.request
     if not isinstance(request.messages, list):
-        return _line(request_line(call))
+        return json_line(request_line(call))
     head = json.dumps({"request_sha256": call.fingerprint.sha256, "route": request.route, "case_id": request.case_id,
                        "repeat": request.repeat, "model": call.provider.ref, "endpoint": call.endpoint},
                       ensure_ascii=False)
@@ -441,5 +441,5 @@ def request_line_bytes(call: Call) -> bytes:
                       ensure_ascii=False)
     try:
         return scrub(f'{head[:-1]}, "messages": {messages_json(request)}, {tail[1:]}').encode("utf-8") + b"\n"
-    except UnicodeEncodeError:  # a lone surrogate: the line escapes it, as _line does
-        return _line(request_line(call))
+    except UnicodeEncodeError:  # a lone surrogate: the line escapes it, as json_line does
+        return json_line(request_line(call))

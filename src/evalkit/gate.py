@@ -418,7 +418,7 @@ def _drops(policy: GatePolicy, comparison: dict[str, Any]) -> list[Check]:
         ci, method = (
             (entry["newcombe"]["ci95"], "Newcombe") if "newcombe" in entry else (entry["ci95"], "BCa bootstrap")
         )
-        risk = _point_rule_risk(metric, allowed, comparison)
+        risk = _point_rule_risk(metric, allowed, comparison) if policy.drop_on == "point" else None
         checks.append(
             _drop(policy, metric, label_of(metric), entry, allowed, HEADLINE[metric].higher_is_better, ci, method, risk)
         )
@@ -447,7 +447,8 @@ def _drop(
     risk: str | None,
 ) -> Check:
     """max_drop.KEY: how much worse than the baseline the candidate may be, on the paired 95%
-    interval of candidate minus baseline (`drop_on: ci95`) or on the observed difference."""
+    interval of candidate minus baseline (`drop_on: ci95`) or on the observed difference, whose
+    `risk` (what deciding on the point estimate costs) the reason then states."""
     name = f"max_drop.{key}"
     if entry["delta"] is None:
         missing = f"{what} delta is undefined: {entry.get('reason', 'no value')}"
@@ -465,7 +466,7 @@ def _drop(
         basis = f"{bounds} allows a drop of up to {drop:.3f}" if drop > 0 else f"{bounds} excludes any drop"
     passed = drop <= allowed + EPSILON
     reason = f"{head}: {basis}, {'within' if passed else 'more than'} the {allowed:.3f} allowed"
-    if policy.drop_on == "point" and risk:
+    if risk:
         reason += "; " + risk
     return Check(name, drop, allowed, passed, reason, op="<=", n=entry["n"])
 

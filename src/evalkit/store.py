@@ -61,7 +61,7 @@ def write_text(path: Path, text: str) -> None:
 CHECK_EVERY_S = 0.05
 
 
-def _line(record: dict[str, Any]) -> bytes:
+def json_line(record: dict[str, Any]) -> bytes:
     """One JSONL line in UTF-8, keys scrubbed; a lone surrogate is kept as its JSON escape."""
     text = scrub(json.dumps(record, ensure_ascii=False))
     try:
@@ -93,15 +93,15 @@ class RunWriter:
         self._checked = 0.0
 
     def append(self, row: dict[str, Any], request: dict[str, Any] | bytes | None = None) -> None:
-        """`request`: its requests.jsonl record, or that record's line already encoded (`_line`)."""
+        """`request`: its requests.jsonl record, or that record's line already encoded (`json_line`)."""
         now = time.monotonic()
         if now - self._checked >= CHECK_EVERY_S:
             self.check()
             self._checked = now
         if request is not None:
-            self._requests.write(request if isinstance(request, bytes) else _line(request))
+            self._requests.write(request if isinstance(request, bytes) else json_line(request))
             self._requests.flush()
-        self._file.write(_line(row))
+        self._file.write(json_line(row))
         self._file.flush()
 
     def check(self) -> None:

@@ -222,7 +222,8 @@ def batch_options(args):
 def print_result(result) -> None:
     from tabulate import tabulate
 
-    from evalkit.report.format import route_headers, route_rows
+    from evalkit.provenance import describe, route_models
+    from evalkit.report.format import route_headers, route_rows, usd
 
     print(tabulate(route_rows(result.summary), headers=route_headers(), tablefmt="simple"))
     for route, s in result.summary["routes"].items():
@@ -230,9 +231,6 @@ def print_result(result) -> None:
             r = s["retrieval"]
             print(f"{route}: retrieval recall@{r['k']} {r['recall_at_k']:.3f}, MRR {r['mrr']:.3f} (n={r['n']})")
     print()
-    from evalkit.provenance import route_models
-    from evalkit.report.format import usd
-
     manifest = result.manifest
     print(f"calls made: {result.calls_made}; answered from the cache: {result.cache_hits}")
     if result.retries:
@@ -249,8 +247,6 @@ def print_result(result) -> None:
                 f"{route}: {route_models(info).ran_as}: "
                 f"shutdown date {info['shutdown_date']} ({info.get('shutdown_source')})"
             )
-    from evalkit.provenance import describe
-
     found = {route: s["provenance"] for route, s in result.summary["routes"].items() if s.get("provenance")}
     print("answers: " + "; ".join(f"{route} {describe(info)}" for route, info in found.items()))
     weak = [f"{route} is {describe(info)}" for route, info in found.items() if not info["evidence"]]

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 PROVIDERS = "evalkit.providers"
 
 
-
 @dataclass(slots=True)
 class ProviderRequest:
     """One call: a rendered case for one route and repeat."""

@@ -158,23 +158,28 @@ class Bench:
         return self._record(figure, "evalkit", measured, concurrency=concurrency, rep=rep, calls=workload.calls,
                             rows=rows, run_dir=str(out), cache_dir=str(cache_dir), **self.stub.stats())
 
-    def sdk_run(self, workload: Workload, concurrency: int, figure: str, *, rep: int = 0) -> dict[str, Any]:
-        out = self.fresh("sdk").with_suffix(".jsonl")
+    def sdk_run(self, workload: Workload, concurrency: int, figure: str, *, rep: int = 0,
+                tool: str = "sdk") -> dict[str, Any]:
+        """The bare loop: through `create` (tool "sdk"), or through the client's `post` ("sdk-post")."""
+        out = self.fresh(tool).with_suffix(".jsonl")
         self.stub.reset()
         measured = run_measured([self.python, str(HERE / "sdk_loop.py"), str(workload.requests), "--base-url",
-                                 self.stub.base_url, "--concurrency", str(concurrency), "--out", str(out)],
+                                 self.stub.base_url, "--concurrency", str(concurrency), "--out", str(out)]
+                                + (["--post"] if tool == "sdk-post" else []),
                                 env=self.env(), log=out.with_suffix(".log"))
-        return self._record(figure, "sdk", measured, concurrency=concurrency, rep=rep, calls=workload.calls,
+        return self._record(figure, tool, measured, concurrency=concurrency, rep=rep, calls=workload.calls,
                             rows=_count_lines(out), **self.stub.stats())
 
     # -- the figures
 
-    def pairs(self, workload: Workload, concurrency: int, reps: int, figure: str) -> None:
-        """evalkit and the SDK loop in turn, the first of the two alternating between reps."""
+    def pairs(self, workload: Workload, concurrency: int, reps: int, figure: str,
+              tools: tuple[str, ...] = ("evalkit", "sdk")) -> None:
+        """evalkit and the bare loops in turn, the order rotating between reps."""
         for rep in range(reps):
-            order = ("evalkit", "sdk") if rep % 2 == 0 else ("sdk", "evalkit")
+            order = tools[rep % len(tools):] + tools[:rep % len(tools)]
             for tool in order:
-                record = (self.evalkit_run if tool == "evalkit" else self.sdk_run)(workload, concurrency, figure, rep=rep)
+                record = (self.evalkit_run(workload, concurrency, figure, rep=rep) if tool == "evalkit" else
+                          self.sdk_run(workload, concurrency, figure, rep=rep, tool=tool))
                 self.log(f"  {figure} c={concurrency} rep {rep} {tool:7s} wall {record['wall_s']:6.2f} s  "
                          f"cpu {record['cpu_s']:6.2f} s  rss {record['maxrss_mb']:5.0f} MB  "
                          f"requests {record['completions']}  max in flight {record['max_in_flight']}")
@@ -260,7 +265,7 @@ class Bench:
         if config.fast_reps:
             self.stub.set_latency(config.fast_latency_ms)
             self.log(f"scale at {config.fast_latency_ms:g} ms: {workload.calls} calls, concurrency {config.scale_concurrency}")
-            self.pairs(workload, config.scale_concurrency, config.fast_reps, "scale_fast")
+            self.pairs(workload, config.scale_concurrency, config.fast_reps, "scale_fast", ("evalkit", "sdk", "sdk-post"))
             self.stub.set_latency(config.scale_latency_ms)
         if not config.scale_reps:
             return
@@ -320,10 +325,18 @@ def _fast_rows(bench, n: int, c: int) -> list[list[str]]:
     ev, sdk = median(bench.walls("scale_fast", "evalkit")), median(bench.walls("scale_fast", "sdk"))
     ev_cpu, sdk_cpu = (median(bench.values("scale_fast", t, "cpu_s")) / n * 1000 for t in ("evalkit", "sdk"))
     server = f"{bench.config.fast_latency_ms:g} ms server"
-    return [[f"wall, {n:,} calls, concurrency {c}, {server}", f"{ev:.1f} s", f"{sdk:.1f} s", f"{_ratio(ev, sdk):.2f}x",
+    rows = [[f"wall, {n:,} calls, concurrency {c}, {server}", f"{ev:.1f} s", f"{sdk:.1f} s", f"{_ratio(ev, sdk):.2f}x",
              f"≤ {TARGETS['fast_wall_ratio']}x", _met(_ratio(ev, sdk) <= TARGETS["fast_wall_ratio"])],
             [f"CPU per call, {n:,} calls, {server}", f"{ev_cpu:.2f} ms", f"{sdk_cpu:.2f} ms",
              f"{_ratio(ev_cpu, sdk_cpu):.2f}x", "", ""]]
+    if bench.walls("scale_fast", "sdk-post"):  # evalkit's own cost: against a loop on the path evalkit takes
+        post = median(bench.walls("scale_fast", "sdk-post"))
+        post_cpu = median(bench.values("scale_fast", "sdk-post", "cpu_s")) / n * 1000
+        rows += [[f"wall, {server}, against a bare loop through the client's `post` (evalkit's own cost)",
+                  f"{ev:.1f} s", f"{post:.1f} s", f"{_ratio(ev, post):.2f}x", "", ""],
+                 [f"CPU per call, {server}, against the `post` loop", f"{ev_cpu:.2f} ms", f"{post_cpu:.2f} ms",
+                  f"{_ratio(ev_cpu, post_cpu):.2f}x", "", ""]]
+    return rows
 
 
 def figures(bench: Bench) -> list[list[str]]:

@@ -157,3 +157,83 @@ def test_manifest_records_how_the_route_was_called(stub, tmp_path):
     assert info["api_key_env"] == "OPENAI_API_KEY"
     assert info["structured_output"] == "json_schema (strict)"
     assert info["reported_model"] == "gpt-4.1-mini"
+
+
+# -- after a route's first call, its calls skip `create` and send the same bytes through `post`
+
+def _through_create(call: dict) -> bool:
+    """`with_raw_response.create` marks its requests; the client's `post` does not."""
+    return call["headers"].get("x-stainless-raw-response") == "true"
+
+
+def _create_directly(stub, **kwargs) -> dict:
+    import asyncio
+
+    import openai
+
+    async def send() -> None:
+        client = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=stub.base_url_openai, max_retries=0)
+        await client.chat.completions.create(**kwargs)
+        await client.close()
+
+    asyncio.run(send())
+    return model_calls(stub)[-1]
+
+
+def test_calls_after_the_first_send_the_bytes_and_headers_create_sends(stub, tmp_path):
+    route = openai_route(stub, params={"top_k": 5, "timeout_s": 30})
+    run(write_suite(tmp_path, {"base": route}, n=3), tmp_path / "run", cache="off", concurrency=1)
+    first, *later = model_calls(stub)
+    body = later[-1]["json"]
+    reference = _create_directly(stub, model=body["model"], messages=body["messages"], max_tokens=200,
+                                 response_format=body["response_format"], seed=7, temperature=0.0,
+                                 extra_body={"top_k": 5}, timeout=30.0)
+    assert _through_create(first) and not any(_through_create(call) for call in later)
+    assert later[-1]["raw"] == reference["raw"]
+    assert later[-1]["headers"] == reference["headers"]
+
+
+def test_a_route_whose_body_the_sdk_changes_keeps_calling_create(stub, tmp_path, monkeypatch):
+    from openai.resources.chat.completions import completions
+
+    transform = completions.async_maybe_transform
+
+    async def renaming(data, expected_type):
+        body = await transform(data, expected_type)
+        return {("max_output_tokens" if key == "max_tokens" else key): value for key, value in body.items()}
+
+    monkeypatch.setattr(completions, "async_maybe_transform", renaming)
+    run(write_suite(tmp_path, {"base": openai_route(stub)}, n=3), tmp_path / "run", cache="off", concurrency=1)
+    calls = model_calls(stub)
+    assert len(calls) == 3 and all(_through_create(call) for call in calls)
+    assert all("max_output_tokens" in call["json"] for call in calls)
+
+
+def test_answer_without_content_is_its_refusal():
+    from evalkit.providers.openai import read_completion
+
+    body = {"model": "m", "choices": [{"message": {"content": None, "refusal": "I can't help."},
+                                       "finish_reason": "stop"}]}
+    assert read_completion(json.dumps(body).encode(), {}, 1.0).text == "I can't help."
+
+
+def test_answer_reads_tokens_and_their_details():
+    from evalkit.providers.openai import read_completion
+
+    body = {"model": "m", "choices": [{"message": {"content": "hi"}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 30, "prompt_tokens_details": {"cached_tokens": 8},
+                      "completion_tokens_details": {"reasoning_tokens": 20}}}
+    answer = read_completion(json.dumps(body).encode(), {"x-request-id": "req_9"}, 5.0)
+    assert (answer.text, answer.model, answer.finish_reason, answer.request_id) == ("hi", "m", "length", "req_9")
+    assert (answer.input_tokens, answer.output_tokens, answer.cached_input_tokens, answer.reasoning_tokens) == (
+        12, 30, 8, 20)
+
+
+@pytest.mark.parametrize("content", [b"<html>busy</html>", b'{"choices": []}', b"[1, 2]"])
+def test_answer_that_is_not_a_completion_is_a_bad_response(content):
+    from evalkit.errors import ProviderError
+    from evalkit.providers.openai import read_completion
+
+    with pytest.raises(ProviderError) as caught:
+        read_completion(content, {}, 1.0)
+    assert caught.value.type == "bad_response"

@@ -208,7 +208,7 @@ class _DispatchMixin:
                 body = json.loads(raw)
             except ValueError:
                 return self._error(kind, 400, "We could not parse the JSON body of your request.", request_id)
-        record["json"] = body
+        record["json"], record["raw"] = body, raw
         if method == "POST" and not isinstance(body, dict) and not (body is None and path.endswith("/cancel")):
             return self._error(kind, 400, "The request body must be a JSON object.", request_id)
 

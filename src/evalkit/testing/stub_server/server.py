@@ -10,8 +10,8 @@ concern.
 
 ``requests`` holds one dict per request received, in arrival order: ``n``,
 ``request_id``, ``path`` (without the query), ``query``, ``method``,
-``headers`` (lower-cased names), ``json`` (parsed body or None) and ``status``
-(None while in flight, 0 when no response was sent).
+``headers`` (lower-cased names), ``json`` (parsed body or None), ``raw`` (the body's
+bytes as received) and ``status`` (None while in flight, 0 when no response was sent).
 """
 
 from __future__ import annotations
@@ -294,6 +294,7 @@ class StubServer(_DispatchMixin, _ChatMixin, _FilesMixin, _BatchesMixin, _FineTu
                 "method": method,
                 "headers": headers,
                 "json": None,
+                "raw": b"",
                 "status": None,
             }
             if self.record_requests:

@@ -26,13 +26,13 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-# The benchmark measures a user's install (`pip install '.[openai]'`, no development tools) in
+# The benchmark measures a user's install (`pip install .`, no development tools) in
 # .venv-bench: the development environment holds more (selenium brings trio, which httpcore
 # imports whenever it is installed), and a user's start-up does not pay for it.
 BENCH_VENV := .venv-bench
 
 bench: $(STAMP)
 	test -d $(BENCH_VENV) || $(PY) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install -q ".[openai]"
+	$(BENCH_VENV)/bin/pip install -q .
 	$(BENCH_VENV)/bin/pip install -q --no-deps --force-reinstall .
 	$(BIN)/python benchmarks/run.py --python $(BENCH_VENV)/bin/python

@@ -39,6 +39,8 @@ def bench(tmp_path_factory):
     bench = Bench(config, stub, tmp_path_factory.mktemp("bench"), log=lambda message: None)
     try:
         bench.run()
+        # the fast-server round's two bare loops, through `create` and through `post`
+        bench.pairs(bench.prepare("support_triage", CASES), CONCURRENCY, 1, "post_smoke", ("sdk", "sdk-post"))
     finally:
         stub.close()
     return bench
@@ -64,6 +66,18 @@ def test_evalkit_and_the_sdk_loop_each_make_every_planned_call(bench):
 def test_both_send_the_same_requests(bench):
     evalkit, sdk = (sorted(json.dumps(b, sort_keys=True) for b in bodies) for bodies in bench.stub.bodies[:2])
     assert len(evalkit) == CALLS and evalkit == sdk
+
+
+def test_the_loop_through_post_sends_what_the_loop_through_create_sends(bench):
+    (record,) = records(bench, "post_smoke", "sdk-post")
+    assert (record["completions"], record["rows"], record["returncode"]) == (CALLS, CALLS, 0)
+    create, post = (sorted(json.dumps(b, sort_keys=True) for b in bodies) for bodies in bench.stub.bodies[-2:])
+    assert len(post) == CALLS and post == create
+
+
+def test_the_sdk_floor_imports_the_sdk_and_builds_its_client(bench):
+    record = bench.sdk_floor(0)
+    assert (record["figure"], record["tool"], record["returncode"]) == ("sdk_floor", "sdk", 0)
 
 
 def test_every_measurement_has_wall_cpu_and_peak_rss(bench):

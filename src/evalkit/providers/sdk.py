@@ -210,7 +210,7 @@ async def release_client(client: Any) -> None:
 class SDKProvider(Provider):
     """A remote provider that calls one `create` method of an official SDK's async client.
 
-    Subclasses name the SDK (`sdk_name`), build the client's create method (`_bind`), turn the
+    Subclasses name the SDK (`sdk_name`), build the client and its send function (`_bind`), turn the
     merged request params into `create` keyword arguments once per route (`_configure`), and
     read a response (`complete`). The SDK is imported on the first call, so a run answered from
     the cache never loads it.
@@ -259,7 +259,7 @@ class SDKProvider(Provider):
         return os.environ.get(variable) if variable else None
 
     def _bind(self, sdk: Any, key: str) -> Callable[..., Any]:
-        """Make `self._client` and return its create method."""
+        """Make `self._client` and return the function that sends one request (`create` or alike)."""
         raise NotImplementedError
 
     def _connect(self) -> Callable[..., Any]:
@@ -283,9 +283,10 @@ class SDKProvider(Provider):
                 pass
 
     async def _send(self, **kwargs: Any) -> tuple[Any, float]:
-        """Call `create` (the SDK's `with_raw_response` form: the parsed answer comes with its
-        headers); the raw response and its latency in ms. Every SDK failure becomes a
-        ProviderError (retryable or not), with the key scrubbed from its message."""
+        """Call the send function `_bind` made (Anthropic: `with_raw_response.create`, whose
+        parsed answer comes with its headers; OpenAI: see its module); the response and its
+        latency in ms. Every SDK failure becomes a ProviderError (retryable or not), with the
+        key scrubbed from its message."""
         create = self._create or self._connect()
         started = time.perf_counter()
         try:

@@ -464,7 +464,8 @@ def render_markdown(bench: Bench, info: dict[str, Any], elapsed_s: float) -> str
     if config.scale:
         out += [f"Scale: banking77 test.csv x 4 routes at concurrency {config.scale_concurrency}, stub latency "
                 f"{config.scale_latency_ms:g} ms, {config.scale_reps} repetitions each"
-                + (f"; the same at {config.fast_latency_ms:g} ms (a fast local server), {config.fast_reps} repetitions each"
+                + (f"; the same at {config.fast_latency_ms:g} ms (a fast local server), {config.fast_reps} rounds of "
+                   "evalkit, the loop through `create` and the loop through the client's `post`"
                    if config.fast_reps else "") + ".", ""]
     if config.first_request:
         out += [f"Planning: a {config.first_request_cases:,}-case suite (banking77 messages) with a prompted route "

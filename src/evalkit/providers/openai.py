@@ -17,7 +17,7 @@
   go through the client's documented `post` with the same keys in the same order: the same
   bytes on the wire, with the SDK's auth, headers, timeouts and errors. `create` runs that
   transform on every call and builds a ChatCompletion that evalkit would only read back:
-  about 40 % of a bare loop's CPU per call against a fast local server (benchmarks/).
+  more than 40 % of a bare loop's CPU per call against a fast local server (benchmarks/).
 """
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ class OpenAIProvider(SDKProvider):
     default_endpoint = "https://api.openai.com/v1"
     sdk_name = "openai"
     finds_shutdown_date = True
-    #: (body template, HTTP response class) when this route's bodies go through `post`, False
-    #: when through `create`, None until a first answer decides
+    #: (body template, HTTP response class, request options) when this route's bodies go through
+    #: `post`, False when through `create`, None until a first answer decides
     _direct: Any = None
 
     @classmethod
@@ -202,16 +202,16 @@ class OpenAIProvider(SDKProvider):
         async def send(**kwargs: Any) -> Any:
             direct = self._direct
             if direct:
-                template, response_class = direct
+                template, response_class, options = direct
                 body = template.copy()
                 body["messages"] = kwargs["messages"]
-                timeout = kwargs.get("timeout")
-                return await client.post("/chat/completions", body=body, cast_to=response_class,
-                                         options={"timeout": timeout} if timeout else {})
+                return await client.post("/chat/completions", body=body, cast_to=response_class, options=options)
             response = (await create(**kwargs)).http_response
             if direct is None:
                 template = self._learn_body(response.request.content, kwargs["messages"])
-                self._direct = (template, type(response)) if template is not None else False
+                timeout = kwargs.get("timeout")
+                self._direct = False if template is None else (
+                    template, type(response), {"timeout": timeout} if timeout else {})
             return response
 
         return send
